@@ -1,0 +1,73 @@
+// tlkit: the command-line tool. Dispatches to one subcommand per src/cli/<name>.cpp.
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/version.h>
+
+#include "command.h"
+
+namespace {
+
+void print_usage() {
+  std::cout << "tlkit " << TLKIT_VERSION_STRING
+            << " - transfer learning on LibTorch\n\nUsage: tlkit <command> [options]\n\nCommands:\n";
+  auto commands = tlkit::cli::registry();
+  std::sort(commands.begin(), commands.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const auto& command : commands) {
+    std::string name = command.name;
+    name.resize(std::max<size_t>(name.size(), 10), ' ');
+    std::cout << "  " << name << "  " << command.summary << "\n";
+  }
+  std::cout << "\nRun 'tlkit <command> --help' for a command's options and an example.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tlkit::cli;
+  // Log lines go to stderr; stdout carries results only.
+  tlkit::logger()->set_pattern("[%H:%M:%S] [%^%l%$] %v");
+  if (argc < 2) {
+    print_usage();
+    return kUsage;
+  }
+  const std::string name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_usage();
+    return kOk;
+  }
+  if (name == "--version" || name == "version") {
+    std::cout << "tlkit " << TLKIT_VERSION_STRING << "\n";
+    return kOk;
+  }
+  const auto& commands = registry();
+  auto it = std::find_if(commands.begin(), commands.end(),
+                         [&](const Command& command) { return command.name == name; });
+  if (it == commands.end()) {
+    std::cerr << "tlkit: unknown command '" << name << "'; run 'tlkit --help' for the list\n";
+    return kUsage;
+  }
+  try {
+    return it->run(argc - 1, argv + 1);
+  } catch (const cxxopts::exceptions::exception& e) {
+    std::cerr << "tlkit " << name << ": " << e.what() << " (see 'tlkit " << name << " --help')\n";
+    return kUsage;
+  } catch (const tlkit::Error& e) {
+    std::cerr << "tlkit " << name << ": error: " << e.what() << "\n";
+    return kFailure;
+  } catch (const c10::Error& e) {
+    std::cerr << "tlkit " << name << ": error in LibTorch: " << e.what_without_backtrace() << "\n";
+    return kFailure;
+  } catch (const std::exception& e) {
+    std::cerr << "tlkit " << name << ": error: " << e.what() << "\n";
+    return kFailure;
+  }
+}
