@@ -3,6 +3,7 @@
 find_package(Torch REQUIRED)
 find_package(OpenMP REQUIRED)
 find_package(spdlog REQUIRED)
+find_package(ZLIB REQUIRED)  # gzip-compressed IDX files (tlkit::data)
 if(TLKIT_BUILD_CLI)
   find_package(cxxopts REQUIRED)
 endif()
