@@ -1,0 +1,11 @@
+#pragma once
+// tlkit::data: datasets (image folders, CIFAR-10, IDX), transforms and the threaded loader.
+
+#include <tlkit/data/cifar10.h>
+#include <tlkit/data/dataset.h>
+#include <tlkit/data/idx.h>
+#include <tlkit/data/image_folder.h>
+#include <tlkit/data/loader.h>
+#include <tlkit/data/random.h>
+#include <tlkit/data/subset.h>
+#include <tlkit/data/transforms.h>

@@ -1,0 +1,68 @@
+#pragma once
+// Image folders: one sub-folder per class, like torchvision's ImageFolder.
+//
+// Classes are the sub-folder names sorted by name (byte order), indexed 0..C-1. Images are the
+// files below each class folder (recursively, hidden files and folders skipped) whose extension is
+// jpg/jpeg/png/bmp/tif/tiff/webp in any letter case; any byte sequence the file system allows works
+// as a name (spaces, UTF-8). Decoding is lazy (at get()) and uses OpenCV.
+//
+// Corrupt files: each file's signature and end (JPEG end-of-image marker, PNG IEND chunk, BMP and
+// WebP sizes from the header) are checked when the folder is scanned, which is cheap and catches
+// non-images, renamed files and truncated downloads before any training starts. Such a file is left
+// out with one warning naming it and counted in skipped() (or is a tlkit::Error when strict). A file
+// that passes the scan but still cannot be decoded is a tlkit::Error at get(), naming the file, so
+// a batch never holds garbage.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include <tlkit/data/dataset.h>
+
+namespace tlkit::data {
+
+class ImageFolder : public Dataset {
+ public:
+  // Scans `root`. With `classes` empty the class list is the sorted sub-folder names; otherwise
+  // sub-folders are indexed against `classes` (a val/test tree of a split source, which may lack
+  // some classes but must not add new ones).
+  explicit ImageFolder(std::filesystem::path root, bool strict = false,
+                       std::vector<std::string> classes = {});
+
+  size_t size() const override { return files_.size(); }
+  Sample get(size_t index) const override;
+  const std::vector<std::string>& classes() const override { return classes_; }
+  std::vector<int64_t> labels() const override { return labels_; }
+  std::string describe() const override;
+  size_t skipped() const override { return skipped_; }
+
+  const std::filesystem::path& root() const { return root_; }
+  const std::filesystem::path& file(size_t index) const { return files_.at(index); }
+
+ private:
+  void scan_class(const std::filesystem::path& folder, int64_t label, bool strict);
+
+  std::filesystem::path root_;
+  std::vector<std::string> classes_;
+  std::vector<std::filesystem::path> files_;
+  std::vector<int64_t> labels_;
+  size_t skipped_ = 0;
+};
+
+// True when the extension is one ImageFolder reads (case-insensitive).
+bool is_image_file_name(const std::filesystem::path& path);
+
+// The scan-time check: empty when the file looks like a complete image, else the reason it does not
+// (e.g. "JPEG without end-of-image marker (truncated?)").
+std::string check_image_file(const std::filesystem::path& path);
+
+// Decodes an image file to uint8 H x W x C, C = 1 (grey) or 3 (RGB): BGR becomes RGB, alpha is
+// dropped, 16-bit and float images are scaled to 8 bits. Throws tlkit::Error naming the file.
+at::Tensor read_image(const std::filesystem::path& path);
+
+// Decodes an encoded image held in memory; `name` is used in error messages.
+at::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::string& name);
+
+}  // namespace tlkit::data

@@ -1,0 +1,116 @@
+#pragma once
+// DataLoader: batches of transformed samples, decoded on worker threads, delivered in order.
+//
+// Epoch e visits the samples in permutation(derive_seed(seed, e)) order (or 0..N-1 without
+// shuffling), computed up front, so the order never depends on the number of threads. Sample i of
+// epoch e is transformed with a generator seeded from (seed, e, i), so augmentation is reproducible
+// too. Each worker builds whole batches; at most `prefetch` batches are claimed but not yet handed
+// to the consumer (a bounded queue). Batches come out in order. An exception while loading is
+// rethrown from next() as a tlkit::Error naming the batch and sample. The destructor stops the
+// workers (between samples) and joins them. One consumer thread calls next()/epoch().
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include <tlkit/data/dataset.h>
+#include <tlkit/data/transforms.h>
+
+namespace tlkit::data {
+
+struct LoaderOptions {
+  size_t batch_size = 32;
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  size_t workers = 2;      // decoding threads; 0 = load on the calling thread
+  size_t prefetch = 0;     // batches loaded ahead of the consumer; 0 = 2 * workers
+  bool drop_last = false;  // leave out a last, smaller batch
+  size_t limit = 0;        // visit only the first `limit` samples of each epoch's order; 0 = all
+};
+
+struct Batch {
+  at::Tensor images;                 // B x (transformed shape), e.g. B x 3 x 224 x 224 float
+  at::Tensor labels;                 // B, int64
+  std::vector<std::string> sources;  // Sample::source of each row
+  std::vector<size_t> indices;       // dataset index of each row
+};
+
+class DataLoader {
+ public:
+  // `transform` may be null: images are then batched as they come (they must share one shape).
+  DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Transform> transform,
+             LoaderOptions options = {});
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  // Starts epoch e (its own order and augmentation); work in flight for the old epoch is dropped.
+  void epoch(size_t e);
+  // The next batch of the current epoch, or nullopt at its end. Starts epoch 0 if none was started.
+  std::optional<Batch> next();
+
+  size_t current_epoch() const { return epoch_; }
+  size_t num_samples() const;  // samples per epoch (after limit)
+  size_t num_batches() const;  // batches per epoch
+  std::vector<size_t> order(size_t epoch) const;  // dataset indices in the order epoch `epoch` visits them
+  const LoaderOptions& options() const { return options_; }
+
+  // Range-for over one epoch: `for (auto& batch : loader)`. begin() continues the current epoch,
+  // or starts the next one when the current one is finished.
+  class Iterator {
+   public:
+    Iterator() = default;
+    explicit Iterator(DataLoader* loader) : loader_(loader), batch_(loader->next()) {}
+    Batch& operator*() { return *batch_; }
+    Batch* operator->() { return &*batch_; }
+    Iterator& operator++() {
+      batch_ = loader_->next();
+      return *this;
+    }
+    bool operator==(const Iterator& other) const { return !batch_ && !other.batch_; }
+    bool operator!=(const Iterator& other) const { return !(*this == other); }
+
+   private:
+    DataLoader* loader_ = nullptr;
+    std::optional<Batch> batch_;
+  };
+  Iterator begin();
+  Iterator end() { return Iterator(); }
+
+ private:
+  struct Result {
+    Batch batch;
+    std::exception_ptr error;
+    bool cancelled = false;
+  };
+  Result build(const std::vector<size_t>& order, size_t batch, size_t epoch, size_t generation) const;
+  void worker_loop();
+
+  std::shared_ptr<const Dataset> dataset_;
+  std::shared_ptr<const Transform> transform_;
+  LoaderOptions options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;   // workers wait for a batch to claim
+  std::condition_variable batch_ready_;  // the consumer waits for the next batch
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> generation_{0};    // bumped by epoch(); stale work is dropped
+  bool started_ = false;
+  size_t epoch_ = 0;
+  std::shared_ptr<const std::vector<size_t>> order_;
+  size_t batches_ = 0, next_claim_ = 0, next_deliver_ = 0;
+  std::map<size_t, Result> ready_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace tlkit::data

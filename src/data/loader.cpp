@@ -1,0 +1,169 @@
+#include <tlkit/data/loader.h>
+
+#include <numeric>
+
+#include <ATen/ATen.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/data/random.h>
+
+namespace tlkit::data {
+namespace {
+
+std::string shape_text(const at::Tensor& tensor) {
+  std::ostringstream out;
+  out << tensor.sizes() << " " << tensor.scalar_type();
+  return out.str();
+}
+
+}  // namespace
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Transform> transform,
+                       LoaderOptions options)
+    : dataset_(std::move(dataset)), transform_(std::move(transform)), options_(options) {
+  TLKIT_CHECK(dataset_ != nullptr, "DataLoader needs a dataset; got a null pointer");
+  TLKIT_CHECK(options_.batch_size > 0, "batch size must be at least 1");
+  TLKIT_CHECK(dataset_->size() > 0, "cannot load from an empty dataset: ", dataset_->describe());
+  TLKIT_CHECK(num_batches() > 0, dataset_->describe(), " has ", num_samples(),
+              " samples, fewer than one batch of ", options_.batch_size,
+              " with drop_last; lower the batch size or keep the last batch");
+  if (options_.prefetch == 0) options_.prefetch = std::max<size_t>(2 * options_.workers, 1);
+  for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+DataLoader::~DataLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+size_t DataLoader::num_samples() const {
+  const size_t n = dataset_->size();
+  return options_.limit > 0 ? std::min(n, options_.limit) : n;
+}
+
+size_t DataLoader::num_batches() const {
+  const size_t n = num_samples(), size = options_.batch_size;
+  return options_.drop_last ? n / size : (n + size - 1) / size;
+}
+
+std::vector<size_t> DataLoader::order(size_t epoch) const {
+  std::vector<size_t> indices;
+  if (options_.shuffle) {
+    indices = permutation(dataset_->size(), derive_seed(options_.seed, epoch));
+  } else {
+    indices.resize(dataset_->size());
+    std::iota(indices.begin(), indices.end(), size_t{0});
+  }
+  indices.resize(num_samples());
+  return indices;
+}
+
+void DataLoader::epoch(size_t e) {
+  auto order = std::make_shared<const std::vector<size_t>>(this->order(e));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++generation_;
+    started_ = true;
+    epoch_ = e;
+    order_ = std::move(order);
+    batches_ = num_batches();
+    next_claim_ = next_deliver_ = 0;
+    ready_.clear();
+  }
+  work_ready_.notify_all();
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  bool finished = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished = started_ && next_deliver_ >= batches_;
+  }
+  if (!started_) epoch(epoch_);
+  else if (finished) epoch(epoch_ + 1);
+  return Iterator(this);
+}
+
+std::optional<Batch> DataLoader::next() {
+  if (!started_) epoch(epoch_);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (next_deliver_ >= batches_) return std::nullopt;
+  Result result;
+  if (workers_.empty()) {
+    const auto order = order_;
+    const size_t batch = next_deliver_++, epoch = epoch_, generation = generation_;
+    lock.unlock();
+    result = build(*order, batch, epoch, generation);
+  } else {
+    batch_ready_.wait(lock, [this] { return ready_.count(next_deliver_) > 0; });
+    auto node = ready_.extract(next_deliver_++);
+    lock.unlock();
+    work_ready_.notify_all();
+    result = std::move(node.mapped());
+  }
+  if (result.error) std::rethrow_exception(result.error);
+  return std::move(result.batch);
+}
+
+void DataLoader::worker_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    work_ready_.wait(lock, [this] {
+      return stop_ || (next_claim_ < batches_ && next_claim_ < next_deliver_ + options_.prefetch);
+    });
+    if (stop_) return;
+    const auto order = order_;
+    const size_t batch = next_claim_++, epoch = epoch_, generation = generation_;
+    lock.unlock();
+    Result result = build(*order, batch, epoch, generation);
+    lock.lock();
+    if (!result.cancelled && generation == generation_) {
+      ready_.emplace(batch, std::move(result));
+      batch_ready_.notify_all();
+    }
+  }
+}
+
+DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t batch, size_t epoch,
+                                     size_t generation) const {
+  Result result;
+  const size_t begin = batch * options_.batch_size;
+  const size_t end = std::min(begin + options_.batch_size, order.size());
+  std::vector<at::Tensor> images;
+  std::vector<int64_t> labels;
+  for (size_t position = begin; position < end; ++position) {
+    if (stop_ || generation != generation_) {
+      result.cancelled = true;
+      return result;
+    }
+    const size_t index = order[position];
+    std::string source;
+    try {
+      Sample sample = dataset_->get(index);
+      source = sample.source;
+      std::mt19937_64 rng(derive_seed(options_.seed, epoch, index));
+      at::Tensor image = transform_ ? (*transform_)(std::move(sample.image), rng) : std::move(sample.image);
+      TLKIT_CHECK(images.empty() || images.front().sizes() == image.sizes(), "its image is ",
+                  shape_text(image), " but the batch's first is ", shape_text(images.front()),
+                  "; use a transform that gives every image one size (e.g. eval_transform(256, 224))");
+      images.push_back(std::move(image));
+      labels.push_back(sample.label);
+      result.batch.sources.push_back(std::move(sample.source));
+      result.batch.indices.push_back(index);
+    } catch (const std::exception& e) {
+      result.error = std::make_exception_ptr(Error(detail::concat(
+          "loading batch ", batch, " of epoch ", epoch, ", sample ", index,
+          source.empty() ? std::string() : " ('" + source + "')", " of ", dataset_->describe(), ": ", e.what())));
+      return result;
+    }
+  }
+  result.batch.images = at::stack(images);
+  result.batch.labels = at::tensor(labels, at::kLong);
+  return result;
+}
+
+}  // namespace tlkit::data
