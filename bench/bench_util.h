@@ -1,0 +1,194 @@
+#pragma once
+// Shared pieces of tlkit's benchmarks (header-only: only bench/*_bench.cpp files become targets).
+//
+//  - Samples: repeated timings and their median / spread;
+//  - time_ms: wall-clock milliseconds of one call;
+//  - Triad: the STREAM triad a[i] = b[i] + s*c[i] over float arrays far larger than the caches,
+//    run on all intra-op threads with at::parallel_for; it gives the memory bandwidth that a
+//    streaming kernel can reach on this machine, and so the floor for memory-bound kernels;
+//  - MachineInfo: what the result tables record about where they were measured.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/version.h>
+
+namespace tlkit::bench {
+
+// A series of timings in milliseconds.
+class Samples {
+ public:
+  void add(double ms) { values_.push_back(ms); }
+  bool empty() const { return values_.empty(); }
+  std::size_t size() const { return values_.size(); }
+  const std::vector<double>& values() const { return values_; }
+
+  double median() const {
+    TLKIT_CHECK(!values_.empty(), "median of no samples; run at least once (--runs >= 1)");
+    std::vector<double> sorted = values_;
+    std::sort(sorted.begin(), sorted.end());
+    const std::size_t mid = sorted.size() / 2;
+    return sorted.size() % 2 == 1 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
+  }
+  double min() const { return *std::min_element(values_.begin(), values_.end()); }
+  double max() const { return *std::max_element(values_.begin(), values_.end()); }
+  // (max - min) / median: how much the runs disagreed (0.05 = 5 %).
+  double spread() const { return (max() - min()) / median(); }
+
+ private:
+  std::vector<double> values_;
+};
+
+// Wall-clock milliseconds taken by fn().
+template <typename Fn>
+double time_ms(Fn&& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  std::forward<Fn>(fn)();
+  const auto stop = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::milli>(stop - start).count();
+}
+
+// STREAM triad on float arrays: a[i] = b[i] + s * c[i], counted as 12 bytes per element (read b
+// and c, write a), as STREAM counts it. A write-allocate cache also reads a's lines before writing
+// them (16 bytes really move), so an in-place kernel that reads what it writes, like an optimizer
+// step, can slightly beat the bandwidth this reports.
+class Triad {
+ public:
+  static constexpr int64_t kBytesPerElement = 12;
+
+  // elements per array; the default (2^26, 256 MiB per array) is far beyond any CPU cache.
+  explicit Triad(int64_t elements = int64_t{1} << 26) : elements_(elements) {
+    TLKIT_CHECK(elements > 0, "triad size must be positive, got ", elements);
+    a_ = at::empty({elements}, at::kFloat);
+    b_ = at::empty({elements}, at::kFloat);
+    c_ = at::empty({elements}, at::kFloat);
+    // First touch on the threads that will stream the arrays later.
+    a_.fill_(0.0f);
+    b_.fill_(1.0f);
+    c_.fill_(2.0f);
+  }
+
+  int64_t elements() const { return elements_; }
+  double bytes() const { return static_cast<double>(kBytesPerElement * elements_); }
+
+  // One triad pass; returns its milliseconds.
+  double run_ms(float scalar = 3.0f) {
+    float* __restrict a = a_.data_ptr<float>();
+    const float* __restrict b = b_.data_ptr<float>();
+    const float* __restrict c = c_.data_ptr<float>();
+    return time_ms([&] {
+      at::parallel_for(0, elements_, kGrain, [=](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) a[i] = b[i] + scalar * c[i];
+      });
+    });
+  }
+
+  // Bandwidth in GB/s (1e9 bytes per second) of a pass that took `ms`.
+  double gbps(double ms) const { return bytes() / (ms * 1e-3) / 1e9; }
+
+ private:
+  static constexpr int64_t kGrain = int64_t{1} << 16;
+  int64_t elements_;
+  at::Tensor a_, b_, c_;
+};
+
+// Where a benchmark ran.
+struct MachineInfo {
+  std::string cpu_model;
+  unsigned hardware_threads = 0;
+  int intra_op_threads = 0;
+  std::string libtorch_version;
+  std::string tlkit_version;
+  std::string date_utc;  // ISO 8601
+};
+
+inline std::string read_cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const auto first = line.find_first_not_of(" \t", colon + 1);
+    return first == std::string::npos ? std::string("unknown") : line.substr(first);
+  }
+  return "unknown";
+}
+
+inline std::string utc_now_iso8601() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+inline MachineInfo machine_info() {
+  MachineInfo info;
+  info.cpu_model = read_cpu_model();
+  info.hardware_threads = std::max(1u, std::thread::hardware_concurrency());
+  info.intra_op_threads = at::get_num_threads();
+  info.libtorch_version = TORCH_VERSION;
+  info.tlkit_version = TLKIT_VERSION_STRING;
+  info.date_utc = utc_now_iso8601();
+  return info;
+}
+
+// Fixed-point text of x with `digits` decimals.
+inline std::string fixed(double x, int digits) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(digits);
+  out << x;
+  return out.str();
+}
+
+// "a,b,,c" -> {"a", "b", "c"}
+inline std::vector<std::string> split_list(const std::string& text, char separator = ',') {
+  std::vector<std::string> items;
+  std::istringstream in(text);
+  std::string item;
+  while (std::getline(in, item, separator)) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+// A string as a JSON string literal.
+inline std::string json_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof(escaped), "\\u%04x", ch);
+          out += escaped;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace tlkit::bench
