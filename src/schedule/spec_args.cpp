@@ -1,0 +1,160 @@
+#include "spec_args.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include <tlkit/core/error.h>
+
+namespace tlkit::schedule::detail {
+namespace {
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t");
+  return text.substr(first, last - first + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> pieces;
+  std::string::size_type start = 0;
+  while (true) {
+    const auto end = text.find(separator, start);
+    pieces.push_back(trim(text.substr(start, end == std::string::npos ? std::string::npos : end - start)));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return pieces;
+}
+
+std::optional<double> to_double(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+std::optional<std::int64_t> to_int(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (end != text.c_str() + text.size() || errno == ERANGE) return std::nullopt;
+  return static_cast<std::int64_t>(value);
+}
+
+}  // namespace
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+SpecPart parse_spec_part(const std::string& text) {
+  SpecPart part;
+  const auto colon = text.find(':');
+  part.name = trim(text.substr(0, colon));
+  TLKIT_CHECK(!part.name.empty(), "schedule spec '", text, "' has no name; write e.g. cosine:T_max=30");
+  if (colon == std::string::npos) return part;
+  const auto rest = trim(text.substr(colon + 1));
+  if (rest.empty()) return part;
+  for (const auto& item : split(rest, ',')) {
+    const auto equals = item.find('=');
+    if (equals == std::string::npos) {
+      TLKIT_CHECK(!item.empty(), "schedule spec '", text, "' has an empty item; separate KEY=VALUE pairs with one ','");
+      part.positional.push_back(item);
+      continue;
+    }
+    const auto key = trim(item.substr(0, equals));
+    TLKIT_CHECK(!key.empty(), "schedule spec '", text, "' has a value without a key: '", item, "'");
+    TLKIT_CHECK(part.keys.count(key) == 0, "schedule spec '", text, "' gives '", key, "' twice");
+    part.keys[key] = trim(item.substr(equals + 1));
+  }
+  return part;
+}
+
+SpecArgs::SpecArgs(SpecPart part, std::vector<std::string> valid_keys, std::size_t max_positional)
+    : part_(std::move(part)) {
+  TLKIT_CHECK(part_.positional.size() <= max_positional, "schedule '", part_.name, "': '", part_.positional[max_positional],
+              "' is not KEY=VALUE; valid keys: ", valid_keys.empty() ? std::string("none") : join(valid_keys));
+  for (const auto& entry : part_.keys) {
+    if (std::find(valid_keys.begin(), valid_keys.end(), entry.first) != valid_keys.end()) continue;
+    fail("unknown key '", entry.first, "' for schedule '", part_.name, "'; valid keys: ",
+         valid_keys.empty() ? std::string("none") : join(valid_keys));
+  }
+}
+
+void SpecArgs::bad_value(const std::string& key, const std::string& expected) const {
+  fail("schedule '", part_.name, "': ", key, "='", raw(key), "' is not ", expected);
+}
+
+std::optional<double> SpecArgs::number(const std::string& key) const {
+  if (!has(key)) return std::nullopt;
+  const auto value = to_double(raw(key));
+  if (!value) bad_value(key, "a number");
+  return value;
+}
+
+double SpecArgs::number(const std::string& key, double fallback) const { return number(key).value_or(fallback); }
+
+std::optional<std::int64_t> SpecArgs::integer(const std::string& key) const {
+  if (!has(key)) return std::nullopt;
+  const auto value = to_int(raw(key));
+  if (!value) bad_value(key, "an integer");
+  return value;
+}
+
+std::int64_t SpecArgs::integer(const std::string& key, std::int64_t fallback) const {
+  return integer(key).value_or(fallback);
+}
+
+bool SpecArgs::boolean(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const auto& value = raw(key);
+  if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
+  if (value == "false" || value == "0" || value == "no" || value == "off") return false;
+  bad_value(key, "true or false");
+}
+
+std::vector<double> SpecArgs::numbers(const std::string& key, std::vector<double> fallback) const {
+  if (!has(key)) return fallback;
+  std::vector<double> values;
+  for (const auto& piece : split(raw(key), '/')) {
+    const auto value = to_double(piece);
+    if (!value) bad_value(key, "a number or a '/'-separated list of numbers");
+    values.push_back(*value);
+  }
+  return values;
+}
+
+std::vector<std::int64_t> SpecArgs::integers(const std::string& key, std::vector<std::int64_t> fallback) const {
+  if (!has(key)) return fallback;
+  std::vector<std::int64_t> values;
+  for (const auto& piece : split(raw(key), '/')) {
+    const auto value = to_int(piece);
+    if (!value) bad_value(key, "an integer or a '/'-separated list of integers");
+    values.push_back(*value);
+  }
+  return values;
+}
+
+std::string SpecArgs::choice(const std::string& key, const std::vector<std::string>& choices,
+                             std::string fallback) const {
+  if (!has(key)) return fallback;
+  const auto& value = raw(key);
+  if (std::find(choices.begin(), choices.end(), value) == choices.end()) bad_value(key, "one of " + join(choices));
+  return value;
+}
+
+std::int64_t SpecArgs::need_total(std::int64_t total_steps, const std::string& what) const {
+  TLKIT_CHECK(total_steps > 0, "schedule '", part_.name, "' needs ", what,
+              " (its default comes from the total number of steps, which is not known here)");
+  return total_steps;
+}
+
+}  // namespace tlkit::schedule::detail
