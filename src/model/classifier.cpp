@@ -1,0 +1,236 @@
+#include <tlkit/model/classifier.h>
+
+#include <cmath>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+
+#include "classifier_impl.h"
+
+namespace fs = std::filesystem;
+
+namespace tlkit::model {
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::vector<std::string> default_class_names(std::int64_t count) {
+  std::vector<std::string> names;
+  for (std::int64_t i = 0; i < count; ++i) names.push_back("class_" + std::to_string(i));
+  return names;
+}
+
+ModelMetadata read_metadata(const torch::jit::Module& m) {
+  ModelMetadata md;
+  const auto has = [&](const char* name) { return m.hasattr(name); };
+  try {
+    if (has("tlkit_architecture")) {
+      md.present = true;
+      md.architecture = m.attr("tlkit_architecture").toStringRef();
+    }
+    if (has("tlkit_input_size")) md.input_size = m.attr("tlkit_input_size").toInt();
+    if (has("tlkit_resize")) md.resize = m.attr("tlkit_resize").toInt();
+    if (has("tlkit_crop")) md.crop = m.attr("tlkit_crop").toInt();
+    if (has("tlkit_weights")) md.weights = m.attr("tlkit_weights").toStringRef();
+    if (has("tlkit_head")) md.head = m.attr("tlkit_head").toStringRef();
+    const auto doubles = [&](const char* name, std::vector<double>& out) {
+      if (!has(name)) return;
+      out.clear();
+      for (const auto& v : m.attr(name).toListRef()) out.push_back(v.toDouble());
+    };
+    doubles("tlkit_mean", md.mean);
+    doubles("tlkit_std", md.std);
+    if (has("tlkit_class_names")) {
+      for (const auto& v : m.attr("tlkit_class_names").toListRef()) md.class_names.push_back(v.toStringRef());
+    }
+  } catch (const c10::Error& e) {
+    fail("the model's tlkit_* metadata attributes have unexpected types (", first_line(e.what_without_backtrace()),
+         "); re-export it with scripts/export_vgg16.py");
+  }
+  return md;
+}
+
+void put_attribute(torch::jit::Module& m, const std::string& name, const c10::TypePtr& type, c10::IValue value) {
+  if (m.hasattr(name)) {
+    m.setattr(name, std::move(value));
+  } else {
+    m.register_attribute(name, type, std::move(value));
+  }
+}
+
+}  // namespace
+
+Classifier::Classifier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Classifier Classifier::load(const fs::path& path, const LoadOptions& options) {
+  TLKIT_CHECK(fs::exists(path), "cannot read model '", path.string(),
+              "': no such file; export one with scripts/export_vgg16.py (see models/README.md)");
+  TLKIT_CHECK(fs::is_regular_file(path), "cannot read model '", path.string(), "': not a file");
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path.string(), options.device);
+  } catch (const c10::Error& e) {
+    fail("cannot read model '", path.string(), "': not a TorchScript archive (",
+         first_line(e.what_without_backtrace()), "); export one with scripts/export_vgg16.py");
+  }
+  Classifier classifier(std::move(module), options);
+  classifier.impl_->path = path;
+  return classifier;
+}
+
+Classifier::Classifier(torch::jit::Module module, const LoadOptions& options) : impl_(std::make_shared<Impl>()) {
+  auto& impl = *impl_;
+  impl.module = std::move(module);
+  impl.metadata = read_metadata(impl.module);
+  if (!impl.metadata.present) {
+    logger()->warn("model has no tlkit metadata (not exported by scripts/export_vgg16.py): assuming {}x{} input "
+                   "and ImageNet preprocessing", impl.metadata.input_size, impl.metadata.input_size);
+  }
+  bool any_parameter = false;
+  for (const auto& p : impl.module.parameters()) {
+    if (!any_parameter && p.dim() == 4) impl.input_channels = p.size(1);
+    any_parameter = true;
+  }
+  TLKIT_CHECK(any_parameter, "the model has no parameters, so there is nothing to transfer; "
+              "export a classifier with scripts/export_vgg16.py");
+  impl.input_size = options.input_size > 0 ? options.input_size : impl.metadata.input_size;
+  TLKIT_CHECK(impl.input_size > 0, "the model's input size ", impl.input_size, " is not positive");
+  analyse();
+  auto& names = impl.metadata.class_names;
+  if (static_cast<std::int64_t>(names.size()) != impl.num_classes) {
+    if (!names.empty()) {
+      logger()->warn("the model stores {} class names but has {} outputs; using class_0...", names.size(),
+                     impl.num_classes);
+    }
+    names = default_class_names(impl.num_classes);
+  }
+}
+
+torch::jit::Module& Classifier::module() { return impl_->module; }
+const torch::jit::Module& Classifier::module() const { return impl_->module; }
+const ModelMetadata& Classifier::metadata() const { return impl_->metadata; }
+const fs::path& Classifier::path() const { return impl_->path; }
+std::int64_t Classifier::num_classes() const { return impl_->num_classes; }
+std::int64_t Classifier::input_channels() const { return impl_->input_channels; }
+bool Classifier::walk_matches_forward() const { return impl_->walk_ok; }
+
+at::Tensor Classifier::forward(const at::Tensor& images) {
+  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels, "the model takes images of shape [N, ",
+              impl_->input_channels, ", H, W]; got ", images.sizes());
+  return impl_->module.forward({images}).toTensor();
+}
+
+void Classifier::train(bool on) { impl_->module.train(on); }
+bool Classifier::is_training() const { return impl_->module.is_training(); }
+void Classifier::to(c10::Device device) { impl_->module.to(device); }
+
+c10::Device Classifier::device() const {
+  for (const auto& p : impl_->module.parameters()) return p.device();
+  return c10::kCPU;
+}
+
+Classifier Classifier::clone() const {
+  auto copy = std::make_shared<Impl>(*impl_);
+  copy->module = impl_->module.clone();
+  copy->layers = detail::list_layers(copy->module);
+  for (size_t i = 0; i < copy->layers.size(); ++i) {
+    copy->layers[i].info = impl_->layers[i].info;
+    copy->layers[i].flatten_before = impl_->layers[i].flatten_before;
+  }
+  return Classifier(std::move(copy));
+}
+
+std::string Classifier::find_head() const {
+  const auto& impl = *impl_;
+  if (!impl.head_override.empty()) return impl.head_override;
+  for (const auto& entry : impl.layers) {
+    if (entry.info.name == impl.metadata.head && detail::has_matrix_weight(entry.module)) return entry.info.name;
+  }
+  for (auto it = impl.layers.rbegin(); it != impl.layers.rend(); ++it) {
+    if (detail::has_matrix_weight(it->module)) return it->info.name;
+  }
+  fail("the model has no Linear layer to use as its head; name one with --head");
+}
+
+void Classifier::set_head(const std::string& name) {
+  for (const auto& entry : impl_->layers) {
+    if (entry.info.name != name) continue;
+    TLKIT_CHECK(detail::has_matrix_weight(entry.module), "layer '", name, "' (", entry.info.type,
+                ") cannot be the head: it has no 2-D weight; pick a Linear layer (see tlkit info)");
+    impl_->head_override = name;
+    return;
+  }
+  fail("no layer named '", name, "' to use as the head; run 'tlkit info --model M.pt' to list the layers");
+}
+
+void Classifier::replace_head(std::int64_t num_classes, std::vector<std::string> class_names) {
+  TLKIT_CHECK(num_classes >= 1, "replace_head: the number of classes must be at least 1, got ", num_classes);
+  if (class_names.empty()) class_names = default_class_names(num_classes);
+  TLKIT_CHECK(static_cast<std::int64_t>(class_names.size()) == num_classes, "replace_head: ", class_names.size(),
+              " class names given for ", num_classes, " classes");
+  const std::string name = find_head();
+  auto head = impl_->layers.at(layer_index(name)).module;
+  const at::Tensor weight = head.attr("weight").toTensor();
+  const std::int64_t fan_in = weight.size(1);
+  // torch.nn.Linear.reset_parameters: kaiming_uniform_(a=√5) on the weight is U(±1/√fan_in), same for the bias.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+  {
+    at::NoGradGuard no_grad;
+    head.register_parameter("weight", at::empty({num_classes, fan_in}, weight.options()).uniform_(-bound, bound),
+                            false);
+    if (head.hasattr("bias") && head.attr("bias").isTensor()) {
+      head.register_parameter("bias", at::empty({num_classes}, weight.options()).uniform_(-bound, bound), false);
+    }
+  }
+  head.attr("weight").toTensor().set_requires_grad(true);
+  if (head.hasattr("bias") && head.attr("bias").isTensor()) head.attr("bias").toTensor().set_requires_grad(true);
+  impl_->metadata.class_names = std::move(class_names);
+  impl_->metadata.head = name;
+  analyse();
+  TLKIT_CHECK(impl_->num_classes == num_classes, "after replacing head '", name, "' the model gives ",
+              impl_->num_classes, " outputs, not ", num_classes, "; is '", name, "' really the last layer?");
+  store_metadata();
+}
+
+void Classifier::store_metadata() {
+  auto& m = impl_->module;
+  const auto& md = impl_->metadata;
+  const auto str = c10::StringType::get();
+  const auto integer = c10::IntType::get();
+  put_attribute(m, "tlkit_format", integer, std::int64_t{1});
+  put_attribute(m, "tlkit_architecture", str, md.architecture);
+  put_attribute(m, "tlkit_input_size", integer, impl_->input_size);
+  put_attribute(m, "tlkit_resize", integer, md.resize);
+  put_attribute(m, "tlkit_crop", integer, md.crop);
+  put_attribute(m, "tlkit_mean", c10::ListType::ofFloats(), c10::List<double>(md.mean));
+  put_attribute(m, "tlkit_std", c10::ListType::ofFloats(), c10::List<double>(md.std));
+  put_attribute(m, "tlkit_weights", str, md.weights);
+  put_attribute(m, "tlkit_class_names", c10::ListType::ofStrings(), c10::List<std::string>(md.class_names));
+  put_attribute(m, "tlkit_head", str, find_head());
+}
+
+std::int64_t Classifier::parameter_count() const {
+  std::int64_t count = 0;
+  for (const auto& p : impl_->module.parameters()) count += p.numel();
+  return count;
+}
+
+std::int64_t Classifier::trainable_parameter_count() const {
+  std::int64_t count = 0;
+  for (const auto& p : impl_->module.parameters()) count += p.requires_grad() ? p.numel() : 0;
+  return count;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Classifier::named_parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : impl_->module.named_parameters(true)) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Classifier::state_dict() const {
+  auto out = named_parameters();
+  for (const auto& b : impl_->module.named_buffers(true)) out.emplace_back(b.name, b.value);
+  return out;
+}
+
+}  // namespace tlkit::model

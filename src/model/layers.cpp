@@ -1,0 +1,186 @@
+// Classifier: the layer walk (see the comment on Classifier), cutting at a layer, and freezing.
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+
+#include "classifier_impl.h"
+
+namespace tlkit::model {
+namespace detail {
+
+std::string type_name(const torch::jit::Module& module) {
+  const auto name = module.type()->name();
+  return name ? name->name() : "Module";
+}
+
+bool has_matrix_weight(const torch::jit::Module& module) {
+  if (!module.hasattr("weight")) return false;
+  const auto weight = module.attr("weight");
+  return weight.isTensor() && weight.toTensor().dim() == 2;
+}
+
+namespace {
+void collect(const torch::jit::Module& module, const std::string& prefix, std::vector<LayerEntry>& out) {
+  for (const auto& child : module.named_children()) {
+    const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
+    if (type_name(child.value) == "Sequential") {
+      collect(child.value, name, out);
+      continue;
+    }
+    LayerEntry entry{Layer{}, child.value, false};
+    entry.info.index = out.size();
+    entry.info.name = name;
+    entry.info.type = type_name(child.value);
+    for (const auto& p : child.value.parameters()) entry.info.params += p.numel();
+    out.push_back(std::move(entry));
+  }
+}
+}  // namespace
+
+std::vector<LayerEntry> list_layers(const torch::jit::Module& module) {
+  std::vector<LayerEntry> layers;
+  collect(module, "", layers);
+  return layers;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Runs layers [0, last] on x; records each output shape when `shapes` is given.
+at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t last, bool record) {
+  for (size_t i = 0; i <= last && i < layers.size(); ++i) {
+    auto& entry = layers[i];
+    if (record) entry.flatten_before = x.dim() > 2 && detail::has_matrix_weight(entry.module);
+    if (entry.flatten_before) x = x.flatten(1);
+    x = entry.module.forward({x}).toTensor();
+    if (record) entry.info.output_shape = x.sizes().vec();
+  }
+  return x;
+}
+
+// A fixed, RNG-free probe input (leaves the user's random streams alone).
+at::Tensor probe_input(std::int64_t channels, std::int64_t size, c10::Device device) {
+  const auto numel = channels * size * size;
+  return at::sin(at::arange(numel, at::TensorOptions().dtype(at::kFloat)) * 0.37)
+      .reshape({1, channels, size, size})
+      .to(device);
+}
+
+std::string describe_shape(const std::vector<std::int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+}  // namespace
+
+void Classifier::analyse() {
+  auto& impl = *impl_;
+  at::NoGradGuard no_grad;
+  const bool was_training = impl.module.is_training();
+  impl.module.eval();
+  const auto input = probe_input(impl.input_channels, impl.input_size, device());
+  const std::string probe = "a 1x" + std::to_string(impl.input_channels) + "x" + std::to_string(impl.input_size) +
+                            "x" + std::to_string(impl.input_size) + " batch";
+  at::Tensor output;
+  try {
+    const auto result = impl.module.forward({input});
+    TLKIT_CHECK(result.isTensor(), "the model's forward() does not return a tensor; tlkit needs a classifier "
+                "whose forward(images) returns scores [N, classes]");
+    output = result.toTensor();
+  } catch (const c10::Error& e) {
+    impl.module.train(was_training);
+    const std::string what = e.what_without_backtrace();
+    fail("the model cannot classify ", probe, " (", what.substr(0, what.find('\n')),
+         "); give the right input size (--input-size) or export the model with scripts/export_vgg16.py");
+  }
+  impl.module.train(was_training);
+  TLKIT_CHECK(output.dim() == 2 && output.size(0) == 1, "the model's output for ", probe, " has shape ",
+              describe_shape(output.sizes().vec()), ", not [N, classes]; tlkit needs an image classifier");
+  impl.num_classes = output.size(1);
+
+  impl.layers = detail::list_layers(impl.module);
+  impl.walk_ok = false;
+  if (impl.layers.empty()) return;
+  impl.module.eval();
+  try {
+    const auto walked = run_layers(impl.layers, input, impl.layers.size() - 1, true);
+    impl.walk_ok = walked.sizes() == output.sizes() && at::allclose(walked, output, 1e-4, 1e-5);
+  } catch (const c10::Error& e) {
+    logger()->debug("layer-by-layer walk failed: {}", e.what_without_backtrace());
+  }
+  impl.module.train(was_training);
+  if (!impl.walk_ok) {
+    for (auto& entry : impl.layers) entry.info.output_shape.clear();
+    logger()->warn("running the model's layers one after another does not reproduce its forward(); "
+                   "layer output shapes are unknown and features cannot be cut at a layer");
+  }
+}
+
+std::vector<Layer> Classifier::layers() const {
+  std::vector<Layer> out;
+  for (const auto& entry : impl_->layers) {
+    Layer layer = entry.info;
+    layer.trainable_params = 0;
+    for (const auto& p : entry.module.parameters()) layer.trainable_params += p.requires_grad() ? p.numel() : 0;
+    out.push_back(std::move(layer));
+  }
+  return out;
+}
+
+size_t Classifier::layer_index(const std::string& name) const {
+  const auto& layers = impl_->layers;
+  for (const auto& entry : layers) {
+    if (entry.info.name == name) return entry.info.index;
+  }
+  for (const auto& entry : layers) {
+    if (entry.info.name.rfind(name + ".", 0) == 0) return entry.info.index;
+  }
+  std::string top;
+  for (const auto& child : impl_->module.named_children()) top += (top.empty() ? "" : ", ") + child.name;
+  fail("no layer named '", name, "' in the model (top-level modules: ", top,
+       "); run 'tlkit info --model M.pt' to list the layers");
+}
+
+at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string& name, bool flatten) {
+  TLKIT_CHECK(impl_->walk_ok, "cannot cut this model at layer '", name, "': running its layers one after "
+              "another does not reproduce its forward() (not a Sequential-style model)");
+  size_t last = layer_index(name);
+  // A parent module ("features") means its last layer.
+  while (last + 1 < impl_->layers.size() && impl_->layers[last + 1].info.name.rfind(name + ".", 0) == 0) ++last;
+  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels, "the model takes images of shape [N, ",
+              impl_->input_channels, ", H, W]; got ", images.sizes());
+  auto x = run_layers(impl_->layers, images, last, false);
+  return flatten ? x.flatten(1) : x;
+}
+
+std::string Classifier::penultimate_layer() const {
+  size_t index = layer_index(find_head());
+  while (index > 0) {
+    --index;
+    if (impl_->layers[index].info.type.rfind("Dropout", 0) != 0) return impl_->layers[index].info.name;
+  }
+  fail("the head '", find_head(), "' is the model's first layer; there is no layer below it to take features from");
+}
+
+namespace {
+void set_trainable(const torch::jit::Module& module, bool on) {
+  for (const auto& p : module.parameters()) p.set_requires_grad(on);
+}
+}  // namespace
+
+void Classifier::freeze_all() { set_trainable(impl_->module, false); }
+void Classifier::unfreeze_all() { set_trainable(impl_->module, true); }
+
+void Classifier::freeze_below(const std::string& name) {
+  const size_t first = layer_index(name);
+  for (size_t i = 0; i < first; ++i) set_trainable(impl_->layers[i].module, false);
+}
+
+void Classifier::unfreeze_from(const std::string& name) {
+  const size_t first = layer_index(name);
+  for (size_t i = 0; i < impl_->layers.size(); ++i) set_trainable(impl_->layers[i].module, i >= first);
+}
+
+}  // namespace tlkit::model
