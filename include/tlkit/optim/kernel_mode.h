@@ -1,0 +1,36 @@
+#pragma once
+// How tlkit optimizers carry out an update on CPU tensors.
+//
+// kAuto (the default) updates each dense, contiguous float32/float64 CPU parameter with a fused
+// single-pass kernel: one loop reads the parameter, its gradient and its state once and writes the
+// parameter and state once, with no temporaries. Every other case (CUDA, half/bfloat16, strided
+// views, mixed dtypes) takes the tensor-op path, which has the same semantics.
+// kTensorOps forces the tensor-op path everywhere: for tests and side-by-side measurements.
+
+#include <cstdint>
+
+namespace tlkit::optim {
+
+enum class KernelMode { kAuto, kTensorOps };
+
+// Process-wide setting, read at each step; thread-safe.
+void set_kernel_mode(KernelMode mode);
+KernelMode kernel_mode();
+
+// Number of parameter updates done by the fused CPU kernel since the program started (to check
+// that the fast path is taken).
+std::uint64_t fused_update_count();
+
+// Sets the kernel mode for a scope and restores the previous one on exit.
+class ScopedKernelMode {
+ public:
+  explicit ScopedKernelMode(KernelMode mode) : previous_(kernel_mode()) { set_kernel_mode(mode); }
+  ~ScopedKernelMode() { set_kernel_mode(previous_); }
+  ScopedKernelMode(const ScopedKernelMode&) = delete;
+  ScopedKernelMode& operator=(const ScopedKernelMode&) = delete;
+
+ private:
+  KernelMode previous_;
+};
+
+}  // namespace tlkit::optim

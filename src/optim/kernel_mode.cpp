@@ -1,0 +1,44 @@
+// The process-wide kernel mode and the test of when the fused CPU kernel applies.
+
+#include <tlkit/optim/kernel_mode.h>
+
+#include <atomic>
+
+#include "kernel_util.h"
+
+namespace tlkit::optim {
+namespace {
+std::atomic<KernelMode> g_kernel_mode{KernelMode::kAuto};
+std::atomic<std::uint64_t> g_fused_updates{0};
+}  // namespace
+
+void set_kernel_mode(KernelMode mode) { g_kernel_mode.store(mode, std::memory_order_relaxed); }
+
+KernelMode kernel_mode() { return g_kernel_mode.load(std::memory_order_relaxed); }
+
+std::uint64_t fused_update_count() { return g_fused_updates.load(std::memory_order_relaxed); }
+
+namespace detail {
+
+void finish_fused_update(const at::Tensor& param) {
+  param.unsafeGetTensorImpl()->bump_version();
+  g_fused_updates.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool fused_cpu_applies(std::initializer_list<at::Tensor> tensors) {
+  if (kernel_mode() != KernelMode::kAuto || tensors.size() == 0) return false;
+  const at::Tensor& first = *tensors.begin();
+  const auto dtype = first.scalar_type();
+  if (dtype != at::kFloat && dtype != at::kDouble) return false;
+  for (const at::Tensor& tensor : tensors) {
+    if (!tensor.defined()) continue;
+    const bool usable = tensor.device().is_cpu() && tensor.layout() == at::kStrided &&
+                        tensor.scalar_type() == dtype && tensor.numel() == first.numel() &&
+                        tensor.is_contiguous() && !tensor.is_neg() && !tensor.is_conj();
+    if (!usable) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+}  // namespace tlkit::optim
