@@ -26,6 +26,7 @@ struct OptimizerResult {
   std::string traffic;         // which arrays it reads and writes
   std::string reference_name;  // LibTorch's equivalent
   bool speedup_target = false;  // does the Adam/AdamW speed-up target apply?
+  std::string ours_path;       // which tlkit code path ran: fused kernel, tensor ops, mixed
   Samples ours, reference, triad;
 
   double triad_gbps(double triad_bytes) const { return triad_bytes / (triad.median() * 1e-3) / 1e9; }
@@ -55,6 +56,7 @@ struct BenchContext {
   int64_t tensors = 0;
   int runs = 0;
   int warmup = 0;
+  std::string tlkit_mode;  // tlkit kernel mode the run asked for
   double triad_bytes = 0;  // bytes counted per triad pass
   int64_t triad_elements = 0;
   Samples triad_all;       // every triad pass of the run
@@ -92,7 +94,7 @@ inline void markdown_header(std::ostream& md, const BenchContext& ctx) {
      << "| hardware threads (cores) | " << m.hardware_threads << " |\n"
      << "| intra-op threads used | " << m.intra_op_threads << " |\n"
      << "| LibTorch | " << m.libtorch_version << " |\n"
-     << "| tlkit | " << m.tlkit_version << " |\n"
+     << "| tlkit | " << m.tlkit_version << ", " << ctx.tlkit_mode << " |\n"
      << "| triad bandwidth | " << fixed(ctx.triad_bytes / (ctx.triad_all.median() * 1e-3) / 1e9, 2)
      << " GB/s median of " << ctx.triad_all.size() << " passes (" << ctx.triad_elements
      << " floats per array, 12 B/element) |\n\n";
@@ -140,7 +142,8 @@ inline void markdown_targets(std::ostream& md, const BenchContext& ctx,
      << "- **spread**: (max - min) / median of the runs: how noisy each number was.\n\n"
      << "## Memory traffic per parameter\n\n";
   for (const auto& r : results) {
-    md << "- " << r.name << " (" << r.bytes_per_param << " B): " << r.traffic << "\n";
+    md << "- " << r.name << " (" << r.bytes_per_param << " B): " << r.traffic << "; tlkit ran "
+       << r.ours_path << "\n";
   }
 }
 
@@ -187,6 +190,7 @@ inline void json_result(std::ostream& js, const BenchContext& ctx, const Optimiz
   js << "    {\"name\": " << json_quote(r.name) << ", \"label\": " << json_quote(r.label)
      << ", \"bytes_per_param\": " << r.bytes_per_param
      << ", \"reference\": " << json_quote(r.reference_name)
+     << ", \"tlkit_path\": " << json_quote(r.ours_path)
      << ",\n     \"tlkit_ms\": " << fixed(r.ours.median(), 3)
      << ", \"torch_ms\": " << fixed(r.reference.median(), 3)
      << ", \"speedup\": " << fixed(r.speedup(), 4)
@@ -214,6 +218,7 @@ inline std::string json_report(const BenchContext& ctx,
      << "  \"threads\": " << m.intra_op_threads << ",\n"
      << "  \"libtorch\": " << json_quote(m.libtorch_version) << ",\n"
      << "  \"tlkit\": " << json_quote(m.tlkit_version) << ",\n"
+     << "  \"tlkit_mode\": " << json_quote(ctx.tlkit_mode) << ",\n"
      << "  \"params\": " << ctx.params << ",\n  \"tensors\": " << ctx.tensors << ",\n"
      << "  \"runs\": " << ctx.runs << ",\n  \"warmup\": " << ctx.warmup << ",\n"
      << "  \"triad_elements\": " << ctx.triad_elements << ",\n"

@@ -1,0 +1,316 @@
+// optim_bench: how long one optimizer step takes over VGG16's 138,357,544 float32 parameters,
+// for tlkit::optim, for LibTorch's own torch::optim equivalent, and for the memory-bandwidth floor
+// (bytes a single-pass kernel must move, at the bandwidth of a STREAM triad measured in the same
+// run). Writes the table as Markdown, CSV and JSON. See bench/README.md.
+//
+//   optim_bench [--runs 7] [--warmup 2] [--threads N] [--only adam,adamw] [--out bench/results]
+//               [--check] [--tensor-ops]
+
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/threads.h>
+#include <tlkit/optim.h>
+
+#include "bench_util.h"
+#include "optim_bench_report.h"
+
+namespace tlkit::bench {
+namespace {
+
+constexpr int64_t kVgg16Parameters = 138357544;
+constexpr double kLr = 1e-3;  // the same for every optimizer; the time does not depend on it
+
+struct Args {
+  int runs = 7;
+  int warmup = 2;
+  int threads = 0;  // 0: every hardware thread
+  std::vector<std::string> only;
+  std::string out = "bench/results";
+  bool check = false;
+  bool tensor_ops = false;  // force tlkit's tensor-op path instead of its fused kernels
+};
+
+using OptimizerFactory =
+    std::function<std::unique_ptr<torch::optim::Optimizer>(const std::vector<torch::Tensor>&)>;
+
+struct OptimizerCase {
+  std::string name;
+  std::string label;
+  int bytes_per_param;
+  std::string traffic;
+  std::string reference_name;
+  bool speedup_target;
+  OptimizerFactory ours;
+  OptimizerFactory reference;
+};
+
+template <typename Optimizer, typename Options>
+OptimizerFactory factory(Options options) {
+  return [options](const std::vector<torch::Tensor>& params) {
+    return std::unique_ptr<torch::optim::Optimizer>(std::make_unique<Optimizer>(params, options));
+  };
+}
+
+std::vector<OptimizerCase> optimizer_cases() {
+  namespace ours = tlkit::optim;
+  namespace ref = torch::optim;
+  const auto sgd = ours::SGDOptions(kLr);
+  const auto sgd_ref = ref::SGDOptions(kLr);
+  const auto rms = ours::RMSPropOptions(kLr);
+  const auto rms_ref = ref::RMSpropOptions(kLr);
+  const auto adam = ours::AdamOptions(kLr);
+  const auto adam_ref = ref::AdamOptions(kLr);
+  return {
+      {"sgd", "SGD", 12, "read p, g; write p", "SGD", false,
+       factory<ours::SGD>(sgd), factory<ref::SGD>(sgd_ref)},
+      {"momentum", "SGD, momentum 0.9", 20, "read p, g, momentum buffer; write p, buffer",
+       "SGD momentum", false, factory<ours::SGD>(ours::SGDOptions(sgd).momentum(0.9)),
+       factory<ref::SGD>(ref::SGDOptions(sgd_ref).momentum(0.9))},
+      {"nesterov", "SGD, Nesterov momentum 0.9", 20,
+       "read p, g, momentum buffer; write p, buffer", "SGD nesterov", false,
+       factory<ours::SGD>(ours::SGDOptions(sgd).momentum(0.9).nesterov(true)),
+       factory<ref::SGD>(ref::SGDOptions(sgd_ref).momentum(0.9).nesterov(true))},
+      {"adagrad", "AdaGrad", 20, "read p, g, sum of squares; write p, sum", "Adagrad", false,
+       factory<ours::AdaGrad>(ours::AdaGradOptions(kLr)),
+       factory<ref::Adagrad>(ref::AdagradOptions(kLr))},
+      {"rmsprop", "RMSProp, alpha 0.99", 20, "read p, g, square_avg; write p, square_avg",
+       "RMSprop", false, factory<ours::RMSProp>(rms), factory<ref::RMSprop>(rms_ref)},
+      {"rmsprop-centered", "RMSProp, momentum 0.9, centered", 36,
+       "read p, g, square_avg, grad_avg, momentum buffer; write p and the three states",
+       "RMSprop momentum centered", false,
+       factory<ours::RMSProp>(ours::RMSPropOptions(rms).momentum(0.9).centered(true)),
+       factory<ref::RMSprop>(ref::RMSpropOptions(rms_ref).momentum(0.9).centered(true))},
+      {"adam", "Adam, betas (0.9, 0.999)", 28, "read p, g, exp_avg, exp_avg_sq; write p, both",
+       "Adam", true, factory<ours::Adam>(adam), factory<ref::Adam>(adam_ref)},
+      {"adam-amsgrad", "Adam, amsgrad", 36,
+       "read p, g, exp_avg, exp_avg_sq, max_exp_avg_sq; write p and the three states",
+       "Adam amsgrad", false, factory<ours::Adam>(ours::AdamOptions(adam).amsgrad(true)),
+       factory<ref::Adam>(ref::AdamOptions(adam_ref).amsgrad(true))},
+      {"adamw", "AdamW, weight decay 0.01", 28,
+       "read p, g, exp_avg, exp_avg_sq; write p, both (decay folded into the same pass)",
+       "AdamW", true, factory<ours::AdamW>(ours::AdamWOptions(kLr)),
+       factory<ref::AdamW>(ref::AdamWOptions(kLr))},
+  };
+}
+
+std::vector<OptimizerCase> select_cases(const std::vector<std::string>& only) {
+  auto cases = optimizer_cases();
+  if (only.empty()) return cases;
+  std::string valid;
+  for (const auto& c : cases) valid += (valid.empty() ? "" : ", ") + c.name;
+  std::vector<OptimizerCase> chosen;
+  for (const auto& name : only) {
+    bool found = false;
+    for (const auto& c : cases) {
+      if (c.name != name) continue;
+      chosen.push_back(c);
+      found = true;
+    }
+    TLKIT_CHECK(found, "unknown optimizer '", name, "' in --only; valid names: ", valid);
+  }
+  return chosen;
+}
+
+// VGG16's parameters: 13 3x3 convolutions (weight + bias) and 3 linear layers (weight + bias),
+// float32, each with a random gradient attached.
+std::vector<torch::Tensor> vgg16_parameters() {
+  std::vector<std::vector<int64_t>> shapes;
+  int64_t in = 3;
+  for (const int64_t out : {64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512}) {
+    shapes.push_back({out, in, 3, 3});
+    shapes.push_back({out});
+    in = out;
+  }
+  for (const auto& [fan_in, fan_out] :
+       std::vector<std::pair<int64_t, int64_t>>{{512 * 7 * 7, 4096}, {4096, 4096}, {4096, 1000}}) {
+    shapes.push_back({fan_out, fan_in});
+    shapes.push_back({fan_out});
+  }
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> params;
+  int64_t total = 0;
+  for (const auto& shape : shapes) {
+    auto p = (torch::randn(shape) * 0.01).set_requires_grad(true);
+    p.mutable_grad() = torch::randn(shape);
+    total += p.numel();
+    params.push_back(std::move(p));
+  }
+  TLKIT_CHECK(total == kVgg16Parameters, "VGG16 parameter set has ", total,
+              " parameters, expected ", kVgg16Parameters, "; the layer table above is wrong");
+  return params;
+}
+
+// Warm-up steps (so state exists), then `runs` rounds of triad pass, tlkit step and torch::optim
+// step, alternating which optimizer goes first so neither always follows the triad.
+OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>& params,
+                        Triad& triad, const Args& args) {
+  OptimizerResult result;
+  result.name = c.name;
+  result.label = c.label;
+  result.bytes_per_param = c.bytes_per_param;
+  result.traffic = c.traffic;
+  result.reference_name = "torch::optim " + c.reference_name;
+  result.speedup_target = c.speedup_target;
+
+  auto ours = c.ours(params);
+  auto reference = c.reference(params);
+  const auto fused_before = tlkit::optim::fused_update_count();
+  for (int i = 0; i < args.warmup; ++i) {
+    ours->step();
+    reference->step();
+  }
+  for (int run = 0; run < args.runs; ++run) {
+    result.triad.add(triad.run_ms());
+    if (run % 2 == 0) {
+      result.ours.add(time_ms([&] { ours->step(); }));
+      result.reference.add(time_ms([&] { reference->step(); }));
+    } else {
+      result.reference.add(time_ms([&] { reference->step(); }));
+      result.ours.add(time_ms([&] { ours->step(); }));
+    }
+  }
+  const auto fused = tlkit::optim::fused_update_count() - fused_before;
+  const auto updates = static_cast<std::uint64_t>(args.warmup + args.runs) * params.size();
+  result.ours_path = fused == updates ? "fused kernel"
+                     : fused == 0     ? "tensor ops"
+                                      : "mixed (" + std::to_string(fused) + " of " +
+                                            std::to_string(updates) + " updates fused)";
+  return result;  // both optimizers and their state are freed here
+}
+
+int parse_int(const std::string& option, const std::string& value, int min) {
+  int parsed = 0;
+  try {
+    std::size_t used = 0;
+    parsed = std::stoi(value, &used);
+    TLKIT_CHECK(used == value.size(), "");
+  } catch (const std::exception&) {
+    fail("option ", option, " needs an integer, got '", value, "'");
+  }
+  TLKIT_CHECK(parsed >= min, "option ", option, " must be at least ", min, ", got ", parsed);
+  return parsed;
+}
+
+const char* const kUsage =
+    "usage: optim_bench [--runs N] [--warmup N] [--threads N] [--only NAME,...] [--out DIR] "
+    "[--check] [--tensor-ops]\n"
+    "  --runs N       timed steps per optimizer; the median is reported (default 7)\n"
+    "  --warmup N     untimed steps first, so optimizer state exists (default 2)\n"
+    "  --threads N    intra-op threads (default: every hardware thread)\n"
+    "  --only LIST    optimizers to run: sgd, momentum, nesterov, adagrad, rmsprop,\n"
+    "                 rmsprop-centered, adam, adam-amsgrad, adamw (default: all)\n"
+    "  --out DIR      where optim_step_cpu.{md,csv,json} go (default bench/results)\n"
+    "  --check        exit with status 1 when a target is missed\n"
+    "  --tensor-ops   time tlkit's tensor-op path instead of its fused CPU kernels\n"
+    "example: optim_bench --threads 2 --runs 7 --only adam,adamw\n";
+
+// Returns false when only --help was asked for.
+bool parse_args(int argc, char** argv, Args& args) {
+  for (int i = 1; i < argc; ++i) {
+    std::string option = argv[i];
+    std::string value;
+    const auto equals = option.find('=');
+    if (equals != std::string::npos) {
+      value = option.substr(equals + 1);
+      option = option.substr(0, equals);
+    }
+    if (option == "--help" || option == "-h") return false;
+    if (option == "--check" || option == "--tensor-ops") {
+      (option == "--check" ? args.check : args.tensor_ops) = true;
+      continue;
+    }
+    if (equals == std::string::npos) {
+      TLKIT_CHECK(i + 1 < argc, "option ", option, " needs a value; see --help");
+      value = argv[++i];
+    }
+    if (option == "--runs") args.runs = parse_int(option, value, 1);
+    else if (option == "--warmup") args.warmup = parse_int(option, value, 1);
+    else if (option == "--threads") args.threads = parse_int(option, value, 0);
+    else if (option == "--only") args.only = split_list(value);
+    else if (option == "--out") args.out = value;
+    else fail("unknown option '", option, "'; see --help");
+  }
+  return true;
+}
+
+int run(const Args& args) {
+  tlkit::set_threads(args.threads);
+  tlkit::optim::set_kernel_mode(args.tensor_ops ? tlkit::optim::KernelMode::kTensorOps
+                                                : tlkit::optim::KernelMode::kAuto);
+  const auto cases = select_cases(args.only);
+  BenchContext ctx;
+  ctx.machine = machine_info();
+  ctx.runs = args.runs;
+  ctx.warmup = args.warmup;
+  const auto params = vgg16_parameters();
+  ctx.params = kVgg16Parameters;
+  ctx.tensors = static_cast<int64_t>(params.size());
+  Triad triad;
+  ctx.triad_bytes = triad.bytes();
+  ctx.triad_elements = triad.elements();
+  triad.run_ms();  // untimed first pass
+  ctx.tlkit_mode = args.tensor_ops ? "tensor-op path (--tensor-ops)" : "default (fused kernels)";
+  std::cout << "VGG16 parameters: " << ctx.params << " in " << ctx.tensors << " tensors; "
+            << ctx.machine.intra_op_threads << " threads; LibTorch "
+            << ctx.machine.libtorch_version << "; " << args.runs << " runs\n";
+
+  std::vector<OptimizerResult> results;
+  for (const auto& c : cases) {
+    results.push_back(measure(c, params, triad, args));
+    const auto& r = results.back();
+    for (const double ms : r.triad.values()) ctx.triad_all.add(ms);
+    std::cout << "  " << r.name << ": tlkit " << fixed(r.ours.median(), 1) << " ms, "
+              << r.reference_name << " " << fixed(r.reference.median(), 1) << " ms, floor "
+              << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 1) << " ms (triad "
+              << fixed(r.triad_gbps(ctx.triad_bytes), 1) << " GB/s); tlkit ran " << r.ours_path
+              << std::endl;
+  }
+  std::cout << "\n";
+  print_table(std::cout, ctx, results);
+
+  const std::filesystem::path out(args.out);
+  write_file_atomic(out / "optim_step_cpu.md", markdown_report(ctx, results));
+  write_file_atomic(out / "optim_step_cpu.csv", csv_report(ctx, results));
+  write_file_atomic(out / "optim_step_cpu.json", json_report(ctx, results));
+  std::cout << "\nwrote " << (out / "optim_step_cpu.md").string() << " (.csv, .json)\n";
+
+  bool all_met = true;
+  for (const auto& r : results) {
+    all_met = all_met && r.meets_floor_target(ctx.params, ctx.triad_bytes) &&
+              r.meets_speedup_target();
+  }
+  std::cout << (all_met ? "all targets met\n" : "some targets missed; see the report\n");
+  return args.check && !all_met ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace tlkit::bench
+
+int main(int argc, char** argv) {
+  try {
+    tlkit::bench::Args args;
+    if (!tlkit::bench::parse_args(argc, argv, args)) {
+      std::cout << tlkit::bench::kUsage;
+      return 0;
+    }
+    return tlkit::bench::run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "optim_bench: " << e.what() << "\n";
+    return 2;
+  }
+}
