@@ -1,0 +1,82 @@
+#pragma once
+// Trainer: the plain supervised loop (forward, cross-entropy, backward, optimizer step, scheduler
+// step, validation) with every extension as a Callback. Checkpoints hold everything an exact resume
+// needs: weights and buffers, optimizer state, schedule state, callbacks' state, RNG, counters.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+#include <tlkit/train/batch_source.h>
+#include <tlkit/train/callback.h>
+#include <tlkit/train/metrics.h>
+#include <tlkit/train/network.h>
+
+namespace tlkit::schedule {
+class LRScheduler;
+}
+
+namespace tlkit::train {
+
+enum class ScheduleStep { kPerEpoch, kPerBatch };
+
+struct TrainerOptions {
+  std::int64_t epochs = 10;
+  std::int64_t num_classes = 0;          // required: size of the model's output
+  c10::Device device = c10::Device(c10::kCPU);
+  ScheduleStep schedule_step = ScheduleStep::kPerEpoch;
+  std::string plateau_monitor = "val_loss";  // the metric a ReduceLROnPlateau schedule watches
+  double grad_clip_norm = 0;             // 0 = no clipping
+  std::string label = "train";           // shown in the progress bar and logs
+  bool progress = true;
+};
+
+struct FitResult {
+  std::int64_t epochs_run = 0;
+  std::string stop_reason;  // empty when all epochs ran
+  std::vector<Metrics> history;
+};
+
+class Trainer {
+ public:
+  Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOptions options);
+  ~Trainer();
+
+  void set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler);
+  void add_callback(std::shared_ptr<Callback> callback);
+
+  // Trains from the current epoch (0, or where resume() left it) to options.epochs.
+  FitResult fit(BatchSource& train, BatchSource* val = nullptr);
+
+  Evaluation evaluate(BatchSource& source);
+
+  // Writes/reads everything an exact resume needs; the file is written atomically.
+  void save_checkpoint(const std::filesystem::path& path) const;
+  void resume(const std::filesystem::path& path);
+
+  std::int64_t epoch() const { return next_epoch_; }
+  std::int64_t global_step() const { return global_step_; }
+  const std::vector<Metrics>& history() const { return history_; }
+  Network& network() { return network_; }
+  torch::optim::Optimizer& optimizer() { return optimizer_; }
+  const TrainerOptions& options() const { return options_; }
+  std::vector<double> learning_rates() const;  // one per param group
+
+ private:
+  Metrics train_epoch(TrainContext& context, BatchSource& train);
+  void step_scheduler_after_epoch(const Metrics& metrics);
+
+  Network& network_;
+  torch::optim::Optimizer& optimizer_;
+  TrainerOptions options_;
+  std::shared_ptr<schedule::LRScheduler> scheduler_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<Metrics> history_;
+  std::int64_t next_epoch_ = 0;
+  std::int64_t global_step_ = 0;
+};
+
+}  // namespace tlkit::train

@@ -1,0 +1,230 @@
+#include <tlkit/train/callbacks.h>
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/train/trainer.h>
+
+namespace tlkit::train {
+namespace {
+
+bool wants_max(const std::string& monitor, Mode mode) {
+  if (mode == Mode::kAuto) return monitor.find("acc") != std::string::npos;
+  return mode == Mode::kMax;
+}
+
+void write_state(torch::serialize::OutputArchive& archive, const std::string& prefix, const NamedTensors& state) {
+  std::string names;
+  for (size_t i = 0; i < state.size(); ++i) {
+    archive.write(prefix + std::to_string(i), state[i].second, /*is_buffer=*/true);
+    names += state[i].first + "\n";
+  }
+  archive.write(prefix + "names", c10::IValue(names));
+}
+
+NamedTensors read_state(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  c10::IValue names_value;
+  archive.read(prefix + "names", names_value);
+  NamedTensors state;
+  std::istringstream names(names_value.toStringRef());
+  std::string name;
+  for (size_t i = 0; std::getline(names, name); ++i) {
+    at::Tensor tensor;
+    archive.read(prefix + std::to_string(i), tensor, /*is_buffer=*/true);
+    state.emplace_back(name, tensor);
+  }
+  return state;
+}
+
+double current_lr(const TrainContext& context) { return context.optimizer.param_groups().front().options().get_lr(); }
+
+}  // namespace
+
+// ------------------------------------------------------------------------- MetricTracker
+MetricTracker::MetricTracker(std::string monitor, Mode mode, double min_delta)
+    : monitor_(std::move(monitor)), maximize_(wants_max(monitor_, mode)), min_delta_(min_delta) {
+  TLKIT_CHECK(min_delta_ >= 0, "min_delta must be >= 0, got ", min_delta_);
+}
+
+bool MetricTracker::update(const Metrics& metrics) {
+  const double value = metrics.at(monitor_);
+  const auto epoch = static_cast<std::int64_t>(metrics.get("epoch").value_or(0));
+  // improved: value < best - min_delta (minimising), value > best + min_delta (maximising)
+  const bool improved = !best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_);
+  if (improved) {
+    best_ = value;
+    best_epoch_ = epoch;
+    wait_ = 0;
+  } else {
+    ++wait_;
+  }
+  return improved;
+}
+
+void MetricTracker::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("has_best", c10::IValue(best_.has_value()));
+  archive.write("best", c10::IValue(best_.value_or(0.0)));
+  archive.write("best_epoch", c10::IValue(best_epoch_));
+  archive.write("wait", c10::IValue(wait_));
+}
+
+void MetricTracker::load(torch::serialize::InputArchive& archive) {
+  c10::IValue value;
+  archive.read("has_best", value);
+  const bool has_best = value.toBool();
+  archive.read("best", value);
+  best_ = has_best ? std::optional<double>(value.toDouble()) : std::nullopt;
+  archive.read("best_epoch", value);
+  best_epoch_ = value.toInt();
+  archive.read("wait", value);
+  wait_ = value.toInt();
+}
+
+// ------------------------------------------------------------------------- EarlyStopping
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
+    : options_(std::move(options)), tracker_(options_.monitor, options_.mode, options_.min_delta) {
+  TLKIT_CHECK(options_.patience >= 1, "early-stopping patience must be >= 1, got ", options_.patience);
+}
+
+bool EarlyStopping::on_epoch_end(TrainContext& context) {
+  if (tracker_.update(context.metrics)) {
+    if (options_.restore_best) best_state_ = clone_state(context.network);
+    return false;
+  }
+  if (tracker_.epochs_without_improvement() < options_.patience) return false;
+  stopped_epoch_ = context.epoch + 1;
+  context.stop_reason = "early stopping: " + options_.monitor + " did not improve for " +
+                        std::to_string(options_.patience) + " epochs (best " +
+                        std::to_string(*tracker_.best()) + " at epoch " + std::to_string(tracker_.best_epoch()) + ")";
+  logger()->info("{}", context.stop_reason);
+  return true;
+}
+
+void EarlyStopping::on_train_end(TrainContext& context) {
+  if (!options_.restore_best || best_state_.empty()) return;
+  copy_state(context.network, best_state_);
+  logger()->info("restored the weights of epoch {} ({} = {:.4f})", tracker_.best_epoch(), options_.monitor,
+                 *tracker_.best());
+}
+
+void EarlyStopping::save(torch::serialize::OutputArchive& archive) const {
+  tracker_.save(archive);
+  write_state(archive, "best_state_", best_state_);
+}
+
+void EarlyStopping::load(torch::serialize::InputArchive& archive) {
+  tracker_.load(archive);
+  best_state_ = read_state(archive, "best_state_");
+}
+
+// ------------------------------------------------------------------------- Checkpoint
+Checkpoint::Checkpoint(std::filesystem::path dir, std::string monitor, Mode mode)
+    : dir_(std::move(dir)), tracker_(std::move(monitor), mode, 0.0) {}
+
+bool Checkpoint::on_epoch_end(TrainContext& context) {
+  // The tracker is updated before writing so the saved state already counts this epoch.
+  const bool improved = context.metrics.get(tracker_.monitor()).has_value() && tracker_.update(context.metrics);
+  context.trainer.save_checkpoint(last_path());
+  if (improved) std::filesystem::copy_file(last_path(), best_path(), std::filesystem::copy_options::overwrite_existing);
+  return false;
+}
+
+// ------------------------------------------------------------------------- weights-only files
+void save_state(const NamedTensors& state, const std::filesystem::path& path) {
+  torch::serialize::OutputArchive archive;
+  write_state(archive, "t", state);
+  AtomicFile file(path);
+  archive.save_to(file.stream());
+  file.commit();
+}
+
+NamedTensors load_state(const std::filesystem::path& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    fail("cannot read weights '", path.string(), "': ", e.what_without_backtrace());
+  }
+  return read_state(archive, "t");
+}
+
+// ------------------------------------------------------------------------- SnapshotEnsemble
+SnapshotEnsemble::SnapshotEnsemble(std::filesystem::path dir, std::int64_t max_snapshots)
+    : dir_(std::move(dir)), max_snapshots_(max_snapshots) {}
+
+void SnapshotEnsemble::on_train_begin(TrainContext& context) {
+  if (last_lr_ < 0) last_lr_ = current_lr(context);
+}
+
+// A restart shows as the learning rate going up after a step: the weights now in hand were trained
+// at the bottom of the cycle that just ended.
+void SnapshotEnsemble::check_restart(TrainContext& context, std::int64_t epoch_number) {
+  const double lr = current_lr(context);
+  const bool restarted = lr > last_lr_ * (1 + 1e-12);
+  last_lr_ = lr;
+  if (!restarted) return;
+  snapshots_.push_back(clone_state(context.network));
+  epochs_.push_back(epoch_number);
+  if (!dir_.empty()) {
+    files_.push_back((dir_ / ("snapshot_" + std::to_string(snapshots_.size()) + ".pt")).string());
+    save_state(snapshots_.back(), files_.back());
+  }
+  if (max_snapshots_ > 0 && static_cast<std::int64_t>(snapshots_.size()) > max_snapshots_) {
+    snapshots_.erase(snapshots_.begin());
+    epochs_.erase(epochs_.begin());
+    if (!files_.empty()) files_.erase(files_.begin());
+  }
+  logger()->info("snapshot {} taken at the end of a cycle (epoch {})", snapshots_.size(), epoch_number);
+}
+
+void SnapshotEnsemble::on_batch_end(TrainContext& context) { check_restart(context, context.epoch + 1); }
+
+bool SnapshotEnsemble::on_epoch_end(TrainContext& context) {
+  check_restart(context, context.epoch + 1);
+  return false;
+}
+
+void SnapshotEnsemble::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("last_lr", c10::IValue(last_lr_));
+  archive.write("count", c10::IValue(static_cast<std::int64_t>(snapshots_.size())));
+  for (size_t k = 0; k < snapshots_.size(); ++k) {
+    archive.write("epoch_" + std::to_string(k), c10::IValue(epochs_[k]));
+    // Snapshots on disk are referenced by path; in-memory ones travel inside the checkpoint.
+    if (!files_.empty()) {
+      archive.write("file_" + std::to_string(k), c10::IValue(files_[k]));
+    } else {
+      write_state(archive, "snapshot_" + std::to_string(k) + "_", snapshots_[k]);
+    }
+  }
+}
+
+void SnapshotEnsemble::load(torch::serialize::InputArchive& archive) {
+  c10::IValue value;
+  archive.read("last_lr", value);
+  last_lr_ = value.toDouble();
+  archive.read("count", value);
+  const auto count = value.toInt();
+  snapshots_.clear();
+  epochs_.clear();
+  files_.clear();
+  for (std::int64_t k = 0; k < count; ++k) {
+    archive.read("epoch_" + std::to_string(k), value);
+    epochs_.push_back(value.toInt());
+    if (archive.try_read("file_" + std::to_string(k), value)) {
+      files_.push_back(value.toStringRef());
+      snapshots_.push_back(load_state(files_.back()));
+    } else {
+      snapshots_.push_back(read_state(archive, "snapshot_" + std::to_string(k) + "_"));
+    }
+  }
+}
+
+}  // namespace tlkit::train

@@ -1,0 +1,100 @@
+// Guards and loggers: NonFiniteGuard, InitialLossCheck, CsvLogger, TensorBoardLogger.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <torch/optim/optimizer.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/train/callbacks.h>
+
+namespace tlkit::train {
+
+void NonFiniteGuard::on_batch_end(TrainContext& context) {
+  if (std::isfinite(context.batch_loss)) return;
+  const double lr = context.optimizer.param_groups().front().options().get_lr();
+  fail("the training loss became ", context.batch_loss, " at epoch ", context.epoch + 1, ", batch ",
+       context.batch + 1, " (step ", context.global_step, "); the learning rate (", lr,
+       ") is probably too high: lower it (try 'tlkit lr-find'), or check the inputs for NaN/Inf");
+}
+
+void InitialLossCheck::on_batch_end(TrainContext& context) {
+  if (plausible_ || context.global_step != 1) return;
+  // With small random weights a softmax classifier predicts ~uniformly: loss ≈ ln(C).
+  const double expected = std::log(static_cast<double>(num_classes_));
+  const double tolerance = std::max(0.5, 0.25 * expected);
+  plausible_ = std::fabs(context.batch_loss - expected) <= tolerance;
+  if (*plausible_) {
+    logger()->debug("initial loss {:.4f}, ln({}) = {:.4f}: plausible", context.batch_loss, num_classes_, expected);
+  } else {
+    logger()->warn("initial loss {:.4f} is far from ln({}) = {:.4f}: check the labels, the number of classes, "
+                   "the head's initialisation and the input normalisation (fine when starting from a trained head)",
+                   context.batch_loss, num_classes_, expected);
+  }
+}
+
+namespace {
+std::string csv_number(double value) {
+  char text[40];
+  std::snprintf(text, sizeof(text), "%.8g", value);
+  return text;
+}
+}  // namespace
+
+void CsvLogger::on_train_begin(TrainContext& context) {
+  // On resume, keep the rows of the epochs before the one training restarts at.
+  if (context.epoch == 0 || !std::filesystem::exists(path_)) {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+    columns_.clear();
+    return;
+  }
+  std::istringstream lines(read_file(path_));
+  std::string header, line, kept;
+  std::getline(lines, header);
+  std::istringstream names(header);
+  for (std::string name; std::getline(names, name, ',');) columns_.push_back(name);
+  while (std::getline(lines, line)) {
+    if (std::strtod(line.c_str(), nullptr) <= static_cast<double>(context.epoch)) kept += line + "\n";
+  }
+  write_file_atomic(path_, header + "\n" + kept);
+}
+
+bool CsvLogger::on_epoch_end(TrainContext& context) {
+  std::string text;
+  if (columns_.empty()) {
+    for (const auto& item : context.metrics.items()) columns_.push_back(item.first);
+    for (size_t i = 0; i < columns_.size(); ++i) text += (i ? "," : "") + columns_[i];
+    text += "\n";
+  }
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    const auto value = context.metrics.get(columns_[i]);
+    text += (i ? "," : "") + (value ? csv_number(*value) : std::string());
+  }
+  text += "\n";
+  if (std::filesystem::exists(path_)) text = read_file(path_) + text;
+  write_file_atomic(path_, text);
+  return false;
+}
+
+void TensorBoardLogger::on_train_begin(TrainContext&) {
+  if (!writer_) writer_ = std::make_unique<TensorBoardWriter>(dir_);
+}
+
+bool TensorBoardLogger::on_epoch_end(TrainContext& context) {
+  const auto step = context.epoch + 1;
+  for (const auto& [name, value] : context.metrics.items()) {
+    if (name == "epoch") continue;
+    // train_loss -> train/loss, lr_group0 -> lr/group0, ema_val_acc -> ema/val_acc
+    std::string tag = name;
+    const auto underscore = tag.find('_');
+    if (underscore != std::string::npos) tag[underscore] = '/';
+    writer_->add_scalar(prefix_.empty() ? tag : prefix_ + "/" + tag, value, step);
+  }
+  writer_->flush();
+  return false;
+}
+
+}  // namespace tlkit::train

@@ -1,0 +1,70 @@
+#include <tlkit/train/network.h>
+
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include <tlkit/core/error.h>
+
+namespace tlkit::train {
+
+std::vector<torch::Tensor> Network::trainable_parameters() const {
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  return trainable;
+}
+
+std::int64_t Network::parameter_count(bool trainable_only) const {
+  std::int64_t count = 0;
+  for (const auto& p : parameters())
+    if (!trainable_only || p.requires_grad()) count += p.numel();
+  return count;
+}
+
+torch::Tensor ScriptNetwork::forward(const torch::Tensor& input) {
+  auto output = module_.forward({input});
+  TLKIT_CHECK(output.isTensor(), "the TorchScript model's forward returned ", output.tagKind(),
+              ", not a tensor of class scores");
+  return output.toTensor();
+}
+
+std::vector<torch::Tensor> ScriptNetwork::parameters() const {
+  std::vector<torch::Tensor> params;
+  for (const auto& p : module_.parameters(/*recurse=*/true)) params.push_back(p);
+  return params;
+}
+
+NamedTensors ScriptNetwork::named_state() const {
+  NamedTensors state;
+  for (const auto& p : module_.named_parameters(/*recurse=*/true)) state.emplace_back(p.name, p.value);
+  for (const auto& b : module_.named_buffers(/*recurse=*/true)) state.emplace_back(b.name, b.value);
+  return state;
+}
+
+NamedTensors ModuleNetwork::named_state() const {
+  NamedTensors state;
+  for (const auto& p : module_->named_parameters(/*recurse=*/true)) state.emplace_back(p.key(), p.value());
+  for (const auto& b : module_->named_buffers(/*recurse=*/true)) state.emplace_back(b.key(), b.value());
+  return state;
+}
+
+NamedTensors clone_state(const Network& network) {
+  torch::NoGradGuard no_grad;
+  NamedTensors copy;
+  for (const auto& [name, tensor] : network.named_state()) copy.emplace_back(name, tensor.detach().clone());
+  return copy;
+}
+
+void copy_state(Network& network, const NamedTensors& state) {
+  torch::NoGradGuard no_grad;
+  auto target = network.named_state();
+  TLKIT_CHECK(target.size() == state.size(), "cannot restore weights: the model has ", target.size(),
+              " tensors, the saved state ", state.size(), "; was it saved from a different model?");
+  for (size_t i = 0; i < target.size(); ++i) {
+    TLKIT_CHECK(target[i].first == state[i].first && target[i].second.sizes() == state[i].second.sizes(),
+                "cannot restore weights: tensor ", i, " is '", target[i].first, "' ", target[i].second.sizes(),
+                " in the model but '", state[i].first, "' ", state[i].second.sizes(), " in the saved state");
+    target[i].second.copy_(state[i].second);
+  }
+}
+
+}  // namespace tlkit::train

@@ -1,0 +1,286 @@
+#include <tlkit/train/trainer.h>
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/core/progress.h>
+#include <tlkit/schedule/lr_scheduler.h>
+
+namespace tlkit::train {
+namespace {
+
+constexpr std::int64_t kCheckpointVersion = 1;
+
+std::string join_names(const NamedTensors& state) {
+  std::string names;
+  for (const auto& entry : state) names += entry.first + "\n";
+  return names;
+}
+
+// History as text: one line per epoch, "name=value" pairs separated by spaces (%.17g: exact).
+std::string encode_history(const std::vector<Metrics>& history) {
+  std::string text;
+  char number[40];
+  for (const auto& metrics : history) {
+    for (const auto& [name, value] : metrics.items()) {
+      std::snprintf(number, sizeof(number), "%.17g", value);
+      text += name + "=" + number + " ";
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+std::vector<Metrics> decode_history(const std::string& text) {
+  std::vector<Metrics> history;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    Metrics metrics;
+    std::istringstream items(line);
+    std::string item;
+    while (items >> item) {
+      const auto eq = item.find('=');
+      if (eq != std::string::npos) metrics.set(item.substr(0, eq), std::strtod(item.c_str() + eq + 1, nullptr));
+    }
+    history.push_back(std::move(metrics));
+  }
+  return history;
+}
+
+at::Tensor cpu_rng_state() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_cpu_rng_state(const at::Tensor& state) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+}  // namespace
+
+Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOptions options)
+    : network_(network), optimizer_(optimizer), options_(std::move(options)) {
+  TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
+  TLKIT_CHECK(options_.num_classes > 0, "TrainerOptions::num_classes must be set (the model's output size)");
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler) { scheduler_ = std::move(scheduler); }
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  for (const auto& existing : callbacks_)
+    TLKIT_CHECK(existing->name() != callback->name(), "two callbacks are named '", callback->name(), "'");
+  callbacks_.push_back(std::move(callback));
+}
+
+std::vector<double> Trainer::learning_rates() const {
+  std::vector<double> rates;
+  for (const auto& group : optimizer_.param_groups()) rates.push_back(group.options().get_lr());
+  return rates;
+}
+
+Evaluation Trainer::evaluate(BatchSource& source) {
+  return train::evaluate(network_, source, options_.num_classes, options_.device);
+}
+
+Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
+  network_.train(true);
+  train.start_epoch(context.epoch);
+  ProgressBar bar(options_.label + " epoch " + std::to_string(context.epoch + 1) + "/" +
+                      std::to_string(options_.epochs),
+                  context.batches_per_epoch);
+  bar.set_enabled(options_.progress);
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+  context.batch = 0;
+  while (auto batch = train.next()) {
+    auto inputs = batch->inputs.to(options_.device);
+    auto targets = batch->targets.to(options_.device);
+    auto logits = network_.forward(inputs);
+    auto loss = at::cross_entropy_loss(logits, targets);
+    optimizer_.zero_grad();
+    loss.backward();
+    if (options_.grad_clip_norm > 0)
+      torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
+    optimizer_.step();
+    if (scheduler_ && options_.schedule_step == ScheduleStep::kPerBatch) {
+      TLKIT_CHECK(!scheduler_->uses_metric(), scheduler_->name(), " needs a validation metric: step it per epoch");
+      scheduler_->step();
+    }
+    ++global_step_;
+
+    const auto n = targets.size(0);
+    context.batch_loss = loss.item<double>();
+    context.batch_size = n;
+    context.global_step = global_step_;
+    loss_sum += context.batch_loss * static_cast<double>(n);
+    correct += logits.argmax(1).eq(targets).sum().item<std::int64_t>();
+    seen += n;
+    for (auto& callback : callbacks_) callback->on_batch_end(context);
+    ++context.batch;
+    bar.update(context.batch, {{"loss", loss_sum / static_cast<double>(seen)},
+                               {"acc", static_cast<double>(correct) / static_cast<double>(seen)},
+                               {"lr", learning_rates().front()}});
+  }
+  TLKIT_CHECK(seen > 0, "the training data yielded no batch in epoch ", context.epoch + 1);
+  Metrics metrics;
+  metrics.set("epoch", static_cast<double>(context.epoch + 1));
+  metrics.set("train_loss", loss_sum / static_cast<double>(seen));
+  metrics.set("train_acc", static_cast<double>(correct) / static_cast<double>(seen));
+  bar.finish(metrics.items());
+  return metrics;
+}
+
+void Trainer::step_scheduler_after_epoch(const Metrics& metrics) {
+  if (!scheduler_ || options_.schedule_step != ScheduleStep::kPerEpoch) return;
+  if (!scheduler_->uses_metric()) {
+    scheduler_->step();
+    return;
+  }
+  const auto monitored = metrics.get(options_.plateau_monitor);
+  TLKIT_CHECK(monitored.has_value(), scheduler_->name(), " watches '", options_.plateau_monitor,
+              "', which this run does not compute (is there validation data?)");
+  scheduler_->step_with_metric(*monitored);
+}
+
+FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
+  TrainContext context{*this, network_, optimizer_};
+  context.epochs = options_.epochs;
+  context.epoch = next_epoch_;
+  context.global_step = global_step_;
+  context.batches_per_epoch = train.batches_per_epoch();
+  for (auto& callback : callbacks_) callback->on_train_begin(context);
+
+  FitResult result;
+  for (; next_epoch_ < options_.epochs; ++next_epoch_) {
+    context.epoch = next_epoch_;
+    for (auto& callback : callbacks_) callback->on_epoch_begin(context);
+    // Learning rates used during this epoch (before the per-epoch scheduler step).
+    const auto rates = learning_rates();
+    context.metrics = train_epoch(context, train);
+    for (size_t g = 0; g < rates.size(); ++g) context.metrics.set("lr_group" + std::to_string(g), rates[g]);
+    if (val) {
+      const auto evaluation = evaluate(*val);
+      context.metrics.set("val_loss", evaluation.loss);
+      context.metrics.set("val_acc", evaluation.accuracy);
+    }
+    for (auto& callback : callbacks_) callback->on_validation_end(context);
+    step_scheduler_after_epoch(context.metrics);
+    history_.push_back(context.metrics);
+    bool stop = false;
+    // Every callback sees the epoch's end (loggers, checkpoints), even after one asked to stop.
+    // The epoch counter advances first so a checkpoint written here resumes at the next epoch.
+    ++next_epoch_;
+    for (auto& callback : callbacks_) stop = callback->on_epoch_end(context) || stop;
+    --next_epoch_;
+    if (stop) {
+      result.stop_reason = context.stop_reason.empty() ? "stopped by a callback" : context.stop_reason;
+      ++next_epoch_;
+      break;
+    }
+  }
+  for (auto& callback : callbacks_) callback->on_train_end(context);
+  result.epochs_run = static_cast<std::int64_t>(history_.size());
+  result.history = history_;
+  return result;
+}
+
+void Trainer::save_checkpoint(const std::filesystem::path& path) const {
+  torch::serialize::OutputArchive archive;
+  archive.write("tlkit_checkpoint_version", c10::IValue(kCheckpointVersion));
+  archive.write("epoch", c10::IValue(next_epoch_));
+  archive.write("global_step", c10::IValue(global_step_));
+  archive.write("history", c10::IValue(encode_history(history_)));
+  const auto state = network_.named_state();
+  archive.write("model_names", c10::IValue(join_names(state)));
+  torch::serialize::OutputArchive model;
+  for (size_t i = 0; i < state.size(); ++i)
+    model.write("t" + std::to_string(i), state[i].second.detach(), /*is_buffer=*/true);
+  archive.write("model", model);
+  torch::serialize::OutputArchive optimizer;
+  optimizer_.save(optimizer);
+  archive.write("optimizer", optimizer);
+  if (scheduler_) {
+    torch::serialize::OutputArchive scheduler;
+    scheduler_->save(scheduler);
+    archive.write("scheduler", scheduler);
+  }
+  for (const auto& callback : callbacks_) {
+    torch::serialize::OutputArchive callback_archive;
+    callback->save(callback_archive);
+    archive.write("callback_" + callback->name(), callback_archive);
+  }
+  archive.write("rng", cpu_rng_state(), /*is_buffer=*/true);
+  AtomicFile file(path);
+  archive.save_to(file.stream());
+  file.commit();
+}
+
+void Trainer::resume(const std::filesystem::path& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    fail("cannot read checkpoint '", path.string(), "': ", e.what_without_backtrace(),
+         "; pass a checkpoints/last.pt written by tlkit");
+  }
+  c10::IValue value;
+  TLKIT_CHECK(archive.try_read("tlkit_checkpoint_version", value) && value.toInt() == kCheckpointVersion,
+              "'", path.string(), "' is not a tlkit checkpoint of format version ", kCheckpointVersion);
+  const auto state = network_.named_state();
+  archive.read("model_names", value);
+  TLKIT_CHECK(value.toStringRef() == join_names(state), "checkpoint '", path.string(),
+              "' was written for a different model (its tensor names differ)");
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < state.size(); ++i) {
+      at::Tensor saved;
+      model.read("t" + std::to_string(i), saved, /*is_buffer=*/true);
+      TLKIT_CHECK(saved.sizes() == state[i].second.sizes(), "checkpoint tensor '", state[i].first, "' has shape ",
+                  saved.sizes(), ", the model ", state[i].second.sizes());
+      state[i].second.copy_(saved);
+    }
+  }
+  torch::serialize::InputArchive optimizer;
+  archive.read("optimizer", optimizer);
+  optimizer_.load(optimizer);
+  if (scheduler_) {
+    torch::serialize::InputArchive scheduler;
+    TLKIT_CHECK(archive.try_read("scheduler", scheduler), "checkpoint '", path.string(),
+                "' has no schedule state but this run uses a schedule");
+    scheduler_->load(scheduler);
+  }
+  for (const auto& callback : callbacks_) {
+    torch::serialize::InputArchive callback_archive;
+    if (archive.try_read("callback_" + callback->name(), callback_archive)) callback->load(callback_archive);
+  }
+  at::Tensor rng;
+  archive.read("rng", rng, /*is_buffer=*/true);
+  set_cpu_rng_state(rng);
+  archive.read("epoch", value);
+  next_epoch_ = value.toInt();
+  archive.read("global_step", value);
+  global_step_ = value.toInt();
+  archive.read("history", value);
+  history_ = decode_history(value.toStringRef());
+  logger()->info("resumed from '{}' at epoch {} (step {})", path.string(), next_epoch_ + 1, global_step_);
+}
+
+}  // namespace tlkit::train

@@ -1,0 +1,135 @@
+#include <tlkit/train/callbacks.h>
+#include <tlkit/train/trainer.h>
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include <tlkit/core/error.h>
+
+#include "support/test_support.h"
+#include "train/train_fixtures.h"
+
+using namespace tlkit::train;
+
+namespace {
+// A trainer whose context callbacks can be driven by hand with scripted metrics.
+struct Harness {
+  std::shared_ptr<ModuleNetwork> network = tlkit::test::tiny_network(1);
+  torch::optim::SGD optimizer{network->parameters(), torch::optim::SGDOptions(0.1)};
+  Trainer trainer{*network, optimizer, TrainerOptions{10, 3}};
+  TrainContext context{trainer, *network, optimizer};
+};
+}  // namespace
+
+TEST(EarlyStopping, FiresAtTheRightEpochOnAScriptedSequence) {
+  Harness h;
+  EarlyStopping early({"val_loss", Mode::kAuto, /*patience=*/3, /*min_delta=*/0.02, /*restore_best=*/true});
+  // epoch:     1    2     3     4     5     6
+  const double losses[] = {1.0, 0.8, 0.85, 0.79, 0.9, 0.5};
+  // 0.79 is not better than 0.8 by more than min_delta: epochs 3, 4, 5 fail -> stop after epoch 5.
+  torch::Tensor weights_at_best;
+  int stopped_after = 0;
+  for (int e = 0; e < 6; ++e) {
+    {
+      torch::NoGradGuard no_grad;
+      h.network->parameters()[0].fill_(static_cast<float>(e));  // a recognisable weight per epoch
+    }
+    h.context.epoch = e;
+    h.context.metrics.clear();
+    h.context.metrics.set("epoch", e + 1);
+    h.context.metrics.set("val_loss", losses[e]);
+    if (early.on_epoch_end(h.context)) {
+      stopped_after = e + 1;
+      break;
+    }
+  }
+  EXPECT_EQ(stopped_after, 5);
+  EXPECT_EQ(early.stopped_epoch().value_or(-1), 5);
+  EXPECT_EQ(early.tracker().best_epoch(), 2);
+  EXPECT_DOUBLE_EQ(*early.tracker().best(), 0.8);
+  EXPECT_NE(h.context.stop_reason.find("did not improve for 3 epochs"), std::string::npos);
+  early.on_train_end(h.context);  // restore best: the weights of epoch 2 (filled with 1)
+  EXPECT_TRUE(torch::all(h.network->parameters()[0] == 1.0f).item<bool>());
+}
+
+TEST(EarlyStopping, MaximisesAccuracyAutomatically) {
+  Harness h;
+  EarlyStopping early({"val_acc", Mode::kAuto, 2, 0.0, false});
+  const double accuracy[] = {0.5, 0.6, 0.6, 0.55};
+  int stopped_after = 0;
+  for (int e = 0; e < 4 && !stopped_after; ++e) {
+    h.context.metrics.clear();
+    h.context.metrics.set("epoch", e + 1);
+    h.context.metrics.set("val_acc", accuracy[e]);
+    if (early.on_epoch_end(h.context)) stopped_after = e + 1;
+  }
+  EXPECT_EQ(stopped_after, 4);
+  EXPECT_EQ(early.tracker().best_epoch(), 2);
+}
+
+TEST(EarlyStopping, RejectsBadPatienceAndUnknownMetric) {
+  EXPECT_THROW(EarlyStopping({"val_loss", Mode::kAuto, 0}), tlkit::Error);
+  Harness h;
+  EarlyStopping early;
+  h.context.metrics.set("train_loss", 1.0);
+  try {
+    early.on_epoch_end(h.context);
+    FAIL() << "expected tlkit::Error";
+  } catch (const tlkit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train_loss"), std::string::npos);  // lists the known metrics
+  }
+}
+
+TEST(SnapshotEnsemble, SnapshotAtEachRestartAndAveragesSoftmax) {
+  Harness h;
+  SnapshotEnsemble snapshots;
+  snapshots.on_train_begin(h.context);
+  const double lrs[] = {0.1, 0.05, 0.01, 0.1, 0.05, 0.01, 0.1};  // restarts after epochs 3 and 6
+  for (int e = 0; e < 7; ++e) {
+    h.optimizer.param_groups()[0].options().set_lr(lrs[e]);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : h.network->parameters()) p.add_(0.1f * static_cast<float>(e));
+    }
+    h.context.epoch = e - 1;  // the lr set at the start of epoch e is seen at the end of epoch e-1
+    snapshots.on_epoch_end(h.context);
+  }
+  ASSERT_EQ(snapshots.snapshots().size(), 2u);
+  EXPECT_EQ(snapshots.snapshot_epochs(), (std::vector<std::int64_t>{3, 6}));
+
+  // The ensemble's prediction is the mean of the members' softmax outputs.
+  auto [x, y] = tlkit::test::blobs(10, 3);
+  TensorBatchSource source(x, y, 7, false);
+  const auto evaluation = evaluate_ensemble(*h.network, snapshots.snapshots(), source, 3);
+  const auto own = clone_state(*h.network);
+  torch::Tensor mean_probability = torch::zeros({x.size(0), 3}, torch::kDouble);
+  h.network->train(false);
+  for (const auto& member : snapshots.snapshots()) {
+    copy_state(*h.network, member);
+    torch::NoGradGuard no_grad;
+    mean_probability += torch::softmax(h.network->forward(x).to(torch::kDouble), 1) / 2.0;
+  }
+  copy_state(*h.network, own);
+  const double expected_loss = torch::nll_loss(mean_probability.log(), y).item<double>();
+  const double expected_acc = mean_probability.argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(evaluation.loss, expected_loss, 1e-12);
+  EXPECT_DOUBLE_EQ(evaluation.accuracy, expected_acc);
+  EXPECT_EQ(evaluation.examples, 30);
+  // The network's own weights are untouched by the ensemble evaluation.
+  const auto after = clone_state(*h.network);
+  for (size_t i = 0; i < own.size(); ++i) EXPECT_TRUE(torch::equal(own[i].second, after[i].second));
+}
+
+TEST(Metrics, ConfusionMatrixAndPerClassAccuracy) {
+  EvaluationAccumulator accumulator(3);
+  // predictions: argmax of these scores -> 0, 1, 1, 2 ; targets 0, 1, 2, 2
+  auto scores = torch::tensor({{5.0, 0.0, 0.0}, {0.0, 5.0, 0.0}, {0.0, 5.0, 0.0}, {0.0, 0.0, 5.0}});
+  accumulator.add_log_probabilities(torch::log_softmax(scores, 1), torch::tensor({0, 1, 2, 2}));
+  const auto evaluation = accumulator.result();
+  EXPECT_DOUBLE_EQ(evaluation.accuracy, 0.75);
+  EXPECT_EQ(evaluation.confusion[2][1].item<std::int64_t>(), 1);
+  EXPECT_EQ(evaluation.confusion[2][2].item<std::int64_t>(), 1);
+  EXPECT_EQ(evaluation.per_class_accuracy(), (std::vector<double>{1.0, 1.0, 0.5}));
+  EXPECT_THROW(accumulator.add_log_probabilities(torch::zeros({2, 4}), torch::tensor({0, 1})), tlkit::Error);
+}

@@ -1,0 +1,153 @@
+#include <tlkit/train/callbacks.h>
+#include <tlkit/train/trainer.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include <tlkit/core/error.h>
+
+#include <tlkit/core/atomic_file.h>
+
+#include "support/test_support.h"
+#include "train/train_fixtures.h"
+
+using namespace tlkit::train;
+
+namespace {
+TrainerOptions quiet_options(std::int64_t epochs) {
+  TrainerOptions options;
+  options.epochs = epochs;
+  options.num_classes = 3;
+  options.progress = false;
+  return options;
+}
+}  // namespace
+
+TEST(Trainer, LearnsASeparableProblem) {
+  auto network = tlkit::test::tiny_network(7);
+  auto [x, y] = tlkit::test::blobs(60, 1);
+  auto [vx, vy] = tlkit::test::blobs(30, 2);
+  TensorBatchSource train(x, y, 16, true, 7), val(vx, vy, 64, false);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  Trainer trainer(*network, optimizer, quiet_options(15));
+  const auto before = trainer.evaluate(val);
+  const auto result = trainer.fit(train, &val);
+  EXPECT_EQ(result.epochs_run, 15);
+  EXPECT_TRUE(result.stop_reason.empty());
+  const auto after = trainer.evaluate(val);
+  EXPECT_LT(after.loss, before.loss * 0.5);
+  EXPECT_GT(after.accuracy, 0.9);
+  EXPECT_EQ(result.history.back().at("epoch"), 15);
+  EXPECT_TRUE(result.history.back().get("lr_group0").has_value());
+}
+
+TEST(Trainer, OverfitsATinySubset) {
+  auto network = tlkit::test::tiny_network(3);
+  auto [x, y] = tlkit::test::blobs(40, 5);
+  y = torch::randint(0, 3, {y.size(0)}, torch::kLong);  // random labels: only memorisation fits them
+  auto all = std::make_shared<TensorBatchSource>(x, y, 8, true, 3);
+  RepeatFirstBatches tiny(all, 2);
+  torch::optim::Adam optimizer(network->parameters(), torch::optim::AdamOptions(0.02));
+  Trainer trainer(*network, optimizer, quiet_options(150));
+  trainer.fit(tiny, &tiny);
+  EXPECT_EQ(trainer.history().back().at("val_acc"), 1.0);  // 16 examples memorised
+}
+
+TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
+  auto network = tlkit::test::tiny_network(3);
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  x[0][0] = std::numeric_limits<float>::quiet_NaN();
+  TensorBatchSource train(x, y, 60, false);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+  Trainer trainer(*network, optimizer, quiet_options(2));
+  trainer.add_callback(std::make_shared<NonFiniteGuard>());
+  try {
+    trainer.fit(train);
+    FAIL() << "expected tlkit::Error";
+  } catch (const tlkit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("learning rate"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, InitialLossCheckAcceptsLnCAndFlagsOthers) {
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  TensorBatchSource train(x, y, 60, false);
+  for (const float scale : {0.0f, 50.0f}) {
+    auto network = tlkit::test::tiny_network(3);
+    {
+      torch::NoGradGuard no_grad;
+      network->parameters()[2].mul_(scale);  // fc2.weight: 0 -> uniform predictions, 50 -> overconfident
+    }
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.0));
+    Trainer trainer(*network, optimizer, quiet_options(1));
+    auto check = std::make_shared<InitialLossCheck>(3);
+    trainer.add_callback(check);
+    trainer.fit(train);
+    ASSERT_TRUE(check->plausible().has_value());
+    EXPECT_EQ(*check->plausible(), scale == 0.0f);
+  }
+}
+
+TEST(Trainer, WritesCsvAndTensorBoardEvents) {
+  tlkit::test::TempDir dir;
+  auto network = tlkit::test::tiny_network(3);
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  TensorBatchSource train(x, y, 16, true, 1), val(x, y, 64, false);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.05));
+  Trainer trainer(*network, optimizer, quiet_options(3));
+  trainer.add_callback(std::make_shared<CsvLogger>(dir / "metrics.csv"));
+  trainer.add_callback(std::make_shared<TensorBoardLogger>(dir.path()));
+  trainer.fit(train, &val);
+  const std::string csv = tlkit::read_file(dir / "metrics.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "epoch,train_loss,train_acc,lr_group0,val_loss,val_acc");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
+  std::string events;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = entry.path().string();
+  ASSERT_FALSE(events.empty());
+  const auto read = tlkit::test::run_command(tlkit::test::torch_python() + " " +
+                                             (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() + " " + events);
+  ASSERT_EQ(read.exit_code, 0) << read.output;
+  EXPECT_NE(read.output.find("val/acc,3,"), std::string::npos) << read.output;
+  EXPECT_NE(read.output.find("lr/group0,1,0.0500000007"), std::string::npos) << read.output;
+}
+
+// Resume: 3 epochs, checkpoint, fresh objects, resume, 3 more == 6 uninterrupted epochs, bit for bit
+// (dropout draws from the global RNG, momentum buffers live in the optimizer, early stopping counts).
+TEST(Trainer, ResumeIsBitIdentical) {
+  tlkit::test::TempDir dir;
+  auto [x, y] = tlkit::test::blobs(30, 9);
+  auto run = [&](std::int64_t epochs, const std::filesystem::path* resume_from, bool checkpoint) {
+    auto network = tlkit::test::tiny_network(11);
+    TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    Trainer trainer(*network, optimizer, quiet_options(epochs));
+    trainer.add_callback(std::make_shared<EarlyStopping>(EarlyStoppingOptions{"val_loss", Mode::kAuto, 50, 0, false}));
+    if (checkpoint) trainer.add_callback(std::make_shared<Checkpoint>(dir / "checkpoints"));
+    if (resume_from) trainer.resume(*resume_from);
+    else torch::manual_seed(1234);
+    trainer.fit(train, &val);
+    return std::make_pair(clone_state(*network), trainer.history());
+  };
+  const auto [uninterrupted, full_history] = run(6, nullptr, false);
+  run(3, nullptr, true);
+  const auto last = dir / "checkpoints" / "last.pt";
+  ASSERT_TRUE(std::filesystem::exists(last));
+  ASSERT_TRUE(std::filesystem::exists(dir / "checkpoints" / "best.pt"));
+  const auto [resumed, resumed_history] = run(6, &last, true);
+  ASSERT_EQ(resumed.size(), uninterrupted.size());
+  for (size_t i = 0; i < resumed.size(); ++i)
+    EXPECT_TRUE(torch::equal(resumed[i].second, uninterrupted[i].second)) << resumed[i].first;
+  ASSERT_EQ(resumed_history.size(), 6u);
+  EXPECT_EQ(resumed_history.back().at("val_loss"), full_history.back().at("val_loss"));
+}
+
+TEST(Trainer, ResumeRejectsAForeignFile) {
+  tlkit::test::TempDir dir;
+  tlkit::write_file_atomic(dir / "junk.pt", "not a checkpoint");
+  auto network = tlkit::test::tiny_network(1);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+  Trainer trainer(*network, optimizer, quiet_options(1));
+  EXPECT_THROW(trainer.resume(dir / "junk.pt"), tlkit::Error);
+}
