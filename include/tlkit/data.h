@@ -5,6 +5,7 @@
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/idx.h>
 #include <tlkit/data/image_folder.h>
+#include <tlkit/data/image_io.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>

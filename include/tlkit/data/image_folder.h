@@ -17,9 +17,8 @@
 #include <string>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-
 #include <tlkit/data/dataset.h>
+#include <tlkit/data/image_io.h>
 
 namespace tlkit::data {
 
@@ -50,19 +49,5 @@ class ImageFolder : public Dataset {
   std::vector<int64_t> labels_;
   size_t skipped_ = 0;
 };
-
-// True when the extension is one ImageFolder reads (case-insensitive).
-bool is_image_file_name(const std::filesystem::path& path);
-
-// The scan-time check: empty when the file looks like a complete image, else the reason it does not
-// (e.g. "JPEG without end-of-image marker (truncated?)").
-std::string check_image_file(const std::filesystem::path& path);
-
-// Decodes an image file to uint8 H x W x C, C = 1 (grey) or 3 (RGB): BGR becomes RGB, alpha is
-// dropped, 16-bit and float images are scaled to 8 bits. Throws tlkit::Error naming the file.
-at::Tensor read_image(const std::filesystem::path& path);
-
-// Decodes an encoded image held in memory; `name` is used in error messages.
-at::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::string& name);
 
 }  // namespace tlkit::data

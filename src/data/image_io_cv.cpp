@@ -1,4 +1,4 @@
-// Image decoding with OpenCV: files to uint8 HWC RGB (or grey) tensors.
+// Image decoding and encoding with OpenCV: files to uint8 HWC RGB (or grey) tensors and back.
 
 #include <fstream>
 
@@ -6,7 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <tlkit/core/error.h>
-#include <tlkit/data/image_folder.h>
+#include <tlkit/data/image_io.h>
 
 #include "cv_tensor.h"
 
@@ -68,6 +68,27 @@ at::Tensor read_image(const std::filesystem::path& path) {
   TLKIT_CHECK(in && size > 0, "cannot read image '", path.string(), "' (", size,
               " bytes); check that it is a complete file");
   return decode_image(bytes, path.string());
+}
+
+void write_image(const std::filesystem::path& path, const at::Tensor& image, int jpeg_quality) {
+  TLKIT_CHECK(image.dim() == 3 && image.scalar_type() == at::kByte && (image.size(2) == 1 || image.size(2) == 3),
+              "cannot write image '", path.string(), "': expected uint8 H x W x C with C = 1 or 3, got ",
+              image.sizes(), " ", image.scalar_type());
+  const auto source = image.contiguous();
+  const cv::Mat rgb = detail::as_mat(source);
+  cv::Mat bgr;
+  if (rgb.channels() == 3) cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  else bgr = rgb;
+  std::vector<unsigned char> bytes;
+  try {
+    TLKIT_CHECK(cv::imencode(path.extension().string(), bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality}),
+                "cannot encode image '", path.string(), "'; use a .jpg, .png, .bmp, .tif or .webp name");
+  } catch (const cv::Exception& e) {
+    fail("cannot encode image '", path.string(), "': ", e.what(), "; use a .jpg, .png, .bmp, .tif or .webp name");
+  }
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  TLKIT_CHECK(out.good(), "cannot write image '", path.string(), "'; check the folder exists and is writable");
 }
 
 }  // namespace tlkit::data

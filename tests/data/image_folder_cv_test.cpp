@@ -1,0 +1,236 @@
+// Image folders: decoding against PIL, layouts, odd names, corrupt files, splits, bad input.
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/data/image_folder.h>
+#include <tlkit/data/loader.h>
+#include <tlkit/data/subset.h>
+#include <tlkit/data/transforms.h>
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <torch/torch.h>
+
+#include "data/data_test_util.h"
+
+namespace fs = std::filesystem;
+using namespace tlkit::data;
+using tlkit::test::TempDir;
+
+namespace {
+
+torch::Tensor tiny_image(int64_t channels, int64_t seed, int64_t height = 8, int64_t width = 10) {
+  torch::manual_seed(seed);
+  return torch::randint(0, 256, {height, width, channels}, torch::kUInt8);
+}
+
+// Writes `count` PNGs named 0.png, 1.png, ... into root/name.
+void fill_class(const fs::path& root, const std::string& name, int count) {
+  fs::create_directories(root / name);
+  for (int i = 0; i < count; ++i) write_image(root / name / (std::to_string(i) + ".png"), tiny_image(3, i));
+}
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const tlkit::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// Captures the library's log lines while alive.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64)), old_(tlkit::logger()) {
+    tlkit::set_logger(std::make_shared<spdlog::logger>("tlkit_test_capture", sink_));
+  }
+  ~LogCapture() { tlkit::set_logger(old_); }
+  std::vector<std::string> lines() const { return sink_->last_formatted(); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> old_;
+};
+
+}  // namespace
+
+TEST(DataImageFolder, DecodesEveryFormatLikePil) {
+  const auto folder = tlkit::test::test_data_dir() / "data_images";
+  for (const std::string name : {"rgb.png", "grey.png", "rgba.png", "grey16.png", "rgb.bmp", "rgb.tiff",
+                                 "rgb.webp", "rgb.jpg", "grey.jpg"}) {
+    const auto expected = tlkit::test::reference("pil_" + name);
+    ASSERT_TRUE(expected.defined()) << name;
+    EXPECT_EQ(check_image_file(folder / name), "") << name;
+    const auto image = read_image(folder / name);
+    ASSERT_EQ(image.sizes(), expected.sizes()) << name;
+    // Lossless formats decode exactly; JPEG decoders may differ by rounding in the IDCT.
+    const int tolerance = name.find(".jpg") != std::string::npos ? 2 : 0;
+    EXPECT_LE((image.to(torch::kInt) - expected.to(torch::kInt)).abs().max().item<int>(), tolerance) << name;
+  }
+}
+
+TEST(DataImageFolder, ScansSortedClassesMixedFormatsAndOddNames) {
+  TempDir dir;
+  const auto root = dir / "images";
+  const std::string unicode_class = "\xc3\xbc" "n\xc3\xaf" "code \xe7\x8c\xab";  // "ünïcode 猫"
+  fs::create_directories(root / "b cats" / "sub folder");
+  fs::create_directories(root / "a-dogs" / ".cache");
+  fs::create_directories(root / unicode_class);
+  write_image(root / "b cats" / "photo 1.PNG", tiny_image(3, 1));
+  write_image(root / "b cats" / "x.JPG", tiny_image(3, 2));
+  write_image(root / "b cats" / "sub folder" / "deep.tiff", tiny_image(3, 3));
+  write_image(root / "a-dogs" / "\xc3\xbc.bmp", tiny_image(1, 4));
+  write_image(root / "a-dogs" / "w.webp", tiny_image(3, 5));
+  write_image(root / "a-dogs" / "y.jpeg", tiny_image(3, 6));
+  write_image(root / "a-dogs" / ".hidden.png", tiny_image(3, 7));          // hidden: ignored
+  write_image(root / "a-dogs" / ".cache" / "inside.png", tiny_image(3, 8));  // hidden folder: ignored
+  tlkit::test::write_bytes(root / "a-dogs" / "notes.txt", "not an image");  // other extension: ignored
+  write_image(root / unicode_class / "\xe7\x8c\xab 1.png", tiny_image(1, 9));
+  const auto splits = open_source(root.string());
+  ASSERT_TRUE(splits.train);
+  EXPECT_FALSE(splits.val);
+  const auto& data = *splits.train;
+  EXPECT_EQ(data.classes(), (std::vector<std::string>{"a-dogs", "b cats", unicode_class}));
+  ASSERT_EQ(data.size(), 7u);
+  EXPECT_EQ(data.skipped(), 0u);
+  EXPECT_EQ(data.labels(), (std::vector<int64_t>{0, 0, 0, 1, 1, 1, 2}));
+  for (size_t i = 0; i < data.size(); ++i) {
+    const auto sample = data.get(i);
+    EXPECT_EQ(sample.image.size(0), 8) << sample.source;
+    EXPECT_TRUE(fs::exists(sample.source)) << sample.source;
+  }
+  const auto bmp = data.get(2);  // UTF-8 "ü.bmp" sorts after "w.webp" and "y.jpeg" (byte order)
+  EXPECT_EQ(bmp.image.sizes(), (torch::IntArrayRef{8, 10, 1}));
+  EXPECT_TRUE(torch::equal(bmp.image, tiny_image(1, 4)));  // grey stays one channel, lossless
+  EXPECT_TRUE(torch::equal(data.get(3).image, tiny_image(3, 1)));  // "photo 1.PNG"
+  EXPECT_NE(data.describe().find("7 images, 3 classes"), std::string::npos) << data.describe();
+}
+
+TEST(DataImageFolder, CorruptFilesAreSkippedWithAWarningOrRejectedWhenStrict) {
+  TempDir dir;
+  fill_class(dir.path(), "a", 2);
+  fill_class(dir.path(), "b", 2);
+  write_image(dir / "a" / "good.jpg", tiny_image(3, 3, 40, 40));
+  const auto jpeg = tlkit::test::file_bytes(dir / "a" / "good.jpg");
+  const auto png = tlkit::test::file_bytes(dir / "a" / "0.png");
+  tlkit::test::write_bytes(dir / "a" / "text.jpg", "hello, I am not a picture");
+  tlkit::test::write_bytes(dir / "a" / "cut.jpg", jpeg.substr(0, jpeg.size() / 2));
+  tlkit::test::write_bytes(dir / "b" / "cut.png", png.substr(0, png.size() - 20));
+  tlkit::test::write_bytes(dir / "b" / "empty.png", "");
+  LogCapture capture;
+  ImageFolder folder(dir.path());
+  EXPECT_EQ(folder.size(), 5u);
+  EXPECT_EQ(folder.skipped(), 4u);
+  EXPECT_NE(folder.describe().find("4 corrupt files skipped"), std::string::npos) << folder.describe();
+  std::string log;
+  for (const auto& line : capture.lines()) log += line + "\n";
+  for (const auto& name : {"a/text.jpg", "a/cut.jpg", "b/cut.png", "b/empty.png"}) {
+    EXPECT_NE(log.find((dir.path() / name).string()), std::string::npos) << name << " not named in:\n" << log;
+  }
+  const auto message = error_of([&] { ImageFolder(dir.path(), true); });
+  EXPECT_NE(message.find("corrupt image"), std::string::npos) << message;
+  EXPECT_NE(message.find("strict"), std::string::npos) << message;
+  SourceOptions strict;
+  strict.strict = true;
+  EXPECT_THROW(open_source(dir.path().string(), strict), tlkit::Error);
+}
+
+TEST(DataImageFolder, AFileThatFailsToDecodeIsAnErrorNeverGarbage) {
+  TempDir dir;
+  fill_class(dir.path(), "a", 3);
+  // A JPEG signature and end marker around junk passes the scan but cannot be decoded.
+  tlkit::test::write_bytes(dir / "a" / "1x.jpg", std::string("\xFF\xD8\xFF\xE0junkjunkjunk\xFF\xD9", 18));
+  auto folder = std::make_shared<ImageFolder>(dir.path());
+  ASSERT_EQ(folder->size(), 4u);
+  const auto message = error_of([&] { folder->get(2); });  // "1.png" < "1x.jpg"
+  EXPECT_NE(message.find("1x.jpg"), std::string::npos) << message;
+  LoaderOptions options;
+  options.shuffle = false;
+  options.batch_size = 4;
+  DataLoader loader(folder, eval_transform(0, 8), options);
+  const auto loader_message = error_of([&] { loader.next(); });
+  EXPECT_NE(loader_message.find("loading batch 0 of epoch 0, sample 2"), std::string::npos) << loader_message;
+  EXPECT_NE(loader_message.find("1x.jpg"), std::string::npos) << loader_message;
+}
+
+TEST(DataImageFolder, BadLayoutsAreClearErrors) {
+  TempDir dir;
+  auto message = error_of([&] { open_source((dir / "missing").string()); });
+  EXPECT_NE(message.find("does not exist"), std::string::npos) << message;
+  write_image(dir / "loose.png", tiny_image(3, 1));
+  message = error_of([&] { open_source(dir.path().string()); });
+  EXPECT_NE(message.find("no class sub-folders"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 images lie directly inside"), std::string::npos) << message;
+  fill_class(dir.path(), "cat", 1);
+  fs::create_directories(dir / "dog");
+  message = error_of([&] { open_source(dir.path().string()); });
+  EXPECT_NE(message.find((dir / "dog").string()), std::string::npos) << message;
+  EXPECT_NE(message.find("holds no readable images"), std::string::npos) << message;
+  message = error_of([&] { open_source("xyz:" + dir.path().string()); });
+  EXPECT_NE(message.find("unknown data source prefix 'xyz:'"), std::string::npos) << message;
+  EXPECT_NE(message.find("cifar10:DIR"), std::string::npos) << message;
+}
+
+TEST(DataImageFolder, TrainValTestTreesAreDetected) {
+  TempDir dir;
+  fill_class(dir / "train", "a", 3);
+  fill_class(dir / "train", "b", 4);
+  fill_class(dir / "val", "a", 2);
+  fill_class(dir / "val", "b", 1);
+  fill_class(dir / "test", "b", 2);  // test lacks class a: b keeps index 1
+  SourceOptions options;
+  options.val_split = 0.5;  // ignored: val/ exists
+  const auto splits = open_source(dir.path().string(), options);
+  ASSERT_TRUE(splits.train && splits.val && splits.test);
+  EXPECT_EQ(splits.train->size(), 7u);
+  EXPECT_EQ(splits.val->size(), 3u);
+  EXPECT_EQ(splits.test->labels(), (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(splits.test->classes(), (std::vector<std::string>{"a", "b"}));
+  fill_class(dir / "val", "c", 1);
+  const auto message = error_of([&] { open_source(dir.path().string()); });
+  EXPECT_NE(message.find("not one of the training classes"), std::string::npos) << message;
+}
+
+TEST(DataImageFolder, StratifiedValSplitAndLimitAreSeeded) {
+  TempDir dir;
+  fill_class(dir.path(), "a", 10);
+  fill_class(dir.path(), "b", 20);
+  SourceOptions options;
+  options.val_split = 0.3;
+  options.seed = 5;
+  const auto first = open_source(dir.path().string(), options);
+  ASSERT_TRUE(first.val);
+  EXPECT_EQ(class_counts(*first.val), (std::vector<size_t>{3, 6}));
+  EXPECT_EQ(class_counts(*first.train), (std::vector<size_t>{7, 14}));
+  const auto again = open_source(dir.path().string(), options);
+  EXPECT_EQ(std::dynamic_pointer_cast<Subset>(again.val)->indices(),
+            std::dynamic_pointer_cast<Subset>(first.val)->indices());
+  options.seed = 6;
+  const auto other = open_source(dir.path().string(), options);
+  EXPECT_NE(std::dynamic_pointer_cast<Subset>(other.val)->indices(),
+            std::dynamic_pointer_cast<Subset>(first.val)->indices());
+  options.limit = 6;
+  const auto limited = open_source(dir.path().string(), options);
+  EXPECT_EQ(class_counts(*limited.train), (std::vector<size_t>{2, 4}));
+  EXPECT_EQ(limited.val->size(), 6u);
+}
+
+TEST(DataImageFolder, LoaderBatchesAugmentedImages) {
+  TempDir dir;
+  fill_class(dir.path(), "a", 5);
+  fill_class(dir.path(), "b", 6);
+  write_image(dir / "a" / "grey.png", tiny_image(1, 30, 20, 30));
+  LoaderOptions options;
+  options.batch_size = 4;
+  options.workers = 2;
+  DataLoader loader(open_source(dir.path().string()).train, train_transform(6), options);
+  size_t seen = 0;
+  for (auto& batch : loader) {
+    EXPECT_EQ(batch.images.size(1), 3);
+    EXPECT_EQ(batch.images.size(2), 6);
+    EXPECT_EQ(batch.images.scalar_type(), torch::kFloat);
+    seen += batch.sources.size();
+  }
+  EXPECT_EQ(seen, 12u);
+}
