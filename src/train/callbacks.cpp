@@ -96,7 +96,7 @@ EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
 
 bool EarlyStopping::on_epoch_end(TrainContext& context) {
   if (tracker_.update(context.metrics)) {
-    if (options_.restore_best) best_state_ = clone_state(context.network);
+    if (options_.restore_best || options_.keep_best) best_state_ = clone_state(context.network);
     return false;
   }
   if (tracker_.epochs_without_improvement() < options_.patience) return false;

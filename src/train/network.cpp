@@ -20,6 +20,21 @@ std::int64_t Network::parameter_count(bool trainable_only) const {
   return count;
 }
 
+void ScriptNetwork::train(bool on) {
+  module_.train(on);
+  if (!on) return;
+  // Frozen layers stay frozen: a module whose parameters are all frozen (e.g. a BatchNorm below the
+  // unfrozen layers) runs in eval mode, so its running statistics do not drift on the new data.
+  for (auto child : module_.modules()) {
+    bool has_params = false, all_frozen = true;
+    for (const auto& p : child.parameters(/*recurse=*/false)) {
+      has_params = true;
+      all_frozen = all_frozen && !p.requires_grad();
+    }
+    if (has_params && all_frozen && child.children().size() == 0) child.train(false);
+  }
+}
+
 torch::Tensor ScriptNetwork::forward(const torch::Tensor& input) {
   auto output = module_.forward({input});
   TLKIT_CHECK(output.isTensor(), "the TorchScript model's forward returned ", output.tagKind(),

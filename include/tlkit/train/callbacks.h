@@ -50,6 +50,7 @@ struct EarlyStoppingOptions {
   std::int64_t patience = 5;
   double min_delta = 0;
   bool restore_best = true;
+  bool keep_best = false;  // keep a copy of the best weights even without restoring them
 };
 
 class EarlyStopping : public Callback {
@@ -62,6 +63,8 @@ class EarlyStopping : public Callback {
   void load(torch::serialize::InputArchive& archive) override;
   const MetricTracker& tracker() const { return tracker_; }
   std::optional<std::int64_t> stopped_epoch() const { return stopped_epoch_; }  // 1-based
+  // The weights of the best epoch so far (kept when restore_best or keep_best is set).
+  const NamedTensors& best_state() const { return best_state_; }
 
  private:
   EarlyStoppingOptions options_;

@@ -38,7 +38,8 @@ class ScriptNetwork : public Network {
  public:
   explicit ScriptNetwork(torch::jit::Module module) : module_(std::move(module)) {}
   torch::Tensor forward(const torch::Tensor& input) override;
-  void train(bool on) override { module_.train(on); }
+  // Train mode, except for leaf modules whose parameters are all frozen (they stay in eval mode).
+  void train(bool on) override;
   bool is_training() const override { return module_.is_training(); }
   std::vector<torch::Tensor> parameters() const override;
   NamedTensors named_state() const override;

@@ -1,0 +1,256 @@
+// The two-stage transfer pipeline (finetune) and full training (train); see transfer.h.
+#include <tlkit/pipeline/transfer.h>
+
+#include <cmath>
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/optimizer.h>
+#include <torch/optim/sgd.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/model/param_groups.h>
+#include <tlkit/pipeline/extract.h>
+
+#include "stage.h"
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline {
+namespace {
+
+using detail::PreparedData;
+
+// Features of one split, cached in out/features/<split>: reused when the manifest says they came
+// from the same model file, extracted (once) otherwise.
+FeatureSet cached_features(model::Classifier& model, const std::shared_ptr<const data::Dataset>& dataset,
+                           const std::string& split, const FinetuneOptions& options, const std::string& sha) {
+  const auto dir = options.out / "features" / split;
+  if (fs::exists(dir / "manifest.json")) {
+    try {
+      auto cached = load_features(dir, sha);
+      if (cached.features.size(0) == static_cast<std::int64_t>(dataset->size())) {
+        logger()->info("stage 1: reusing cached {} features ({} x {})", split, cached.features.size(0),
+                       cached.features.size(1));
+        return cached;
+      }
+    } catch (const Error& e) {
+      logger()->info("stage 1: cached {} features not reusable ({}); extracting again", split, e.what());
+    }
+  }
+  ExtractOptions extract;
+  extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(options.data.batch_size, 64));
+  extract.workers = options.data.workers;
+  extract.device = options.fine.device;
+  extract.source = options.data.source;
+  extract.split = split;
+  extract.model_sha256 = sha;
+  const auto extracted = extract_features(model, dataset, dir, extract);
+  logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", split, extracted.rows, extracted.dim,
+                 extracted.seconds);
+  return load_features(dir, sha);
+}
+
+// A handle sharing storage with the model's parameter.
+at::Tensor named_parameter(model::Classifier& model, const std::string& name) {
+  for (auto& [key, value] : model.named_parameters())
+    if (key == name) return value;
+  fail("the model has no parameter '", name, "'");
+}
+
+// The default first unfrozen layer: the top third of the parametrised layers (for VGG16 the last
+// conv block and the classifier), so lower, more generic layers stay frozen.
+std::string default_unfreeze_from(const model::Classifier& model) {
+  std::vector<std::string> parametrised;
+  for (const auto& layer : model.layers())
+    if (layer.has_params()) parametrised.push_back(layer.name);
+  TLKIT_CHECK(!parametrised.empty(), "the model has no parametrised layers");
+  const size_t top = (parametrised.size() + 2) / 3;
+  return parametrised[parametrised.size() - top];
+}
+
+// Stage 1: trains a new head on cached features; returns its evaluation row and copies the head's
+// weights (best on validation) into the model.
+ResultRow train_head(model::Classifier& model, const PreparedData& data, const FinetuneOptions& options) {
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  model.freeze_all();
+  model.train(false);
+  const auto sha = model_sha256(model);
+  const auto train_features = cached_features(model, data.train, "train", options, sha);
+  const auto val_features = cached_features(model, data.val, "val", options, sha);
+  const auto eval_features = data.eval == data.val ? val_features : cached_features(model, data.eval, data.eval_split, options, sha);
+
+  const auto head = model.find_head();
+  auto weight = named_parameter(model, head + ".weight");
+  auto bias = named_parameter(model, head + ".bias");
+  const auto dim = train_features.features.size(1);
+  TLKIT_CHECK(weight.size(1) == dim, "the cached features have ", dim, " columns but the head '", head, "' takes ",
+              weight.size(1), " inputs");
+  torch::nn::Linear linear(dim, num_classes);
+  {
+    torch::NoGradGuard no_grad;
+    linear->weight.copy_(weight);
+    linear->bias.copy_(bias);
+  }
+  auto network = train::ModuleNetwork::from(linear);
+  const auto device = options.fine.device;
+  network->to(device);
+  train::TensorBatchSource train_source(train_features.features, train_features.labels, options.head_batch_size, true,
+                                        options.data.seed);
+  train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
+  train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
+
+  FitOptions fit = options.fine;
+  fit.epochs = options.head_epochs;
+  fit.snapshots = false;
+  fit.ema_decay = 0;
+  fit.patience = std::max<std::int64_t>(10, options.fine.patience);
+  fit.schedule_per_batch = false;
+  auto optimizer = detail::make_optimizer(options.head_optimizer, {torch::optim::OptimizerParamGroup(linear->parameters())});
+  detail::StageSetup setup;
+  setup.dir = options.out / "stage1";
+  setup.label = "stage 1 (head on features)";
+  setup.num_classes = num_classes;
+  setup.checkpoints = false;
+  const auto outcome = detail::run_stage(*network, *optimizer, options.head_schedule, fit, train_source, &val_source, setup);
+  train::copy_state(*network, outcome.best.empty() ? outcome.last : outcome.best);
+  const auto evaluation = train::evaluate(*network, eval_source, num_classes, device);
+  {
+    torch::NoGradGuard no_grad;
+    weight.copy_(linear->weight.to(weight.device()));
+    bias.copy_(linear->bias.to(bias.device()));
+  }
+  return {"feature extraction (stage 1 head)", evaluation.accuracy, evaluation.loss, evaluation.examples};
+}
+
+std::string resolve_schedule(const std::string& schedule, std::int64_t epochs) {
+  if (schedule != "auto") return schedule;
+  // Three cosine cycles with warm restarts: three snapshots for the ensemble.
+  return "restarts:T_0=" + std::to_string(std::max<std::int64_t>(1, epochs / 3));
+}
+
+std::vector<std::pair<std::string, std::string>> describe(const DataOptions& data, const FitOptions& fit) {
+  return {{"data", data.source},
+          {"batch_size", std::to_string(data.batch_size)},
+          {"seed", std::to_string(data.seed)},
+          {"epochs", std::to_string(fit.epochs)},
+          {"optimizer", fit.optimizer},
+          {"schedule", fit.schedule},
+          {"ema_decay", std::to_string(fit.ema_decay)},
+          {"patience", std::to_string(fit.patience)}};
+}
+
+void reinitialize(model::Classifier& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, p] : model.named_parameters()) {
+    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (p.dim() >= 2) {
+      torch::nn::init::kaiming_uniform_(p, std::sqrt(5.0));  // torch's default for Linear / Conv
+    } else if (is_bias) {
+      p.zero_();
+    } else {
+      p.fill_(1.0);  // normalisation scale
+    }
+  }
+  for (auto& [name, b] : model.state_dict()) {
+    if (name.find("running_mean") != std::string::npos) b.zero_();
+    if (name.find("running_var") != std::string::npos) b.fill_(1.0);
+  }
+}
+
+}  // namespace
+
+RunResult finetune(const FinetuneOptions& options) {
+  fs::create_directories(options.out);
+  const auto data = detail::open_data(options.data);
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  auto model = model::Classifier::load(options.model, {options.fine.device});
+  if (model.metadata().random_init())
+    logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone", options.model.string(),
+                   model.metadata().weights);
+  model.replace_head(num_classes, data.classes);
+
+  RunResult result;
+  result.split = data.eval_split;
+  result.rows.push_back(train_head(model, data, options));
+  logger()->info("stage 1: {:.2f}% on {}", 100 * result.rows.back().accuracy, data.eval_split);
+
+  // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
+  const double lr = detail::spec_lr(options.fine.optimizer, 0.01);
+  model.freeze_all();
+  std::vector<model::ParamGroupSpec> groups;
+  if (!options.lr_rules.empty()) {
+    groups = model::param_groups_from_rules(model, model::parse_lr_rules(options.lr_rules), lr);
+  } else {
+    model.unfreeze_from(options.unfreeze_from.empty() ? default_unfreeze_from(model) : options.unfreeze_from);
+    groups = model::param_groups_by_depth(model, lr, options.lr_decay);
+  }
+  for (const auto& group : groups) logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
+  auto optimizer = detail::make_optimizer(options.fine.optimizer,
+                                          model::to_optimizer_groups(groups, torch::optim::SGDOptions(lr)));
+  train::ScriptNetwork network(model.module());
+  auto train_source = detail::make_source(data.train, detail::train_transform_for(model, options.data), options.data, true);
+  auto val_source = detail::make_source(data.val, detail::eval_transform_for(model), options.data, false);
+  auto eval_source = data.eval == data.val ? val_source
+                                           : detail::make_source(data.eval, detail::eval_transform_for(model), options.data, false);
+  detail::StageSetup setup;
+  setup.dir = options.out;
+  setup.label = "stage 2 (fine-tune)";
+  setup.num_classes = num_classes;
+  setup.resume = options.resume;
+  setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
+  FitOptions fit = options.fine;
+  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
+  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *train_source, val_source.get(), setup);
+  for (auto& row : detail::evaluate_outcome(network, outcome, *eval_source, num_classes, "fine-tuning: ", fit.device))
+    result.rows.push_back(row);
+  result.exported = options.out / "model.pt";
+  result.exported_from = detail::export_best(model, network, outcome, val_source.get(), num_classes, result.exported, fit.device);
+  auto settings = describe(options.data, fit);
+  settings.emplace_back("model", options.model.string());
+  settings.emplace_back("head_epochs", std::to_string(options.head_epochs));
+  settings.emplace_back("head_optimizer", options.head_optimizer);
+  settings.emplace_back("lr_decay", std::to_string(options.lr_decay));
+  detail::write_report(options.out, result, outcome.fit.history, "finetune", settings);
+  return result;
+}
+
+RunResult train(const TrainOptions& options) {
+  fs::create_directories(options.out);
+  const auto data = detail::open_data(options.data);
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  auto model = model::Classifier::load(options.model, {options.fit.device});
+  if (options.reinitialize) reinitialize(model);
+  if (model.num_classes() != num_classes || model.class_names() != data.classes) model.replace_head(num_classes, data.classes);
+  model.unfreeze_all();
+  const double lr = detail::spec_lr(options.fit.optimizer, 0.01);
+  auto optimizer = detail::make_optimizer(
+      options.fit.optimizer, model::to_optimizer_groups(model::single_param_group(model, lr), torch::optim::SGDOptions(lr)));
+  train::ScriptNetwork network(model.module());
+  auto train_source = detail::make_source(data.train, detail::train_transform_for(model, options.data), options.data, true);
+  auto val_source = detail::make_source(data.val, detail::eval_transform_for(model), options.data, false);
+  auto eval_source = data.eval == data.val ? val_source
+                                           : detail::make_source(data.eval, detail::eval_transform_for(model), options.data, false);
+  detail::StageSetup setup;
+  setup.dir = options.out;
+  setup.label = "train";
+  setup.num_classes = num_classes;
+  setup.resume = options.resume;
+  setup.initial_loss_check = options.reinitialize || model.metadata().random_init();
+  FitOptions fit = options.fit;
+  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
+  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *train_source, val_source.get(), setup);
+  RunResult result;
+  result.split = data.eval_split;
+  result.rows = detail::evaluate_outcome(network, outcome, *eval_source, num_classes, "train: ", fit.device);
+  result.exported = options.out / "model.pt";
+  result.exported_from = detail::export_best(model, network, outcome, val_source.get(), num_classes, result.exported, fit.device);
+  auto settings = describe(options.data, fit);
+  settings.emplace_back("model", options.model.string());
+  detail::write_report(options.out, result, outcome.fit.history, "train", settings);
+  return result;
+}
+
+}  // namespace tlkit::pipeline

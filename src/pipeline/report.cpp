@@ -1,0 +1,97 @@
+// Run reports: results.md, summary.json and the learning-curve plot of a run folder.
+#include <cstdio>
+#include <sstream>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/json.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/core/plot.h>
+
+#include "stage.h"
+
+namespace tlkit::pipeline {
+
+std::string format_results(const RunResult& result) {
+  std::ostringstream out;
+  out << "| model (" << result.split << " split) | accuracy | loss | images |\n|---|---:|---:|---:|\n";
+  for (const auto& row : result.rows) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "| %s | %.2f%% | %.4f | %lld |\n", row.name.c_str(), 100.0 * row.accuracy,
+                  row.loss, static_cast<long long>(row.examples));
+    out << line;
+  }
+  if (!result.exported.empty())
+    out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from << " weights)\n";
+  return out.str();
+}
+
+namespace detail {
+namespace {
+
+#if defined(TLKIT_WITH_OPENCV)
+void plot_curves(const std::filesystem::path& out, const std::vector<train::Metrics>& history) {
+  if (history.empty()) return;
+  auto series = [&](const std::string& metric, const std::string& name) {
+    PlotSeries s{name, {}, {}};
+    for (const auto& metrics : history) {
+      if (auto value = metrics.get(metric)) {
+        s.x.push_back(metrics.get("epoch").value_or(static_cast<double>(s.x.size() + 1)));
+        s.y.push_back(*value);
+      }
+    }
+    return s;
+  };
+  auto plot = [&](const std::string& file, const std::string& what, std::vector<PlotSeries> all) {
+    std::vector<PlotSeries> present;
+    for (auto& s : all)
+      if (!s.x.empty()) present.push_back(std::move(s));
+    if (present.empty()) return;
+    write_line_plot(out / file, present, PlotOptions().with_title(what + " per epoch").with_labels("epoch", what));
+  };
+  plot("curves_loss.png", "loss",
+       {series("train_loss", "train"), series("val_loss", "val"), series("ema_val_loss", "val (EMA)")});
+  plot("curves_accuracy.png", "accuracy",
+       {series("train_acc", "train"), series("val_acc", "val"), series("ema_val_acc", "val (EMA)")});
+}
+#endif
+
+}  // namespace
+
+void write_report(const std::filesystem::path& out, const RunResult& result, const std::vector<train::Metrics>& history,
+                  const std::string& command, const std::vector<std::pair<std::string, std::string>>& settings) {
+  Json summary = Json::object();
+  summary["command"] = command;
+  Json config = Json::object();
+  for (const auto& [key, value] : settings) config[key] = value;
+  summary["settings"] = config;
+  summary["split"] = result.split;
+  Json rows = Json::array();
+  for (const auto& row : result.rows) {
+    Json item = Json::object();
+    item["name"] = row.name;
+    item["accuracy"] = row.accuracy;
+    item["loss"] = row.loss;
+    item["examples"] = row.examples;
+    rows.push_back(item);
+  }
+  summary["results"] = rows;
+  summary["exported"] = result.exported.filename().string();
+  summary["exported_from"] = result.exported_from;
+  Json epochs = Json::array();
+  for (const auto& metrics : history) {
+    Json item = Json::object();
+    for (const auto& [name, value] : metrics.items()) item[name] = value;
+    epochs.push_back(item);
+  }
+  summary["history"] = epochs;
+  write_file_atomic(out / "summary.json", summary.dump(2) + "\n");
+  write_file_atomic(out / "results.md", format_results(result));
+#if defined(TLKIT_WITH_OPENCV)
+  plot_curves(out, history);
+#else
+  logger()->info("built without OpenCV: no learning-curve PNGs");
+#endif
+}
+
+}  // namespace detail
+}  // namespace tlkit::pipeline
