@@ -1,0 +1,120 @@
+// tlkit evaluate: accuracy, per-class accuracy and confusion matrix of a model, or of the snapshot
+// ensemble of a run (the members' softmax outputs averaged).
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include <torch/csrc/jit/api/module.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/data/loader.h>
+#include <tlkit/data/transforms.h>
+#include <tlkit/model/classifier.h>
+#include <tlkit/train/callbacks.h>
+#include <tlkit/train/loader_source.h>
+#include <tlkit/train/metrics.h>
+
+#include "command.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using namespace tlkit;
+
+std::shared_ptr<const data::Dataset> pick_split(const data::Splits& splits, const std::string& split, std::string& name) {
+  if (split == "train") return name = "train", splits.train;
+  if (split == "val") {
+    TLKIT_CHECK(splits.val, "the data has no val split; use --split test or train");
+    return name = "val", splits.val;
+  }
+  if (split == "test") {
+    TLKIT_CHECK(splits.test, "the data has no test split; use --split val or train");
+    return name = "test", splits.test;
+  }
+  TLKIT_CHECK(split == "auto", "--split must be auto, train, val or test, got '", split, "'");
+  if (splits.test) return name = "test", splits.test;
+  if (splits.val) return name = "val", splits.val;
+  return name = "all", splits.train;
+}
+
+std::vector<fs::path> snapshot_files(const fs::path& run) {
+  std::vector<fs::path> files;
+  const auto dir = run / "snapshots";
+  TLKIT_CHECK(fs::is_directory(dir), "'", run.string(), "' has no snapshots/ folder; run finetune/train with a "
+              "warm-restart schedule (e.g. --schedule restarts:T_0=5) to get an ensemble");
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".pt") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  TLKIT_CHECK(!files.empty(), "'", dir.string(), "' holds no snapshot_*.pt files");
+  return files;
+}
+
+int run_evaluate(int argc, char** argv) {
+  cxxopts::Options options("tlkit evaluate", "Accuracy, per-class accuracy and confusion matrix on a dataset");
+  options.add_options()
+      ("model", "a TorchScript classifier (e.g. RUN/model.pt)", cxxopts::value<std::string>())
+      ("ensemble", "a run folder: evaluate the average of its snapshots/", cxxopts::value<std::string>())
+      ("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())
+      ("split", "auto (test, else val, else all), train, val or test", cxxopts::value<std::string>()->default_value("auto"))
+      ("batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))
+      ("limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))
+      ("workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
+  cli::add_common_options(options);
+  cxxopts::ParseResult result;
+  if (!cli::parse(options, argc, argv, "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test", result))
+    return cli::kOk;
+  const auto common = cli::apply_common(result);
+  TLKIT_CHECK(result.count("model") + result.count("ensemble") == 1, "give exactly one of --model M.pt or --ensemble RUN");
+  TLKIT_CHECK(result.count("data"), "--data is required");
+  const fs::path model_path = result.count("model") ? fs::path(result["model"].as<std::string>())
+                                                    : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
+  auto model = model::Classifier::load(model_path, {c10::Device(common.device)});
+  data::SourceOptions source_options;
+  source_options.limit = result["limit"].as<size_t>();
+  source_options.seed = common.seed;
+  std::string split_name;
+  auto dataset = pick_split(data::open_source(result["data"].as<std::string>(), source_options),
+                            result["split"].as<std::string>(), split_name);
+  TLKIT_CHECK(static_cast<std::int64_t>(dataset->classes().size()) == model.num_classes(), "the model has ",
+              model.num_classes(), " classes but the data has ", dataset->classes().size());
+  const auto& meta = model.metadata();
+  data::Normalization normalization;
+  for (size_t c = 0; c < 3; ++c) {
+    normalization.mean[c] = static_cast<float>(meta.mean[std::min(c, meta.mean.size() - 1)]);
+    normalization.std[c] = static_cast<float>(meta.std[std::min(c, meta.std.size() - 1)]);
+  }
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = result["batch-size"].as<size_t>();
+  loader_options.shuffle = false;
+  loader_options.workers = result["workers"].as<size_t>();
+  train::LoaderSource source(std::make_shared<data::DataLoader>(
+      dataset, data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), normalization),
+      loader_options));
+  train::ScriptNetwork network(model.module());
+  const auto device = c10::Device(common.device);
+  train::Evaluation evaluation;
+  std::string what = model_path.string();
+  if (result.count("ensemble")) {
+    std::vector<train::NamedTensors> members;
+    for (const auto& file : snapshot_files(result["ensemble"].as<std::string>())) members.push_back(train::load_state(file));
+    evaluation = train::evaluate_ensemble(network, members, source, model.num_classes(), device);
+    what = "ensemble of " + std::to_string(members.size()) + " snapshots in " + result["ensemble"].as<std::string>();
+  } else {
+    evaluation = train::evaluate(network, source, model.num_classes(), device);
+  }
+  const auto& classes = dataset->classes();
+  std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n", what.c_str(),
+              dataset->describe().c_str(), split_name.c_str(), static_cast<long long>(evaluation.examples),
+              100 * evaluation.accuracy, evaluation.loss);
+  const auto per_class = evaluation.per_class_accuracy();
+  for (size_t c = 0; c < per_class.size(); ++c) std::printf("  %-20s %6.2f%%\n", classes[c].c_str(), 100 * per_class[c]);
+  std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
+            << train::format_confusion(evaluation, classes);
+  return cli::kOk;
+}
+
+TLKIT_REGISTER_COMMAND("evaluate", "accuracy, per-class accuracy, confusion matrix (model or ensemble)", run_evaluate);
+
+}  // namespace

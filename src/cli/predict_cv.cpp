@@ -1,0 +1,66 @@
+// tlkit predict: the top-k classes of each image, with names and probabilities.
+#include <cstdio>
+#include <random>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/data/image_io.h>
+#include <tlkit/data/transforms.h>
+#include <tlkit/model/classifier.h>
+
+#include "command.h"
+
+namespace {
+
+using namespace tlkit;
+
+int run_predict(int argc, char** argv) {
+  cxxopts::Options options("tlkit predict", "Top-k class predictions for image files");
+  options.add_options()
+      ("model", "a TorchScript classifier (e.g. RUN/model.pt)", cxxopts::value<std::string>())
+      ("k,top", "how many classes to show", cxxopts::value<std::int64_t>()->default_value("5"))
+      ("images", "image files", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"images"});
+  options.positional_help("IMAGE...");
+  cli::add_common_options(options);
+  cxxopts::ParseResult result;
+  if (!cli::parse(options, argc, argv, "tlkit predict --model runs/photos/model.pt photo1.jpg photo2.png", result))
+    return cli::kOk;
+  const auto common = cli::apply_common(result);
+  TLKIT_CHECK(result.count("model"), "--model is required");
+  TLKIT_CHECK(result.count("images"), "give at least one image file");
+  const auto device = c10::Device(common.device);
+  auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
+  model.train(false);
+  const auto& meta = model.metadata();
+  data::Normalization normalization;
+  for (size_t c = 0; c < 3; ++c) {
+    normalization.mean[c] = static_cast<float>(meta.mean[std::min(c, meta.mean.size() - 1)]);
+    normalization.std[c] = static_cast<float>(meta.std[std::min(c, meta.std.size() - 1)]);
+  }
+  auto transform = data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), normalization);
+  const auto k = std::min<std::int64_t>(result["top"].as<std::int64_t>(), model.num_classes());
+  TLKIT_CHECK(k > 0, "--top must be positive");
+  std::mt19937_64 rng(common.seed);
+  torch::NoGradGuard no_grad;
+  for (const auto& file : result["images"].as<std::vector<std::string>>()) {
+    auto input = (*transform)(data::read_image(file), rng).unsqueeze(0).to(device);
+    auto probabilities = at::softmax(model.forward(input), 1)[0].cpu();
+    auto [values, indices] = probabilities.topk(k);
+    std::printf("%s\n", file.c_str());
+    for (std::int64_t i = 0; i < k; ++i) {
+      const auto index = indices[i].item<std::int64_t>();
+      const std::string name = index < static_cast<std::int64_t>(model.class_names().size())
+                                   ? model.class_names()[static_cast<size_t>(index)] : std::to_string(index);
+      std::printf("  %2lld. %-24s %6.2f%%\n", static_cast<long long>(i + 1), name.c_str(),
+                  100 * values[i].item<double>());
+    }
+  }
+  return cli::kOk;
+}
+
+TLKIT_REGISTER_COMMAND("predict", "top-k labels of image files", run_predict);
+
+}  // namespace
