@@ -103,17 +103,17 @@ def cases():
     add("onecycle", "onecycle:max_lr=1/0.1,total_steps=40",
         lambda o: S.OneCycleLR(o, max_lr=[1.0, 0.1], total_steps=40), steps=40)
     add("onecycle_adam_linear_3phase",
-        "onecycle:max_lr=0.5,epochs=5,steps_per_epoch=8,anneal_strategy=linear,three_phase=true",
-        lambda o: S.OneCycleLR(o, max_lr=0.5, epochs=5, steps_per_epoch=8, anneal_strategy="linear",
+        "onecycle:max_lr=0.5/0.05,epochs=5,steps_per_epoch=8,anneal_strategy=linear,three_phase=true",
+        lambda o: S.OneCycleLR(o, max_lr=[0.5, 0.05], epochs=5, steps_per_epoch=8, anneal_strategy="linear",
                                three_phase=True), steps=40, kind="adam")
     add("onecycle_no_momentum",
-        "onecycle:max_lr=0.3,total_steps=36,pct_start=0.25,div_factor=10,final_div_factor=100,"
+        "onecycle:max_lr=0.3/0.03,total_steps=36,pct_start=0.25,div_factor=10,final_div_factor=100,"
         "cycle_momentum=false",
-        lambda o: S.OneCycleLR(o, max_lr=0.3, total_steps=36, pct_start=0.25, div_factor=10.0,
+        lambda o: S.OneCycleLR(o, max_lr=[0.3, 0.03], total_steps=36, pct_start=0.25, div_factor=10.0,
                                final_div_factor=100.0, cycle_momentum=False), steps=36)
     add("onecycle_momentum_range",
-        "onecycle:max_lr=0.2,total_steps=33,base_momentum=0.8,max_momentum=0.99,pct_start=0.4",
-        lambda o: S.OneCycleLR(o, max_lr=0.2, total_steps=33, base_momentum=0.8, max_momentum=0.99,
+        "onecycle:max_lr=0.2/0.02,total_steps=33,base_momentum=0.8,max_momentum=0.99,pct_start=0.4",
+        lambda o: S.OneCycleLR(o, max_lr=[0.2, 0.02], total_steps=33, base_momentum=0.8, max_momentum=0.99,
                                pct_start=0.4), steps=33)
     add("plateau_min_rel", "plateau:patience=2,factor=0.5,cooldown=1,min_lr=0.02/0.001",
         lambda o: S.ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1, min_lr=[0.02, 0.001]),

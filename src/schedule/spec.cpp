@@ -212,10 +212,12 @@ std::unique_ptr<LRScheduler> build_warmup(const std::string& warmup_text, const 
                                         std::vector<std::int64_t>{*iters});
 }
 
-// The '+' joining warm-up and schedule: one followed by a letter (not the sign of an exponent).
+// The '+' joining warm-up and schedule: one followed by a name (not the sign of an exponent).
 std::string::size_type find_join(const std::string& spec) {
-  for (std::string::size_type i = 0; i + 1 < spec.size(); ++i) {
-    if (spec[i] == '+' && std::isalpha(static_cast<unsigned char>(spec[i + 1]))) return i;
+  for (std::string::size_type i = 0; i < spec.size(); ++i) {
+    if (spec[i] != '+') continue;
+    const auto next = spec.find_first_not_of(' ', i + 1);
+    if (next == std::string::npos || std::isalpha(static_cast<unsigned char>(spec[next]))) return i;
   }
   return std::string::npos;
 }
@@ -230,6 +232,8 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& 
   static_cast<ScheduleContext&>(ctx) = context;
   for (const auto& group : optimizer.param_groups()) ctx.start_lrs.push_back(group.options().get_lr());
   const auto join = find_join(spec);
+  TLKIT_CHECK(join == std::string::npos || spec.find_first_not_of(' ', join + 1) != std::string::npos,
+              "schedule spec '", spec, "' ends with '+'; name the schedule that follows, e.g. warmup:5+cosine");
   const auto head = spec.substr(0, join);
   if (detail::parse_spec_part(head).name == "warmup") {
     return build_warmup(head, join == std::string::npos ? "" : spec.substr(join + 1), optimizer, ctx);
