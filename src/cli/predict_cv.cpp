@@ -3,6 +3,7 @@
 #include <random>
 
 #include <ATen/ATen.h>
+#include <torch/utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <tlkit/core/error.h>
