@@ -1,5 +1,6 @@
 #include <tlkit/data/loader.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include <ATen/ATen.h>
@@ -18,6 +19,41 @@ std::string shape_text(const at::Tensor& tensor) {
 
 }  // namespace
 
+namespace detail {
+
+// A few batch-sized tensors, handed out again once nobody but the pool refers to them (neither the
+// tensor nor its storage: views keep a batch alive).
+class BatchBuffers {
+ public:
+  explicit BatchBuffers(size_t capacity) : capacity_(capacity) {}
+
+  at::Tensor take(at::IntArrayRef sizes, at::ScalarType dtype) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& buffer : buffers_) {
+      if (free(buffer) && buffer.sizes() == sizes && buffer.scalar_type() == dtype) return buffer;
+    }
+    auto fresh = at::empty(sizes, at::TensorOptions().dtype(dtype));
+    if (buffers_.size() < capacity_) {
+      buffers_.push_back(fresh);
+    } else {
+      auto unused = std::find_if(buffers_.begin(), buffers_.end(), [](const at::Tensor& b) { return free(b); });
+      if (unused != buffers_.end()) *unused = fresh;
+    }
+    return fresh;
+  }
+
+ private:
+  static bool free(const at::Tensor& buffer) {
+    return buffer.use_count() == 1 && buffer.storage().use_count() == 1;
+  }
+
+  std::mutex mutex_;
+  size_t capacity_;
+  std::vector<at::Tensor> buffers_;
+};
+
+}  // namespace detail
+
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Transform> transform,
                        LoaderOptions options)
     : dataset_(std::move(dataset)), transform_(std::move(transform)), options_(options) {
@@ -28,6 +64,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<c
               " samples, fewer than one batch of ", options_.batch_size,
               " with drop_last; lower the batch size or keep the last batch");
   if (options_.prefetch == 0) options_.prefetch = std::max<size_t>(2 * options_.workers, 1);
+  buffers_ = std::make_unique<detail::BatchBuffers>(options_.prefetch + options_.workers + 2);
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -133,7 +170,7 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
   Result result;
   const size_t begin = batch * options_.batch_size;
   const size_t end = std::min(begin + options_.batch_size, order.size());
-  std::vector<at::Tensor> images;
+  at::Tensor images;
   std::vector<int64_t> labels;
   for (size_t position = begin; position < end; ++position) {
     if (stop_ || generation != generation_) {
@@ -147,21 +184,26 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
       source = sample.source;
       std::mt19937_64 rng(derive_seed(options_.seed, epoch, index));
       at::Tensor image = transform_ ? (*transform_)(std::move(sample.image), rng) : std::move(sample.image);
-      TLKIT_CHECK(images.empty() || images.front().sizes() == image.sizes(), "its image is ",
-                  shape_text(image), " but the batch's first is ", shape_text(images.front()),
+      if (!images.defined()) {
+        std::vector<int64_t> sizes = {static_cast<int64_t>(end - begin)};
+        sizes.insert(sizes.end(), image.sizes().begin(), image.sizes().end());
+        images = buffers_->take(sizes, image.scalar_type());
+      }
+      TLKIT_CHECK(images[0].sizes() == image.sizes() && images.scalar_type() == image.scalar_type(),
+                  "its image is ", shape_text(image), " but the batch's first is ", shape_text(images[0]),
                   "; use a transform that gives every image one size (e.g. eval_transform(256, 224))");
-      images.push_back(std::move(image));
+      images[static_cast<int64_t>(position - begin)].copy_(image);
       labels.push_back(sample.label);
       result.batch.sources.push_back(std::move(sample.source));
       result.batch.indices.push_back(index);
     } catch (const std::exception& e) {
-      result.error = std::make_exception_ptr(Error(detail::concat(
+      result.error = std::make_exception_ptr(Error(tlkit::detail::concat(
           "loading batch ", batch, " of epoch ", epoch, ", sample ", index,
           source.empty() ? std::string() : " ('" + source + "')", " of ", dataset_->describe(), ": ", e.what())));
       return result;
     }
   }
-  result.batch.images = at::stack(images);
+  result.batch.images = images;
   result.batch.labels = at::tensor(labels, at::kLong);
   return result;
 }

@@ -120,7 +120,7 @@ Splits open_source(const std::string& source, const SourceOptions& options) {
   if (!splits.val && options.val_split > 0) {
     auto train = splits.train;
     auto parts = stratified_split(train->labels(), options.val_split, options.seed);
-    const auto tag = detail::concat(options.val_split);
+    const auto tag = tlkit::detail::concat(options.val_split);
     splits.val = std::make_shared<Subset>(train, std::move(parts.val), "val split " + tag);
     splits.train = std::make_shared<Subset>(train, std::move(parts.train), "train split " + tag);
   }

@@ -216,3 +216,32 @@ TEST(DataLoader, RangeForRunsOneEpochAtATime) {
   for (auto& batch : loader) (void)batch;
   EXPECT_EQ(loader.current_epoch(), 1u);
 }
+
+TEST(DataLoader, BatchesTheConsumerKeepsAreNeverReused) {
+  auto dataset = std::make_shared<CountingDataset>(120);
+  LoaderOptions options = options_with(2, 4);
+  options.prefetch = 1;
+  DataLoader loader(dataset, nullptr, options);
+  std::vector<Batch> kept;
+  std::vector<torch::Tensor> views;  // only a view of every other batch survives
+  for (int e = 0; e < 2; ++e) {
+    loader.epoch(static_cast<size_t>(e));
+    size_t b = 0;
+    while (auto batch = loader.next()) {
+      if (b++ % 2 == 0) kept.push_back(*batch);
+      else views.push_back(batch->images[0]);
+    }
+  }
+  auto holds = [](const torch::Tensor& image, size_t index) {
+    return torch::equal(image, torch::full({2, 3, 1}, static_cast<int64_t>(index % 256), torch::kUInt8));
+  };
+  for (const auto& batch : kept) {
+    for (size_t row = 0; row < batch.indices.size(); ++row) {
+      EXPECT_TRUE(holds(batch.images[static_cast<int64_t>(row)], batch.indices[row])) << "index " << batch.indices[row];
+    }
+  }
+  const auto first_epoch = loader.order(0);
+  for (size_t v = 0; v < views.size() / 2; ++v) {
+    EXPECT_TRUE(holds(views[v], first_epoch[(2 * v + 1) * 4])) << "view " << v;
+  }
+}

@@ -153,6 +153,11 @@ TEST(DataTransforms, HorizontalFlipMirrorsWithItsProbability) {
   const auto image = random_image(3, 4, 3, 12);
   auto rng = rng_for_test();
   EXPECT_TRUE(torch::equal(HorizontalFlip(1.0)(image, rng), image.flip({1})));
+  const auto grey = random_image(5, 7, 1, 14), pairs = random_image(5, 7, 2, 15);
+  EXPECT_TRUE(torch::equal(HorizontalFlip(1.0)(grey, rng), grey.flip({1})));
+  EXPECT_TRUE(torch::equal(HorizontalFlip(1.0)(pairs, rng), pairs.flip({1})));
+  const auto planes = torch::rand({3, 4, 5});
+  EXPECT_TRUE(torch::equal(HorizontalFlip(1.0)(planes, rng), planes.flip({2})));
   EXPECT_TRUE(torch::equal(HorizontalFlip(0.0)(image, rng), image));
   int flipped = 0;
   for (int i = 0; i < 1000; ++i) flipped += torch::equal(HorizontalFlip(0.3)(image, rng), image) ? 0 : 1;

@@ -5,7 +5,8 @@
 // shuffling), computed up front, so the order never depends on the number of threads. Sample i of
 // epoch e is transformed with a generator seeded from (seed, e, i), so augmentation is reproducible
 // too. Each worker builds whole batches; at most `prefetch` batches are claimed but not yet handed
-// to the consumer (a bounded queue). Batches come out in order. An exception while loading is
+// to the consumer (a bounded queue). Batches come out in order. Batch tensors are recycled once the
+// consumer holds no reference to them (a fresh 38 MB batch costs thousands of page faults). An exception while loading is
 // rethrown from next() as a tlkit::Error naming the batch and sample. The destructor stops the
 // workers (between samples) and joins them. One consumer thread calls next()/epoch().
 
@@ -27,6 +28,10 @@
 #include <tlkit/data/transforms.h>
 
 namespace tlkit::data {
+
+namespace detail {
+class BatchBuffers;
+}
 
 struct LoaderOptions {
   size_t batch_size = 32;
@@ -110,6 +115,7 @@ class DataLoader {
   std::shared_ptr<const std::vector<size_t>> order_;
   size_t batches_ = 0, next_claim_ = 0, next_deliver_ = 0;
   std::map<size_t, Result> ready_;
+  std::unique_ptr<detail::BatchBuffers> buffers_;  // batch tensors the consumer has let go of
   std::vector<std::thread> workers_;
 };
 
