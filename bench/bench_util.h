@@ -3,9 +3,10 @@
 //
 //  - Samples: repeated timings and their median / spread;
 //  - time_ms: wall-clock milliseconds of one call;
-//  - Triad: the STREAM triad a[i] = b[i] + s*c[i] over float arrays far larger than the caches,
-//    run on all intra-op threads with at::parallel_for; it gives the memory bandwidth that a
-//    streaming kernel can reach on this machine, and so the floor for memory-bound kernels;
+//  - MemoryBandwidth: the STREAM triad a[i] = b[i] + s*c[i] (and an in-place update) over float
+//    arrays far larger than the caches, on all intra-op threads; the bandwidth a streaming kernel
+//    can reach on this machine, and so the floor for memory-bound kernels;
+//  - minor_page_faults: to see what fresh temporaries cost;
 //  - MachineInfo: what the result tables record about where they were measured.
 
 #include <algorithm>
@@ -23,6 +24,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
+
+#include <sys/resource.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/version.h>
@@ -62,37 +65,72 @@ double time_ms(Fn&& fn) {
   return std::chrono::duration<double, std::milli>(stop - start).count();
 }
 
-// STREAM triad on float arrays: a[i] = b[i] + s * c[i], counted as 12 bytes per element (read b
-// and c, write a), as STREAM counts it. A write-allocate cache also reads a's lines before writing
-// them (16 bytes really move), so an in-place kernel that reads what it writes, like an optimizer
-// step, can slightly beat the bandwidth this reports.
-class Triad {
+// Minor page faults of this process so far (first touches of fresh memory, among others).
+inline int64_t minor_page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_minflt);
+}
+
+// Two streaming kernels over float arrays far larger than the caches, run on all intra-op threads
+// with at::parallel_for:
+//  - the STREAM triad a[i] = b[i] + s*c[i], counted as 12 bytes per element (read b and c, write
+//    a) as STREAM counts it. A write-allocate cache also reads a's lines before writing them, so
+//    16 bytes really move and an in-place kernel can beat the bandwidth this reports;
+//  - an in-place update a[i] = s*a[i] + b[i], 12 bytes per element that really move (read a and b,
+//    write a): the access pattern of an optimizer step, which only writes what it has just read.
+// The constructor also measures what first-touching fresh memory costs (page faults), which is
+// what every temporary tensor of a tensor-op optimizer pays when the allocator returns new pages.
+class MemoryBandwidth {
  public:
   static constexpr int64_t kBytesPerElement = 12;
 
   // elements per array; the default (2^26, 256 MiB per array) is far beyond any CPU cache.
-  explicit Triad(int64_t elements = int64_t{1} << 26) : elements_(elements) {
-    TLKIT_CHECK(elements > 0, "triad size must be positive, got ", elements);
+  explicit MemoryBandwidth(int64_t elements = int64_t{1} << 26) : elements_(elements) {
+    TLKIT_CHECK(elements > 0, "bandwidth array size must be positive, got ", elements);
     a_ = at::empty({elements}, at::kFloat);
     b_ = at::empty({elements}, at::kFloat);
     c_ = at::empty({elements}, at::kFloat);
     // First touch on the threads that will stream the arrays later.
-    a_.fill_(0.0f);
-    b_.fill_(1.0f);
-    c_.fill_(2.0f);
+    const int64_t faults_before = minor_page_faults();
+    first_touch_ms_ = time_ms([&] {
+      a_.fill_(0.0f);
+      b_.fill_(1.0f);
+      c_.fill_(2.0f);
+    });
+    first_touch_faults_ = minor_page_faults() - faults_before;
   }
 
   int64_t elements() const { return elements_; }
   double bytes() const { return static_cast<double>(kBytesPerElement * elements_); }
+  // Milliseconds per GiB to fill fresh memory, page faults included.
+  double first_touch_ms_per_gib() const {
+    return first_touch_ms_ / (3.0 * 4.0 * static_cast<double>(elements_) / (1 << 30));
+  }
+  // Microseconds of that fill per page fault (0 when the fill took none).
+  double first_touch_us_per_fault() const {
+    return first_touch_faults_ > 0 ? 1e3 * first_touch_ms_ / first_touch_faults_ : 0.0;
+  }
 
   // One triad pass; returns its milliseconds.
-  double run_ms(float scalar = 3.0f) {
+  double triad_ms(float scalar = 3.0f) {
     float* __restrict a = a_.data_ptr<float>();
     const float* __restrict b = b_.data_ptr<float>();
     const float* __restrict c = c_.data_ptr<float>();
     return time_ms([&] {
       at::parallel_for(0, elements_, kGrain, [=](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) a[i] = b[i] + scalar * c[i];
+      });
+    });
+  }
+
+  // One in-place pass over c (b is read): c converges to 2b, no overflow or denormals.
+  double in_place_ms(float scalar = 0.5f) {
+    const float* __restrict b = b_.data_ptr<float>();
+    float* __restrict c = c_.data_ptr<float>();
+    return time_ms([&] {
+      at::parallel_for(0, elements_, kGrain, [=](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) c[i] = scalar * c[i] + b[i];
       });
     });
   }
@@ -104,6 +142,8 @@ class Triad {
   static constexpr int64_t kGrain = int64_t{1} << 16;
   int64_t elements_;
   at::Tensor a_, b_, c_;
+  double first_touch_ms_ = 0;
+  int64_t first_touch_faults_ = 0;
 };
 
 // Where a benchmark ran.

@@ -155,10 +155,23 @@ std::vector<torch::Tensor> vgg16_parameters() {
   return params;
 }
 
-// Warm-up steps (so state exists), then `runs` rounds of triad pass, tlkit step and torch::optim
-// step, alternating which optimizer goes first so neither always follows the triad.
+// Times one step into `times` and adds the page faults it caused to `faults`.
+void timed_step(torch::optim::Optimizer& optimizer, Samples& times, int64_t& faults) {
+  const int64_t faults_before = minor_page_faults();
+  times.add(time_ms([&] { optimizer.step(); }));
+  faults += minor_page_faults() - faults_before;
+}
+
+std::string describe_path(std::uint64_t fused, std::uint64_t updates) {
+  if (fused == updates) return "fused kernel";
+  if (fused == 0) return "tensor ops";
+  return "mixed (" + std::to_string(fused) + " of " + std::to_string(updates) + " updates fused)";
+}
+
+// Warm-up steps (so state exists), then `runs` rounds of bandwidth passes, tlkit step and
+// torch::optim step, alternating which optimizer goes first so neither always follows the passes.
 OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>& params,
-                        Triad& triad, const Args& args) {
+                        MemoryBandwidth& bandwidth, const Args& args) {
   OptimizerResult result;
   result.name = c.name;
   result.label = c.label;
@@ -166,6 +179,8 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
   result.traffic = c.traffic;
   result.reference_name = "torch::optim " + c.reference_name;
   result.speedup_target = c.speedup_target;
+  result.params = kVgg16Parameters;
+  result.stream_bytes = bandwidth.bytes();
 
   auto ours = c.ours(params);
   auto reference = c.reference(params);
@@ -174,22 +189,18 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
     ours->step();
     reference->step();
   }
+  int64_t ours_faults = 0, reference_faults = 0;
   for (int run = 0; run < args.runs; ++run) {
-    result.triad.add(triad.run_ms());
-    if (run % 2 == 0) {
-      result.ours.add(time_ms([&] { ours->step(); }));
-      result.reference.add(time_ms([&] { reference->step(); }));
-    } else {
-      result.reference.add(time_ms([&] { reference->step(); }));
-      result.ours.add(time_ms([&] { ours->step(); }));
-    }
+    result.triad.add(bandwidth.triad_ms());
+    result.in_place.add(bandwidth.in_place_ms());
+    if (run % 2 == 0) timed_step(*ours, result.ours, ours_faults);
+    timed_step(*reference, result.reference, reference_faults);
+    if (run % 2 == 1) timed_step(*ours, result.ours, ours_faults);
   }
-  const auto fused = tlkit::optim::fused_update_count() - fused_before;
   const auto updates = static_cast<std::uint64_t>(args.warmup + args.runs) * params.size();
-  result.ours_path = fused == updates ? "fused kernel"
-                     : fused == 0     ? "tensor ops"
-                                      : "mixed (" + std::to_string(fused) + " of " +
-                                            std::to_string(updates) + " updates fused)";
+  result.ours_path = describe_path(tlkit::optim::fused_update_count() - fused_before, updates);
+  result.ours_faults_per_step = static_cast<double>(ours_faults) / args.runs;
+  result.reference_faults_per_step = static_cast<double>(reference_faults) / args.runs;
   return result;  // both optimizers and their state are freed here
 }
 
@@ -248,6 +259,14 @@ bool parse_args(int argc, char** argv, Args& args) {
   return true;
 }
 
+void write_reports(const std::filesystem::path& out, const BenchContext& ctx,
+                   const std::vector<OptimizerResult>& results) {
+  write_file_atomic(out / "optim_step_cpu.md", markdown_report(ctx, results));
+  write_file_atomic(out / "optim_step_cpu.csv", csv_report(ctx, results));
+  write_file_atomic(out / "optim_step_cpu.json", json_report(ctx, results));
+  std::cout << "\nwrote " << (out / "optim_step_cpu.md").string() << " (.csv, .json)\n";
+}
+
 int run(const Args& args) {
   tlkit::set_threads(args.threads);
   tlkit::optim::set_kernel_mode(args.tensor_ops ? tlkit::optim::KernelMode::kTensorOps
@@ -257,42 +276,37 @@ int run(const Args& args) {
   ctx.machine = machine_info();
   ctx.runs = args.runs;
   ctx.warmup = args.warmup;
+  ctx.tlkit_mode = args.tensor_ops ? "tensor-op path (--tensor-ops)" : "default (fused kernels)";
   const auto params = vgg16_parameters();
   ctx.params = kVgg16Parameters;
   ctx.tensors = static_cast<int64_t>(params.size());
-  Triad triad;
-  ctx.triad_bytes = triad.bytes();
-  ctx.triad_elements = triad.elements();
-  triad.run_ms();  // untimed first pass
-  ctx.tlkit_mode = args.tensor_ops ? "tensor-op path (--tensor-ops)" : "default (fused kernels)";
+  MemoryBandwidth bandwidth;
+  ctx.stream_elements = bandwidth.elements();
+  ctx.first_touch_ms_per_gib = bandwidth.first_touch_ms_per_gib();
+  ctx.first_touch_us_per_fault = bandwidth.first_touch_us_per_fault();
+  bandwidth.triad_ms();  // untimed first passes
+  bandwidth.in_place_ms();
   std::cout << "VGG16 parameters: " << ctx.params << " in " << ctx.tensors << " tensors; "
             << ctx.machine.intra_op_threads << " threads; LibTorch "
             << ctx.machine.libtorch_version << "; " << args.runs << " runs\n";
 
   std::vector<OptimizerResult> results;
   for (const auto& c : cases) {
-    results.push_back(measure(c, params, triad, args));
+    results.push_back(measure(c, params, bandwidth, args));
     const auto& r = results.back();
     for (const double ms : r.triad.values()) ctx.triad_all.add(ms);
     std::cout << "  " << r.name << ": tlkit " << fixed(r.ours.median(), 1) << " ms, "
               << r.reference_name << " " << fixed(r.reference.median(), 1) << " ms, floor "
-              << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 1) << " ms (triad "
-              << fixed(r.triad_gbps(ctx.triad_bytes), 1) << " GB/s); tlkit ran " << r.ours_path
-              << std::endl;
+              << fixed(r.floor_ms(), 1) << " ms (triad " << fixed(r.triad_gbps(), 1)
+              << " GB/s); tlkit ran " << r.ours_path << std::endl;
   }
   std::cout << "\n";
-  print_table(std::cout, ctx, results);
-
-  const std::filesystem::path out(args.out);
-  write_file_atomic(out / "optim_step_cpu.md", markdown_report(ctx, results));
-  write_file_atomic(out / "optim_step_cpu.csv", csv_report(ctx, results));
-  write_file_atomic(out / "optim_step_cpu.json", json_report(ctx, results));
-  std::cout << "\nwrote " << (out / "optim_step_cpu.md").string() << " (.csv, .json)\n";
+  print_table(std::cout, results);
+  write_reports(args.out, ctx, results);
 
   bool all_met = true;
   for (const auto& r : results) {
-    all_met = all_met && r.meets_floor_target(ctx.params, ctx.triad_bytes) &&
-              r.meets_speedup_target();
+    all_met = all_met && r.meets_floor_target() && r.meets_speedup_target();
   }
   std::cout << (all_met ? "all targets met\n" : "some targets missed; see the report\n");
   return args.check && !all_met ? 1 : 0;

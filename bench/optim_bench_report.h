@@ -1,7 +1,7 @@
 #pragma once
 // Results of the optimizer step benchmark (bench/optim_bench.cpp) and their Markdown, CSV and JSON
-// forms. Every number is a median over the same runs; the floor of each optimizer comes from the
-// triad passes interleaved with that optimizer's own steps, so all three columns saw the same
+// forms. Every time is a median over the same rounds; the floor of each optimizer comes from the
+// bandwidth passes interleaved with that optimizer's own steps, so a row's numbers all saw the same
 // machine load.
 
 #include <cstdint>
@@ -16,37 +16,39 @@
 namespace tlkit::bench {
 
 // Targets the benchmark checks (issue 2, item 6).
-constexpr double kFloorRatioTarget = 1.5;    // tlkit step time <= 1.5 x its bandwidth floor
-constexpr double kAdamSpeedupTarget = 2.5;   // Adam / AdamW >= 2.5 x faster than torch::optim
+constexpr double kFloorRatioTarget = 1.5;   // tlkit step time <= 1.5 x its bandwidth floor
+constexpr double kAdamSpeedupTarget = 2.5;  // Adam / AdamW >= 2.5 x faster than torch::optim
 
 struct OptimizerResult {
-  std::string name;            // as given to --only
-  std::string label;           // configuration in words
-  int bytes_per_param = 0;     // a single-pass kernel's memory traffic per parameter
-  std::string traffic;         // which arrays it reads and writes
-  std::string reference_name;  // LibTorch's equivalent
+  std::string name;             // as given to --only
+  std::string label;            // configuration in words
+  int bytes_per_param = 0;      // a single-pass kernel's memory traffic per parameter
+  std::string traffic;          // which arrays it reads and writes
+  std::string reference_name;   // LibTorch's equivalent
   bool speedup_target = false;  // does the Adam/AdamW speed-up target apply?
-  std::string ours_path;       // which tlkit code path ran: fused kernel, tensor ops, mixed
-  Samples ours, reference, triad;
+  std::string ours_path;        // which tlkit code path ran: fused kernel, tensor ops, mixed
+  int64_t params = 0;           // parameters updated per step
+  double stream_bytes = 0;      // bytes counted per bandwidth pass
+  Samples ours, reference, triad, in_place;
+  double ours_faults_per_step = 0, reference_faults_per_step = 0;
 
-  double triad_gbps(double triad_bytes) const { return triad_bytes / (triad.median() * 1e-3) / 1e9; }
+  double bytes_per_step() const { return static_cast<double>(bytes_per_param) * params; }
+  double gbps(double pass_ms) const { return stream_bytes / (pass_ms * 1e-3) / 1e9; }
+  double triad_gbps() const { return gbps(triad.median()); }
+  double in_place_gbps() const { return gbps(in_place.median()); }
   // Time to move bytes_per_param x params bytes at the triad's bandwidth.
-  double floor_ms(int64_t params, double triad_bytes) const {
-    return static_cast<double>(bytes_per_param) * static_cast<double>(params) /
-           (triad_gbps(triad_bytes) * 1e9) * 1e3;
+  double floor_ms() const { return bytes_per_step() / (triad_gbps() * 1e9) * 1e3; }
+  double floor_ratio() const { return ours.median() / floor_ms(); }
+  // The same ratio from the least disturbed runs: fastest step over the fastest-triad floor.
+  double best_floor_ratio() const {
+    return ours.min() / (bytes_per_step() / (gbps(triad.min()) * 1e9) * 1e3);
+  }
+  // Against the in-place pass, whose access pattern is the optimizer's own.
+  double in_place_ratio() const {
+    return ours.median() / (bytes_per_step() / (in_place_gbps() * 1e9) * 1e3);
   }
   double speedup() const { return reference.median() / ours.median(); }
-  // The same ratio from the least disturbed runs: fastest step over fastest-triad floor.
-  double best_floor_ratio(int64_t params, double triad_bytes) const {
-    const double best_gbps = triad_bytes / (triad.min() * 1e-3) / 1e9;
-    return ours.min() / (bytes_per_param * static_cast<double>(params) / (best_gbps * 1e9) * 1e3);
-  }
-  double floor_ratio(int64_t params, double triad_bytes) const {
-    return ours.median() / floor_ms(params, triad_bytes);
-  }
-  bool meets_floor_target(int64_t params, double triad_bytes) const {
-    return floor_ratio(params, triad_bytes) <= kFloorRatioTarget;
-  }
+  bool meets_floor_target() const { return floor_ratio() <= kFloorRatioTarget; }
   bool meets_speedup_target() const { return !speedup_target || speedup() >= kAdamSpeedupTarget; }
 };
 
@@ -57,27 +59,28 @@ struct BenchContext {
   int runs = 0;
   int warmup = 0;
   std::string tlkit_mode;  // tlkit kernel mode the run asked for
-  double triad_bytes = 0;  // bytes counted per triad pass
-  int64_t triad_elements = 0;
-  Samples triad_all;       // every triad pass of the run
+  int64_t stream_elements = 0;
+  double first_touch_ms_per_gib = 0;
+  double first_touch_us_per_fault = 0;
+  Samples triad_all;  // every triad pass of the run
+  double triad_gbps_median() const {
+    return 12.0 * stream_elements / (triad_all.median() * 1e-3) / 1e9;
+  }
 };
 
 inline std::string percent(double fraction) { return fixed(100.0 * fraction, 0) + " %"; }
 
-inline std::string yes_no(bool ok) { return ok ? "yes" : "NO"; }
-
-// The table on stdout while the benchmark runs and at its end.
-inline void print_table(std::ostream& out, const BenchContext& ctx,
-                        const std::vector<OptimizerResult>& results) {
-  out << std::left << std::setw(14) << "optimizer" << std::right << std::setw(6) << "B/p"
+// The table on stdout at the end of a run.
+inline void print_table(std::ostream& out, const std::vector<OptimizerResult>& results) {
+  out << std::left << std::setw(18) << "optimizer" << std::right << std::setw(6) << "B/p"
       << std::setw(11) << "tlkit ms" << std::setw(11) << "torch ms" << std::setw(10) << "speed-up"
       << std::setw(11) << "floor ms" << std::setw(13) << "tlkit/floor" << "\n";
   for (const auto& r : results) {
-    out << std::left << std::setw(14) << r.name << std::right << std::setw(6) << r.bytes_per_param
+    out << std::left << std::setw(18) << r.name << std::right << std::setw(6) << r.bytes_per_param
         << std::setw(11) << fixed(r.ours.median(), 1) << std::setw(11)
         << fixed(r.reference.median(), 1) << std::setw(9) << fixed(r.speedup(), 2) << "x"
-        << std::setw(11) << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 1) << std::setw(13)
-        << fixed(r.floor_ratio(ctx.params, ctx.triad_bytes), 2) << "\n";
+        << std::setw(11) << fixed(r.floor_ms(), 1) << std::setw(13) << fixed(r.floor_ratio(), 2)
+        << "\n";
   }
 }
 
@@ -95,55 +98,73 @@ inline void markdown_header(std::ostream& md, const BenchContext& ctx) {
      << "| intra-op threads used | " << m.intra_op_threads << " |\n"
      << "| LibTorch | " << m.libtorch_version << " |\n"
      << "| tlkit | " << m.tlkit_version << ", " << ctx.tlkit_mode << " |\n"
-     << "| triad bandwidth | " << fixed(ctx.triad_bytes / (ctx.triad_all.median() * 1e-3) / 1e9, 2)
-     << " GB/s median of " << ctx.triad_all.size() << " passes (" << ctx.triad_elements
-     << " floats per array, 12 B/element) |\n\n";
+     << "| triad bandwidth | " << fixed(ctx.triad_gbps_median(), 2) << " GB/s, median of "
+     << ctx.triad_all.size() << " passes over " << ctx.stream_elements
+     << " floats per array (12 B/element) |\n"
+     << "| first touch of fresh memory | " << fixed(ctx.first_touch_ms_per_gib, 0)
+     << " ms per GiB (" << fixed(ctx.first_touch_us_per_fault, 1)
+     << " us per page fault): what each fresh temporary tensor costs |\n\n";
 }
 
-inline void markdown_table(std::ostream& md, const BenchContext& ctx,
-                           const std::vector<OptimizerResult>& results) {
-  md << "| optimizer | configuration | B/param | tlkit ms | torch::optim ms | speed-up | floor ms "
-        "| tlkit/floor | best/best floor | within 1.5x floor | spread tlkit / torch / triad |\n"
-     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
+inline void markdown_table(std::ostream& md, const std::vector<OptimizerResult>& results) {
+  md << "| optimizer | B/param | tlkit ms | torch::optim ms | speed-up | floor ms | tlkit/floor "
+        "| best/best floor | within 1.5x floor | spread tlkit / torch / triad |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
   for (const auto& r : results) {
-    md << "| " << r.name << " | " << r.label << " | " << r.bytes_per_param << " | "
-       << fixed(r.ours.median(), 1) << " | " << fixed(r.reference.median(), 1) << " ("
-       << r.reference_name << ") | " << fixed(r.speedup(), 2) << "x | "
-       << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 1) << " | "
-       << fixed(r.floor_ratio(ctx.params, ctx.triad_bytes), 2) << " | "
-       << fixed(r.best_floor_ratio(ctx.params, ctx.triad_bytes), 2) << " | "
-       << yes_no(r.meets_floor_target(ctx.params, ctx.triad_bytes)) << " | "
-       << percent(r.ours.spread()) << " / " << percent(r.reference.spread()) << " / "
+    md << "| " << r.name << " | " << r.bytes_per_param << " | " << fixed(r.ours.median(), 1)
+       << " | " << fixed(r.reference.median(), 1) << " | " << fixed(r.speedup(), 2) << "x | "
+       << fixed(r.floor_ms(), 1) << " | " << fixed(r.floor_ratio(), 2) << " | "
+       << fixed(r.best_floor_ratio(), 2) << " | " << (r.meets_floor_target() ? "yes" : "NO")
+       << " | " << percent(r.ours.spread()) << " / " << percent(r.reference.spread()) << " / "
        << percent(r.triad.spread()) << " |\n";
   }
 }
 
-inline void markdown_targets(std::ostream& md, const BenchContext& ctx,
-                             const std::vector<OptimizerResult>& results) {
+inline void markdown_diagnostics(std::ostream& md, const std::vector<OptimizerResult>& results) {
+  md << "\n## Diagnostics\n\n"
+     << "| optimizer | configuration | compared with | tlkit path | page faults per step, "
+        "tlkit / torch | triad GB/s | in-place GB/s | tlkit / in-place floor |\n"
+     << "|---|---|---|---|---|---:|---:|---:|\n";
+  for (const auto& r : results) {
+    md << "| " << r.name << " | " << r.label << " | " << r.reference_name << " | "
+       << r.ours_path << " | " << fixed(r.ours_faults_per_step, 0) << " / "
+       << fixed(r.reference_faults_per_step, 0) << " | " << fixed(r.triad_gbps(), 2) << " | "
+       << fixed(r.in_place_gbps(), 2) << " | " << fixed(r.in_place_ratio(), 2) << " |\n";
+  }
+}
+
+inline void markdown_targets(std::ostream& md, const std::vector<OptimizerResult>& results) {
   md << "\n## Targets\n\n";
-  int floor_ok = 0;
-  for (const auto& r : results) floor_ok += r.meets_floor_target(ctx.params, ctx.triad_bytes);
+  std::size_t floor_ok = 0;
+  for (const auto& r : results) floor_ok += r.meets_floor_target() ? 1 : 0;
   md << "- Every optimizer within " << fixed(kFloorRatioTarget, 1) << "x of its floor: "
-     << floor_ok << " of " << results.size() << (floor_ok == static_cast<int>(results.size())
-                                                      ? " (met)\n" : " (NOT met)\n");
+     << floor_ok << " of " << results.size()
+     << (floor_ok == results.size() ? " (met)\n" : " (NOT met)\n");
   for (const auto& r : results) {
     if (!r.speedup_target) continue;
     md << "- " << r.name << " at least " << fixed(kAdamSpeedupTarget, 1) << "x faster than "
        << r.reference_name << ": " << fixed(r.speedup(), 2) << "x ("
        << (r.meets_speedup_target() ? "met" : "NOT met") << ")\n";
   }
+}
+
+inline void markdown_legend(std::ostream& md, const std::vector<OptimizerResult>& results) {
   md << "\n## Columns\n\n"
      << "- **B/param**: bytes a single-pass kernel must move per parameter (4-byte floats read "
-        "plus written; the gradient is read only). Floor = B/param x parameters / triad "
+        "plus written; the gradient is read only). **floor** = B/param x parameters / triad "
         "bandwidth of the passes interleaved with that optimizer's steps.\n"
-     << "- **best/best floor**: the fastest tlkit step over the floor from the fastest triad pass; "
-        "on a shared machine the least disturbed runs say most about the kernel itself.\n"
-     << "- **speed-up**: torch::optim ms / tlkit ms, measured in alternation in the same run.\n"
-     << "- **spread**: (max - min) / median of the runs: how noisy each number was.\n\n"
+     << "- **best/best floor**: the fastest tlkit step over the floor from the fastest triad "
+        "pass; on a shared machine the least disturbed runs say most about the kernel itself.\n"
+     << "- **speed-up**: torch::optim ms / tlkit ms, measured in alternation in the same rounds.\n"
+     << "- **spread**: (max - min) / median of the runs: how noisy each number was.\n"
+     << "- **in-place GB/s**: bandwidth of c[i] = s*c[i] + b[i] (12 B/element that really move: "
+        "no write-allocate read, as in an optimizer step); **tlkit / in-place floor** near 1 means "
+        "the step streams memory as fast as this machine allows.\n"
+     << "- **page faults per step**: first touches of fresh pages, i.e. temporaries the step "
+        "allocates; each costs the first-touch price in the table above.\n\n"
      << "## Memory traffic per parameter\n\n";
   for (const auto& r : results) {
-    md << "- " << r.name << " (" << r.bytes_per_param << " B): " << r.traffic << "; tlkit ran "
-       << r.ours_path << "\n";
+    md << "- " << r.name << " (" << r.bytes_per_param << " B): " << r.traffic << "\n";
   }
 }
 
@@ -151,29 +172,31 @@ inline std::string markdown_report(const BenchContext& ctx,
                                    const std::vector<OptimizerResult>& results) {
   std::ostringstream md;
   markdown_header(md, ctx);
-  markdown_table(md, ctx, results);
-  markdown_targets(md, ctx, results);
+  markdown_table(md, results);
+  markdown_targets(md, results);
+  markdown_diagnostics(md, results);
+  markdown_legend(md, results);
   return md.str();
 }
 
 inline std::string csv_report(const BenchContext& ctx, const std::vector<OptimizerResult>& results) {
   std::ostringstream csv;
   csv << "optimizer,bytes_per_param,tlkit_ms,tlkit_ms_min,tlkit_ms_max,torch_ms,torch_ms_min,"
-         "torch_ms_max,speedup,triad_gbps,floor_ms,tlkit_over_floor,best_over_best_floor,"
-         "within_floor_target,"
-         "speedup_target_met,threads,params\n";
+         "torch_ms_max,speedup,triad_gbps,in_place_gbps,floor_ms,tlkit_over_floor,"
+         "best_over_best_floor,tlkit_over_in_place_floor,within_floor_target,speedup_target_met,"
+         "tlkit_faults_per_step,torch_faults_per_step,tlkit_path,threads,params\n";
   for (const auto& r : results) {
     csv << r.name << "," << r.bytes_per_param << "," << fixed(r.ours.median(), 3) << ","
         << fixed(r.ours.min(), 3) << "," << fixed(r.ours.max(), 3) << ","
         << fixed(r.reference.median(), 3) << "," << fixed(r.reference.min(), 3) << ","
         << fixed(r.reference.max(), 3) << "," << fixed(r.speedup(), 4) << ","
-        << fixed(r.triad_gbps(ctx.triad_bytes), 3) << ","
-        << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 3) << ","
-        << fixed(r.floor_ratio(ctx.params, ctx.triad_bytes), 4) << ","
-        << fixed(r.best_floor_ratio(ctx.params, ctx.triad_bytes), 4) << ","
-        << (r.meets_floor_target(ctx.params, ctx.triad_bytes) ? 1 : 0) << ","
+        << fixed(r.triad_gbps(), 3) << "," << fixed(r.in_place_gbps(), 3) << ","
+        << fixed(r.floor_ms(), 3) << "," << fixed(r.floor_ratio(), 4) << ","
+        << fixed(r.best_floor_ratio(), 4) << "," << fixed(r.in_place_ratio(), 4) << ","
+        << (r.meets_floor_target() ? 1 : 0) << ","
         << (r.speedup_target ? (r.meets_speedup_target() ? "1" : "0") : "") << ","
-        << ctx.machine.intra_op_threads << "," << ctx.params << "\n";
+        << fixed(r.ours_faults_per_step, 0) << "," << fixed(r.reference_faults_per_step, 0) << ","
+        << r.ours_path << "," << ctx.machine.intra_op_threads << "," << r.params << "\n";
   }
   return csv.str();
 }
@@ -186,7 +209,7 @@ inline std::string json_samples(const Samples& samples) {
   return out + "]";
 }
 
-inline void json_result(std::ostream& js, const BenchContext& ctx, const OptimizerResult& r) {
+inline void json_result(std::ostream& js, const OptimizerResult& r) {
   js << "    {\"name\": " << json_quote(r.name) << ", \"label\": " << json_quote(r.label)
      << ", \"bytes_per_param\": " << r.bytes_per_param
      << ", \"reference\": " << json_quote(r.reference_name)
@@ -194,17 +217,21 @@ inline void json_result(std::ostream& js, const BenchContext& ctx, const Optimiz
      << ",\n     \"tlkit_ms\": " << fixed(r.ours.median(), 3)
      << ", \"torch_ms\": " << fixed(r.reference.median(), 3)
      << ", \"speedup\": " << fixed(r.speedup(), 4)
-     << ", \"triad_gbps\": " << fixed(r.triad_gbps(ctx.triad_bytes), 3)
-     << ", \"floor_ms\": " << fixed(r.floor_ms(ctx.params, ctx.triad_bytes), 3)
-     << ", \"tlkit_over_floor\": " << fixed(r.floor_ratio(ctx.params, ctx.triad_bytes), 4)
-     << ", \"best_over_best_floor\": " << fixed(r.best_floor_ratio(ctx.params, ctx.triad_bytes), 4)
-     << ",\n     \"within_floor_target\": "
-     << (r.meets_floor_target(ctx.params, ctx.triad_bytes) ? "true" : "false")
+     << ", \"triad_gbps\": " << fixed(r.triad_gbps(), 3)
+     << ", \"in_place_gbps\": " << fixed(r.in_place_gbps(), 3)
+     << ", \"floor_ms\": " << fixed(r.floor_ms(), 3)
+     << ", \"tlkit_over_floor\": " << fixed(r.floor_ratio(), 4)
+     << ", \"best_over_best_floor\": " << fixed(r.best_floor_ratio(), 4)
+     << ", \"tlkit_over_in_place_floor\": " << fixed(r.in_place_ratio(), 4)
+     << ",\n     \"within_floor_target\": " << (r.meets_floor_target() ? "true" : "false")
      << ", \"speedup_target\": "
      << (r.speedup_target ? (r.meets_speedup_target() ? "true" : "false") : "null")
+     << ", \"tlkit_faults_per_step\": " << fixed(r.ours_faults_per_step, 0)
+     << ", \"torch_faults_per_step\": " << fixed(r.reference_faults_per_step, 0)
      << ",\n     \"tlkit_samples_ms\": " << json_samples(r.ours)
      << ",\n     \"torch_samples_ms\": " << json_samples(r.reference)
-     << ",\n     \"triad_samples_ms\": " << json_samples(r.triad) << "}";
+     << ",\n     \"triad_samples_ms\": " << json_samples(r.triad)
+     << ",\n     \"in_place_samples_ms\": " << json_samples(r.in_place) << "}";
 }
 
 inline std::string json_report(const BenchContext& ctx,
@@ -221,12 +248,13 @@ inline std::string json_report(const BenchContext& ctx,
      << "  \"tlkit_mode\": " << json_quote(ctx.tlkit_mode) << ",\n"
      << "  \"params\": " << ctx.params << ",\n  \"tensors\": " << ctx.tensors << ",\n"
      << "  \"runs\": " << ctx.runs << ",\n  \"warmup\": " << ctx.warmup << ",\n"
-     << "  \"triad_elements\": " << ctx.triad_elements << ",\n"
-     << "  \"triad_gbps_median\": "
-     << fixed(ctx.triad_bytes / (ctx.triad_all.median() * 1e-3) / 1e9, 3) << ",\n"
+     << "  \"stream_elements\": " << ctx.stream_elements << ",\n"
+     << "  \"triad_gbps_median\": " << fixed(ctx.triad_gbps_median(), 3) << ",\n"
+     << "  \"first_touch_ms_per_gib\": " << fixed(ctx.first_touch_ms_per_gib, 1) << ",\n"
+     << "  \"first_touch_us_per_fault\": " << fixed(ctx.first_touch_us_per_fault, 2) << ",\n"
      << "  \"results\": [\n";
   for (std::size_t i = 0; i < results.size(); ++i) {
-    json_result(js, ctx, results[i]);
+    json_result(js, results[i]);
     js << (i + 1 < results.size() ? ",\n" : "\n");
   }
   js << "  ]\n}\n";
