@@ -31,6 +31,7 @@ class NpyWriter {
   // the conversion is exact in kind, i.e. floating to floating or integral to integral).
   void append(const at::Tensor& rows);
   std::int64_t rows() const { return rows_; }
+  const std::vector<std::int64_t>& row_shape() const { return row_shape_; }
   // Writes the final shape into the header and moves the file onto its path.
   void commit();
 

@@ -1,0 +1,241 @@
+#include <tlkit/pipeline/extract.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <torch/script.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/core/npy.h>
+#include <tlkit/data/loader.h>
+#include <tlkit/data/transforms.h>
+#include <tlkit/model/file_hash.h>
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline {
+namespace {
+
+constexpr const char* kFormat = "tlkit-features";
+constexpr std::int64_t kVersion = 1;
+
+// Several datasets one after the other (for --split all).
+class ConcatDataset : public data::Dataset {
+ public:
+  explicit ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts) : parts_(std::move(parts)) {}
+  size_t size() const override {
+    size_t n = 0;
+    for (const auto& p : parts_) n += p->size();
+    return n;
+  }
+  data::Sample get(size_t index) const override {
+    for (const auto& p : parts_) {
+      if (index < p->size()) return p->get(index);
+      index -= p->size();
+    }
+    fail("sample index out of range");
+  }
+  const std::vector<std::string>& classes() const override { return parts_.front()->classes(); }
+  std::vector<int64_t> labels() const override {
+    std::vector<int64_t> all;
+    for (const auto& p : parts_) {
+      const auto l = p->labels();
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    return all;
+  }
+  std::string describe() const override {
+    std::string text;
+    for (const auto& p : parts_) text += (text.empty() ? "" : " + ") + p->describe();
+    return text;
+  }
+
+ private:
+  std::vector<std::shared_ptr<const data::Dataset>> parts_;
+};
+
+data::Normalization normalization_of(const model::ModelMetadata& md) {
+  TLKIT_CHECK(md.mean.size() == 3 && md.std.size() == 3, "the model's preprocessing has ", md.mean.size(),
+              " means and ", md.std.size(), " stds; tlkit feeds RGB images and needs 3 of each");
+  data::Normalization n;
+  for (size_t c = 0; c < 3; ++c) {
+    n.mean[c] = static_cast<float>(md.mean[c]);
+    n.std[c] = static_cast<float>(md.std[c]);
+  }
+  return n;
+}
+
+Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, const data::Transform& transform,
+                  const ExtractOptions& options, const ExtractResult& result, const std::string& sha256) {
+  const auto& md = model.metadata();
+  Json m = Json::object();
+  m["format"] = kFormat;
+  m["version"] = kVersion;
+  m["model"]["file"] = model.path().filename().string();
+  m["model"]["sha256"] = sha256;
+  m["model"]["architecture"] = md.architecture;
+  m["model"]["weights"] = md.weights;
+  m["layer"] = result.layer;
+  m["rows"] = result.rows;
+  m["feature_dim"] = result.dim;
+  m["dtype"] = "float32";
+  m["preprocessing"]["resize"] = md.resize;
+  m["preprocessing"]["crop"] = md.crop;
+  m["preprocessing"]["mean"] = md.mean;
+  m["preprocessing"]["std"] = md.std;
+  m["preprocessing"]["transform"] = transform.describe();
+  m["class_names"] = dataset.classes();
+  m["dataset"] = dataset.describe();
+  m["source"] = options.source;
+  m["split"] = options.split;
+  m["files"]["features"] = "features.npy";
+  m["files"]["labels"] = "labels.npy";
+  m["seconds"] = result.seconds;
+  return m;
+}
+
+}  // namespace
+
+std::string model_sha256(model::Classifier& model) {
+  if (!model.path().empty() && fs::exists(model.path())) return model::sha256_file(model.path());
+  std::ostringstream bytes;
+  model.module().save(bytes);
+  return model::sha256_hex(bytes.str());
+}
+
+std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split) {
+  const auto need = [&](const std::shared_ptr<data::Dataset>& d, const char* hint) {
+    TLKIT_CHECK(d != nullptr, "the data source has no ", split, " split; ", hint);
+    return std::shared_ptr<const data::Dataset>(d);
+  };
+  if (split == "train") return need(splits.train, "check the source");
+  if (split == "val") return need(splits.val, "give --val-split 0.2 or a val/ folder");
+  if (split == "test") return need(splits.test, "give a test/ folder (or a source with a test set)");
+  TLKIT_CHECK(split == "all", "unknown split '", split, "'; use train, val, test or all");
+  std::vector<std::shared_ptr<const data::Dataset>> parts;
+  for (const auto& d : {splits.train, splits.val, splits.test}) {
+    if (d) parts.push_back(d);
+  }
+  TLKIT_CHECK(!parts.empty(), "the data source has no images");
+  return std::make_shared<ConcatDataset>(std::move(parts));
+}
+
+namespace {
+
+// Model state that extraction changes (mode, device), restored on every exit path.
+class ModelStateGuard {
+ public:
+  ModelStateGuard(model::Classifier& model, c10::Device device)
+      : model_(model), training_(model.is_training()), device_(model.device()) {
+    model_.train(false);
+    model_.to(device);
+  }
+  ~ModelStateGuard() {
+    model_.to(device_);
+    model_.train(training_);
+  }
+
+ private:
+  model::Classifier& model_;
+  bool training_;
+  c10::Device device_;
+};
+
+// Runs the loader through the model up to `layer`, appending to the writers; returns the rows' sources.
+std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader& loader, const std::string& layer,
+                                     c10::Device device, const fs::path& out_dir,
+                                     std::unique_ptr<NpyWriter>& features, NpyWriter& labels) {
+  ModelStateGuard guard(model, device);
+  at::NoGradGuard no_grad;
+  std::vector<std::string> sources;
+  for (auto& batch : loader) {
+    const auto rows = model.forward_until(batch.images.to(device), layer).to(at::kCPU, at::kFloat);
+    if (!features) {
+      features = std::make_unique<NpyWriter>(out_dir / "features.npy", at::kFloat,
+                                             std::vector<std::int64_t>{rows.size(1)});
+    }
+    features->append(rows);
+    labels.append(batch.labels.to(at::kLong));
+    sources.insert(sources.end(), batch.sources.begin(), batch.sources.end());
+    logger()->debug("extracted {}/{} rows", features->rows(), loader.num_samples());
+  }
+  TLKIT_CHECK(features != nullptr, "no images to extract features from; check --data and --limit");
+  return sources;
+}
+
+}  // namespace
+
+ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const data::Dataset> dataset,
+                               const fs::path& out_dir, const ExtractOptions& options) {
+  TLKIT_CHECK(dataset && dataset->size() > 0, "no images to extract features from; check --data");
+  TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
+  ExtractResult result{out_dir, 0, 0, options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
+  model.layer_index(result.layer);  // a clear error for an unknown layer, before any work
+  const std::string sha256 = options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
+  const auto& md = model.metadata();
+  const auto transform = data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop),
+                                              normalization_of(md));
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.shuffle = false;
+  loader_options.workers = options.workers;
+  loader_options.limit = options.limit;
+  data::DataLoader loader(dataset, transform, loader_options);
+
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<NpyWriter> features;
+  NpyWriter labels(out_dir / "labels.npy", at::kLong, {});
+  const auto sources = stream_rows(model, loader, result.layer, options.device, out_dir, features, labels);
+  result.rows = features->rows();
+  result.dim = features->row_shape().at(0);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Json manifest = manifest_for(model, *dataset, *transform, options, result, sha256);
+  manifest["sources"] = sources;
+  // The old set stops being complete before the new files land; the manifest comes last.
+  std::error_code ignored;
+  fs::remove(out_dir / "manifest.json", ignored);
+  features->commit();
+  labels.commit();
+  write_file_atomic(out_dir / "manifest.json", manifest.dump(2) + "\n");
+  logger()->info("extracted {} x {} features (layer {}) in {:.1f} s ({:.0f} images/s) to {}", result.rows,
+                 result.dim, result.layer, result.seconds, result.rows / std::max(result.seconds, 1e-9),
+                 out_dir.string());
+  return result;
+}
+
+FeatureSet load_features(const fs::path& dir, const std::string& expected_model_sha256) {
+  const auto manifest_path = dir / "manifest.json";
+  TLKIT_CHECK(fs::exists(manifest_path), "no manifest.json in '", dir.string(),
+              "': not a complete feature extraction; run 'tlkit extract --model M.pt --data SRC --out ",
+              dir.string(), "'");
+  FeatureSet set;
+  set.manifest = Json::parse(read_file(manifest_path));
+  const Json& m = set.manifest;
+  TLKIT_CHECK(m.contains("format") && m.at("format").as_string() == kFormat, "'", manifest_path.string(),
+              "' is not a tlkit feature manifest");
+  TLKIT_CHECK(m.at("version").as_int() == kVersion, "'", manifest_path.string(), "' has format version ",
+              m.at("version").as_int(), "; this tlkit reads version ", kVersion, "; re-run tlkit extract");
+  set.layer = m.at("layer").as_string();
+  set.model_sha256 = m.at("model").at("sha256").as_string();
+  set.class_names = m.at("class_names").as_string_list();
+  set.sources = m.at("sources").as_string_list();
+  TLKIT_CHECK(expected_model_sha256.empty() || expected_model_sha256 == set.model_sha256, "the features in '",
+              dir.string(), "' were extracted with another model (sha256 ", set.model_sha256.substr(0, 12),
+              "..., this one is ", expected_model_sha256.substr(0, 12), "...); re-run tlkit extract");
+  set.features = read_npy(dir / m.at("files").at("features").as_string());
+  set.labels = read_npy(dir / m.at("files").at("labels").as_string());
+  const auto rows = m.at("rows").as_int();
+  const auto dim = m.at("feature_dim").as_int();
+  TLKIT_CHECK(set.features.scalar_type() == at::kFloat && set.features.dim() == 2 && set.features.size(0) == rows &&
+                  set.features.size(1) == dim && set.labels.scalar_type() == at::kLong && set.labels.dim() == 1 &&
+                  set.labels.size(0) == rows && static_cast<std::int64_t>(set.sources.size()) == rows,
+              "the files in '", dir.string(), "' do not match their manifest (", rows, " x ", dim,
+              " float32 features and int64 labels expected); re-run tlkit extract");
+  return set;
+}
+
+}  // namespace tlkit::pipeline

@@ -1,0 +1,49 @@
+#pragma once
+// Model fixtures for the tests: small VGG-structured TorchScript files exported by
+// scripts/export_vgg16.py at test time (random weights), cached per test process.
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "support/test_support.h"
+
+namespace tlkit::test {
+
+// The folder that holds this process's exported models (removed at exit).
+inline const std::filesystem::path& model_cache_dir() {
+  static const auto dir = std::make_unique<TempDir>();
+  return dir->path();
+}
+
+// Runs scripts/export_vgg16.py with `args` (e.g. "--arch vgg_tiny --random-init"); the file is
+// written once per process and per argument list. Extra outputs named in args (like
+// --state-dict-out) should live under model_cache_dir().
+inline std::filesystem::path export_model_file(const std::string& args, const std::string& name) {
+  static std::map<std::string, std::filesystem::path> cache;
+  const auto key = args + "|" + name;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  const auto out = model_cache_dir() / name;
+  const auto result = run_command(torch_python() + " '" + (source_dir() / "scripts/export_vgg16.py").string() +
+                                  "' " + args + " --out '" + out.string() + "'");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  cache[key] = out;
+  return out;
+}
+
+// vgg_tiny (16×16 input, 10 classes, ~1.4K parameters), random weights with seed 0.
+inline std::filesystem::path tiny_model() { return export_model_file("--arch vgg_tiny --random-init", "tiny.pt"); }
+
+// Runs a Python snippet with torch; occurrences of {dir} become `dir`.
+inline CommandResult run_python(std::string code, const std::filesystem::path& dir) {
+  for (auto at = code.find("{dir}"); at != std::string::npos; at = code.find("{dir}")) code.replace(at, 5, dir.string());
+  const auto file = dir / "snippet.py";
+  std::ofstream(file) << "import sys, torch\n" << code;
+  return run_command(torch_python() + " '" + file.string() + "'");
+}
+
+}  // namespace tlkit::test
