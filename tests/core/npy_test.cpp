@@ -35,7 +35,7 @@ TEST(Npy, StreamedRowsAreReadByNumpy) {
   writer.append(values.slice(0, 3, 7));
   EXPECT_FALSE(fs::exists(dir / "features.npy")) << "visible before commit";
   writer.commit();
-  tlkit::write_npy(dir / "labels.npy", torch::arange(7, torch::kLong) * 1000000007LL);
+  tlkit::write_npy(dir / "labels.npy", torch::arange(7, torch::kLong) * static_cast<int64_t>(1000000007));
   const auto result = run_numpy(
       "a = np.load('{dir}/features.npy')\n"
       "assert a.dtype == np.float32 and a.shape == (7, 5), (a.dtype, a.shape)\n"
