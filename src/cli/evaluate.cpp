@@ -11,6 +11,7 @@
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/pipeline/preprocess.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/loader_source.h>
 #include <tlkit/train/metrics.h>
@@ -79,18 +80,12 @@ int run_evaluate(int argc, char** argv) {
                             result["split"].as<std::string>(), split_name);
   TLKIT_CHECK(static_cast<std::int64_t>(dataset->classes().size()) == model.num_classes(), "the model has ",
               model.num_classes(), " classes but the data has ", dataset->classes().size());
-  const auto& meta = model.metadata();
-  data::Normalization normalization;
-  for (size_t c = 0; c < 3; ++c) {
-    normalization.mean[c] = static_cast<float>(meta.mean[std::min(c, meta.mean.size() - 1)]);
-    normalization.std[c] = static_cast<float>(meta.std[std::min(c, meta.std.size() - 1)]);
-  }
   data::LoaderOptions loader_options;
   loader_options.batch_size = result["batch-size"].as<size_t>();
   loader_options.shuffle = false;
   loader_options.workers = result["workers"].as<size_t>();
   train::LoaderSource source(std::make_shared<data::DataLoader>(
-      dataset, data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), normalization),
+      dataset, pipeline::eval_transform_for(model),
       loader_options));
   train::ScriptNetwork network(model.module());
   const auto device = c10::Device(common.device);

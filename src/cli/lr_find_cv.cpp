@@ -11,6 +11,7 @@
 #include <tlkit/core/plot.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/pipeline/preprocess.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/optim/factory.h>
 #include <tlkit/optim/settings.h>
@@ -53,18 +54,12 @@ int run_lr_find(int argc, char** argv) {
   if (model.num_classes() != num_classes) model.replace_head(num_classes, splits.train->classes());
   model.unfreeze_all();
   if (!result["unfreeze-from"].as<std::string>().empty()) model.unfreeze_from(result["unfreeze-from"].as<std::string>());
-  const auto& meta = model.metadata();
-  data::Normalization normalization;
-  for (size_t c = 0; c < 3; ++c) {
-    normalization.mean[c] = static_cast<float>(meta.mean[std::min(c, meta.mean.size() - 1)]);
-    normalization.std[c] = static_cast<float>(meta.std[std::min(c, meta.std.size() - 1)]);
-  }
   data::LoaderOptions loader_options;
   loader_options.batch_size = result["batch-size"].as<size_t>();
   loader_options.seed = common.seed;
   loader_options.workers = result["workers"].as<size_t>();
   train::LoaderSource source(std::make_shared<data::DataLoader>(
-      splits.train, data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), normalization),
+      splits.train, pipeline::eval_transform_for(model),
       loader_options));
   pipeline::LrFindOptions find;
   find.start_lr = result["start-lr"].as<double>();

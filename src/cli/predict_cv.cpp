@@ -10,6 +10,7 @@
 #include <tlkit/data/image_io.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/pipeline/preprocess.h>
 
 #include "command.h"
 
@@ -35,13 +36,7 @@ int run_predict(int argc, char** argv) {
   const auto device = c10::Device(common.device);
   auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
   model.train(false);
-  const auto& meta = model.metadata();
-  data::Normalization normalization;
-  for (size_t c = 0; c < 3; ++c) {
-    normalization.mean[c] = static_cast<float>(meta.mean[std::min(c, meta.mean.size() - 1)]);
-    normalization.std[c] = static_cast<float>(meta.std[std::min(c, meta.std.size() - 1)]);
-  }
-  auto transform = data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), normalization);
+  auto transform = pipeline::eval_transform_for(model);
   const auto k = std::min<std::int64_t>(result["top"].as<std::int64_t>(), model.num_classes());
   TLKIT_CHECK(k > 0, "--top must be positive");
   std::mt19937_64 rng(common.seed);

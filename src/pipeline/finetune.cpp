@@ -191,10 +191,7 @@ RunResult finetune(const FinetuneOptions& options) {
   auto optimizer = detail::make_optimizer(options.fine.optimizer,
                                           model::to_optimizer_groups(groups, torch::optim::SGDOptions(lr)));
   train::ScriptNetwork network(model.module());
-  auto train_source = detail::make_source(data.train, detail::train_transform_for(model, options.data), options.data, true);
-  auto val_source = detail::make_source(data.val, detail::eval_transform_for(model), options.data, false);
-  auto eval_source = data.eval == data.val ? val_source
-                                           : detail::make_source(data.eval, detail::eval_transform_for(model), options.data, false);
+  const auto sources = detail::make_sources(data, model, options.data);
   detail::StageSetup setup;
   setup.dir = options.out;
   setup.label = "stage 2 (fine-tune)";
@@ -203,11 +200,11 @@ RunResult finetune(const FinetuneOptions& options) {
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   FitOptions fit = options.fine;
   fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
-  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *train_source, val_source.get(), setup);
-  for (auto& row : detail::evaluate_outcome(network, outcome, *eval_source, num_classes, "fine-tuning: ", fit.device))
+  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
+  for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, "fine-tuning: ", fit.device))
     result.rows.push_back(row);
   result.exported = options.out / "model.pt";
-  result.exported_from = detail::export_best(model, network, outcome, val_source.get(), num_classes, result.exported, fit.device);
+  result.exported_from = detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
   auto settings = describe(options.data, fit);
   settings.emplace_back("model", options.model.string());
   settings.emplace_back("head_epochs", std::to_string(options.head_epochs));
@@ -229,10 +226,7 @@ RunResult train(const TrainOptions& options) {
   auto optimizer = detail::make_optimizer(
       options.fit.optimizer, model::to_optimizer_groups(model::single_param_group(model, lr), torch::optim::SGDOptions(lr)));
   train::ScriptNetwork network(model.module());
-  auto train_source = detail::make_source(data.train, detail::train_transform_for(model, options.data), options.data, true);
-  auto val_source = detail::make_source(data.val, detail::eval_transform_for(model), options.data, false);
-  auto eval_source = data.eval == data.val ? val_source
-                                           : detail::make_source(data.eval, detail::eval_transform_for(model), options.data, false);
+  const auto sources = detail::make_sources(data, model, options.data);
   detail::StageSetup setup;
   setup.dir = options.out;
   setup.label = "train";
@@ -241,12 +235,12 @@ RunResult train(const TrainOptions& options) {
   setup.initial_loss_check = options.reinitialize || model.metadata().random_init();
   FitOptions fit = options.fit;
   fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
-  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *train_source, val_source.get(), setup);
+  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
   RunResult result;
   result.split = data.eval_split;
-  result.rows = detail::evaluate_outcome(network, outcome, *eval_source, num_classes, "train: ", fit.device);
+  result.rows = detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, "train: ", fit.device);
   result.exported = options.out / "model.pt";
-  result.exported_from = detail::export_best(model, network, outcome, val_source.get(), num_classes, result.exported, fit.device);
+  result.exported_from = detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
   auto settings = describe(options.data, fit);
   settings.emplace_back("model", options.model.string());
   detail::write_report(options.out, result, outcome.fit.history, "train", settings);

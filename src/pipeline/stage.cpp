@@ -42,6 +42,10 @@ PreparedData open_data(const DataOptions& options) {
   return prepared;
 }
 
+}  // namespace tlkit::pipeline::detail
+
+namespace tlkit::pipeline {
+
 data::Normalization model_normalization(const model::Classifier& model) {
   const auto& meta = model.metadata();
   data::Normalization normalization;
@@ -56,6 +60,10 @@ std::shared_ptr<data::Transform> eval_transform_for(const model::Classifier& mod
   const auto& meta = model.metadata();
   return data::eval_transform(static_cast<int>(meta.resize), static_cast<int>(meta.crop), model_normalization(model));
 }
+
+}  // namespace tlkit::pipeline
+
+namespace tlkit::pipeline::detail {
 
 std::shared_ptr<data::Transform> train_transform_for(const model::Classifier& model, const DataOptions& options) {
   if (!options.augment) return eval_transform_for(model);
@@ -74,6 +82,14 @@ std::shared_ptr<train::BatchSource> make_source(std::shared_ptr<const data::Data
   loader.workers = options.workers;
   return std::make_shared<train::LoaderSource>(
       std::make_shared<data::DataLoader>(std::move(dataset), std::move(transform), loader));
+}
+
+Sources make_sources(const PreparedData& data, const model::Classifier& model, const DataOptions& options) {
+  Sources sources;
+  sources.train = make_source(data.train, train_transform_for(model, options), options, true);
+  sources.val = make_source(data.val, eval_transform_for(model), options, false);
+  sources.eval = data.eval == data.val ? sources.val : make_source(data.eval, eval_transform_for(model), options, false);
+  return sources;
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& spec,

@@ -10,6 +10,7 @@
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/pipeline/preprocess.h>
 #include <tlkit/pipeline/transfer.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/trainer.h>
@@ -26,14 +27,19 @@ struct PreparedData {
 
 PreparedData open_data(const DataOptions& options);
 
-// The model's own preprocessing (metadata: resize, crop, mean/std).
-data::Normalization model_normalization(const model::Classifier& model);
-std::shared_ptr<data::Transform> eval_transform_for(const model::Classifier& model);
+using pipeline::eval_transform_for;
+using pipeline::model_normalization;
 std::shared_ptr<data::Transform> train_transform_for(const model::Classifier& model, const DataOptions& options);
 
 std::shared_ptr<train::BatchSource> make_source(std::shared_ptr<const data::Dataset> dataset,
                                                 std::shared_ptr<data::Transform> transform,
                                                 const DataOptions& options, bool shuffle);
+
+// Loaders for training (shuffled, augmented), validation and the evaluation split.
+struct Sources {
+  std::shared_ptr<train::BatchSource> train, val, eval;
+};
+Sources make_sources(const PreparedData& data, const model::Classifier& model, const DataOptions& options);
 
 // What a stage leaves behind besides the trained network.
 struct StageOutcome {
