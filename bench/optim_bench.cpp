@@ -4,8 +4,9 @@
 // run). Writes the table as Markdown, CSV and JSON. See bench/README.md.
 //
 //   optim_bench [--runs 7] [--warmup 2] [--threads N] [--only adam,adamw] [--out bench/results]
-//               [--check] [--tensor-ops]
+//               [--check] [--tensor-ops] [--reuse-memory]
 
+#include <climits>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -14,6 +15,10 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
@@ -37,12 +42,13 @@ constexpr double kLr = 1e-3;  // the same for every optimizer; the time does not
 
 struct Args {
   int runs = 7;
-  int warmup = 2;
+  int warmup = 0;   // 0: 2, or 5 with --reuse-memory (the heap needs a few steps to settle)
   int threads = 0;  // 0: every hardware thread
   std::vector<std::string> only;
   std::string out = "bench/results";
   bool check = false;
-  bool tensor_ops = false;  // force tlkit's tensor-op path instead of its fused kernels
+  bool tensor_ops = false;    // force tlkit's tensor-op path instead of its fused kernels
+  bool reuse_memory = false;  // keep freed memory in the heap instead of returning it to the OS
 };
 
 using OptimizerFactory =
@@ -219,15 +225,18 @@ int parse_int(const std::string& option, const std::string& value, int min) {
 
 const char* const kUsage =
     "usage: optim_bench [--runs N] [--warmup N] [--threads N] [--only NAME,...] [--out DIR] "
-    "[--check] [--tensor-ops]\n"
+    "[--check] [--tensor-ops] [--reuse-memory]\n"
     "  --runs N       timed steps per optimizer; the median is reported (default 7)\n"
-    "  --warmup N     untimed steps first, so optimizer state exists (default 2)\n"
+    "  --warmup N     untimed steps first, so optimizer state exists (default 2;\n"
+    "                 5 with --reuse-memory)\n"
     "  --threads N    intra-op threads (default: every hardware thread)\n"
     "  --only LIST    optimizers to run: sgd, momentum, nesterov, adagrad, rmsprop,\n"
     "                 rmsprop-centered, adam, adam-amsgrad, adamw (default: all)\n"
     "  --out DIR      where optim_step_cpu.{md,csv,json} go (default bench/results)\n"
     "  --check        exit with status 1 when a target is missed\n"
     "  --tensor-ops   time tlkit's tensor-op path instead of its fused CPU kernels\n"
+    "  --reuse-memory keep freed memory for reuse (glibc mallopt), so temporaries stop\n"
+    "                 paying page faults; writes optim_step_cpu_reuse.{md,csv,json}\n"
     "example: optim_bench --threads 2 --runs 7 --only adam,adamw\n";
 
 // Returns false when only --help was asked for.
@@ -241,8 +250,9 @@ bool parse_args(int argc, char** argv, Args& args) {
       option = option.substr(0, equals);
     }
     if (option == "--help" || option == "-h") return false;
-    if (option == "--check" || option == "--tensor-ops") {
-      (option == "--check" ? args.check : args.tensor_ops) = true;
+    if (option == "--check" || option == "--tensor-ops" || option == "--reuse-memory") {
+      (option == "--check" ? args.check
+       : option == "--tensor-ops" ? args.tensor_ops : args.reuse_memory) = true;
       continue;
     }
     if (equals == std::string::npos) {
@@ -256,18 +266,33 @@ bool parse_args(int argc, char** argv, Args& args) {
     else if (option == "--out") args.out = value;
     else fail("unknown option '", option, "'; see --help");
   }
+  if (args.warmup == 0) args.warmup = args.reuse_memory ? 5 : 2;
   return true;
 }
 
-void write_reports(const std::filesystem::path& out, const BenchContext& ctx,
-                   const std::vector<OptimizerResult>& results) {
-  write_file_atomic(out / "optim_step_cpu.md", markdown_report(ctx, results));
-  write_file_atomic(out / "optim_step_cpu.csv", csv_report(ctx, results));
-  write_file_atomic(out / "optim_step_cpu.json", json_report(ctx, results));
-  std::cout << "\nwrote " << (out / "optim_step_cpu.md").string() << " (.csv, .json)\n";
+// glibc returns freed blocks above its mmap threshold (at most 32 MiB) to the OS at once, so each
+// large temporary tensor is a fresh mapping whose pages fault in again on first touch. Serving
+// every allocation from the heap and never trimming it keeps freed blocks for reuse, as a caching
+// allocator would: after a few steps the temporaries of a tensor-op step stop faulting.
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  TLKIT_CHECK(mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1,
+              "mallopt refused the --reuse-memory settings; run without --reuse-memory");
+#else
+  fail("--reuse-memory needs glibc's mallopt; run without it on this platform");
+#endif
+}
+
+void write_reports(const std::filesystem::path& out, const std::string& stem,
+                   const BenchContext& ctx, const std::vector<OptimizerResult>& results) {
+  write_file_atomic(out / (stem + ".md"), markdown_report(ctx, results));
+  write_file_atomic(out / (stem + ".csv"), csv_report(ctx, results));
+  write_file_atomic(out / (stem + ".json"), json_report(ctx, results));
+  std::cout << "\nwrote " << (out / (stem + ".md")).string() << " (.csv, .json)\n";
 }
 
 int run(const Args& args) {
+  if (args.reuse_memory) keep_freed_memory();
   tlkit::set_threads(args.threads);
   tlkit::optim::set_kernel_mode(args.tensor_ops ? tlkit::optim::KernelMode::kTensorOps
                                                 : tlkit::optim::KernelMode::kAuto);
@@ -277,6 +302,9 @@ int run(const Args& args) {
   ctx.runs = args.runs;
   ctx.warmup = args.warmup;
   ctx.tlkit_mode = args.tensor_ops ? "tensor-op path (--tensor-ops)" : "default (fused kernels)";
+  ctx.allocator = args.reuse_memory
+                      ? "glibc, freed memory kept in the heap for reuse (--reuse-memory)"
+                      : "glibc defaults (large freed blocks go back to the OS)";
   const auto params = vgg16_parameters();
   ctx.params = kVgg16Parameters;
   ctx.tensors = static_cast<int64_t>(params.size());
@@ -302,7 +330,8 @@ int run(const Args& args) {
   }
   std::cout << "\n";
   print_table(std::cout, results);
-  write_reports(args.out, ctx, results);
+  write_reports(args.out, args.reuse_memory ? "optim_step_cpu_reuse" : "optim_step_cpu", ctx,
+                results);
 
   bool all_met = true;
   for (const auto& r : results) {

@@ -59,6 +59,7 @@ struct BenchContext {
   int runs = 0;
   int warmup = 0;
   std::string tlkit_mode;  // tlkit kernel mode the run asked for
+  std::string allocator;   // how freed memory was handled
   int64_t stream_elements = 0;
   double first_touch_ms_per_gib = 0;
   double first_touch_us_per_fault = 0;
@@ -98,6 +99,7 @@ inline void markdown_header(std::ostream& md, const BenchContext& ctx) {
      << "| intra-op threads used | " << m.intra_op_threads << " |\n"
      << "| LibTorch | " << m.libtorch_version << " |\n"
      << "| tlkit | " << m.tlkit_version << ", " << ctx.tlkit_mode << " |\n"
+     << "| memory allocator | " << ctx.allocator << " |\n"
      << "| triad bandwidth | " << fixed(ctx.triad_gbps_median(), 2) << " GB/s, median of "
      << ctx.triad_all.size() << " passes over " << ctx.stream_elements
      << " floats per array (12 B/element) |\n"
@@ -246,6 +248,7 @@ inline std::string json_report(const BenchContext& ctx,
      << "  \"libtorch\": " << json_quote(m.libtorch_version) << ",\n"
      << "  \"tlkit\": " << json_quote(m.tlkit_version) << ",\n"
      << "  \"tlkit_mode\": " << json_quote(ctx.tlkit_mode) << ",\n"
+     << "  \"allocator\": " << json_quote(ctx.allocator) << ",\n"
      << "  \"params\": " << ctx.params << ",\n  \"tensors\": " << ctx.tensors << ",\n"
      << "  \"runs\": " << ctx.runs << ",\n  \"warmup\": " << ctx.warmup << ",\n"
      << "  \"stream_elements\": " << ctx.stream_elements << ",\n"
