@@ -100,7 +100,7 @@ std::vector<std::int64_t> parse_shape(const std::string& tuple, const fs::path& 
 }
 
 bool same_kind(at::ScalarType a, at::ScalarType b) {
-  return at::isFloatingType(a) == at::isFloatingType(b) && (a == at::kBool) == (b == at::kBool);
+  return c10::isFloatingType(a) == c10::isFloatingType(b) && (a == at::kBool) == (b == at::kBool);
 }
 
 }  // namespace
@@ -109,7 +109,7 @@ std::string npy_descr(at::ScalarType dtype) {
   for (const auto& d : kDtypes) {
     if (d.type == dtype) return d.descr;
   }
-  fail("cannot write a ", at::toString(dtype), " tensor as .npy; convert it to float32 or int64 first");
+  fail("cannot write a ", c10::toString(dtype), " tensor as .npy; convert it to float32 or int64 first");
 }
 
 NpyWriter::NpyWriter(fs::path path, at::ScalarType dtype, std::vector<std::int64_t> row_shape)
@@ -182,7 +182,7 @@ NpyReader::NpyReader(fs::path path) : path_(std::move(path)), in_(path_, std::io
               "': Fortran-ordered .npy arrays are not supported; save a C-ordered array (np.ascontiguousarray)");
   dtype_ = dtype_from_descr(dict_value(dict, "descr", path_), path_);
   shape_ = parse_shape(dict_value(dict, "shape", path_), path_);
-  row_bytes_ = static_cast<std::int64_t>(at::elementSize(dtype_));
+  row_bytes_ = static_cast<std::int64_t>(c10::elementSize(dtype_));
   for (size_t i = 1; i < shape_.size(); ++i) row_bytes_ *= shape_[i];
   // The data must be all there: a truncated file is an error now, not garbage later.
   const auto data_start = static_cast<std::int64_t>(in_.tellg());

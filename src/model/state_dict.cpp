@@ -28,7 +28,7 @@ std::string safetensors_name(at::ScalarType dtype) {
   for (const auto& [name, type] : safetensors_dtypes()) {
     if (type == dtype) return name;
   }
-  fail("cannot store a ", at::toString(dtype), " tensor in a .safetensors file");
+  fail("cannot store a ", c10::toString(dtype), " tensor in a .safetensors file");
 }
 
 std::string list_some(const std::vector<std::string>& names) {

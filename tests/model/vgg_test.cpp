@@ -7,6 +7,7 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/model/file_hash.h>
 #include <tlkit/model/state_dict.h>
 
 #include "model/fixtures.h"
@@ -132,4 +133,20 @@ TEST(VGG, WrongWeightsAreAClearError) {
   EXPECT_THROW(tlkit::model::read_state_dict(dir / "junk.bin"), tlkit::Error);
   EXPECT_THROW(tlkit::model::read_state_dict(dir / "missing.pth"), tlkit::Error);
   EXPECT_THROW(VGGOptions::preset("Z"), tlkit::Error);
+}
+
+// scripts/export_vgg16.py --weights-file: the same weights, and the file's SHA-256 recorded.
+TEST(VGG, ExportScriptTakesAWeightsFile) {
+  const auto& w = tiny_weights();
+  const auto path = tlkit::test::export_model_file("--arch vgg_tiny --weights-file '" + w.zip.string() + "'",
+                                                   "tiny_from_file.pt");
+  auto from_file = tlkit::model::Classifier::load(path);
+  EXPECT_FALSE(from_file.metadata().random_init());
+  EXPECT_EQ(from_file.metadata().weights, "file:tiny_w.pth sha256:" + tlkit::model::sha256_file(w.zip));
+  auto original = tlkit::model::Classifier::load(w.model);
+  from_file.train(false);
+  original.train(false);
+  const auto x = torch::randn({2, 3, 16, 16});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(from_file.forward(x), original.forward(x)));
 }
