@@ -72,7 +72,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& kind,
     }
   }
   if (kind == "adam") return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(lrs[0]));
-  TLKIT_CHECK(kind == "sgd", "--optimizer must be sgd or adam, got '", kind, "'");
   return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(lrs[0]).momentum(0.9));
 }
 
@@ -118,11 +117,12 @@ std::string format_table(const Trace& trace, const char* number_format, const ch
   return out;
 }
 
-void plot_trace(const Trace& trace, const std::string& spec, const std::string& path, bool log_y) {
+void plot_trace(const Trace& trace, const std::vector<double>& base_lrs, const std::string& spec,
+                const std::string& path, bool log_y) {
   std::vector<PlotSeries> series(trace.lr.front().size());
   for (std::size_t g = 0; g < series.size(); ++g) {
     std::ostringstream name;
-    name << "group " << g << " (lr " << trace.lr.front()[g] << ")";
+    name << "group " << g << " (base lr " << base_lrs[g] << ")";
     series[g].name = name.str();
     for (std::size_t step = 0; step < trace.lr.size(); ++step) {
       series[g].x.push_back(static_cast<double>(step));
@@ -137,7 +137,7 @@ int usage_error(const std::string& message) {
   return cli::kUsage;
 }
 
-int run(int argc, char** argv) {
+cxxopts::Options make_options() {
   cxxopts::Options options("tlkit schedule", "Dry run of a learning-rate schedule: the lr of each param group at each step");
   options.add_options()
       ("spec", "Schedule spec, NAME[:KEY=VALUE,...] or warmup:N+SPEC (names below)", cxxopts::value<std::string>())
@@ -151,6 +151,11 @@ int run(int argc, char** argv) {
       ("log-y", "Logarithmic lr axis in the plot")
       ("metric-file", "One metric per line, fed to step(metric) (plateau needs --steps - 1 of them)", cxxopts::value<std::string>());
   cli::add_common_options(options);
+  return options;
+}
+
+int run(int argc, char** argv) {
+  auto options = make_options();
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) {
     std::cout << "\nSchedules (KEY=default; a step is one call of step()):\n" << schedule::schedule_spec_help();
@@ -168,7 +173,9 @@ int run(int argc, char** argv) {
   } catch (const Error& e) {
     return usage_error(e.what());
   }
-  auto optimizer = make_optimizer(args["optimizer"].as<std::string>(), lrs);
+  const auto kind = args["optimizer"].as<std::string>();
+  if (kind != "sgd" && kind != "adam") return usage_error("--optimizer must be sgd or adam, got '" + kind + "'");
+  auto optimizer = make_optimizer(kind, lrs);
   schedule::ScheduleContext context;
   context.total_steps = steps;
   context.steps_per_epoch = args["steps-per-epoch"].as<std::int64_t>();
@@ -189,7 +196,7 @@ int run(int argc, char** argv) {
   const auto trace = run_schedule(*scheduler, steps, scheduler->uses_metric() ? metrics : std::vector<double>{});
   std::cout << format_table(trace, "%.10g", "  ");
   if (args.count("csv")) write_file_atomic(args["csv"].as<std::string>(), format_table(trace, "%.17g", ","));
-  if (args.count("plot")) plot_trace(trace, spec, args["plot"].as<std::string>(), args.count("log-y") > 0);
+  if (args.count("plot")) plot_trace(trace, lrs, spec, args["plot"].as<std::string>(), args.count("log-y") > 0);
   return cli::kOk;
 }
 

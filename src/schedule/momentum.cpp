@@ -1,12 +1,18 @@
 #include <tlkit/schedule/momentum.h>
 
 #include <mutex>
+#include <sstream>
+#include <tuple>
 #include <vector>
+
+#include <c10/util/Exception.h>
 
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/rmsprop.h>
 #include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 #include <tlkit/core/error.h>
 
@@ -18,6 +24,66 @@ struct Registry {
   std::vector<MomentumAccessor> accessors;  // searched newest first
 };
 
+// The generic path, for options classes nobody registered: LibTorch-style options serialize their
+// fields by name ("momentum", or "betas" as a tuple), so the coefficient is read and written
+// through serialize(). Slower than an accessor (an archive round trip), but it needs no code in
+// the optimizer: tlkit's own optimizers and any torch-style third-party one work unchanged.
+torch::serialize::InputArchive reopen(torch::serialize::OutputArchive& out) {
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  return in;
+}
+
+std::optional<torch::serialize::InputArchive> serialized(const torch::optim::OptimizerOptions& options) {
+  try {
+    torch::serialize::OutputArchive out;
+    options.serialize(out);  // the base class throws: not serializable
+    return reopen(out);
+  } catch (const c10::Error&) {
+    return std::nullopt;
+  }
+}
+
+// The value of `key` as the coefficient: a number ("momentum") or the first of a tuple ("betas").
+std::optional<double> coefficient(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  if (!archive.try_read(key, value)) return std::nullopt;
+  if (key == "momentum" && value.isDouble()) return value.toDouble();
+  if (key == "betas" && value.isTuple() && value.toTupleRef().elements().size() == 2) {
+    return value.toTupleRef().elements()[0].toDouble();
+  }
+  return std::nullopt;
+}
+
+std::optional<double> serialized_get(const torch::optim::OptimizerOptions& options) {
+  auto archive = serialized(options);
+  if (!archive) return std::nullopt;
+  if (auto momentum = coefficient(*archive, "momentum")) return momentum;
+  return coefficient(*archive, "betas");
+}
+
+bool serialized_set(torch::optim::OptimizerOptions& options, double value) {
+  auto archive = serialized(options);
+  if (!archive) return false;
+  const bool has_momentum = coefficient(*archive, "momentum").has_value();
+  if (!has_momentum && !coefficient(*archive, "betas")) return false;
+  torch::serialize::OutputArchive changed;
+  for (const auto& key : archive->keys()) {
+    c10::IValue field;
+    archive->read(key, field);
+    if (has_momentum && key == "momentum") field = c10::IValue(value);
+    if (!has_momentum && key == "betas") {
+      field = c10::IValue(std::make_tuple(value, field.toTupleRef().elements()[1].toDouble()));
+    }
+    changed.write(key, field);
+  }
+  auto in = reopen(changed);
+  options.serialize(in);
+  return true;
+}
+
 // LibTorch's own options first, so that later registrations take precedence.
 Registry& registry() {
   static Registry* instance = [] {
@@ -27,6 +93,9 @@ Registry& registry() {
         momentum_option_accessor<torch::optim::RMSpropOptions>("torch::optim::RMSpropOptions"),
         beta1_option_accessor<torch::optim::AdamOptions>("torch::optim::AdamOptions"),
         beta1_option_accessor<torch::optim::AdamWOptions>("torch::optim::AdamWOptions")};
+    // Tried last: any options class that serializes "momentum" or "betas" the LibTorch way.
+    created->accessors.insert(created->accessors.begin(),
+                              MomentumAccessor{"options serialized with momentum/betas", serialized_get, serialized_set});
     return created;
   }();
   return *instance;

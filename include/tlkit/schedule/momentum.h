@@ -4,8 +4,11 @@
 // as torch's OneCycleLR does with group['momentum'] / group['betas'][0].
 //
 // LibTorch's SGDOptions, RMSpropOptions, AdamOptions and AdamWOptions are known out of the box
-// (found by dynamic_cast). Any other options class is made known once, before the schedule is
-// built, with one line:
+// (found by dynamic_cast). Any other options class whose serialize() writes "momentum" or "betas"
+// the LibTorch way (tlkit::optim's do) works too, through a generic path that round-trips the
+// options through an archive. That path costs tens of microseconds per call; an options class can
+// take the fast path (and a class that serializes differently can be supported) with one line,
+// before the schedule is built:
 //   tlkit::schedule::register_momentum_option<my::SGDOptions>("my::SGDOptions");   // .momentum()
 //   tlkit::schedule::register_beta1_option<my::AdamOptions>("my::AdamOptions");     // .betas()
 // or, for anything else, with register_momentum_accessor().
