@@ -40,6 +40,12 @@ std::string lr_text(double lr) {
   return buffer;
 }
 
+std::string numbers_text(const std::vector<double>& values) {
+  std::vector<std::string> texts;
+  for (const double v : values) texts.push_back(lr_text(v));
+  return join(texts, values.size());
+}
+
 void print_header(const model::Classifier& model, std::ostream& out) {
   const auto& md = model.metadata();
   out << "model        " << model.path().string() << "\n"
@@ -47,10 +53,7 @@ void print_header(const model::Classifier& model, std::ostream& out) {
       << "weights      " << md.weights << "\n"
       << "input        " << model.input_channels() << "x" << md.input_size << "x" << md.input_size
       << "  (preprocessing: resize " << md.resize << ", centre crop " << md.crop << ", mean "
-      << join([&] { std::vector<std::string> v; for (double m : md.mean) v.push_back(lr_text(m)); return v; }(), 3)
-      << ", std "
-      << join([&] { std::vector<std::string> v; for (double s : md.std) v.push_back(lr_text(s)); return v; }(), 3)
-      << ")\n"
+      << numbers_text(md.mean) << ", std " << numbers_text(md.std) << ")\n"
       << "classes      " << model.num_classes() << ": " << join(model.class_names(), 6) << "\n"
       << "head         " << model.find_head() << "   (features for extraction: " << model.penultimate_layer() << ")\n"
       << "parameters   " << model.parameter_count() << " (" << model.trainable_parameter_count() << " trainable)\n";

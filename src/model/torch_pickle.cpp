@@ -147,6 +147,7 @@ class Unpickler {
   ValuePtr reduce(const ValuePtr& callable, const ValuePtr& args);
   ValuePtr persistent_load(const ValuePtr& pid);
   bool step(unsigned char op);
+  bool push_scalar(unsigned char op);
 
   std::istream& in_;
   StorageTable& storages_;
@@ -196,6 +197,40 @@ ValuePtr Unpickler::persistent_load(const ValuePtr& pid) {
   return v;
 }
 
+// Pushes a string, number, bool or None; false when `op` is none of those.
+bool Unpickler::push_scalar(unsigned char op) {
+  switch (op) {
+    case 'X': case 'T': case 'B': stack_.push_back(text(read(read_le(4)))); break;
+    case 0x8c: case 'U': case 'C': stack_.push_back(text(read(read_le(1)))); break;
+    case 0x8d: case 0x8e: stack_.push_back(text(read(read_le(8)))); break;
+    case 'J': stack_.push_back(scalar(Value::Int, static_cast<std::int32_t>(read_le(4)))); break;
+    case 'K': stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(read_le(1)))); break;
+    case 'M': stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(read_le(2)))); break;
+    case 0x8a: {                                            // LONG1
+      const size_t n = read_le(1);
+      if (n > 8) { read(n); stack_.push_back(scalar(Value::Int, 0)); break; }  // huge ints: magic numbers
+      std::uint64_t raw = n ? read_le(n) : 0;
+      if (n > 0 && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t{0} << (8 * n);  // sign-extend
+      stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(raw)));
+      break;
+    }
+    case 'G': {                                             // BINFLOAT, big-endian
+      const std::string bytes = read(8);
+      std::uint64_t bits = 0;
+      for (const char b : bytes) bits = (bits << 8) | static_cast<unsigned char>(b);
+      auto v = Value::make(Value::Float);
+      std::memcpy(&v->f, &bits, 8);
+      stack_.push_back(v);
+      break;
+    }
+    case 0x88: stack_.push_back(scalar(Value::Bool, 1)); break;
+    case 0x89: stack_.push_back(scalar(Value::Bool, 0)); break;
+    case 'N': stack_.push_back(Value::make(Value::None)); break;
+    default: return false;
+  }
+  return true;
+}
+
 // Executes one opcode; returns false at STOP.
 bool Unpickler::step(unsigned char op) {
   switch (op) {
@@ -234,32 +269,6 @@ bool Unpickler::step(unsigned char op) {
       stack_.push_back(v);
       break;
     }
-    case 'X': case 'T': case 'B': stack_.push_back(text(read(read_le(4)))); break;
-    case 0x8c: case 'U': case 'C': stack_.push_back(text(read(read_le(1)))); break;
-    case 0x8d: case 0x8e: stack_.push_back(text(read(read_le(8)))); break;
-    case 'J': stack_.push_back(scalar(Value::Int, static_cast<std::int32_t>(read_le(4)))); break;
-    case 'K': stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(read_le(1)))); break;
-    case 'M': stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(read_le(2)))); break;
-    case 0x8a: {                                            // LONG1
-      const size_t n = read_le(1);
-      if (n > 8) { read(n); stack_.push_back(scalar(Value::Int, 0)); break; }  // huge ints: magic numbers
-      std::uint64_t raw = n ? read_le(n) : 0;
-      if (n > 0 && n < 8 && (raw >> (8 * n - 1)) & 1) raw |= ~std::uint64_t{0} << (8 * n);  // sign-extend
-      stack_.push_back(scalar(Value::Int, static_cast<std::int64_t>(raw)));
-      break;
-    }
-    case 'G': {                                             // BINFLOAT, big-endian
-      const std::string bytes = read(8);
-      std::uint64_t bits = 0;
-      for (const char b : bytes) bits = (bits << 8) | static_cast<unsigned char>(b);
-      auto v = Value::make(Value::Float);
-      std::memcpy(&v->f, &bits, 8);
-      stack_.push_back(v);
-      break;
-    }
-    case 0x88: stack_.push_back(scalar(Value::Bool, 1)); break;
-    case 0x89: stack_.push_back(scalar(Value::Bool, 0)); break;
-    case 'N': stack_.push_back(Value::make(Value::None)); break;
     case 'Q': { auto pid = pop(); stack_.push_back(persistent_load(pid)); break; }
     case 'R': { auto args = pop(), callable = pop(); stack_.push_back(reduce(callable, args)); break; }
     case 0x81: { auto args = pop(), cls = pop(); stack_.push_back(reduce(cls, args)); break; }  // NEWOBJ
@@ -269,6 +278,7 @@ bool Unpickler::step(unsigned char op) {
     case '2': stack_.push_back(stack_.back()); break;
     case '.': return false;
     default: {
+      if (push_scalar(op)) break;
       std::ostringstream hex;
       hex << "0x" << std::hex << static_cast<int>(op);
       error("unsupported pickle opcode " + hex.str());
