@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <time.h>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -65,6 +66,28 @@ double time_ms(Fn&& fn) {
   return std::chrono::duration<double, std::milli>(stop - start).count();
 }
 
+// CPU time used so far by all threads of this process, in milliseconds. Unlike wall time it
+// does not grow while other processes hold the cores, so ratios of CPU times stay meaningful on a
+// busy machine (time spent waiting for memory still counts; OpenMP's brief spin-waits add a little).
+inline double process_cpu_ms() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return 1e3 * static_cast<double>(now.tv_sec) + 1e-6 * static_cast<double>(now.tv_nsec);
+}
+
+// Wall-clock and process CPU milliseconds of one measured call.
+struct Timing {
+  double wall_ms = 0;
+  double cpu_ms = 0;
+};
+
+template <typename Fn>
+Timing time_wall_and_cpu(Fn&& fn) {
+  const double cpu_start = process_cpu_ms();
+  const double wall = time_ms(std::forward<Fn>(fn));
+  return {wall, process_cpu_ms() - cpu_start};
+}
+
 // Minor page faults of this process so far (first touches of fresh memory, among others).
 inline int64_t minor_page_faults() {
   rusage usage{};
@@ -112,26 +135,23 @@ class MemoryBandwidth {
     return first_touch_faults_ > 0 ? 1e3 * first_touch_ms_ / first_touch_faults_ : 0.0;
   }
 
-  // One triad pass; returns its milliseconds.
-  double triad_ms(float scalar = 3.0f) {
+  // `passes` triad passes back to back; returns the time per pass.
+  Timing triad(int passes = 1, float scalar = 3.0f) {
     float* __restrict a = a_.data_ptr<float>();
     const float* __restrict b = b_.data_ptr<float>();
     const float* __restrict c = c_.data_ptr<float>();
-    return time_ms([&] {
-      at::parallel_for(0, elements_, kGrain, [=](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) a[i] = b[i] + scalar * c[i];
-      });
+    return repeat(passes, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) a[i] = b[i] + scalar * c[i];
     });
   }
 
-  // One in-place pass over c (b is read): c converges to 2b, no overflow or denormals.
-  double in_place_ms(float scalar = 0.5f) {
+  // `passes` in-place passes over c (b is read; c converges to 2b, no overflow or denormals);
+  // returns the time per pass.
+  Timing in_place(int passes = 1, float scalar = 0.5f) {
     const float* __restrict b = b_.data_ptr<float>();
     float* __restrict c = c_.data_ptr<float>();
-    return time_ms([&] {
-      at::parallel_for(0, elements_, kGrain, [=](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) c[i] = scalar * c[i] + b[i];
-      });
+    return repeat(passes, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) c[i] = scalar * c[i] + b[i];
     });
   }
 
@@ -140,6 +160,16 @@ class MemoryBandwidth {
 
  private:
   static constexpr int64_t kGrain = int64_t{1} << 16;
+
+  template <typename Kernel>
+  Timing repeat(int passes, const Kernel& kernel) {
+    TLKIT_CHECK(passes >= 1, "bandwidth passes must be at least 1, got ", passes);
+    const Timing total = time_wall_and_cpu([&] {
+      for (int pass = 0; pass < passes; ++pass) at::parallel_for(0, elements_, kGrain, kernel);
+    });
+    return {total.wall_ms / passes, total.cpu_ms / passes};
+  }
+
   int64_t elements_;
   at::Tensor a_, b_, c_;
   double first_touch_ms_ = 0;

@@ -6,7 +6,9 @@
 //   optim_bench [--runs 7] [--warmup 2] [--threads N] [--only adam,adamw] [--out bench/results]
 //               [--check] [--tensor-ops] [--reuse-memory]
 
+#include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -161,11 +163,13 @@ std::vector<torch::Tensor> vgg16_parameters() {
   return params;
 }
 
-// Times one step into `times` and adds the page faults it caused to `faults`.
-void timed_step(torch::optim::Optimizer& optimizer, Samples& times, int64_t& faults) {
+// Times one step (wall and CPU) and adds the page faults it caused to `faults`.
+void timed_step(torch::optim::Optimizer& optimizer, Samples& wall, Samples& cpu, int64_t& faults) {
   const int64_t faults_before = minor_page_faults();
-  times.add(time_ms([&] { optimizer.step(); }));
+  const Timing timing = time_wall_and_cpu([&] { optimizer.step(); });
   faults += minor_page_faults() - faults_before;
+  wall.add(timing.wall_ms);
+  cpu.add(timing.cpu_ms);
 }
 
 std::string describe_path(std::uint64_t fused, std::uint64_t updates) {
@@ -195,13 +199,19 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
     ours->step();
     reference->step();
   }
+  // Bandwidth windows as long as the step they are compared with: load from other processes
+  // changes over time, and a short pass would see less of it than a long step.
+  result.stream_passes = std::max(1, static_cast<int>(std::lround(result.bytes_per_step() /
+                                                                  bandwidth.bytes())));
   int64_t ours_faults = 0, reference_faults = 0;
   for (int run = 0; run < args.runs; ++run) {
-    result.triad.add(bandwidth.triad_ms());
-    result.in_place.add(bandwidth.in_place_ms());
-    if (run % 2 == 0) timed_step(*ours, result.ours, ours_faults);
-    timed_step(*reference, result.reference, reference_faults);
-    if (run % 2 == 1) timed_step(*ours, result.ours, ours_faults);
+    const Timing triad = bandwidth.triad(result.stream_passes);
+    result.triad.add(triad.wall_ms);
+    result.triad_cpu.add(triad.cpu_ms);
+    result.in_place.add(bandwidth.in_place(result.stream_passes).wall_ms);
+    if (run % 2 == 0) timed_step(*ours, result.ours, result.ours_cpu, ours_faults);
+    timed_step(*reference, result.reference, result.reference_cpu, reference_faults);
+    if (run % 2 == 1) timed_step(*ours, result.ours, result.ours_cpu, ours_faults);
   }
   const auto updates = static_cast<std::uint64_t>(args.warmup + args.runs) * params.size();
   result.ours_path = describe_path(tlkit::optim::fused_update_count() - fused_before, updates);
@@ -312,8 +322,8 @@ int run(const Args& args) {
   ctx.stream_elements = bandwidth.elements();
   ctx.first_touch_ms_per_gib = bandwidth.first_touch_ms_per_gib();
   ctx.first_touch_us_per_fault = bandwidth.first_touch_us_per_fault();
-  bandwidth.triad_ms();  // untimed first passes
-  bandwidth.in_place_ms();
+  bandwidth.triad();  // untimed first passes
+  bandwidth.in_place();
   std::cout << "VGG16 parameters: " << ctx.params << " in " << ctx.tensors << " tensors; "
             << ctx.machine.intra_op_threads << " threads; LibTorch "
             << ctx.machine.libtorch_version << "; " << args.runs << " runs\n";

@@ -29,7 +29,9 @@ struct OptimizerResult {
   std::string ours_path;        // which tlkit code path ran: fused kernel, tensor ops, mixed
   int64_t params = 0;           // parameters updated per step
   double stream_bytes = 0;      // bytes counted per bandwidth pass
-  Samples ours, reference, triad, in_place;
+  int stream_passes = 1;        // bandwidth passes per round, to match the step's bytes
+  Samples ours, reference, triad, in_place;   // wall-clock ms (per pass for the bandwidth)
+  Samples ours_cpu, reference_cpu, triad_cpu;  // process CPU ms, all threads
   double ours_faults_per_step = 0, reference_faults_per_step = 0;
 
   double bytes_per_step() const { return static_cast<double>(bytes_per_param) * params; }
@@ -48,6 +50,11 @@ struct OptimizerResult {
     return ours.median() / (bytes_per_step() / (in_place_gbps() * 1e9) * 1e3);
   }
   double speedup() const { return reference.median() / ours.median(); }
+  // The same two ratios in CPU time, which other processes holding the cores do not inflate.
+  double cpu_floor_ratio() const {
+    return ours_cpu.median() / (bytes_per_step() / stream_bytes * triad_cpu.median());
+  }
+  double cpu_speedup() const { return reference_cpu.median() / ours_cpu.median(); }
   bool meets_floor_target() const { return floor_ratio() <= kFloorRatioTarget; }
   bool meets_speedup_target() const { return !speedup_target || speedup() >= kAdamSpeedupTarget; }
 };
@@ -102,7 +109,8 @@ inline void markdown_header(std::ostream& md, const BenchContext& ctx) {
      << "| memory allocator | " << ctx.allocator << " |\n"
      << "| triad bandwidth | " << fixed(ctx.triad_gbps_median(), 2) << " GB/s, median of "
      << ctx.triad_all.size() << " passes over " << ctx.stream_elements
-     << " floats per array (12 B/element) |\n"
+     << " floats per array (12 B/element); each round runs as many passes back to back as "
+        "match the step's bytes |\n"
      << "| first touch of fresh memory | " << fixed(ctx.first_touch_ms_per_gib, 0)
      << " ms per GiB (" << fixed(ctx.first_touch_us_per_fault, 1)
      << " us per page fault): what each fresh temporary tensor costs |\n\n";
@@ -125,13 +133,15 @@ inline void markdown_table(std::ostream& md, const std::vector<OptimizerResult>&
 inline void markdown_diagnostics(std::ostream& md, const std::vector<OptimizerResult>& results) {
   md << "\n## Diagnostics\n\n"
      << "| optimizer | configuration | compared with | tlkit path | page faults per step, "
-        "tlkit / torch | triad GB/s | in-place GB/s | tlkit / in-place floor |\n"
-     << "|---|---|---|---|---|---:|---:|---:|\n";
+        "tlkit / torch | triad GB/s | in-place GB/s | tlkit / in-place floor | CPU time: "
+        "tlkit/floor | CPU time: speed-up |\n"
+     << "|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
   for (const auto& r : results) {
     md << "| " << r.name << " | " << r.label << " | " << r.reference_name << " | "
        << r.ours_path << " | " << fixed(r.ours_faults_per_step, 0) << " / "
        << fixed(r.reference_faults_per_step, 0) << " | " << fixed(r.triad_gbps(), 2) << " | "
-       << fixed(r.in_place_gbps(), 2) << " | " << fixed(r.in_place_ratio(), 2) << " |\n";
+       << fixed(r.in_place_gbps(), 2) << " | " << fixed(r.in_place_ratio(), 2) << " | "
+       << fixed(r.cpu_floor_ratio(), 2) << " | " << fixed(r.cpu_speedup(), 2) << "x |\n";
   }
 }
 
@@ -162,6 +172,9 @@ inline void markdown_legend(std::ostream& md, const std::vector<OptimizerResult>
      << "- **in-place GB/s**: bandwidth of c[i] = s*c[i] + b[i] (12 B/element that really move: "
         "no write-allocate read, as in an optimizer step); **tlkit / in-place floor** near 1 means "
         "the step streams memory as fast as this machine allows.\n"
+     << "- **CPU time** columns: the same ratios from process CPU time (all threads) instead of "
+        "wall time; other processes holding the cores do not inflate them, so on a busy machine "
+        "they are the steadier estimate.\n"
      << "- **page faults per step**: first touches of fresh pages, i.e. temporaries the step "
         "allocates; each costs the first-touch price in the table above.\n\n"
      << "## Memory traffic per parameter\n\n";
@@ -186,7 +199,8 @@ inline std::string csv_report(const BenchContext& ctx, const std::vector<Optimiz
   csv << "optimizer,bytes_per_param,tlkit_ms,tlkit_ms_min,tlkit_ms_max,torch_ms,torch_ms_min,"
          "torch_ms_max,speedup,triad_gbps,in_place_gbps,floor_ms,tlkit_over_floor,"
          "best_over_best_floor,tlkit_over_in_place_floor,within_floor_target,speedup_target_met,"
-         "tlkit_faults_per_step,torch_faults_per_step,tlkit_path,threads,params\n";
+         "tlkit_faults_per_step,torch_faults_per_step,cpu_tlkit_over_floor,cpu_speedup,tlkit_path,"
+         "threads,params\n";
   for (const auto& r : results) {
     csv << r.name << "," << r.bytes_per_param << "," << fixed(r.ours.median(), 3) << ","
         << fixed(r.ours.min(), 3) << "," << fixed(r.ours.max(), 3) << ","
@@ -198,7 +212,7 @@ inline std::string csv_report(const BenchContext& ctx, const std::vector<Optimiz
         << (r.meets_floor_target() ? 1 : 0) << ","
         << (r.speedup_target ? (r.meets_speedup_target() ? "1" : "0") : "") << ","
         << fixed(r.ours_faults_per_step, 0) << "," << fixed(r.reference_faults_per_step, 0) << ","
-        << r.ours_path << "," << ctx.machine.intra_op_threads << "," << r.params << "\n";
+        << fixed(r.cpu_floor_ratio(), 4) << "," << fixed(r.cpu_speedup(), 4) << "," << r.ours_path << "," << ctx.machine.intra_op_threads << "," << r.params << "\n";
   }
   return csv.str();
 }
@@ -221,6 +235,7 @@ inline void json_result(std::ostream& js, const OptimizerResult& r) {
      << ", \"speedup\": " << fixed(r.speedup(), 4)
      << ", \"triad_gbps\": " << fixed(r.triad_gbps(), 3)
      << ", \"in_place_gbps\": " << fixed(r.in_place_gbps(), 3)
+     << ", \"stream_passes\": " << r.stream_passes
      << ", \"floor_ms\": " << fixed(r.floor_ms(), 3)
      << ", \"tlkit_over_floor\": " << fixed(r.floor_ratio(), 4)
      << ", \"best_over_best_floor\": " << fixed(r.best_floor_ratio(), 4)
@@ -230,10 +245,15 @@ inline void json_result(std::ostream& js, const OptimizerResult& r) {
      << (r.speedup_target ? (r.meets_speedup_target() ? "true" : "false") : "null")
      << ", \"tlkit_faults_per_step\": " << fixed(r.ours_faults_per_step, 0)
      << ", \"torch_faults_per_step\": " << fixed(r.reference_faults_per_step, 0)
+     << ", \"cpu_tlkit_over_floor\": " << fixed(r.cpu_floor_ratio(), 4)
+     << ", \"cpu_speedup\": " << fixed(r.cpu_speedup(), 4)
      << ",\n     \"tlkit_samples_ms\": " << json_samples(r.ours)
      << ",\n     \"torch_samples_ms\": " << json_samples(r.reference)
      << ",\n     \"triad_samples_ms\": " << json_samples(r.triad)
-     << ",\n     \"in_place_samples_ms\": " << json_samples(r.in_place) << "}";
+     << ",\n     \"in_place_samples_ms\": " << json_samples(r.in_place)
+     << ",\n     \"tlkit_cpu_samples_ms\": " << json_samples(r.ours_cpu)
+     << ",\n     \"torch_cpu_samples_ms\": " << json_samples(r.reference_cpu)
+     << ",\n     \"triad_cpu_samples_ms\": " << json_samples(r.triad_cpu) << "}";
 }
 
 inline std::string json_report(const BenchContext& ctx,
