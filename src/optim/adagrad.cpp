@@ -34,10 +34,10 @@ void adagrad_fused(const at::Tensor& param, const at::Tensor& grad, const at::Te
     const T eps = static_cast<T>(options.eps());
     const T neg_clr = static_cast<T>(-clr);
     auto update = [=](auto& p, auto g, auto& s) {
-      if (l2) g = g + weight_decay * p;     // g.add(p, alpha=weight_decay)
-      s = s + one * g * g;                  // s.addcmul_(g, g, value=1)
+      if (l2) g = g + weight_decay * p;                 // g.add(p, alpha=weight_decay)
+      s = s + one * g * g;                              // s.addcmul_(g, g, value=1)
       const auto std_dev = detail::lane_sqrt(s) + eps;  // s.sqrt().add_(eps)
-      p = p + neg_clr * g / std_dev;            // p.addcdiv_(g, std, value=-clr)
+      p = p + neg_clr * g / std_dev;                    // p.addcdiv_(g, std, value=-clr)
     };
     detail::fused_for_each<T>(param.numel(), update, detail::data_of<T>(param),
                               detail::data_of<const T>(grad), detail::data_of<T>(sum));
@@ -48,8 +48,7 @@ void adagrad_fused(const at::Tensor& param, const at::Tensor& grad, const at::Te
 // The same update with tensor ops, in torch.optim's order.
 void adagrad_tensor_ops(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& sum,
                         const AdaGradOptions& options, double clr) {
-  const at::Tensor g =
-      options.weight_decay() != 0 ? grad.add(param, options.weight_decay()) : grad;
+  const at::Tensor g = options.weight_decay() != 0 ? grad.add(param, options.weight_decay()) : grad;
   sum.addcmul_(g, g, 1);
   const at::Tensor std = sum.sqrt().add_(options.eps());
   param.addcdiv_(g, std, -clr);
@@ -95,8 +94,8 @@ AdaGrad::AdaGrad(std::vector<torch::optim::OptimizerParamGroup> param_groups,
 }
 
 AdaGrad::AdaGrad(std::vector<at::Tensor> params, AdaGradOptions defaults)
-    : AdaGrad(std::vector<torch::optim::OptimizerParamGroup>{
-                  torch::optim::OptimizerParamGroup(std::move(params))},
+    : AdaGrad(std::vector<torch::optim::OptimizerParamGroup>{torch::optim::OptimizerParamGroup(
+                  std::move(params))},
               defaults) {}
 
 void AdaGrad::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {

@@ -19,19 +19,11 @@ void validate(const AdamOptions& options, const detail::OptionCheck& check) {
 AdamOptions::AdamOptions(double lr) : lr_(lr) {}
 
 void AdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(betas);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(amsgrad);
+  detail::write_adam_options(*this, archive);
 }
 
 void AdamOptions::serialize(torch::serialize::InputArchive& archive) {
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(betas_t, betas);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, eps);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, amsgrad);
+  detail::read_adam_options(*this, archive);
 }
 
 double AdamOptions::get_lr() const { return lr(); }
@@ -57,8 +49,8 @@ Adam::Adam(std::vector<torch::optim::OptimizerParamGroup> param_groups, AdamOpti
 }
 
 Adam::Adam(std::vector<at::Tensor> params, AdamOptions defaults)
-    : Adam(std::vector<torch::optim::OptimizerParamGroup>{
-               torch::optim::OptimizerParamGroup(std::move(params))},
+    : Adam(std::vector<torch::optim::OptimizerParamGroup>{torch::optim::OptimizerParamGroup(
+               std::move(params))},
            defaults) {}
 
 void Adam::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {
@@ -67,12 +59,8 @@ void Adam::add_param_group(const torch::optim::OptimizerParamGroup& param_group)
 }
 
 at::Tensor Adam::step(LossClosure closure) {
-  return detail::step_params<AdamOptions>(
-      *this, closure, kName, validate,
-      [this](const at::Tensor& param, const at::Tensor& grad, const AdamOptions& options) {
-        detail::adam_update(param, grad, detail::state_of<AdamParamState>(*this, param),
-                            detail::adam_hyper(options, /*decoupled_weight_decay=*/false));
-      });
+  return detail::adam_family_step<AdamOptions>(*this, closure, kName,
+                                               /*decoupled_weight_decay=*/false);
 }
 
 void Adam::save(torch::serialize::OutputArchive& archive) const {
@@ -80,8 +68,7 @@ void Adam::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void Adam::load(torch::serialize::InputArchive& archive) {
-  detail::load_optimizer<AdamParamState, AdamOptions>(*this, archive, kName, validate);
-  detail::conform_adam_state(*this, kName);
+  detail::adam_family_load<AdamOptions>(*this, archive, kName);
 }
 
 }  // namespace tlkit::optim

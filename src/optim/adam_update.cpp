@@ -44,11 +44,11 @@ void adam_fused(const at::Tensor& param, const at::Tensor& grad, const AdamParam
       v = v * beta2 + one_minus_beta2 * g * g;  // v.mul_(beta2).addcmul_(g, g, value=1-beta2)
       auto second_moment = v;
       if constexpr (is_present<decltype(v_max)>) {
-        v_max = lane_max(v_max, v);             // torch.maximum(v_max, v, out=v_max)
+        v_max = lane_max(v_max, v);  // torch.maximum(v_max, v, out=v_max)
         second_moment = v_max;
       }
       const auto denom = lane_sqrt(second_moment) / bias_correction2_sqrt + eps;
-      p = p + neg_step_size * m / denom;        // p.addcdiv_(m, denom, value=-step_size)
+      p = p + neg_step_size * m / denom;  // p.addcdiv_(m, denom, value=-step_size)
     };
     const std::int64_t n = param.numel();
     T* p = data_of<T>(param);

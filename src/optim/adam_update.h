@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 
 #include <tlkit/optim/adam.h>
 
@@ -22,6 +23,10 @@ struct AdamHyper {
   bool amsgrad = false;
   bool decoupled_weight_decay = false;  // AdamW: w ← w·(1 − lr·wd) instead of g ← g + wd·w
 };
+
+// Creates missing state (zeros), advances the step counter and updates param in place.
+void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState& state,
+                 const AdamHyper& hyper);
 
 // The hyper-parameters of AdamOptions or AdamWOptions.
 template <typename Options>
@@ -50,8 +55,48 @@ void validate_adam_options(const Options& options, const OptionCheck& check) {
 // Checks loaded Adam state against its parameters and moves it to their dtype and device.
 void conform_adam_state(torch::optim::Optimizer& optimizer, const char* name);
 
-// Creates missing state (zeros), advances the step counter and updates param in place.
-void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState& state,
-                 const AdamHyper& hyper);
+// Archive entries of AdamOptions / AdamWOptions (the names torch uses).
+template <typename Options>
+void write_adam_options(const Options& options, torch::serialize::OutputArchive& archive) {
+  archive.write("lr", c10::IValue(options.lr()));
+  archive.write("betas", c10::IValue(options.betas()));
+  archive.write("eps", c10::IValue(options.eps()));
+  archive.write("weight_decay", c10::IValue(options.weight_decay()));
+  archive.write("amsgrad", c10::IValue(options.amsgrad()));
+}
+
+template <typename Options>
+void read_adam_options(Options& options, torch::serialize::InputArchive& archive) {
+  auto read = [&archive](const char* key) {
+    c10::IValue value;
+    archive.read(key, value);
+    return value;
+  };
+  options.lr(read("lr").toDouble());
+  options.betas(read("betas").template to<typename Options::betas_t>());
+  options.eps(read("eps").toDouble());
+  options.weight_decay(read("weight_decay").toDouble());
+  options.amsgrad(read("amsgrad").toBool());
+}
+
+// The step of Adam (decoupled_weight_decay false) or AdamW (true).
+template <typename Options>
+at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
+                            const torch::optim::Optimizer::LossClosure& closure, const char* name,
+                            bool decoupled_weight_decay) {
+  return step_params<Options>(
+      optimizer, closure, name, validate_adam_options<Options>,
+      [&](const at::Tensor& param, const at::Tensor& grad, const Options& options) {
+        adam_update(param, grad, state_of<AdamParamState>(optimizer, param),
+                    adam_hyper(options, decoupled_weight_decay));
+      });
+}
+
+template <typename Options>
+void adam_family_load(torch::optim::Optimizer& optimizer, torch::serialize::InputArchive& archive,
+                      const char* name) {
+  load_optimizer<AdamParamState, Options>(optimizer, archive, name, validate_adam_options<Options>);
+  conform_adam_state(optimizer, name);
+}
 
 }  // namespace tlkit::optim::detail

@@ -20,19 +20,11 @@ void validate(const AdamWOptions& options, const detail::OptionCheck& check) {
 AdamWOptions::AdamWOptions(double lr) : lr_(lr) {}
 
 void AdamWOptions::serialize(torch::serialize::OutputArchive& archive) const {
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(betas);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(amsgrad);
+  detail::write_adam_options(*this, archive);
 }
 
 void AdamWOptions::serialize(torch::serialize::InputArchive& archive) {
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(betas_t, betas);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, eps);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, amsgrad);
+  detail::read_adam_options(*this, archive);
 }
 
 double AdamWOptions::get_lr() const { return lr(); }
@@ -44,8 +36,8 @@ AdamW::AdamW(std::vector<torch::optim::OptimizerParamGroup> param_groups, AdamWO
 }
 
 AdamW::AdamW(std::vector<at::Tensor> params, AdamWOptions defaults)
-    : AdamW(std::vector<torch::optim::OptimizerParamGroup>{
-                torch::optim::OptimizerParamGroup(std::move(params))},
+    : AdamW(std::vector<torch::optim::OptimizerParamGroup>{torch::optim::OptimizerParamGroup(
+                std::move(params))},
             defaults) {}
 
 void AdamW::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {
@@ -54,12 +46,8 @@ void AdamW::add_param_group(const torch::optim::OptimizerParamGroup& param_group
 }
 
 at::Tensor AdamW::step(LossClosure closure) {
-  return detail::step_params<AdamWOptions>(
-      *this, closure, kName, validate,
-      [this](const at::Tensor& param, const at::Tensor& grad, const AdamWOptions& options) {
-        detail::adam_update(param, grad, detail::state_of<AdamParamState>(*this, param),
-                            detail::adam_hyper(options, /*decoupled_weight_decay=*/true));
-      });
+  return detail::adam_family_step<AdamWOptions>(*this, closure, kName,
+                                                /*decoupled_weight_decay=*/true);
 }
 
 void AdamW::save(torch::serialize::OutputArchive& archive) const {
@@ -67,8 +55,7 @@ void AdamW::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void AdamW::load(torch::serialize::InputArchive& archive) {
-  detail::load_optimizer<AdamParamState, AdamWOptions>(*this, archive, kName, validate);
-  detail::conform_adam_state(*this, kName);
+  detail::adam_family_load<AdamWOptions>(*this, archive, kName);
 }
 
 }  // namespace tlkit::optim

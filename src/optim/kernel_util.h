@@ -83,17 +83,26 @@ using F32x4 = Simd<float>::Vec;
 using F64x2 = Simd<double>::Vec;
 
 #if defined(__SSE2__)
-inline F32x4 lane_sqrt(F32x4 x) { return reinterpret_cast<F32x4>(_mm_sqrt_ps(reinterpret_cast<__m128>(x))); }
-inline F64x2 lane_sqrt(F64x2 x) { return reinterpret_cast<F64x2>(_mm_sqrt_pd(reinterpret_cast<__m128d>(x))); }
+inline F32x4 lane_sqrt(F32x4 x) {
+  return reinterpret_cast<F32x4>(_mm_sqrt_ps(reinterpret_cast<__m128>(x)));
+}
+inline F64x2 lane_sqrt(F64x2 x) {
+  return reinterpret_cast<F64x2>(_mm_sqrt_pd(reinterpret_cast<__m128d>(x)));
+}
 #else
-inline F32x4 lane_sqrt(F32x4 x) { return reinterpret_cast<F32x4>(vsqrtq_f32(reinterpret_cast<float32x4_t>(x))); }
-inline F64x2 lane_sqrt(F64x2 x) { return reinterpret_cast<F64x2>(vsqrtq_f64(reinterpret_cast<float64x2_t>(x))); }
+inline F32x4 lane_sqrt(F32x4 x) {
+  return reinterpret_cast<F32x4>(vsqrtq_f32(reinterpret_cast<float32x4_t>(x)));
+}
+inline F64x2 lane_sqrt(F64x2 x) {
+  return reinterpret_cast<F64x2>(vsqrtq_f64(reinterpret_cast<float64x2_t>(x)));
+}
 #endif
 
 template <typename V>
 inline V lane_max_vector(V a, V b) {
   V out = a;
-  for (int k = 0; k < static_cast<int>(sizeof(V) / sizeof(a[0])); ++k) out[k] = lane_max_scalar(a[k], b[k]);
+  for (int k = 0; k < static_cast<int>(sizeof(V) / sizeof(a[0])); ++k)
+    out[k] = lane_max_scalar(a[k], b[k]);
   return out;
 }
 inline F32x4 lane_max(F32x4 a, F32x4 b) { return lane_max_vector(a, b); }

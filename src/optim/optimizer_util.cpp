@@ -20,8 +20,8 @@ void OptionCheck::non_negative(const char* option, double value) const {
 void OptionCheck::in_range(const char* option, double value, double low, double high,
                            bool high_open) const {
   const bool inside = value >= low && (high_open ? value < high : value <= high);
-  TLKIT_CHECK(inside, prefix_, option, " = ", value, " is out of range: it must be in [", low,
-              ", ", high, high_open ? ")" : "]");
+  TLKIT_CHECK(inside, prefix_, option, " = ", value, " is out of range: it must be in [", low, ", ",
+              high, high_open ? ")" : "]");
 }
 
 void OptionCheck::require(bool condition, const std::string& what_is_wrong) const {
@@ -47,17 +47,18 @@ at::Tensor dense_grad(const at::Tensor& param, const char* optimizer, std::size_
               " does not support; use dense gradients (e.g. torch::nn::Embedding with "
               "sparse(false))");
   TLKIT_CHECK(grad.sizes() == param.sizes(), "tlkit::optim::", optimizer, ": parameter ", index,
-              " of param group ", group, " has shape ", param.sizes(), " but its gradient has shape ",
-              grad.sizes(), "; a gradient must have its parameter's shape");
+              " of param group ", group, " has shape ", param.sizes(),
+              " but its gradient has shape ", grad.sizes(),
+              "; a gradient must have its parameter's shape");
   return grad;
 }
 
-at::Tensor conform_state_tensor(const at::Tensor& tensor, const at::Tensor& param,
-                                const char* name, const char* optimizer) {
+at::Tensor conform_state_tensor(const at::Tensor& tensor, const at::Tensor& param, const char* name,
+                                const char* optimizer) {
   if (!tensor.defined()) return tensor;
-  TLKIT_CHECK(tensor.sizes() == param.sizes(), "tlkit::optim::", optimizer,
-              ": loaded state '", name, "' has shape ", tensor.sizes(), " but its parameter has shape ",
-              param.sizes(), "; load state saved by an optimizer over the same parameters");
+  TLKIT_CHECK(tensor.sizes() == param.sizes(), "tlkit::optim::", optimizer, ": loaded state '",
+              name, "' has shape ", tensor.sizes(), " but its parameter has shape ", param.sizes(),
+              "; load state saved by an optimizer over the same parameters");
   if (tensor.scalar_type() == param.scalar_type() && tensor.device() == param.device()) {
     return tensor;
   }
@@ -75,7 +76,8 @@ void check_format_header(torch::serialize::InputArchive& archive, const char* op
               "tlkit::optim::", optimizer,
               ": the archive has no tlkit optimizer format version, so it was not written by a "
               "tlkit optimizer (LibTorch's own torch::optim classes use another layout); save the "
-              "state with tlkit::optim::", optimizer, " (torch::save(optimizer, path))");
+              "state with tlkit::optim::",
+              optimizer, " (torch::save(optimizer, path))");
   TLKIT_CHECK(version.toInt() == kStateFormatVersion, "tlkit::optim::", optimizer,
               ": the archive has optimizer state format version ", version.toInt(),
               ", but this build reads version ", kStateFormatVersion,
@@ -90,8 +92,8 @@ void check_format_header(torch::serialize::InputArchive& archive, const char* op
 }
 
 void fail_load(const char* optimizer, const c10::Error& error) {
-  fail("tlkit::optim::", optimizer, ": cannot load the optimizer state: ",
-       error.what_without_backtrace(),
+  fail("tlkit::optim::", optimizer,
+       ": cannot load the optimizer state: ", error.what_without_backtrace(),
        " (the archive must come from the same optimizer over the same param groups)");
 }
 

@@ -33,7 +33,7 @@ class OptionCheck {
   std::string prefix_;
 };
 
-std::string defaults_label();                 // "defaults"
+std::string defaults_label();                // "defaults"
 std::string group_label(std::size_t index);  // "param group 2"
 
 // The options of a group, checked to be of the optimizer's own options type.
@@ -108,7 +108,8 @@ at::Tensor step_params(torch::optim::Optimizer& optimizer,
 // ---------------------------------------------------------------- per-parameter state
 // LibTorch keys the state by the parameter's TensorImpl: a string of its address in 1.x, the
 // address itself in newer releases.
-using StateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+using StateMap =
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
 
 template <typename Key = typename StateMap::key_type>
 Key state_key(const at::Tensor& param) {
@@ -144,8 +145,8 @@ void for_each_state(torch::optim::Optimizer& optimizer, const Fn& fn) {
 
 // A loaded state tensor checked against its parameter's shape and moved to its dtype and device
 // (as Python's load_state_dict does). Undefined stays undefined.
-at::Tensor conform_state_tensor(const at::Tensor& tensor, const at::Tensor& param,
-                                const char* name, const char* optimizer);
+at::Tensor conform_state_tensor(const at::Tensor& tensor, const at::Tensor& param, const char* name,
+                                const char* optimizer);
 
 // ---------------------------------------------------------------- versioned save / load
 void write_format_header(torch::serialize::OutputArchive& archive, const char* optimizer);
@@ -168,7 +169,8 @@ void load_optimizer(torch::optim::Optimizer& optimizer, torch::serialize::InputA
     torch::optim::serialize<State, Options>(archive, optimizer);
     torch::serialize::InputArchive groups_archive;
     archive.read("param_groups", groups_archive);
-    std::vector<std::pair<std::vector<std::string>, std::unique_ptr<torch::optim::OptimizerOptions>>>
+    std::vector<
+        std::pair<std::vector<std::string>, std::unique_ptr<torch::optim::OptimizerOptions>>>
         saved_groups;
     torch::optim::detail::serialize<Options>(groups_archive, saved_groups);
     for (std::size_t g = 0; g < saved_groups.size(); ++g) {

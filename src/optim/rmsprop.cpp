@@ -33,21 +33,21 @@ void rmsprop_fused(const at::Tensor& param, const at::Tensor& grad, const RMSPro
     const T minus_one = -1;
     const T neg_lr = static_cast<T>(-options.lr());
     auto update = [=](auto& p, auto g, auto& a, auto& m, auto& b) {
-      if (l2) g = g + weight_decay * p;               // g.add(p, alpha=weight_decay)
-      a = a * alpha + one_minus_alpha * g * g;        // a.mul_(alpha).addcmul_(g, g, value=1-alpha)
+      if (l2) g = g + weight_decay * p;         // g.add(p, alpha=weight_decay)
+      a = a * alpha + one_minus_alpha * g * g;  // a.mul_(alpha).addcmul_(g, g, value=1-alpha)
       auto avg = a;
       if constexpr (detail::is_present<decltype(m)>) {
-        m = m * alpha + one_minus_alpha * g;          // m.mul_(alpha).add_(g, alpha=1-alpha)
+        m = m * alpha + one_minus_alpha * g;             // m.mul_(alpha).add_(g, alpha=1-alpha)
         avg = detail::lane_sqrt(a + minus_one * m * m);  // a.addcmul(m, m, value=-1).sqrt_()
       } else {
         avg = detail::lane_sqrt(a);
       }
-      avg = avg + eps;                                // avg.add_(eps)
+      avg = avg + eps;  // avg.add_(eps)
       if constexpr (detail::is_present<decltype(b)>) {
-        b = b * momentum + one * g / avg;             // b.mul_(momentum).addcdiv_(g, avg)
-        p = p + neg_lr * b;                           // p.add_(b, alpha=-lr)
+        b = b * momentum + one * g / avg;  // b.mul_(momentum).addcdiv_(g, avg)
+        p = p + neg_lr * b;                // p.add_(b, alpha=-lr)
       } else {
-        p = p + neg_lr * g / avg;                     // p.addcdiv_(g, avg, value=-lr)
+        p = p + neg_lr * g / avg;  // p.addcdiv_(g, avg, value=-lr)
       }
     };
     const std::int64_t n = param.numel();
@@ -65,8 +65,7 @@ void rmsprop_fused(const at::Tensor& param, const at::Tensor& grad, const RMSPro
 // The same update with tensor ops, in torch.optim's order.
 void rmsprop_tensor_ops(const at::Tensor& param, const at::Tensor& grad,
                         const RMSPropParamState& state, const RMSPropOptions& options) {
-  const at::Tensor g =
-      options.weight_decay() != 0 ? grad.add(param, options.weight_decay()) : grad;
+  const at::Tensor g = options.weight_decay() != 0 ? grad.add(param, options.weight_decay()) : grad;
   const at::Tensor& square_avg = state.square_avg();
   square_avg.mul_(options.alpha()).addcmul_(g, g, 1 - options.alpha());
   at::Tensor avg;
@@ -143,8 +142,8 @@ RMSProp::RMSProp(std::vector<torch::optim::OptimizerParamGroup> param_groups,
 }
 
 RMSProp::RMSProp(std::vector<at::Tensor> params, RMSPropOptions defaults)
-    : RMSProp(std::vector<torch::optim::OptimizerParamGroup>{
-                  torch::optim::OptimizerParamGroup(std::move(params))},
+    : RMSProp(std::vector<torch::optim::OptimizerParamGroup>{torch::optim::OptimizerParamGroup(
+                  std::move(params))},
               defaults) {}
 
 void RMSProp::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {
@@ -175,13 +174,13 @@ void RMSProp::save(torch::serialize::OutputArchive& archive) const {
 
 void RMSProp::load(torch::serialize::InputArchive& archive) {
   detail::load_optimizer<RMSPropParamState, RMSPropOptions>(*this, archive, kName, validate);
-  detail::for_each_state<RMSPropParamState>(
-      *this, [](const at::Tensor& param, RMSPropParamState& state) {
-        state.square_avg(detail::conform_state_tensor(state.square_avg(), param, "square_avg", kName));
-        state.momentum_buffer(
-            detail::conform_state_tensor(state.momentum_buffer(), param, "momentum_buffer", kName));
-        state.grad_avg(detail::conform_state_tensor(state.grad_avg(), param, "grad_avg", kName));
-      });
+  detail::for_each_state<RMSPropParamState>(*this, [](const at::Tensor& param,
+                                                      RMSPropParamState& state) {
+    state.square_avg(detail::conform_state_tensor(state.square_avg(), param, "square_avg", kName));
+    state.momentum_buffer(
+        detail::conform_state_tensor(state.momentum_buffer(), param, "momentum_buffer", kName));
+    state.grad_avg(detail::conform_state_tensor(state.grad_avg(), param, "grad_avg", kName));
+  });
 }
 
 }  // namespace tlkit::optim

@@ -90,10 +90,9 @@ double parse_number(const std::string& key, const std::string& text) {
   errno = 0;
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  TLKIT_CHECK(!text.empty() && end == text.c_str() + text.size() && errno == 0 &&
-                  std::isfinite(value),
-              "optimizer setting ", key, "='", text, "' is not a finite number (e.g. ", key,
-              "=0.01)");
+  TLKIT_CHECK(
+      !text.empty() && end == text.c_str() + text.size() && errno == 0 && std::isfinite(value),
+      "optimizer setting ", key, "='", text, "' is not a finite number (e.g. ", key, "=0.01)");
   return value;
 }
 
@@ -158,8 +157,8 @@ void check_settings_apply(const std::string& name, const OptimizerSettings& sett
   const auto keys = optimizer_setting_keys(name);
   for (const Key& key : all_keys()) {
     const bool allowed = std::find(keys.begin(), keys.end(), key.name) != keys.end();
-    TLKIT_CHECK(allowed || !is_set(key, settings), "optimizer '", name,
-                "' has no setting '", key.name, "'; valid settings: ", join(keys));
+    TLKIT_CHECK(allowed || !is_set(key, settings), "optimizer '", name, "' has no setting '",
+                key.name, "'; valid settings: ", join(keys));
   }
 }
 

@@ -101,8 +101,8 @@ SGD::SGD(std::vector<torch::optim::OptimizerParamGroup> param_groups, SGDOptions
 }
 
 SGD::SGD(std::vector<at::Tensor> params, SGDOptions defaults)
-    : SGD(std::vector<torch::optim::OptimizerParamGroup>{
-              torch::optim::OptimizerParamGroup(std::move(params))},
+    : SGD(std::vector<torch::optim::OptimizerParamGroup>{torch::optim::OptimizerParamGroup(
+              std::move(params))},
           defaults) {}
 
 void SGD::add_param_group(const torch::optim::OptimizerParamGroup& param_group) {

@@ -55,20 +55,21 @@ TEST(OptimAdaGrad, StepCounterSurvivesSaveLoad) {
   auto copy = w.detach().clone().requires_grad_(true);
   AdaGrad second({copy}, AdaGradOptions(0.1).lr_decay(0.5));
   torch::load(second, (dir / "adagrad.pt").string());
-  const auto& state = static_cast<const tlkit::optim::AdaGradParamState&>(
-      *second.state().begin()->second);
+  const auto& state =
+      static_cast<const tlkit::optim::AdaGradParamState&>(*second.state().begin()->second);
   EXPECT_EQ(state.step(), 4);
 }
 
 TEST(OptimAdaGrad, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
-  expect_sparse_error_and_skips_missing_grads([](std::vector<at::Tensor> params) {
-    return std::make_unique<AdaGrad>(std::move(params));
-  });
+  expect_sparse_error_and_skips_missing_grads(
+      [](std::vector<at::Tensor> params) { return std::make_unique<AdaGrad>(std::move(params)); });
 }
 
 TEST(OptimAdaGrad, ConvergesOnRegression) {
   expect_converges(
-      [](std::vector<at::Tensor> p) { return std::make_unique<AdaGrad>(std::move(p), AdaGradOptions(0.5)); },
+      [](std::vector<at::Tensor> p) {
+        return std::make_unique<AdaGrad>(std::move(p), AdaGradOptions(0.5));
+      },
       300, 0.02);
 }
 

@@ -63,7 +63,8 @@ TEST(OptimAdam, StepCounterAndStateSurviveSaveLoad) {
   EXPECT_TRUE(torch::equal(a.max_exp_avg_sq(), b.max_exp_avg_sq()));
 }
 
-// Loaded state follows the parameters' dtype (as Python's load_state_dict); other shapes are an error.
+// Loaded state follows the parameters' dtype (as Python's load_state_dict); other shapes are an
+// error.
 TEST(OptimAdam, LoadedStateIsCheckedAgainstTheParameters) {
   auto w = torch::ones({4}, torch::kFloat64).requires_grad_(true);
   Adam first({w}, AdamOptions(0.01));
@@ -80,7 +81,8 @@ TEST(OptimAdam, LoadedStateIsCheckedAgainstTheParameters) {
 
   auto other_shape = torch::ones({2, 3}, torch::kFloat64).requires_grad_(true);
   Adam mismatched({other_shape}, AdamOptions(0.01));
-  expect_option_error([&] { torch::load(mismatched, (dir / "adam.pt").string()); }, "has shape [4]");
+  expect_option_error([&] { torch::load(mismatched, (dir / "adam.pt").string()); },
+                      "has shape [4]");
 }
 
 // A fused update bumps the parameter's version like an in-place op, so autograd still notices.
@@ -109,14 +111,15 @@ TEST(OptimAdam, ClosureLossIsReturned) {
 }
 
 TEST(OptimAdam, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
-  expect_sparse_error_and_skips_missing_grads([](std::vector<at::Tensor> params) {
-    return std::make_unique<Adam>(std::move(params));
-  });
+  expect_sparse_error_and_skips_missing_grads(
+      [](std::vector<at::Tensor> params) { return std::make_unique<Adam>(std::move(params)); });
 }
 
 TEST(OptimAdam, ConvergesOnRegression) {
   expect_converges(
-      [](std::vector<at::Tensor> p) { return std::make_unique<Adam>(std::move(p), AdamOptions(0.05)); },
+      [](std::vector<at::Tensor> p) {
+        return std::make_unique<Adam>(std::move(p), AdamOptions(0.05));
+      },
       400, 0.02);
   expect_converges(
       [](std::vector<at::Tensor> p) {

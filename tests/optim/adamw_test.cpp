@@ -9,7 +9,9 @@ using tlkit::optim::AdamW;
 using tlkit::optim::AdamWOptions;
 using tlkit::optim::KernelMode;
 
-TEST(OptimAdamW, MatchesTorchReferenceWithFusedKernel) { expect_matches_reference<AdamW>("adamw/"); }
+TEST(OptimAdamW, MatchesTorchReferenceWithFusedKernel) {
+  expect_matches_reference<AdamW>("adamw/");
+}
 
 TEST(OptimAdamW, MatchesTorchReferenceWithTensorOps) {
   expect_matches_reference<AdamW>("adamw/", {KernelMode::kTensorOps, false});
@@ -44,7 +46,8 @@ TEST(OptimAdamW, WeightDecayIsDecoupledFromTheGradient) {
   AdamW adamw({w}, AdamWOptions(0.1).weight_decay(0.5));
   w.mutable_grad() = torch::zeros({3}, torch::kFloat64);
   adamw.step();
-  EXPECT_TRUE(torch::allclose(w.detach(), torch::full({3}, 2.0 * (1 - 0.1 * 0.5), torch::kFloat64)));
+  EXPECT_TRUE(
+      torch::allclose(w.detach(), torch::full({3}, 2.0 * (1 - 0.1 * 0.5), torch::kFloat64)));
 }
 
 TEST(OptimAdamW, RejectsBadOptions) {
@@ -59,14 +62,15 @@ TEST(OptimAdamW, RejectsBadOptions) {
 }
 
 TEST(OptimAdamW, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
-  expect_sparse_error_and_skips_missing_grads([](std::vector<at::Tensor> params) {
-    return std::make_unique<AdamW>(std::move(params));
-  });
+  expect_sparse_error_and_skips_missing_grads(
+      [](std::vector<at::Tensor> params) { return std::make_unique<AdamW>(std::move(params)); });
 }
 
 TEST(OptimAdamW, ConvergesOnRegression) {
   expect_converges(
-      [](std::vector<at::Tensor> p) { return std::make_unique<AdamW>(std::move(p), AdamWOptions(0.05)); },
+      [](std::vector<at::Tensor> p) {
+        return std::make_unique<AdamW>(std::move(p), AdamWOptions(0.05));
+      },
       400, 0.02);
 }
 

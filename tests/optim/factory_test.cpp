@@ -13,7 +13,9 @@ OptimizerSettings lr_only(double lr) {
   return settings;
 }
 
-Groups one_group() { return {torch::optim::OptimizerParamGroup({torch::ones({3}).requires_grad_(true)})}; }
+Groups one_group() {
+  return {torch::optim::OptimizerParamGroup({torch::ones({3}).requires_grad_(true)})};
+}
 
 TEST(OptimFactory, BuildsEveryName) {
   const std::vector<std::string> expected = {"sgd",     "momentum", "nesterov", "adagrad",
@@ -37,14 +39,16 @@ TEST(OptimFactory, MomentumAndNesterovNamesAreSgdVariants) {
   const auto& m = static_cast<const SGDOptions&>(momentum->defaults());
   EXPECT_DOUBLE_EQ(m.momentum(), 0.9);
   EXPECT_FALSE(m.nesterov());
-  const auto nesterov = make_optimizer(parse_optimizer_settings("nesterov:lr=0.1,momentum=0.8"), one_group());
+  const auto nesterov =
+      make_optimizer(parse_optimizer_settings("nesterov:lr=0.1,momentum=0.8"), one_group());
   const auto& n = static_cast<const SGDOptions&>(nesterov->defaults());
   EXPECT_DOUBLE_EQ(n.momentum(), 0.8);
   EXPECT_TRUE(n.nesterov());
 }
 
 TEST(OptimFactory, ParsesEveryKindOfValue) {
-  const auto spec = parse_optimizer_settings(" Adam : lr=1e-3, betas=0.8/0.99 ,eps=1e-6,amsgrad=true");
+  const auto spec =
+      parse_optimizer_settings(" Adam : lr=1e-3, betas=0.8/0.99 ,eps=1e-6,amsgrad=true");
   EXPECT_EQ(spec.name, "adam");
   EXPECT_DOUBLE_EQ(*spec.settings.lr, 1e-3);
   EXPECT_EQ(*spec.settings.betas, std::make_tuple(0.8, 0.99));
@@ -59,8 +63,9 @@ TEST(OptimFactory, ParsesEveryKindOfValue) {
 }
 
 TEST(OptimFactory, FormatReadsBack) {
-  for (const std::string text : {"adam:lr=0.001,betas=0.9/0.999,weight_decay=0", "sgd:lr=0.1,momentum=0.9,nesterov=true",
-                                 "rmsprop:lr=0.01,alpha=0.9,centered=false", "adagrad", "adamw:lr=0.0003,amsgrad=true"}) {
+  for (const std::string text :
+       {"adam:lr=0.001,betas=0.9/0.999,weight_decay=0", "sgd:lr=0.1,momentum=0.9,nesterov=true",
+        "rmsprop:lr=0.01,alpha=0.9,centered=false", "adagrad", "adamw:lr=0.0003,amsgrad=true"}) {
     const auto spec = parse_optimizer_settings(text);
     EXPECT_EQ(format_optimizer_settings(spec), text);
   }
@@ -78,9 +83,11 @@ TEST(OptimFactory, RejectsUnknownNamesKeysAndValues) {
   expect_option_error([] { make_optimizer("nadam", one_group()); }, "unknown optimizer 'nadam'");
   OptimizerSettings with_alpha;
   with_alpha.alpha = 0.9;
-  expect_option_error([&] { make_optimizer("adam", one_group(), with_alpha); }, "no setting 'alpha'");
+  expect_option_error([&] { make_optimizer("adam", one_group(), with_alpha); },
+                      "no setting 'alpha'");
   expect_option_error([] { make_optimizer("sgd", one_group()); }, "needs lr");
-  expect_option_error([] { make_optimizer(parse_optimizer_settings("adam:lr=-1"), one_group()); }, "lr = -1");
+  expect_option_error([] { make_optimizer(parse_optimizer_settings("adam:lr=-1"), one_group()); },
+                      "lr = -1");
 }
 
 // Groups with options of another type keep their learning rate (per-layer rates survive).
@@ -91,7 +98,8 @@ TEST(OptimFactory, GroupsKeepTheirLearningRates) {
   groups.emplace_back(std::vector<at::Tensor>{torch::ones({2}).requires_grad_(true)});
   groups.emplace_back(std::vector<at::Tensor>{torch::ones({2}).requires_grad_(true)},
                       std::make_unique<AdamOptions>(AdamOptions(0.5).amsgrad(true)));
-  const auto adam = make_optimizer(parse_optimizer_settings("adam:lr=0.01,eps=1e-6"), std::move(groups));
+  const auto adam =
+      make_optimizer(parse_optimizer_settings("adam:lr=0.01,eps=1e-6"), std::move(groups));
   const auto& g = adam->param_groups();
   EXPECT_DOUBLE_EQ(g[0].options().get_lr(), 0.001);
   EXPECT_DOUBLE_EQ(static_cast<const AdamOptions&>(g[0].options()).eps(), 1e-6);

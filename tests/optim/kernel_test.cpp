@@ -14,9 +14,9 @@ at::Tensor run(const std::string& spec, at::ScalarType dtype, KernelMode mode, i
   torch::manual_seed(7);
   const std::int64_t n = 3 * 32768 + 5;  // several chunks and an odd SIMD tail
   auto w = torch::randn({n}, dtype).requires_grad_(true);
-  const auto optimizer = tlkit::optim::make_optimizer(
-      tlkit::optim::parse_optimizer_settings(spec),
-      {torch::optim::OptimizerParamGroup(std::vector<at::Tensor>{w})});
+  const auto optimizer =
+      tlkit::optim::make_optimizer(tlkit::optim::parse_optimizer_settings(spec),
+                                   {torch::optim::OptimizerParamGroup(std::vector<at::Tensor>{w})});
   for (int t = 0; t < steps; ++t) {
     w.mutable_grad() = torch::randn({n}, dtype);
     optimizer->step();
@@ -32,8 +32,8 @@ TEST(OptimKernel, FusedMatchesTensorOpsAcrossChunksAndThreads) {
         "nesterov:lr=0.1,weight_decay=0.01", "adagrad:lr=0.1,lr_decay=0.01,weight_decay=0.01",
         "rmsprop:lr=0.01,weight_decay=0.01", "rmsprop:lr=0.01,momentum=0.9,centered=true",
         "rmsprop:lr=0.01,centered=true", "rmsprop:lr=0.01,momentum=0.5",
-        "adam:lr=0.01,weight_decay=0.01", "adam:lr=0.01,amsgrad=true",
-        "adamw:lr=0.01,amsgrad=true", "adamw:lr=0.01,weight_decay=0.1"}) {
+        "adam:lr=0.01,weight_decay=0.01", "adam:lr=0.01,amsgrad=true", "adamw:lr=0.01,amsgrad=true",
+        "adamw:lr=0.01,weight_decay=0.1"}) {
     for (const auto dtype : {at::kDouble, at::kFloat}) {
       const auto fused_before = tlkit::optim::fused_update_count();
       const at::Tensor fused = run(spec, dtype, KernelMode::kAuto, 5);

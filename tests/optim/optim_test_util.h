@@ -3,11 +3,11 @@
 // scripts/gen_optim_reference.py, the two problems they come from (rebuilt here with the same
 // tensor ops, so gradients are the same numbers), and the checks every optimizer goes through.
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -59,7 +59,9 @@ inline std::vector<std::string> reference_cases(const std::string& prefix) {
   return names;
 }
 
-inline std::string dtype_name(at::ScalarType dtype) { return dtype == at::kDouble ? "float64" : "float32"; }
+inline std::string dtype_name(at::ScalarType dtype) {
+  return dtype == at::kDouble ? "float64" : "float32";
+}
 
 // ---------------------------------------------------------------- the problems
 // "lsq": mean squared error of X·Wᵀ + b (groups [W] | [b]); "mlp": of tanh(X·W1ᵀ + b1)·W2ᵀ + b2
@@ -113,9 +115,9 @@ struct Problem {
   void make_params_strided() {
     for (auto& p : params) {
       const at::Tensor value = p.detach();
-      at::Tensor strided = value.dim() == 2
-                               ? value.t().contiguous().t()
-                               : torch::zeros({2 * value.numel()}, value.options()).slice(0, 0, 2 * value.numel(), 2);
+      at::Tensor strided = value.dim() == 2 ? value.t().contiguous().t()
+                                            : torch::zeros({2 * value.numel()}, value.options())
+                                                  .slice(0, 0, 2 * value.numel(), 2);
       if (value.dim() != 2) strided.copy_(value);
       p = strided.detach().requires_grad_(true);
     }
@@ -150,10 +152,12 @@ inline at::Tensor run_steps(Problem& problem, torch::optim::Optimizer& optimizer
 
 // The optimizer of a reference case, built by name, with group 1 at the reference's lr ratio.
 inline OptimizerPtr make_case_optimizer(const std::string& case_name, const Problem& problem) {
-  const auto spec = tlkit::optim::parse_optimizer_settings(ref_value("case/" + case_name + "/spec").toStringRef());
+  const auto spec = tlkit::optim::parse_optimizer_settings(
+      ref_value("case/" + case_name + "/spec").toStringRef());
   OptimizerPtr optimizer = tlkit::optim::make_optimizer(spec, problem.groups());
   auto& groups = optimizer->param_groups();
-  groups[1].options().set_lr(groups[0].options().get_lr() * ref_value("group1_lr_ratio").toDouble());
+  groups[1].options().set_lr(groups[0].options().get_lr() *
+                             ref_value("group1_lr_ratio").toDouble());
   return optimizer;
 }
 
@@ -246,7 +250,8 @@ inline void expect_rejects_foreign_archives(const std::function<OptimizerPtr(Gro
       EXPECT_NE(std::string(error.what()).find(words), std::string::npos) << error.what();
     }
   };
-  for (const auto& [make, file] : {std::pair{make_torch, "torch.pt"}, std::pair{make_other, "other.pt"}}) {
+  for (const auto& [make, file] :
+       {std::pair{make_torch, "torch.pt"}, std::pair{make_other, "other.pt"}}) {
     OptimizerPtr optimizer = make(problem.groups());
     train_step(problem, *optimizer, 0);
     torch::save(*optimizer, (dir / file).string());
@@ -274,8 +279,8 @@ inline void expect_sparse_error_and_skips_missing_grads(
 
   auto sparse = torch::ones({5}, torch::kFloat64).requires_grad_(true);
   OptimizerPtr sparse_optimizer = make({sparse});
-  sparse.mutable_grad() = torch::sparse_coo_tensor(torch::tensor({{1, 3}}, torch::kInt64),
-                                                   torch::tensor({0.5, -1.0}, torch::kFloat64), {5});
+  sparse.mutable_grad() = torch::sparse_coo_tensor(
+      torch::tensor({{1, 3}}, torch::kInt64), torch::tensor({0.5, -1.0}, torch::kFloat64), {5});
   try {
     sparse_optimizer->step();
     ADD_FAILURE() << "a sparse gradient did not throw";
@@ -303,15 +308,16 @@ void expect_group_checks(const Options& good, const Options& bad, const std::str
   Optimizer optimizer(std::vector<at::Tensor>{a}, good);
   expect_option_error(
       [&] {
-        optimizer.add_param_group(torch::optim::OptimizerParamGroup({b}, std::make_unique<Options>(bad)));
+        optimizer.add_param_group(
+            torch::optim::OptimizerParamGroup({b}, std::make_unique<Options>(bad)));
       },
       bad_option);
   EXPECT_EQ(optimizer.param_groups().size(), 1u);
   expect_option_error(
       [&] {
-        Optimizer other(Groups{torch::optim::OptimizerParamGroup(
-                            {b}, std::make_unique<ForeignOptions>(0.1))},
-                        good);
+        Optimizer other(
+            Groups{torch::optim::OptimizerParamGroup({b}, std::make_unique<ForeignOptions>(0.1))},
+            good);
       },
       "another optimizer type");
   optimizer.add_param_group(torch::optim::OptimizerParamGroup({b}));

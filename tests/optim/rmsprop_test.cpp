@@ -25,7 +25,9 @@ TEST(OptimRMSProp, SaveLoadResumesExactly) { expect_save_load_resumes_exactly("r
 
 TEST(OptimRMSProp, RejectsForeignArchives) {
   expect_rejects_foreign_archives(
-      [](Groups g) { return std::make_unique<RMSProp>(std::move(g), RMSPropOptions().centered(true)); },
+      [](Groups g) {
+        return std::make_unique<RMSProp>(std::move(g), RMSPropOptions().centered(true));
+      },
       [](Groups g) { return std::make_unique<torch::optim::RMSprop>(std::move(g)); },
       [](Groups g) { return std::make_unique<tlkit::optim::AdaGrad>(std::move(g)); });
 }
@@ -67,7 +69,9 @@ TEST(OptimRMSProp, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
 
 TEST(OptimRMSProp, ConvergesOnRegression) {
   expect_converges(
-      [](std::vector<at::Tensor> p) { return std::make_unique<RMSProp>(std::move(p), RMSPropOptions(0.01)); },
+      [](std::vector<at::Tensor> p) {
+        return std::make_unique<RMSProp>(std::move(p), RMSPropOptions(0.01));
+      },
       400, 0.03);
   expect_converges(
       [](std::vector<at::Tensor> p) {

@@ -42,9 +42,8 @@ TEST(OptimSGD, RejectsBadOptions) {
   expect_option_error(build(SGDOptions(0.1).nesterov(true)), "nesterov=true needs momentum > 0");
   expect_option_error(build(SGDOptions(0.1).nesterov(true).momentum(0.9).dampening(0.1)),
                       "dampening = 0");
-  expect_group_checks<SGD, SGDOptions, torch::optim::SGDOptions>(SGDOptions(0.1),
-                                                                 SGDOptions(0.1).weight_decay(-2),
-                                                                 "weight_decay = -2");
+  expect_group_checks<SGD, SGDOptions, torch::optim::SGDOptions>(
+      SGDOptions(0.1), SGDOptions(0.1).weight_decay(-2), "weight_decay = -2");
 }
 
 TEST(OptimSGD, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
@@ -54,8 +53,11 @@ TEST(OptimSGD, SparseGradientIsAnErrorAndMissingGradientsAreSkipped) {
 }
 
 TEST(OptimSGD, ConvergesOnRegression) {
-  expect_converges([](std::vector<at::Tensor> p) { return std::make_unique<SGD>(std::move(p), SGDOptions(0.2)); },
-                   300, 0.02);
+  expect_converges(
+      [](std::vector<at::Tensor> p) {
+        return std::make_unique<SGD>(std::move(p), SGDOptions(0.2));
+      },
+      300, 0.02);
   expect_converges(
       [](std::vector<at::Tensor> p) {
         return std::make_unique<SGD>(std::move(p), SGDOptions(0.05).momentum(0.9).nesterov(true));
@@ -65,7 +67,8 @@ TEST(OptimSGD, ConvergesOnRegression) {
 
 // f(w) = ½ wᵀ A w − bᵀ w on a fixed 3-d quadratic; its gradient is A w − b.
 at::Tensor quadratic_grad(const at::Tensor& w) {
-  const auto A = torch::tensor({3.0, 0.5, 0.2, 0.5, 2.0, 0.1, 0.2, 0.1, 1.0}, torch::kFloat64).view({3, 3});
+  const auto A =
+      torch::tensor({3.0, 0.5, 0.2, 0.5, 2.0, 0.1, 0.2, 0.1, 1.0}, torch::kFloat64).view({3, 3});
   const auto b = torch::tensor({1.0, -2.0, 0.5}, torch::kFloat64);
   return A.matmul(w) - b;
 }
