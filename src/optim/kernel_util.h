@@ -98,15 +98,29 @@ inline F64x2 lane_sqrt(F64x2 x) {
 }
 #endif
 
-template <typename V>
-inline V lane_max_vector(V a, V b) {
-  V out = a;
-  for (int k = 0; k < static_cast<int>(sizeof(V) / sizeof(a[0])); ++k)
-    out[k] = lane_max_scalar(a[k], b[k]);
-  return out;
+#if defined(__SSE2__)
+// a where a > b or a is NaN, else b: NaN in either argument gives NaN, as torch.maximum.
+inline F32x4 lane_max(F32x4 a, F32x4 b) {
+  const __m128 x = reinterpret_cast<__m128>(a), y = reinterpret_cast<__m128>(b);
+  const __m128 take_x = _mm_or_ps(_mm_cmpgt_ps(x, y), _mm_cmpunord_ps(x, x));
+  return reinterpret_cast<F32x4>(_mm_or_ps(_mm_and_ps(take_x, x), _mm_andnot_ps(take_x, y)));
 }
-inline F32x4 lane_max(F32x4 a, F32x4 b) { return lane_max_vector(a, b); }
-inline F64x2 lane_max(F64x2 a, F64x2 b) { return lane_max_vector(a, b); }
+inline F64x2 lane_max(F64x2 a, F64x2 b) {
+  const __m128d x = reinterpret_cast<__m128d>(a), y = reinterpret_cast<__m128d>(b);
+  const __m128d take_x = _mm_or_pd(_mm_cmpgt_pd(x, y), _mm_cmpunord_pd(x, x));
+  return reinterpret_cast<F64x2>(_mm_or_pd(_mm_and_pd(take_x, x), _mm_andnot_pd(take_x, y)));
+}
+#else
+// AArch64 FMAX returns NaN when either argument is NaN, as torch.maximum.
+inline F32x4 lane_max(F32x4 a, F32x4 b) {
+  return reinterpret_cast<F32x4>(
+      vmaxq_f32(reinterpret_cast<float32x4_t>(a), reinterpret_cast<float32x4_t>(b)));
+}
+inline F64x2 lane_max(F64x2 a, F64x2 b) {
+  return reinterpret_cast<F64x2>(
+      vmaxq_f64(reinterpret_cast<float64x2_t>(a), reinterpret_cast<float64x2_t>(b)));
+}
+#endif
 #endif
 
 // ---------------------------------------------------------------- loading and storing lanes

@@ -48,6 +48,24 @@ TEST(OptimKernel, FusedMatchesTensorOpsAcrossChunksAndThreads) {
   at::set_num_threads(threads);
 }
 
+// torch.maximum propagates NaN; the fused AMSGrad maximum must too (SIMD lanes and scalar tail).
+TEST(OptimKernel, AmsgradMaximumPropagatesNaNLikeTorch) {
+  for (const auto mode : {KernelMode::kAuto, KernelMode::kTensorOps}) {
+    ScopedKernelMode scoped(mode);
+    auto w = torch::ones({7}, torch::kFloat32).requires_grad_(true);
+    tlkit::optim::Adam adam({w}, tlkit::optim::AdamOptions(0.1).amsgrad(true));
+    w.mutable_grad() = torch::tensor({1.0f, NAN, 2.0f, 3.0f, 4.0f, 5.0f, NAN});
+    adam.step();
+    w.mutable_grad() = torch::ones({7}, torch::kFloat32);
+    adam.step();
+    const auto& state =
+        static_cast<const tlkit::optim::AdamParamState&>(*adam.state().begin()->second);
+    const auto nan = torch::isnan(state.max_exp_avg_sq());
+    EXPECT_TRUE(torch::equal(nan, torch::tensor({false, true, false, false, false, false, true})))
+        << "mode " << static_cast<int>(mode) << ": " << state.max_exp_avg_sq();
+  }
+}
+
 TEST(OptimKernel, HalfPrecisionTakesTheTensorOpPath) {
   auto w = torch::ones({16}, torch::kFloat64).to(torch::kBFloat16).requires_grad_(true);
   tlkit::optim::Adam adam({w}, tlkit::optim::AdamOptions(0.1));
