@@ -142,6 +142,29 @@ std::vector<std::pair<std::string, std::string>> describe(const DataOptions& dat
           {"patience", std::to_string(fit.patience)}};
 }
 
+// The shared end of `finetune` (stage 2) and `train`: the training loop with every callback, then
+// last / best / EMA / ensemble on the evaluation split, export of the best single model, report.
+void fit_evaluate_export(model::Classifier& model, torch::optim::Optimizer& optimizer, const PreparedData& data,
+                         const DataOptions& data_options, FitOptions fit, detail::StageSetup setup,
+                         const std::string& row_prefix, const std::string& command,
+                         const std::vector<std::pair<std::string, std::string>>& extra_settings, RunResult& result) {
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  train::ScriptNetwork network(model.module());
+  const auto sources = detail::make_sources(data, model, data_options);
+  setup.num_classes = num_classes;
+  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
+  const auto outcome = detail::run_stage(network, optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
+  result.split = data.eval_split;
+  for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, row_prefix, fit.device))
+    result.rows.push_back(row);
+  result.exported = setup.dir / "model.pt";
+  result.exported_from =
+      detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
+  auto settings = describe(data_options, fit);
+  settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
+  detail::write_report(setup.dir, result, outcome.fit.history, command, settings);
+}
+
 void reinitialize(model::Classifier& model) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : model.named_parameters()) {
@@ -190,27 +213,17 @@ RunResult finetune(const FinetuneOptions& options) {
   for (const auto& group : groups) logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
   auto optimizer = detail::make_optimizer(options.fine.optimizer,
                                           model::to_optimizer_groups(groups, torch::optim::SGDOptions(lr)));
-  train::ScriptNetwork network(model.module());
-  const auto sources = detail::make_sources(data, model, options.data);
   detail::StageSetup setup;
   setup.dir = options.out;
   setup.label = "stage 2 (fine-tune)";
-  setup.num_classes = num_classes;
   setup.resume = options.resume;
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
-  FitOptions fit = options.fine;
-  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
-  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
-  for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, "fine-tuning: ", fit.device))
-    result.rows.push_back(row);
-  result.exported = options.out / "model.pt";
-  result.exported_from = detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
-  auto settings = describe(options.data, fit);
-  settings.emplace_back("model", options.model.string());
-  settings.emplace_back("head_epochs", std::to_string(options.head_epochs));
-  settings.emplace_back("head_optimizer", options.head_optimizer);
-  settings.emplace_back("lr_decay", std::to_string(options.lr_decay));
-  detail::write_report(options.out, result, outcome.fit.history, "finetune", settings);
+  fit_evaluate_export(model, *optimizer, data, options.data, options.fine, setup, "fine-tuning: ", "finetune",
+                      {{"model", options.model.string()},
+                       {"head_epochs", std::to_string(options.head_epochs)},
+                       {"head_optimizer", options.head_optimizer},
+                       {"lr_decay", std::to_string(options.lr_decay)}},
+                      result);
   return result;
 }
 
@@ -225,25 +238,14 @@ RunResult train(const TrainOptions& options) {
   const double lr = detail::spec_lr(options.fit.optimizer, 0.01);
   auto optimizer = detail::make_optimizer(
       options.fit.optimizer, model::to_optimizer_groups(model::single_param_group(model, lr), torch::optim::SGDOptions(lr)));
-  train::ScriptNetwork network(model.module());
-  const auto sources = detail::make_sources(data, model, options.data);
   detail::StageSetup setup;
   setup.dir = options.out;
   setup.label = "train";
-  setup.num_classes = num_classes;
   setup.resume = options.resume;
   setup.initial_loss_check = options.reinitialize || model.metadata().random_init();
-  FitOptions fit = options.fit;
-  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
-  const auto outcome = detail::run_stage(network, *optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
   RunResult result;
-  result.split = data.eval_split;
-  result.rows = detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, "train: ", fit.device);
-  result.exported = options.out / "model.pt";
-  result.exported_from = detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
-  auto settings = describe(options.data, fit);
-  settings.emplace_back("model", options.model.string());
-  detail::write_report(options.out, result, outcome.fit.history, "train", settings);
+  fit_evaluate_export(model, *optimizer, data, options.data, options.fit, setup, "train: ", "train",
+                      {{"model", options.model.string()}}, result);
   return result;
 }
 
