@@ -31,6 +31,11 @@ void add_common_options(cxxopts::Options& options) {
       ("q,quiet", "Only warnings and errors");
 }
 
+void require(const cxxopts::ParseResult& result, std::initializer_list<const char*> names) {
+  for (const char* name : names)
+    if (!result.count(name)) throw UsageError(std::string("--") + name + " is required");
+}
+
 bool parse(cxxopts::Options& options, int argc, char** argv, const std::string& example,
            cxxopts::ParseResult& result) {
   result = options.parse(argc, argv);

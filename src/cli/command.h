@@ -4,6 +4,8 @@
 // TLKIT_REGISTER_COMMAND; main.cpp dispatches on the first argument.
 
 #include <functional>
+#include <initializer_list>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,14 @@ struct Common {
 // Throws cxxopts exceptions on bad syntax; main() turns those into exit code 2.
 bool parse(cxxopts::Options& options, int argc, char** argv, const std::string& example,
            cxxopts::ParseResult& result);
+
+// A wrong command line (exit code 2; main() prints it with a pointer to --help).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws UsageError naming the first option of `names` that the command line does not give.
+void require(const cxxopts::ParseResult& result, std::initializer_list<const char*> names);
 
 // Applies the common options: log level, thread count, seed; checks that the device exists.
 Common apply_common(const cxxopts::ParseResult& result);

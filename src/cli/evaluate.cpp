@@ -67,8 +67,10 @@ int run_evaluate(int argc, char** argv) {
   if (!cli::parse(options, argc, argv, "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test", result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  TLKIT_CHECK(result.count("model") + result.count("ensemble") == 1, "give exactly one of --model M.pt or --ensemble RUN");
-  TLKIT_CHECK(result.count("data"), "--data is required");
+  if (result.count("model") + result.count("ensemble") != 1) throw cli::UsageError("give exactly one of --model M.pt or --ensemble RUN");
+  cli::require(result, {"data"});
+  std::vector<fs::path> members;  // checked first: a folder without snapshots needs no model load
+  if (result.count("ensemble")) members = snapshot_files(result["ensemble"].as<std::string>());
   const fs::path model_path = result.count("model") ? fs::path(result["model"].as<std::string>())
                                                     : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
   auto model = model::Classifier::load(model_path, {c10::Device(common.device)});
@@ -92,10 +94,10 @@ int run_evaluate(int argc, char** argv) {
   train::Evaluation evaluation;
   std::string what = model_path.string();
   if (result.count("ensemble")) {
-    std::vector<train::NamedTensors> members;
-    for (const auto& file : snapshot_files(result["ensemble"].as<std::string>())) members.push_back(train::load_state(file));
-    evaluation = train::evaluate_ensemble(network, members, source, model.num_classes(), device);
-    what = "ensemble of " + std::to_string(members.size()) + " snapshots in " + result["ensemble"].as<std::string>();
+    std::vector<train::NamedTensors> states;
+    for (const auto& file : members) states.push_back(train::load_state(file));
+    evaluation = train::evaluate_ensemble(network, states, source, model.num_classes(), device);
+    what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + result["ensemble"].as<std::string>();
   } else {
     evaluation = train::evaluate(network, source, model.num_classes(), device);
   }

@@ -37,12 +37,7 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   const auto common = cli::apply_common(args);
-  for (const char* required : {"model", "data", "out"}) {
-    if (!args.count(required)) {
-      std::cerr << "tlkit extract: --" << required << " is required (see 'tlkit extract --help')\n";
-      return cli::kUsage;
-    }
-  }
+  cli::require(args, {"model", "data", "out"});
   auto model = model::Classifier::load(args["model"].as<std::string>());
   data::SourceOptions source_options;
   source_options.val_split = args["val-split"].as<double>();

@@ -34,7 +34,7 @@ int run_finetune(int argc, char** argv) {
                   "tlkit finetune --model models/vgg16.pt --data my_photos/ --out runs/photos --epochs 9", result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  TLKIT_CHECK(result.count("model"), "--model is required (a pretrained TorchScript classifier)");
+  cli::require(result, {"model", "data", "out"});
   pipeline::FinetuneOptions finetune;
   finetune.model = result["model"].as<std::string>();
   finetune.data = cli::data_options(result, common);

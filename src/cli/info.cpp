@@ -134,10 +134,7 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   cli::apply_common(args);
-  if (!args.count("model")) {
-    std::cerr << "tlkit info: --model is required (see 'tlkit info --help')\n";
-    return cli::kUsage;
-  }
+  cli::require(args, {"model"});
   model::LoadOptions load;
   load.input_size = args["input-size"].as<std::int64_t>();
   auto model = model::Classifier::load(args["model"].as<std::string>(), load);

@@ -44,7 +44,7 @@ int run_lr_find(int argc, char** argv) {
   if (!cli::parse(options, argc, argv, "tlkit lr-find --model models/vgg16.pt --data my_photos/ --out runs/lr", result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  TLKIT_CHECK(result.count("model") && result.count("data"), "--model and --data are required");
+  cli::require(result, {"model", "data"});
   const auto device = c10::Device(common.device);
   auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
   data::SourceOptions source_options;
@@ -66,8 +66,10 @@ int run_lr_find(int argc, char** argv) {
   find.end_lr = result["end-lr"].as<double>();
   find.steps = result["steps"].as<std::int64_t>();
   find.device = device;
+  auto spec = optim::parse_optimizer_settings(result["optimizer"].as<std::string>());
+  spec.settings.lr = find.start_lr;  // the test sets the lr at every step
   auto optimizer = optim::make_optimizer(
-      optim::parse_optimizer_settings(result["optimizer"].as<std::string>()),
+      spec,
       model::to_optimizer_groups(model::single_param_group(model, find.start_lr), torch::optim::SGDOptions(find.start_lr)));
   train::ScriptNetwork network(model.module());
   const auto found = pipeline::lr_range_test(network, *optimizer, source, find);

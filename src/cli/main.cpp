@@ -57,6 +57,9 @@ int main(int argc, char** argv) {
   }
   try {
     return it->run(argc - 1, argv + 1);
+  } catch (const UsageError& e) {
+    std::cerr << "tlkit " << name << ": " << e.what() << " (see 'tlkit " << name << " --help')\n";
+    return kUsage;
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "tlkit " << name << ": " << e.what() << " (see 'tlkit " << name << " --help')\n";
     return kUsage;

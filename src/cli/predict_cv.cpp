@@ -31,8 +31,8 @@ int run_predict(int argc, char** argv) {
   if (!cli::parse(options, argc, argv, "tlkit predict --model runs/photos/model.pt photo1.jpg photo2.png", result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  TLKIT_CHECK(result.count("model"), "--model is required");
-  TLKIT_CHECK(result.count("images"), "give at least one image file");
+  cli::require(result, {"model"});
+  if (!result.count("images")) throw cli::UsageError("give at least one image file");
   const auto device = c10::Device(common.device);
   auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
   model.train(false);

@@ -45,7 +45,7 @@ void add_fit_options(cxxopts::Options& options, const std::string& group, const 
 }
 
 pipeline::DataOptions data_options(const cxxopts::ParseResult& result, const Common& common) {
-  TLKIT_CHECK(result.count("data"), "--data is required (a folder of class sub-folders, or cifar10:DIR, ...)");
+  require(result, {"data"});
   pipeline::DataOptions data;
   data.source = result["data"].as<std::string>();
   data.val_split = result["val-split"].as<double>();
@@ -78,7 +78,6 @@ pipeline::FitOptions fit_options(const cxxopts::ParseResult& result, const Commo
   TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
   TLKIT_CHECK(fit.patience >= 0, "--patience must be >= 0, got ", fit.patience);
   TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ", fit.ema_decay);
-  TLKIT_CHECK(result.count("out"), "--out RUN is required (the run folder)");
   return fit;
 }
 

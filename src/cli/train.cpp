@@ -23,7 +23,7 @@ int run_train(int argc, char** argv) {
                   result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  TLKIT_CHECK(result.count("model"), "--model is required (a TorchScript classifier)");
+  cli::require(result, {"model", "data", "out"});
   pipeline::TrainOptions train;
   train.model = result["model"].as<std::string>();
   train.data = cli::data_options(result, common);

@@ -55,7 +55,7 @@ Splits open_image_folder(const fs::path& root, const SourceOptions& options) {
   if (!val_dir.empty()) splits.val = std::make_shared<ImageFolder>(val_dir, options.strict, train->classes());
   if (!test_dir.empty()) splits.test = std::make_shared<ImageFolder>(test_dir, options.strict, train->classes());
   if (!val_dir.empty() && options.val_split > 0) {
-    logger()->warn("'{}' has its own val folder; val_split {} is not applied", root.string(), options.val_split);
+    logger()->debug("'{}' has its own val folder; val_split {} is not applied", root.string(), options.val_split);
   }
   splits.train = train;
   return splits;

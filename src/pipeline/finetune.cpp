@@ -13,6 +13,7 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/extract.h>
+#include <tlkit/schedule/spec.h>
 
 #include "stage.h"
 
@@ -150,10 +151,17 @@ void fit_evaluate_export(model::Classifier& model, torch::optim::Optimizer& opti
                          const std::vector<std::pair<std::string, std::string>>& extra_settings, RunResult& result) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   train::ScriptNetwork network(model.module());
-  const auto sources = detail::make_sources(data, model, data_options);
+  auto loader_options = data_options;
+  if (fit.overfit_batches > 0) {
+    // The sanity check trains without regularisation: the same images every epoch, no dropout.
+    loader_options.augment = false;
+    network.set_dropout(false);
+  }
+  const auto sources = detail::make_sources(data, model, loader_options);
   setup.num_classes = num_classes;
   fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
   const auto outcome = detail::run_stage(network, optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
+  network.set_dropout(true);
   result.split = data.eval_split;
   for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, row_prefix, fit.device))
     result.rows.push_back(row);
@@ -163,6 +171,21 @@ void fit_evaluate_export(model::Classifier& model, torch::optim::Optimizer& opti
   auto settings = describe(data_options, fit);
   settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
   detail::write_report(setup.dir, result, outcome.fit.history, command, settings);
+}
+
+// Catches a bad optimizer or schedule spec, or a --resume without a checkpoint, before any work
+// (stage 1 can take long): both specs are tried on a stand-in parameter.
+void check_before_work(const FitOptions& fit, const std::string& schedule, bool resume, const fs::path& out) {
+  TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
+  auto stand_in = torch::zeros({1}).requires_grad_();
+  auto optimizer = detail::make_optimizer(fit.optimizer, {torch::optim::OptimizerParamGroup({stand_in})});
+  schedule::ScheduleContext context;
+  context.total_steps = fit.epochs;
+  schedule::make_scheduler(resolve_schedule(schedule, fit.epochs), *optimizer, context);
+  if (resume) {
+    const auto last = out / "checkpoints" / "last.pt";
+    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(), "' does not exist; run without --resume");
+  }
 }
 
 void reinitialize(model::Classifier& model) {
@@ -186,6 +209,14 @@ void reinitialize(model::Classifier& model) {
 }  // namespace
 
 RunResult finetune(const FinetuneOptions& options) {
+  check_before_work(options.fine, options.fine.schedule, options.resume, options.out);
+  TLKIT_CHECK(options.head_epochs > 0, "--head-epochs must be positive, got ", options.head_epochs);
+  {
+    FitOptions head = options.fine;
+    head.optimizer = options.head_optimizer;
+    head.epochs = options.head_epochs;
+    check_before_work(head, options.head_schedule, false, options.out);
+  }
   fs::create_directories(options.out);
   const auto data = detail::open_data(options.data);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
@@ -228,6 +259,7 @@ RunResult finetune(const FinetuneOptions& options) {
 }
 
 RunResult train(const TrainOptions& options) {
+  check_before_work(options.fit, options.fit.schedule, options.resume, options.out);
   fs::create_directories(options.out);
   const auto data = detail::open_data(options.data);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());

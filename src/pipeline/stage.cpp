@@ -122,6 +122,8 @@ StageOutcome run_stage(train::Network& network, torch::optim::Optimizer& optimiz
         std::shared_ptr<train::BatchSource>(&train_source, [](train::BatchSource*) {}), fit.overfit_batches);
     train_batches = overfit.get();
     val_source = overfit.get();
+    logger()->info("overfit check: training and validating on the same {} batch(es), no early stopping, no "
+                   "augmentation, no dropout; the accuracy should reach ~100%", fit.overfit_batches);
   }
 
   train::Trainer trainer(network, optimizer, trainer_options);
@@ -147,7 +149,7 @@ StageOutcome run_stage(train::Network& network, torch::optim::Optimizer& optimiz
   if (val_source) {
     train::EarlyStoppingOptions early_options;
     early_options.monitor = "val_loss";
-    early_options.patience = fit.patience > 0 ? fit.patience : fit.epochs + 1;
+    early_options.patience = fit.patience > 0 && !overfit ? fit.patience : fit.epochs + 1;
     early_options.min_delta = fit.min_delta;
     early_options.restore_best = false;
     early_options.keep_best = true;
@@ -168,6 +170,16 @@ StageOutcome run_stage(train::Network& network, torch::optim::Optimizer& optimiz
   StageOutcome outcome;
   outcome.fit = trainer.fit(*train_batches, val_source);
   if (!outcome.fit.stop_reason.empty()) logger()->info("{}", outcome.fit.stop_reason);
+  if (overfit && !outcome.fit.history.empty()) {
+    const double accuracy = outcome.fit.history.back().get("val_acc").value_or(0);
+    if (accuracy >= 0.99) {
+      logger()->info("overfit check passed: {:.1f}% on the {} batch(es)", 100 * accuracy, fit.overfit_batches);
+    } else {
+      logger()->warn("overfit check: only {:.1f}% on the {} batch(es) it trained on; with more epochs or a "
+                     "larger lr it should reach ~100% - if not, suspect the labels, the preprocessing or "
+                     "the loss", 100 * accuracy, fit.overfit_batches);
+    }
+  }
   outcome.last = train::clone_state(network);
   if (early && !early->best_state().empty()) {
     outcome.best = early->best_state();

@@ -32,6 +32,9 @@ void ScriptNetwork::train(bool on) {
       all_frozen = all_frozen && !p.requires_grad();
     }
     if (has_params && all_frozen && child.children().size() == 0) child.train(false);
+    if (!dropout_enabled() && child.type()->name() &&
+        child.type()->name()->name().find("Dropout") != std::string::npos)
+      child.train(false);
   }
 }
 
@@ -53,6 +56,13 @@ NamedTensors ScriptNetwork::named_state() const {
   for (const auto& p : module_.named_parameters(/*recurse=*/true)) state.emplace_back(p.name, p.value);
   for (const auto& b : module_.named_buffers(/*recurse=*/true)) state.emplace_back(b.name, b.value);
   return state;
+}
+
+void ModuleNetwork::train(bool on) {
+  module_->train(on);
+  if (!on || dropout_enabled()) return;
+  for (const auto& child : module_->modules())
+    if (child->name().find("Dropout") != std::string::npos) child->eval();
 }
 
 NamedTensors ModuleNetwork::named_state() const {

@@ -31,6 +31,14 @@ class Network {
 
   std::vector<torch::Tensor> trainable_parameters() const;
   std::int64_t parameter_count(bool trainable_only = false) const;
+
+  // With dropout off, train(true) keeps every Dropout layer in eval mode (the overfit check trains
+  // without regularisation). Takes effect at the next train(true).
+  void set_dropout(bool enabled) { dropout_ = enabled; }
+  bool dropout_enabled() const { return dropout_; }
+
+ private:
+  bool dropout_ = true;
 };
 
 // A TorchScript module (its forward takes one tensor and returns logits).
@@ -63,7 +71,7 @@ class ModuleNetwork : public Network {
                                            [holder](const torch::Tensor& x) mutable { return holder->forward(x); });
   }
   torch::Tensor forward(const torch::Tensor& input) override { return forward_(input); }
-  void train(bool on) override { module_->train(on); }
+  void train(bool on) override;
   bool is_training() const override { return module_->is_training(); }
   std::vector<torch::Tensor> parameters() const override { return module_->parameters(); }
   NamedTensors named_state() const override;

@@ -1,0 +1,261 @@
+// The pipeline commands end to end on a tiny generated image folder and the tiny exported VGG:
+// `tlkit train` (artifacts, exact resume, the overfit check), `tlkit finetune` (both stages, frozen
+// lower layers, the results table), `tlkit evaluate` (model and ensemble, agreeing with the run's
+// own table), `tlkit predict` and `tlkit lr-find`, and the messages for bad input.
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/json.h>
+#include <tlkit/data/image_io.h>
+#include <tlkit/model/classifier.h>
+
+#include "model/fixtures.h"
+
+namespace fs = std::filesystem;
+using tlkit::test::TempDir;
+
+namespace {
+
+tlkit::test::CommandResult tlkit_cli(const std::string& args) {
+  return tlkit::test::run_command("'" + tlkit::test::cli_path() + "' " + args);
+}
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+// An image folder root/{train,val,test}/<class>/*.png of 16×16 images: class c has a bright band
+// in rows [5c, 5c + 5) over noise, so the classes are easy to learn but not constant.
+const std::vector<std::string> kClasses{"a_top", "b_middle", "c_bottom"};
+
+void make_band_folder(const fs::path& root, int train, int val, int test) {
+  torch::manual_seed(7);
+  const std::vector<std::pair<std::string, int>> splits{{"train", train}, {"val", val}, {"test", test}};
+  for (const auto& [split, count] : splits) {
+    for (size_t c = 0; c < kClasses.size(); ++c) {
+      const auto dir = root / split / kClasses[c];
+      fs::create_directories(dir);
+      for (int i = 0; i < count; ++i) {
+        auto image = torch::randint(0, 70, {16, 16, 3}, torch::kLong);
+        image.slice(0, 5 * static_cast<int64_t>(c), 5 * static_cast<int64_t>(c) + 5) += 150;
+        tlkit::data::write_image(dir / (split + "_" + std::to_string(i) + ".png"), image.to(torch::kByte));
+      }
+    }
+  }
+}
+
+// The accuracy (percent) of the results.md row whose name starts with `name`.
+double table_accuracy(const fs::path& results_md, const std::string& name) {
+  for (const auto& line : lines_of(results_md)) {
+    if (line.rfind("| " + name, 0) != 0) continue;
+    std::smatch match;
+    if (std::regex_search(line, match, std::regex("\\| ([0-9.]+)% \\|"))) return std::stod(match[1]);
+  }
+  ADD_FAILURE() << "no row '" << name << "' in " << tlkit::read_file(results_md);
+  return -1;
+}
+
+at::Tensor parameter(tlkit::model::Classifier& model, const std::string& name) {
+  for (auto& [key, value] : model.named_parameters())
+    if (key == name) return value.detach().clone();
+  ADD_FAILURE() << "no parameter " << name;
+  return {};
+}
+
+class PipelineCli : public ::testing::Test {
+ protected:
+  void SetUp() override { make_band_folder(dir_ / "bands", 8, 4, 4); }
+  fs::path data() const { return dir_ / "bands"; }
+  TempDir dir_;
+};
+
+}  // namespace
+
+TEST_F(PipelineCli, TrainWritesEveryArtifactAndResumesBitIdentically) {
+  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
+                             quoted(data()) + " --batch-size 6 --optimizer adam:lr=0.01 --schedule constant " +
+                             "--ema-decay 0.9 --seed 5 --no-progress";
+  const auto full = dir_ / "full";
+  auto result = tlkit_cli(common + " --epochs 4 --out " + quoted(full));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  // Every artifact of a run.
+  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md", "curves_loss.png",
+                           "curves_accuracy.png", "checkpoints/last.pt", "checkpoints/best.pt"})
+    EXPECT_TRUE(fs::exists(full / name)) << name;
+  const auto csv = lines_of(full / "metrics.csv");
+  ASSERT_EQ(csv.size(), 5u);
+  EXPECT_EQ(csv[0], "epoch,train_loss,train_acc,lr_group0,val_loss,val_acc,ema_val_loss,ema_val_acc");
+  const auto summary = tlkit::Json::parse(tlkit::read_file(full / "summary.json"));
+  EXPECT_EQ(summary.at("command").as_string(), "train");
+  EXPECT_EQ(summary.at("split").as_string(), "test");
+  EXPECT_EQ(summary.at("history").as_array().size(), 4u);
+  EXPECT_GE(summary.at("results").as_array().size(), 3u);  // last, best, EMA
+  std::string events;
+  for (const auto& entry : fs::directory_iterator(full))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = entry.path().string();
+  ASSERT_FALSE(events.empty());
+  const auto scalars = tlkit::test::run_command(tlkit::test::torch_python() + " " +
+                                                (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() +
+                                                " '" + events + "'");
+  ASSERT_EQ(scalars.exit_code, 0) << scalars.output;
+  for (const auto* tag : {"train/loss,4,", "train/acc,4,", "val/loss,4,", "val/acc,4,", "lr/group0,4,"})
+    EXPECT_TRUE(contains(scalars.output, tag)) << tag << "\n" << scalars.output;
+
+  // The exported model knows the folder's classes and runs in Python-compatible TorchScript.
+  auto model = tlkit::model::Classifier::load(full / "model.pt");
+  EXPECT_EQ(model.class_names(), kClasses);
+
+  // Interrupted after 2 epochs, resumed to 4: the same history and the same weights.
+  const auto split = dir_ / "split";
+  ASSERT_EQ(tlkit_cli(common + " --epochs 2 --out " + quoted(split)).exit_code, 0);
+  result = tlkit_cli(common + " --epochs 4 --resume --out " + quoted(split));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(lines_of(split / "metrics.csv"), csv);
+  auto resumed = tlkit::model::Classifier::load(split / "model.pt");
+  for (auto& [name, value] : model.named_parameters())
+    EXPECT_TRUE(torch::equal(value, parameter(resumed, name))) << name;
+}
+
+TEST_F(PipelineCli, OverfitBatchesReachesFullAccuracyWithoutDropout) {
+  const auto out = dir_ / "overfit";
+  const auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
+                                quoted(data()) + " --batch-size 6 --overfit-batches 1 --epochs 150 " +
+                                "--optimizer adam:lr=0.02 --schedule constant --ema-decay 0 --no-progress --out " +
+                                quoted(out));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "overfit check passed: 100.0% on the 1 batch(es)")) << result.output;
+  // No early stopping in the check: every epoch ran.
+  EXPECT_EQ(lines_of(out / "metrics.csv").size(), 151u);
+}
+
+TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
+  const auto pretrained = tlkit::test::tiny_model();
+  const auto out = dir_ / "ft";
+  // vgg_tiny: features.0, features.3, classifier.0, classifier.3, classifier.6 carry parameters.
+  const auto result = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
+                                " --out " + quoted(out) + " --head-epochs 6 --epochs 4 --batch-size 6 " +
+                                "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
+                                "--unfreeze-from classifier.3 --seed 2 --no-progress");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  // Stage 1 ran on cached features, stage 2 left snapshots at the ends of the two cycles.
+  for (const auto* split : {"train", "val", "test"})
+    for (const auto* file : {"features.npy", "labels.npy", "manifest.json"})
+      EXPECT_TRUE(fs::exists(out / "features" / split / file)) << split << "/" << file;
+  EXPECT_EQ(lines_of(out / "stage1" / "metrics.csv").size(), 7u);
+  EXPECT_TRUE(fs::exists(out / "snapshots" / "snapshot_1.pt"));
+  EXPECT_TRUE(fs::exists(out / "snapshots" / "snapshot_2.pt"));
+  EXPECT_EQ(lines_of(out / "metrics.csv")[0],
+            "epoch,train_loss,train_acc,lr_group0,lr_group1,val_loss,val_acc,ema_val_loss,ema_val_acc");
+
+  // The table has all four kinds of model besides stage 1.
+  const auto results = out / "results.md";
+  for (const auto* row : {"feature extraction (stage 1 head)", "fine-tuning: last", "fine-tuning: best (epoch",
+                          "fine-tuning: EMA", "fine-tuning: snapshot ensemble (2)"})
+    EXPECT_GE(table_accuracy(results, row), 0) << row;
+
+  // Lower layers frozen: features.* and classifier.0 are the pretrained ones, bit for bit; the
+  // unfrozen classifier.3 moved; the head has the folder's 3 classes.
+  auto before = tlkit::model::Classifier::load(pretrained);
+  auto after = tlkit::model::Classifier::load(out / "model.pt");
+  for (const auto* name : {"features.0.weight", "features.3.bias", "classifier.0.weight"})
+    EXPECT_TRUE(torch::equal(parameter(before, name), parameter(after, name))) << name;
+  EXPECT_FALSE(torch::equal(parameter(before, "classifier.3.weight"), parameter(after, "classifier.3.weight")));
+  EXPECT_EQ(after.num_classes(), 3);
+  EXPECT_EQ(after.class_names(), kClasses);
+
+  // evaluate on the exported model and on the ensemble reproduces the run's own table.
+  const auto summary = tlkit::Json::parse(tlkit::read_file(out / "summary.json"));
+  const auto exported_from = summary.at("exported_from").as_string();
+  const auto row = exported_from == "best" ? std::string("fine-tuning: best") : "fine-tuning: " + exported_from;
+  auto evaluation = tlkit_cli("evaluate --model " + quoted(out / "model.pt") + " --data " + quoted(data()));
+  ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%"))) << evaluation.output;
+  EXPECT_NEAR(std::stod(match[1]), table_accuracy(results, row), 0.01) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "test split, 12 images")) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "b_middle")) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "confusion matrix")) << evaluation.output;
+
+  evaluation = tlkit_cli("evaluate --ensemble " + quoted(out) + " --data " + quoted(data()));
+  ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
+  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%"))) << evaluation.output;
+  EXPECT_NEAR(std::stod(match[1]), table_accuracy(results, "fine-tuning: snapshot ensemble"), 0.01)
+      << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "ensemble of 2 snapshots")) << evaluation.output;
+
+  // predict: top-k with the class names, probabilities summing to at most 100%.
+  const auto image = data() / "test" / "c_bottom" / "test_0.png";
+  const auto prediction = tlkit_cli("predict --model " + quoted(out / "model.pt") + " -k 2 " + quoted(image));
+  ASSERT_EQ(prediction.exit_code, 0) << prediction.output;
+  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("1\\. [abc]_\\w+ +[0-9.]+%"))) << prediction.output;
+  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("2\\. [abc]_\\w+ +[0-9.]+%"))) << prediction.output;
+  EXPECT_FALSE(contains(prediction.output, "3. ")) << prediction.output;
+
+  // A second finetune into the same folder reuses the cached features.
+  const auto again = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                               quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "reusing cached train features")) << again.output;
+}
+
+TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
+  const auto out = dir_ / "lr";
+  const auto result = tlkit_cli("lr-find --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                                quoted(data()) + " --out " + quoted(out) + " --steps 40 --batch-size 6");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("suggested lr ([0-9.e+-]+)"))) << result.output;
+  const double suggested = std::stod(match[1]);
+  EXPECT_GE(suggested, 1e-7);
+  EXPECT_LE(suggested, 10);
+  const auto csv = lines_of(out / "lr_find.csv");
+  ASSERT_GE(csv.size(), 11u);
+  ASSERT_LE(csv.size(), 41u);
+  EXPECT_EQ(csv[0], "lr,loss,smoothed_loss");
+  EXPECT_TRUE(fs::exists(out / "lr_find.png"));
+}
+
+TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
+  const auto model = quoted(tlkit::test::tiny_model());
+  auto result = tlkit_cli("train --model " + model + " --data " + quoted(dir_ / "nowhere") + " --out " +
+                          quoted(dir_ / "r"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "nowhere")) << result.output;
+
+  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " + quoted(dir_ / "r") +
+                     " --resume --no-progress --head-epochs 1");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "cannot resume")) << result.output;
+
+  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " + quoted(dir_ / "r") +
+                     " --optimizer adam:lr=-1 --no-progress --head-epochs 1");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "lr")) << result.output;
+
+  result = tlkit_cli("train --model " + model + " --data " + quoted(data()));
+  EXPECT_EQ(result.exit_code, 2) << result.output;  // --out missing: a usage error
+
+  result = tlkit_cli("evaluate --model " + quoted(dir_ / "missing.pt") + " --data " + quoted(data()));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "missing.pt")) << result.output;
+
+  result = tlkit_cli("evaluate --ensemble " + quoted(dir_.path()) + " --data " + quoted(data()));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "snapshots")) << result.output;
+}
