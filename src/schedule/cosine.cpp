@@ -116,6 +116,18 @@ void CosineAnnealingWarmRestarts::step_to(double epoch) {
   apply_lrs(compute_lr());
 }
 
+std::optional<std::int64_t> CosineAnnealingWarmRestarts::cycle() const {
+  if (last_epoch_ < 0) return 0;
+  if (T_mult_ == 1) {
+    // The current cycle began floor(T_cur) whole epochs ago, at a multiple of T_0.
+    const auto start = last_epoch_ - static_cast<std::int64_t>(std::floor(T_cur_));
+    return start / T_0_;
+  }
+  std::int64_t n = 0;
+  for (std::int64_t length = T_0_; length < T_i_; length *= T_mult_) ++n;
+  return n;
+}
+
 void CosineAnnealingWarmRestarts::save_state(torch::serialize::OutputArchive& archive) const {
   detail::write_int(archive, "T_i", T_i_);
   detail::write_double(archive, "T_cur", T_cur_);

@@ -63,6 +63,12 @@ void SequentialLR::step() {
   last_lr_ = scheduler.get_last_lr();
 }
 
+std::optional<std::int64_t> SequentialLR::cycle() const {
+  const auto index = static_cast<std::size_t>(
+      std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin());
+  return schedulers_[index]->cycle();
+}
+
 void SequentialLR::step_to(double /*epoch*/) {
   fail("SequentialLR cannot jump to an epoch (torch's SequentialLR cannot either); call step()");
 }

@@ -11,6 +11,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/trainer.h>
 
 namespace tlkit::train {
@@ -162,13 +163,25 @@ SnapshotEnsemble::SnapshotEnsemble(std::filesystem::path dir, std::int64_t max_s
 
 void SnapshotEnsemble::on_train_begin(TrainContext& context) {
   if (last_lr_ < 0) last_lr_ = current_lr(context);
+  if (last_cycle_ < 0 && context.scheduler && context.scheduler->cycle()) last_cycle_ = *context.scheduler->cycle();
 }
 
-// A restart shows as the learning rate going up after a step: the weights now in hand were trained
-// at the bottom of the cycle that just ended.
+// A restart: the schedule's cycle() grew (SGDR), or, for schedules that do not count cycles, the
+// lr rose again after falling (a warm-up's first rise is not a restart). Either way the weights
+// in hand were trained at the bottom of the cycle that just ended.
 void SnapshotEnsemble::check_restart(TrainContext& context, std::int64_t epoch_number) {
   const double lr = current_lr(context);
-  const bool restarted = lr > last_lr_ * (1 + 1e-12);
+  bool restarted = false;
+  const auto cycle = context.scheduler ? context.scheduler->cycle() : std::nullopt;
+  if (cycle) {
+    restarted = last_cycle_ >= 0 && *cycle > last_cycle_;
+    last_cycle_ = *cycle;
+  } else if (lr < last_lr_ * (1 - 1e-12)) {
+    declined_ = true;
+  } else if (lr > last_lr_ * (1 + 1e-12) && declined_) {
+    restarted = true;
+    declined_ = false;
+  }
   last_lr_ = lr;
   if (!restarted) return;
   snapshots_.push_back(clone_state(context.network));
@@ -194,6 +207,8 @@ bool SnapshotEnsemble::on_epoch_end(TrainContext& context) {
 
 void SnapshotEnsemble::save(torch::serialize::OutputArchive& archive) const {
   archive.write("last_lr", c10::IValue(last_lr_));
+  archive.write("declined", c10::IValue(declined_));
+  archive.write("last_cycle", c10::IValue(last_cycle_));
   archive.write("count", c10::IValue(static_cast<std::int64_t>(snapshots_.size())));
   for (size_t k = 0; k < snapshots_.size(); ++k) {
     archive.write("epoch_" + std::to_string(k), c10::IValue(epochs_[k]));
@@ -210,6 +225,10 @@ void SnapshotEnsemble::load(torch::serialize::InputArchive& archive) {
   c10::IValue value;
   archive.read("last_lr", value);
   last_lr_ = value.toDouble();
+  archive.read("declined", value);
+  declined_ = value.toBool();
+  archive.read("last_cycle", value);
+  last_cycle_ = value.toInt();
   archive.read("count", value);
   const auto count = value.toInt();
   snapshots_.clear();

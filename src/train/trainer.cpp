@@ -160,6 +160,7 @@ void Trainer::step_scheduler_after_epoch(const Metrics& metrics) {
 
 FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
   TrainContext context{*this, network_, optimizer_};
+  context.scheduler = scheduler_.get();
   context.epochs = options_.epochs;
   context.epoch = next_epoch_;
   context.global_step = global_step_;

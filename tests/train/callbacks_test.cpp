@@ -1,5 +1,6 @@
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/trainer.h>
+#include <tlkit/schedule/cosine.h>
 
 #include <cmath>
 
@@ -119,6 +120,50 @@ TEST(SnapshotEnsemble, SnapshotAtEachRestartAndAveragesSoftmax) {
   // The network's own weights are untouched by the ensemble evaluation.
   const auto after = clone_state(*h.network);
   for (size_t i = 0; i < own.size(); ++i) EXPECT_TRUE(torch::equal(own[i].second, after[i].second));
+}
+
+TEST(SnapshotEnsemble, AWarmupRiseIsNotARestart) {
+  Harness h;
+  SnapshotEnsemble snapshots;
+  h.optimizer.param_groups()[0].options().set_lr(0.01);
+  snapshots.on_train_begin(h.context);
+  // warm-up 0.01 -> 0.1, decay to 0.02, restart to 0.1 after epoch 6, decay again
+  const double lrs[] = {0.04, 0.07, 0.1, 0.06, 0.02, 0.1, 0.05};
+  for (int e = 0; e < 7; ++e) {
+    h.optimizer.param_groups()[0].options().set_lr(lrs[e]);
+    h.context.epoch = e;
+    snapshots.on_epoch_end(h.context);
+  }
+  EXPECT_EQ(snapshots.snapshot_epochs(), (std::vector<std::int64_t>{6}));
+}
+
+TEST(SnapshotEnsemble, FollowsTheScheduleCyclesEvenWhenTheLrRepeats) {
+  // SGDR with one-epoch cycles stepped per epoch: the lr is the same at every epoch start, so only
+  // the schedule's cycle count shows the restarts.
+  Harness h;
+  tlkit::schedule::CosineAnnealingWarmRestarts sgdr(h.optimizer, /*T_0=*/1);
+  h.context.scheduler = &sgdr;
+  SnapshotEnsemble snapshots;
+  snapshots.on_train_begin(h.context);
+  for (int e = 0; e < 4; ++e) {
+    sgdr.step();
+    h.context.epoch = e;
+    snapshots.on_epoch_end(h.context);
+  }
+  EXPECT_EQ(snapshots.snapshot_epochs(), (std::vector<std::int64_t>{1, 2, 3, 4}));
+
+  // T_0 = 2, T_mult = 2: cycles of 2, 4, 8 epochs end after epochs 2 and 6 of 8.
+  Harness g;
+  tlkit::schedule::CosineAnnealingWarmRestarts doubling(g.optimizer, 2, 2);
+  g.context.scheduler = &doubling;
+  SnapshotEnsemble more;
+  more.on_train_begin(g.context);
+  for (int e = 0; e < 8; ++e) {
+    doubling.step();
+    g.context.epoch = e;
+    more.on_epoch_end(g.context);
+  }
+  EXPECT_EQ(more.snapshot_epochs(), (std::vector<std::int64_t>{2, 6}));
 }
 
 TEST(Metrics, ConfusionMatrixAndPerClassAccuracy) {

@@ -45,6 +45,8 @@ class CosineAnnealingWarmRestarts : public LRScheduler {
   // The length of the current cycle and the (possibly fractional) epochs since its restart.
   std::int64_t T_i() const { return T_i_; }
   double T_cur() const { return T_cur_; }
+  // Restarts so far: the cycle the schedule is in.
+  std::optional<std::int64_t> cycle() const override;
 
  protected:
   std::vector<double> compute_lr() override;

@@ -17,6 +17,7 @@
 // Usage: optimizer.step(); scheduler.step();  (once per epoch or once per iteration)
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ class LRScheduler {
   virtual void step_with_metric(double metric);
   // True when the schedule needs a metric each step (step_with_metric).
   virtual bool uses_metric() const { return false; }
+  // The index of the current cycle (0 = the first) for schedules that restart, e.g. SGDR;
+  // std::nullopt for the others. Snapshot ensembles take a snapshot when it grows.
+  virtual std::optional<std::int64_t> cycle() const { return std::nullopt; }
 
   // The lr of each param group set by the last step (or by construction).
   const std::vector<double>& get_last_lr() const { return last_lr_; }

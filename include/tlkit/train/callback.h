@@ -15,6 +15,10 @@ namespace torch::optim {
 class Optimizer;
 }
 
+namespace tlkit::schedule {
+class LRScheduler;
+}
+
 namespace tlkit::train {
 
 class Trainer;
@@ -27,6 +31,7 @@ struct TrainContext {
   Trainer& trainer;
   Network& network;
   torch::optim::Optimizer& optimizer;
+  schedule::LRScheduler* scheduler = nullptr;  // the trainer's schedule, if any
   std::int64_t epoch = 0;            // 0-based index of the current epoch
   std::int64_t epochs = 0;           // planned number of epochs
   std::int64_t global_step = 0;      // optimizer steps so far

@@ -112,6 +112,8 @@ class SnapshotEnsemble : public Callback {
   std::filesystem::path dir_;
   std::int64_t max_snapshots_;
   double last_lr_ = -1;
+  bool declined_ = false;         // the lr fell since the last snapshot (schedules without cycle())
+  std::int64_t last_cycle_ = -1;  // the schedule's cycle() at the last check
   std::vector<NamedTensors> snapshots_;
   std::vector<std::int64_t> epochs_;
   std::vector<std::string> files_;
