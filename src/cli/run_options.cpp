@@ -16,6 +16,8 @@ void add_data_options(cxxopts::Options& options, std::int64_t default_batch) {
       ("limit", "at most N images per split (quick runs; 0 = all)", cxxopts::value<size_t>()->default_value("0"))
       ("workers", "image decoding threads", cxxopts::value<size_t>()->default_value("2"))
       ("no-augment", "no random crop / flip in training")
+      ("flip", "probability of a horizontal flip in training (0 for digits, text, ...)",
+       cxxopts::value<double>()->default_value("0.5"))
       ("min-crop-scale", "smallest area fraction of the random resized crop",
        cxxopts::value<double>()->default_value("0.5"))
       ("strict", "a corrupt image is an error (default: skipped with a warning)");
@@ -54,6 +56,8 @@ pipeline::DataOptions data_options(const cxxopts::ParseResult& result, const Com
   data.workers = result["workers"].as<size_t>();
   data.augment = !result.count("no-augment");
   data.min_crop_scale = result["min-crop-scale"].as<double>();
+  data.flip = result["flip"].as<double>();
+  TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
   data.strict = result.count("strict") > 0;
   data.seed = common.seed;
   TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1, "--min-crop-scale must be in (0, 1], got ",

@@ -192,6 +192,11 @@ void Classifier::replace_head(std::int64_t num_classes, std::vector<std::string>
   store_metadata();
 }
 
+void Classifier::set_weights_origin(const std::string& weights) {
+  TLKIT_CHECK(!weights.empty(), "the weights' origin must not be empty");
+  impl_->metadata.weights = weights;
+}
+
 void Classifier::store_metadata() {
   auto& m = impl_->module;
   const auto& md = impl_->metadata;

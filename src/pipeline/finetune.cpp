@@ -166,6 +166,7 @@ void fit_evaluate_export(model::Classifier& model, torch::optim::Optimizer& opti
   for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, row_prefix, fit.device))
     result.rows.push_back(row);
   result.exported = setup.dir / "model.pt";
+  model.set_weights_origin("tlkit " + command + " on " + data_options.source + " (from " + model.metadata().weights + ")");
   result.exported_from =
       detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
   auto settings = describe(data_options, fit);

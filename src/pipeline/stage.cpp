@@ -69,6 +69,7 @@ std::shared_ptr<data::Transform> train_transform_for(const model::Classifier& mo
   if (!options.augment) return eval_transform_for(model);
   data::Augmentation augmentation;
   augmentation.scale = {options.min_crop_scale, 1.0};
+  augmentation.flip = options.flip;
   return data::train_transform(static_cast<int>(model.metadata().crop), model_normalization(model), augmentation);
 }
 

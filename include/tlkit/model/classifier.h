@@ -105,6 +105,9 @@ class Classifier {
   void set_head(const std::string& name);
   // New head for `num_classes` outputs; names default to class_0...; the new parameters are trainable.
   void replace_head(std::int64_t num_classes, std::vector<std::string> class_names = {});
+  // Records where the weights now come from (e.g. "tlkit train on fashion-mnist:DIR"), so a trained
+  // model no longer reads as random-init; stored with the next store_metadata / export.
+  void set_weights_origin(const std::string& weights);
   // Writes the metadata (class names included) into the module's tlkit_* attributes.
   void store_metadata();
 

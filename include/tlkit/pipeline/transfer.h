@@ -33,6 +33,7 @@ struct DataOptions {
   std::int64_t batch_size = 32;
   bool augment = true;         // random resized crop + flip for training
   double min_crop_scale = 0.5; // smallest area fraction of the random crop
+  double flip = 0.5;           // probability of a horizontal flip (0 for digits and text)
   bool strict = false;         // a corrupt file is an error instead of a skip
 };
 
