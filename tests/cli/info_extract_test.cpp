@@ -19,13 +19,9 @@ using tlkit::test::TempDir;
 
 namespace {
 
-tlkit::test::CommandResult tlkit_cli(const std::string& args) {
-  return tlkit::test::run_command("'" + tlkit::test::cli_path() + "' " + args);
-}
-
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using tlkit::test::contains;
+using tlkit::test::quoted;
+using tlkit::test::tlkit_cli;
 
 }  // namespace
 

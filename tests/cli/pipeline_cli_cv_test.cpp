@@ -22,13 +22,9 @@ using tlkit::test::TempDir;
 
 namespace {
 
-tlkit::test::CommandResult tlkit_cli(const std::string& args) {
-  return tlkit::test::run_command("'" + tlkit::test::cli_path() + "' " + args);
-}
-
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using tlkit::test::contains;
+using tlkit::test::quoted;
+using tlkit::test::tlkit_cli;
 
 std::vector<std::string> lines_of(const fs::path& file) {
   std::ifstream in(file);
@@ -69,12 +65,7 @@ double table_accuracy(const fs::path& results_md, const std::string& name) {
   return -1;
 }
 
-at::Tensor parameter(tlkit::model::Classifier& model, const std::string& name) {
-  for (auto& [key, value] : model.named_parameters())
-    if (key == name) return value.detach().clone();
-  ADD_FAILURE() << "no parameter " << name;
-  return {};
-}
+using tlkit::test::parameter;
 
 class PipelineCli : public ::testing::Test {
  protected:

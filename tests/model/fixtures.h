@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tlkit/model/classifier.h>
+
 #include "support/test_support.h"
 
 namespace tlkit::test {
@@ -37,6 +39,14 @@ inline std::filesystem::path export_model_file(const std::string& args, const st
 
 // vgg_tiny (16×16 input, 10 classes, ~1.4K parameters), random weights with seed 0.
 inline std::filesystem::path tiny_model() { return export_model_file("--arch vgg_tiny --random-init", "tiny.pt"); }
+
+// A copy of the named parameter of `model` (a test failure when there is none).
+inline at::Tensor parameter(tlkit::model::Classifier& model, const std::string& name) {
+  for (auto& [key, value] : model.named_parameters())
+    if (key == name) return value.detach().clone();
+  ADD_FAILURE() << "no parameter " << name;
+  return {};
+}
 
 // Runs a Python snippet with torch; occurrences of {dir} become `dir`.
 inline CommandResult run_python(std::string code, const std::filesystem::path& dir) {

@@ -20,14 +20,8 @@ using tlkit::test::TempDir;
 
 namespace {
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
-
-at::Tensor parameter(tlkit::model::Classifier& model, const std::string& name) {
-  for (auto& [key, value] : model.named_parameters())
-    if (key == name) return value.detach().clone();
-  ADD_FAILURE() << "no parameter " << name;
-  return {};
-}
+using tlkit::test::parameter;
+using tlkit::test::quoted;
 
 }  // namespace
 

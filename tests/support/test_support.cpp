@@ -43,4 +43,6 @@ fs::path test_data_dir() { return TLKIT_TEST_DATA_DIR; }
 std::string torch_python() { return TLKIT_TORCH_PYTHON; }
 std::string cli_path() { return TLKIT_CLI_PATH; }
 
+CommandResult tlkit_cli(const std::string& args) { return run_command("'" + cli_path() + "' " + args); }
+
 }  // namespace tlkit::test

@@ -137,33 +137,27 @@ TEST(SnapshotEnsemble, AWarmupRiseIsNotARestart) {
   EXPECT_EQ(snapshots.snapshot_epochs(), (std::vector<std::int64_t>{6}));
 }
 
-TEST(SnapshotEnsemble, FollowsTheScheduleCyclesEvenWhenTheLrRepeats) {
-  // SGDR with one-epoch cycles stepped per epoch: the lr is the same at every epoch start, so only
-  // the schedule's cycle count shows the restarts.
+// The epochs (1-based) after which a SnapshotEnsemble snapshots when `sgdr` is stepped per epoch.
+std::vector<std::int64_t> sgdr_snapshot_epochs(std::int64_t T_0, std::int64_t T_mult, int epochs) {
   Harness h;
-  tlkit::schedule::CosineAnnealingWarmRestarts sgdr(h.optimizer, /*T_0=*/1);
+  tlkit::schedule::CosineAnnealingWarmRestarts sgdr(h.optimizer, T_0, T_mult);
   h.context.scheduler = &sgdr;
   SnapshotEnsemble snapshots;
   snapshots.on_train_begin(h.context);
-  for (int e = 0; e < 4; ++e) {
+  for (int e = 0; e < epochs; ++e) {
     sgdr.step();
     h.context.epoch = e;
     snapshots.on_epoch_end(h.context);
   }
-  EXPECT_EQ(snapshots.snapshot_epochs(), (std::vector<std::int64_t>{1, 2, 3, 4}));
+  return snapshots.snapshot_epochs();
+}
 
+TEST(SnapshotEnsemble, FollowsTheScheduleCyclesEvenWhenTheLrRepeats) {
+  // SGDR with one-epoch cycles stepped per epoch: the lr is the same at every epoch start, so only
+  // the schedule's cycle count shows the restarts.
+  EXPECT_EQ(sgdr_snapshot_epochs(1, 1, 4), (std::vector<std::int64_t>{1, 2, 3, 4}));
   // T_0 = 2, T_mult = 2: cycles of 2, 4, 8 epochs end after epochs 2 and 6 of 8.
-  Harness g;
-  tlkit::schedule::CosineAnnealingWarmRestarts doubling(g.optimizer, 2, 2);
-  g.context.scheduler = &doubling;
-  SnapshotEnsemble more;
-  more.on_train_begin(g.context);
-  for (int e = 0; e < 8; ++e) {
-    doubling.step();
-    g.context.epoch = e;
-    more.on_epoch_end(g.context);
-  }
-  EXPECT_EQ(more.snapshot_epochs(), (std::vector<std::int64_t>{2, 6}));
+  EXPECT_EQ(sgdr_snapshot_epochs(2, 2, 8), (std::vector<std::int64_t>{2, 6}));
 }
 
 TEST(Metrics, ConfusionMatrixAndPerClassAccuracy) {
