@@ -17,6 +17,10 @@ int run_finetune(int argc, char** argv) {
   options.add_options()("model", "pretrained TorchScript classifier", cxxopts::value<std::string>());
   cli::add_data_options(options, 32);
   options.add_options("Stage 1 (head on cached features)")
+      ("head-from", "first layer of the new head: the layers from it on are re-initialised and trained on the "
+                    "cached output of the layer below (default: the classification layer only; e.g. classifier.0 "
+                    "or a convolution when your images are unlike the pretraining data)",
+       cxxopts::value<std::string>()->default_value(""))
       ("head-epochs", "epochs", cxxopts::value<std::int64_t>()->default_value("30"))
       ("head-optimizer", "optimizer spec", cxxopts::value<std::string>()->default_value("adam:lr=0.001"))
       ("head-schedule", "schedule spec", cxxopts::value<std::string>()->default_value("cosine"))
@@ -40,6 +44,7 @@ int run_finetune(int argc, char** argv) {
   finetune.data = cli::data_options(result, common);
   finetune.fine = cli::fit_options(result, common);
   finetune.out = result["out"].as<std::string>();
+  finetune.head_from = result["head-from"].as<std::string>();
   finetune.head_epochs = result["head-epochs"].as<std::int64_t>();
   finetune.head_optimizer = result["head-optimizer"].as<std::string>();
   finetune.head_schedule = result["head-schedule"].as<std::string>();

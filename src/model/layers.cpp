@@ -1,5 +1,9 @@
 // Classifier: the layer walk (see the comment on Classifier), cutting at a layer, and freezing.
 
+#include <cmath>
+
+#include <torch/nn/init.h>
+
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 
@@ -155,13 +159,78 @@ at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string
   return flatten ? x.flatten(1) : x;
 }
 
-std::string Classifier::penultimate_layer() const {
-  size_t index = layer_index(find_head());
+std::string Classifier::penultimate_layer() const { return feature_layer_for(find_head()); }
+
+std::string Classifier::feature_layer_for(const std::string& name) const {
+  size_t index = layer_index(name);
   while (index > 0) {
     --index;
     if (impl_->layers[index].info.type.rfind("Dropout", 0) != 0) return impl_->layers[index].info.name;
   }
-  fail("the head '", find_head(), "' is the model's first layer; there is no layer below it to take features from");
+  fail("'", name, "' is the model's first layer; there is no layer below it to take features from");
+}
+
+std::vector<std::int64_t> Classifier::input_shape(const std::string& name) const {
+  const size_t first = layer_index(name);
+  if (first == 0) return {1, impl_->input_channels, impl_->input_size, impl_->input_size};
+  return impl_->layers[first - 1].info.output_shape;
+}
+
+at::Tensor Classifier::forward_from(const at::Tensor& input, const std::string& name) {
+  TLKIT_CHECK(impl_->walk_ok, "cannot run this model from layer '", name, "': running its layers one after "
+              "another does not reproduce its forward() (not a Sequential-style model)");
+  const size_t first = layer_index(name);
+  auto x = input;
+  const auto shape = input_shape(name);
+  if (x.dim() == 2 && shape.size() > 2 && !impl_->layers[first].flatten_before) {
+    std::vector<std::int64_t> batch_shape = shape;
+    batch_shape[0] = x.size(0);
+    std::int64_t row = 1;
+    for (size_t i = 1; i < shape.size(); ++i) row *= shape[i];
+    TLKIT_CHECK(x.size(1) == row, "layer '", name, "' takes inputs of shape ", describe_shape(shape),
+                " (", row, " values per row); got rows of ", x.size(1));
+    x = x.reshape(batch_shape);
+  }
+  for (size_t i = first; i < impl_->layers.size(); ++i) {
+    auto& entry = impl_->layers[i];
+    if (entry.flatten_before && x.dim() > 2) x = x.flatten(1);
+    x = entry.module.forward({x}).toTensor();
+  }
+  return x;
+}
+
+std::vector<std::pair<std::string, torch::jit::Module>> Classifier::layers_from(const std::string& name) const {
+  std::vector<std::pair<std::string, torch::jit::Module>> out;
+  for (size_t i = layer_index(name); i < impl_->layers.size(); ++i)
+    out.emplace_back(impl_->layers[i].info.name, impl_->layers[i].module);
+  return out;
+}
+
+void Classifier::reinitialize(const std::string& name) {
+  at::NoGradGuard no_grad;
+  std::vector<torch::jit::Module> modules;
+  if (name.empty()) {
+    modules.push_back(impl_->module);  // every parameter, also of models whose layers cannot be walked
+  } else {
+    for (auto& [layer, module] : layers_from(name)) modules.push_back(module);
+  }
+  for (auto& module : modules) {
+    for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+      const bool is_bias = p.name == "bias" || (p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0);
+      if (p.value.dim() >= 2) {
+        torch::nn::init::kaiming_uniform_(p.value, std::sqrt(5.0));  // torch's default for Linear / Conv
+      } else if (is_bias) {
+        p.value.zero_();
+      } else {
+        p.value.fill_(1.0);  // normalisation scale
+      }
+    }
+    for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+      if (b.name.find("running_mean") != std::string::npos) b.value.zero_();
+      if (b.name.find("running_var") != std::string::npos) b.value.fill_(1.0);
+      if (b.name.find("num_batches_tracked") != std::string::npos) b.value.zero_();
+    }
+  }
 }
 
 namespace {

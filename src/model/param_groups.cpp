@@ -1,5 +1,6 @@
 #include <tlkit/model/param_groups.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -111,7 +112,8 @@ std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model, const std
   return kept;
 }
 
-std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay) {
+std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay,
+                                                  const std::string& new_from) {
   TLKIT_CHECK(lr > 0, "the learning rate must be > 0, got ", lr);
   TLKIT_CHECK(decay > 0 && decay <= 1, "the learning-rate decay per layer must be in (0, 1], got ", decay);
   const auto layers = model.layers();
@@ -123,10 +125,18 @@ std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, doubl
     if (!(is_normalisation(layers[i].type) && top >= 0)) ++top;
     depth[i] = top;
   }
+  // A new head counts as one level above the layers below it.
+  const size_t head_start = new_from.empty() ? layers.size() : model.layer_index(new_from);
+  int head_depth = top;
+  if (head_start < layers.size()) {
+    head_depth = 0;
+    for (size_t i = 0; i < head_start; ++i) head_depth = std::max(head_depth, depth[i] + 1);
+  }
   std::vector<ParamGroupSpec> groups;
   for (size_t i = layers.size(); i-- > 0;) {
     if (depth[i] < 0 || layers[i].trainable_params == 0) continue;
-    ParamGroupSpec group{layers[i].name, lr * std::pow(decay, top - depth[i]), {}, {}};
+    const int k = i >= head_start ? 0 : head_depth - depth[i];
+    ParamGroupSpec group{layers[i].name, lr * std::pow(decay, k), {}, {}};
     groups.push_back(std::move(group));
   }
   for (const auto& [name, param] : model.named_parameters()) {

@@ -4,8 +4,6 @@
 #include <cmath>
 
 #include <torch/csrc/jit/api/module.h>
-#include <torch/nn/init.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/optim/optimizer.h>
 #include <torch/optim/sgd.h>
 
@@ -27,12 +25,16 @@ using detail::PreparedData;
 // Features of one split, cached in out/features/<split>: reused when the manifest says they came
 // from the same model file, extracted (once) otherwise.
 FeatureSet cached_features(model::Classifier& model, const std::shared_ptr<const data::Dataset>& dataset,
-                           const std::string& split, const FinetuneOptions& options, const std::string& sha) {
+                           const std::string& split, const FinetuneOptions& options, const std::string& sha,
+                           const std::string& layer) {
   const auto dir = options.out / "features" / split;
   if (fs::exists(dir / "manifest.json")) {
     try {
       auto cached = load_features(dir, sha);
-      if (cached.features.size(0) == static_cast<std::int64_t>(dataset->size())) {
+      if (cached.layer != layer) {
+        logger()->info("stage 1: cached {} features are of layer {}, not {}; extracting again", split, cached.layer,
+                       layer);
+      } else if (cached.features.size(0) == static_cast<std::int64_t>(dataset->size())) {
         logger()->info("stage 1: reusing cached {} features ({} x {})", split, cached.features.size(0),
                        cached.features.size(1));
         return cached;
@@ -47,18 +49,12 @@ FeatureSet cached_features(model::Classifier& model, const std::shared_ptr<const
   extract.device = options.fine.device;
   extract.source = options.data.source;
   extract.split = split;
+  extract.layer = layer;
   extract.model_sha256 = sha;
   const auto extracted = extract_features(model, dataset, dir, extract);
   logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", split, extracted.rows, extracted.dim,
                  extracted.seconds);
   return load_features(dir, sha);
-}
-
-// A handle sharing storage with the model's parameter.
-at::Tensor named_parameter(model::Classifier& model, const std::string& name) {
-  for (auto& [key, value] : model.named_parameters())
-    if (key == name) return value;
-  fail("the model has no parameter '", name, "'");
 }
 
 // The default first unfrozen layer: the top third of the parametrised layers (for VGG16 the last
@@ -72,32 +68,29 @@ std::string default_unfreeze_from(const model::Classifier& model) {
   return parametrised[parametrised.size() - top];
 }
 
-// Stage 1: trains a new head on cached features; returns its evaluation row and copies the head's
-// weights (best on validation) into the model.
+// Stage 1: trains a new head (the layers from `head_from` on, or the classification layer) on
+// cached features of the layer below it; returns its evaluation row and leaves the head's best
+// weights on validation in the model.
 ResultRow train_head(model::Classifier& model, const PreparedData& data, const FinetuneOptions& options) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  const auto head = options.head_from.empty() ? model.find_head() : options.head_from;
+  const auto feature_layer = model.feature_layer_for(head);
+  if (!options.head_from.empty()) model.reinitialize(head);
   model.freeze_all();
   model.train(false);
   const auto sha = model_sha256(model);
-  const auto train_features = cached_features(model, data.train, "train", options, sha);
-  const auto val_features = cached_features(model, data.val, "val", options, sha);
-  const auto eval_features = data.eval == data.val ? val_features : cached_features(model, data.eval, data.eval_split, options, sha);
+  const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset, const std::string& split) {
+    return cached_features(model, dataset, split, options, sha, feature_layer);
+  };
+  const auto train_features = features(data.train, "train");
+  const auto val_features = features(data.val, "val");
+  const auto eval_features = data.eval == data.val ? val_features : features(data.eval, data.eval_split);
+  logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head, feature_layer);
 
-  const auto head = model.find_head();
-  auto weight = named_parameter(model, head + ".weight");
-  auto bias = named_parameter(model, head + ".bias");
-  const auto dim = train_features.features.size(1);
-  TLKIT_CHECK(weight.size(1) == dim, "the cached features have ", dim, " columns but the head '", head, "' takes ",
-              weight.size(1), " inputs");
-  torch::nn::Linear linear(dim, num_classes);
-  {
-    torch::NoGradGuard no_grad;
-    linear->weight.copy_(weight);
-    linear->bias.copy_(bias);
-  }
-  auto network = train::ModuleNetwork::from(linear);
+  model.unfreeze_from(head);
+  train::ScriptLayersNetwork network(model.layers_from(head),
+                                     [&model, head](const at::Tensor& x) { return model.forward_from(x, head); });
   const auto device = options.fine.device;
-  network->to(device);
   train::TensorBatchSource train_source(train_features.features, train_features.labels, options.head_batch_size, true,
                                         options.data.seed);
   train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
@@ -109,20 +102,15 @@ ResultRow train_head(model::Classifier& model, const PreparedData& data, const F
   fit.ema_decay = 0;
   fit.patience = std::max<std::int64_t>(10, options.fine.patience);
   fit.schedule_per_batch = false;
-  auto optimizer = detail::make_optimizer(options.head_optimizer, {torch::optim::OptimizerParamGroup(linear->parameters())});
+  auto optimizer = detail::make_optimizer(options.head_optimizer, {torch::optim::OptimizerParamGroup(network.trainable_parameters())});
   detail::StageSetup setup;
   setup.dir = options.out / "stage1";
   setup.label = "stage 1 (head on features)";
   setup.num_classes = num_classes;
   setup.checkpoints = false;
-  const auto outcome = detail::run_stage(*network, *optimizer, options.head_schedule, fit, train_source, &val_source, setup);
-  train::copy_state(*network, outcome.best.empty() ? outcome.last : outcome.best);
-  const auto evaluation = train::evaluate(*network, eval_source, num_classes, device);
-  {
-    torch::NoGradGuard no_grad;
-    weight.copy_(linear->weight.to(weight.device()));
-    bias.copy_(linear->bias.to(bias.device()));
-  }
+  const auto outcome = detail::run_stage(network, *optimizer, options.head_schedule, fit, train_source, &val_source, setup);
+  train::copy_state(network, outcome.best.empty() ? outcome.last : outcome.best);
+  const auto evaluation = train::evaluate(network, eval_source, num_classes, device);
   return {"feature extraction (stage 1 head)", evaluation.accuracy, evaluation.loss, evaluation.examples};
 }
 
@@ -189,24 +177,6 @@ void check_before_work(const FitOptions& fit, const std::string& schedule, bool 
   }
 }
 
-void reinitialize(model::Classifier& model) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, p] : model.named_parameters()) {
-    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-    if (p.dim() >= 2) {
-      torch::nn::init::kaiming_uniform_(p, std::sqrt(5.0));  // torch's default for Linear / Conv
-    } else if (is_bias) {
-      p.zero_();
-    } else {
-      p.fill_(1.0);  // normalisation scale
-    }
-  }
-  for (auto& [name, b] : model.state_dict()) {
-    if (name.find("running_mean") != std::string::npos) b.zero_();
-    if (name.find("running_var") != std::string::npos) b.fill_(1.0);
-  }
-}
-
 }  // namespace
 
 RunResult finetune(const FinetuneOptions& options) {
@@ -239,8 +209,12 @@ RunResult finetune(const FinetuneOptions& options) {
   if (!options.lr_rules.empty()) {
     groups = model::param_groups_from_rules(model, model::parse_lr_rules(options.lr_rules), lr);
   } else {
-    model.unfreeze_from(options.unfreeze_from.empty() ? default_unfreeze_from(model) : options.unfreeze_from);
-    groups = model::param_groups_by_depth(model, lr, options.lr_decay);
+    auto first = options.unfreeze_from.empty() ? default_unfreeze_from(model) : options.unfreeze_from;
+    if (options.unfreeze_from.empty() && !options.head_from.empty() &&
+        model.layer_index(options.head_from) < model.layer_index(first))
+      first = options.head_from;  // the whole new head keeps training
+    model.unfreeze_from(first);
+    groups = model::param_groups_by_depth(model, lr, options.lr_decay, options.head_from);
   }
   for (const auto& group : groups) logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
   auto optimizer = detail::make_optimizer(options.fine.optimizer,
@@ -252,6 +226,7 @@ RunResult finetune(const FinetuneOptions& options) {
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   fit_evaluate_export(model, *optimizer, data, options.data, options.fine, setup, "fine-tuning: ", "finetune",
                       {{"model", options.model.string()},
+                       {"head_from", options.head_from.empty() ? model.find_head() : options.head_from},
                        {"head_epochs", std::to_string(options.head_epochs)},
                        {"head_optimizer", options.head_optimizer},
                        {"lr_decay", std::to_string(options.lr_decay)}},
@@ -265,7 +240,7 @@ RunResult train(const TrainOptions& options) {
   const auto data = detail::open_data(options.data);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   auto model = model::Classifier::load(options.model, {options.fit.device});
-  if (options.reinitialize) reinitialize(model);
+  if (options.reinitialize) model.reinitialize();
   if (model.num_classes() != num_classes || model.class_names() != data.classes) model.replace_head(num_classes, data.classes);
   model.unfreeze_all();
   const double lr = detail::spec_lr(options.fit.optimizer, 0.01);

@@ -20,22 +20,53 @@ std::int64_t Network::parameter_count(bool trainable_only) const {
   return count;
 }
 
-void ScriptNetwork::train(bool on) {
-  module_.train(on);
+namespace {
+
+// Train mode for a TorchScript module, except that frozen layers stay frozen: a module whose
+// parameters are all frozen (e.g. a BatchNorm below the unfrozen layers) runs in eval mode, so its
+// running statistics do not drift on the new data; without dropout, Dropout layers stay in eval.
+void set_script_mode(torch::jit::Module& module, bool on, bool dropout) {
+  module.train(on);
   if (!on) return;
-  // Frozen layers stay frozen: a module whose parameters are all frozen (e.g. a BatchNorm below the
-  // unfrozen layers) runs in eval mode, so its running statistics do not drift on the new data.
-  for (auto child : module_.modules()) {
+  for (auto child : module.modules()) {
     bool has_params = false, all_frozen = true;
     for (const auto& p : child.parameters(/*recurse=*/false)) {
       has_params = true;
       all_frozen = all_frozen && !p.requires_grad();
     }
     if (has_params && all_frozen && child.children().size() == 0) child.train(false);
-    if (!dropout_enabled() && child.type()->name() &&
-        child.type()->name()->name().find("Dropout") != std::string::npos)
+    if (!dropout && child.type()->name() && child.type()->name()->name().find("Dropout") != std::string::npos)
       child.train(false);
   }
+}
+
+}  // namespace
+
+void ScriptNetwork::train(bool on) { set_script_mode(module_, on, dropout_enabled()); }
+
+void ScriptLayersNetwork::train(bool on) {
+  for (auto& [name, module] : layers_) set_script_mode(module, on, dropout_enabled());
+  training_ = on;
+}
+
+std::vector<torch::Tensor> ScriptLayersNetwork::parameters() const {
+  std::vector<torch::Tensor> params;
+  for (const auto& [name, module] : layers_)
+    for (const auto& p : module.parameters(/*recurse=*/true)) params.push_back(p);
+  return params;
+}
+
+NamedTensors ScriptLayersNetwork::named_state() const {
+  NamedTensors state;
+  for (const auto& [name, module] : layers_) {
+    for (const auto& p : module.named_parameters(/*recurse=*/true)) state.emplace_back(name + "." + p.name, p.value);
+    for (const auto& b : module.named_buffers(/*recurse=*/true)) state.emplace_back(name + "." + b.name, b.value);
+  }
+  return state;
+}
+
+void ScriptLayersNetwork::to(const torch::Device& device) {
+  for (auto& [name, module] : layers_) module.to(device);
 }
 
 torch::Tensor ScriptNetwork::forward(const torch::Tensor& input) {

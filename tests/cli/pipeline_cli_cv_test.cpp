@@ -205,6 +205,49 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   EXPECT_TRUE(contains(again.output, "reusing cached train features")) << again.output;
 }
 
+TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
+  const auto pretrained = tlkit::test::tiny_model();
+  const auto out = dir_ / "ft_conv";
+  // The head is features.3 (a convolution) and everything above it: stage 1 trains it on the
+  // cached output of features.2 (4 × 8 × 8 per image); stage 2 (unfrozen from the head by default)
+  // keeps features.0 frozen.
+  const auto result = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                                quoted(out) + " --head-from features.3 --head-epochs 30 --head-batch-size 6 " +
+                                "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
+                                "--schedule cosine --lr-decay 0.5 --seed 3 --no-progress");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto manifest = tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));
+  EXPECT_EQ(manifest.at("layer").as_string(), "features.2");
+  EXPECT_TRUE(contains(result.output, "group features.3 lr 0.003")) << result.output;
+  EXPECT_TRUE(contains(result.output, "group classifier.6 lr 0.003")) << result.output;
+  // The bands are learnable from re-trained upper layers: stage 1 is far above chance (33%).
+  EXPECT_GE(table_accuracy(out / "results.md", "feature extraction (stage 1 head)"), 75.0)
+      << tlkit::read_file(out / "results.md");
+  auto before = tlkit::model::Classifier::load(pretrained);
+  auto after = tlkit::model::Classifier::load(out / "model.pt");
+  EXPECT_TRUE(torch::equal(parameter(before, "features.0.weight"), parameter(after, "features.0.weight")));
+  for (const auto* name : {"features.3.weight", "classifier.0.weight", "classifier.3.weight"})
+    EXPECT_FALSE(torch::equal(parameter(before, name), parameter(after, name))) << name;
+
+  // Features cached for another layer are not taken for the default head's.
+  const auto again = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                               quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(contains(again.output, "are of layer features.2, not classifier.4")) << again.output;
+  EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json")).at("layer").as_string(),
+            "classifier.4");
+
+  // A head that starts at the first layer or at no layer is refused with the reason.
+  auto bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                       quoted(dir_ / "bad") + " --head-from features.0 --no-progress");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "first layer")) << bad.output;
+  bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                  quoted(dir_ / "bad") + " --head-from classifier.9 --no-progress");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "no layer named 'classifier.9'")) << bad.output;
+}
+
 TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
   const auto out = dir_ / "lr";
   const auto result = tlkit_cli("lr-find --model " + quoted(tlkit::test::tiny_model()) + " --data " +

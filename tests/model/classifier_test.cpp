@@ -1,6 +1,7 @@
 #include <tlkit/model/classifier.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -117,6 +118,69 @@ TEST(Classifier, ForwardUntilEqualsTheModelsOwnPieces) {
   const auto scores = head.forward({model.forward_until(x, model.penultimate_layer())}).toTensor();
   EXPECT_TRUE(torch::allclose(scores, model.forward(x), 1e-6, 1e-6));
   EXPECT_THROW(model.forward_until(x, "classifier.99"), tlkit::Error);
+}
+
+TEST(Classifier, ForwardFromInvertsForwardUntil) {
+  auto model = Classifier::load(tlkit::test::tiny_model());
+  model.train(false);
+  torch::manual_seed(4);
+  const auto x = torch::randn({5, 3, 16, 16});
+  torch::NoGradGuard no_grad;
+  const auto scores = model.forward(x);
+  // vgg_tiny: features.0 conv, .1 relu, .2 pool, .3 conv, .4 relu, .5 pool, avgpool, classifier.0-6.
+  EXPECT_EQ(model.feature_layer_for("features.3"), "features.2");
+  EXPECT_EQ(model.feature_layer_for("classifier.0"), "avgpool");
+  EXPECT_EQ(model.feature_layer_for("classifier.6"), "classifier.4");  // skips the Dropout
+  EXPECT_EQ(model.input_shape("features.3"), (std::vector<int64_t>{1, 4, 8, 8}));
+  EXPECT_EQ(model.input_shape("features.0"), (std::vector<int64_t>{1, 3, 16, 16}));
+  for (const auto* head : {"features.1", "features.3", "classifier.0", "classifier.3", "classifier.6"}) {
+    const auto cut = model.feature_layer_for(head);
+    // Flattened rows (the feature cache's form) and the layer's own shape both work.
+    EXPECT_TRUE(torch::allclose(model.forward_from(model.forward_until(x, cut), head), scores, 1e-5, 1e-6)) << head;
+    EXPECT_TRUE(torch::allclose(model.forward_from(model.forward_until(x, cut, false), head), scores, 1e-5, 1e-6))
+        << head;
+  }
+  const auto message = error_of([&] { model.forward_from(torch::zeros({2, 100}), "features.3"); });
+  EXPECT_TRUE(contains(message, "[1, 4, 8, 8]") && contains(message, "100")) << message;
+  EXPECT_THROW(model.feature_layer_for("features.0"), tlkit::Error);
+  EXPECT_THROW(model.forward_from(x, "classifier.99"), tlkit::Error);
+  const auto upper = model.layers_from("classifier.0");
+  ASSERT_EQ(upper.size(), 7u);
+  EXPECT_EQ(upper.front().first, "classifier.0");
+  EXPECT_EQ(upper.back().first, "classifier.6");
+}
+
+TEST(Classifier, ReinitializeFromALayerKeepsTheLayersBelow) {
+  auto model = Classifier::load(tlkit::test::export_model_file("--arch vgg_cifar --random-init --seed 3", "cifar.pt"));
+  // Move the BatchNorm statistics away from their initial values first.
+  model.train(true);
+  {
+    torch::NoGradGuard no_grad;
+    model.forward(torch::randn({4, 3, 32, 32}) * 3 + 1);
+  }
+  const auto state_before = model.state_dict();
+  std::map<std::string, at::Tensor> before;
+  for (const auto& [name, value] : state_before) before[name] = value.clone();
+  torch::manual_seed(0);
+  model.reinitialize("features.14");
+  for (const auto& [name, value] : model.state_dict()) {
+    const bool lower = name.rfind("features.", 0) == 0 && std::stoi(name.substr(9)) < 14;
+    if (lower) {
+      EXPECT_TRUE(torch::equal(value, before.at(name))) << name;
+      continue;
+    }
+    if (contains(name, "running_mean") || contains(name, ".bias")) {
+      EXPECT_EQ(value.abs().max().item<double>(), 0.0) << name;
+    } else if (contains(name, "running_var") || (value.dim() == 1 && contains(name, ".weight"))) {
+      EXPECT_TRUE(torch::equal(value, torch::ones_like(value))) << name;
+    } else if (value.dim() >= 2) {
+      // torch's default: kaiming_uniform_(a=√5) is U(±1/√fan_in).
+      const double bound = 1.0 / std::sqrt(static_cast<double>(value[0].numel()));
+      EXPECT_LE(value.abs().max().item<double>(), bound + 1e-7) << name;
+      EXPECT_FALSE(torch::equal(value, before.at(name))) << name;
+    }
+  }
+  EXPECT_THROW(model.reinitialize("features.99"), tlkit::Error);
 }
 
 TEST(Classifier, ReplaceHeadGivesNewClassesAndTrainableParameters) {

@@ -80,6 +80,20 @@ TEST(ParamGroups, DepthDecayCountsParametrisedLayersFromTheTop) {
   EXPECT_THROW(tlkit::model::param_groups_by_depth(model, 1e-2, 1.5), tlkit::Error);
 }
 
+TEST(ParamGroups, ANewHeadTrainsAtTheFullRateAndTheDecayStartsBelowIt) {
+  auto model = Classifier::load(tlkit::test::tiny_model());
+  model.unfreeze_from("features.0");
+  const auto groups = tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "classifier.0");
+  const std::vector<std::pair<std::string, double>> expected{
+      {"classifier.6", 1e-2}, {"classifier.3", 1e-2}, {"classifier.0", 1e-2}, {"features.3", 5e-3}, {"features.0", 2.5e-3}};
+  ASSERT_EQ(groups.size(), expected.size());
+  for (size_t k = 0; k < expected.size(); ++k) {
+    EXPECT_EQ(groups[k].name, expected[k].first);
+    EXPECT_DOUBLE_EQ(groups[k].lr, expected[k].second) << groups[k].name;
+  }
+  EXPECT_THROW(tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "nope"), tlkit::Error);
+}
+
 TEST(ParamGroups, OptimizerGroupsKeepTheirRates) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   const auto groups = tlkit::model::param_groups_by_depth(model, 0.1, 0.1);

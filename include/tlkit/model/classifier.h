@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -98,6 +99,22 @@ class Classifier {
   at::Tensor forward_until(const at::Tensor& images, const std::string& name, bool flatten = true);
   // The layer whose output feeds the head, skipping Dropout (identity in eval), e.g. "classifier.4".
   std::string penultimate_layer() const;
+  // The layer whose output feeds layer `name`, skipping Dropout: where features are cut when the
+  // layers from `name` on are trained as a head (penultimate_layer() is feature_layer_for(head)).
+  std::string feature_layer_for(const std::string& name) const;
+  // Runs the layers from `name` (inclusive) to the output on `input`, the output of the layers
+  // before it. A flattened [N, D] input is reshaped to the layer's input shape (e.g. [N, 64, 8, 8]
+  // for a convolution), so cached feature rows can be fed back. Inverse of forward_until.
+  at::Tensor forward_from(const at::Tensor& input, const std::string& name);
+  // The shape layer `name` receives for a batch of 1 (the output of the layer before it).
+  std::vector<std::int64_t> input_shape(const std::string& name) const;
+  // The modules of the layers from `name` on, with their qualified names (they share the model's
+  // parameters), e.g. to train them as a head.
+  std::vector<std::pair<std::string, torch::jit::Module>> layers_from(const std::string& name) const;
+  // Fresh random weights for the layers from `name` on (every layer when `name` is empty): weights
+  // of Linear / Conv as torch initialises them (kaiming_uniform_, a = √5), biases 0, normalisation
+  // scales 1, BatchNorm running statistics reset.
+  void reinitialize(const std::string& name = "");
 
   // The classification layer: the one set with set_head, else the file's tlkit_head, else the
   // last layer with a 2-D weight (the last Linear).

@@ -40,8 +40,11 @@ std::vector<LrRule> parse_lr_rules(const std::string& text);
 std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model, const std::vector<LrRule>& rules,
                                                     double default_lr);
 
-// One group per trainable parametrised layer, lr · decay^k from the top.
-std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay);
+// One group per trainable parametrised layer, lr · decay^k from the top. With `new_from` (a new,
+// re-initialised head: the layers from it on) every layer of the head gets lr, and k counts from
+// the layer below it (k = 1).
+std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay,
+                                                  const std::string& new_from = "");
 
 // One group holding every trainable parameter at `lr`.
 std::vector<ParamGroupSpec> single_param_group(const Classifier& model, double lr);

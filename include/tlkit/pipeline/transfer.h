@@ -3,7 +3,8 @@
 //
 //   finetune    stage 1, feature extraction: the backbone is frozen, the features of the head's
 //               input are computed once and cached (extract_features), and a new head for the
-//               user's classes is trained on the cache for many cheap epochs.
+//               user's classes is trained on the cache for many cheap epochs. The head is the
+//               classification layer, or every layer from `head_from` on (re-initialised).
 //               stage 2, fine-tuning: the model starts from the stage-1 head, the upper layers are
 //               unfrozen (lower layers stay frozen), each layer gets its own learning rate
 //               (transferred layers smaller: depth decay or rules), with early stopping, a snapshot
@@ -57,6 +58,12 @@ struct FinetuneOptions {
   std::filesystem::path out;
   DataOptions data;
   // Stage 1: a new head on cached features.
+  // The first layer of the new head: every layer from it to the output is re-initialised and
+  // trained on the cached output of the layer below it. Empty: the classification layer only
+  // (features of the penultimate layer, e.g. VGG16's classifier.4). An earlier layer (e.g.
+  // "classifier.0", or a convolution) suits target data unlike the source: the upper layers of a
+  // network are the most specific to the task it was trained on.
+  std::string head_from;
   std::int64_t head_epochs = 30;
   std::string head_optimizer = "adam:lr=0.001";
   std::string head_schedule = "cosine";

@@ -58,6 +58,28 @@ class ScriptNetwork : public Network {
   torch::jit::Module module_;
 };
 
+// Some layers of a TorchScript model trained on their own, e.g. the upper layers of a classifier
+// trained as a head on cached features: the forward is given as a function, the parameters and
+// state are those of the listed modules (named "<layer>.<parameter>"), and train() treats them as
+// ScriptNetwork treats its module.
+class ScriptLayersNetwork : public Network {
+ public:
+  ScriptLayersNetwork(std::vector<std::pair<std::string, torch::jit::Module>> layers,
+                      std::function<torch::Tensor(const torch::Tensor&)> forward)
+      : layers_(std::move(layers)), forward_(std::move(forward)) {}
+  torch::Tensor forward(const torch::Tensor& input) override { return forward_(input); }
+  void train(bool on) override;
+  bool is_training() const override { return training_; }
+  std::vector<torch::Tensor> parameters() const override;
+  NamedTensors named_state() const override;
+  void to(const torch::Device& device) override;
+
+ private:
+  std::vector<std::pair<std::string, torch::jit::Module>> layers_;
+  std::function<torch::Tensor(const torch::Tensor&)> forward_;
+  bool training_ = false;
+};
+
 // A torch::nn module with its forward given as a function.
 class ModuleNetwork : public Network {
  public:
