@@ -90,14 +90,58 @@ void conform_adam_state(torch::optim::Optimizer& optimizer, const char* name) {
   });
 }
 
-void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState& state,
-                 const AdamHyper& hyper) {
+namespace {
+
+// Missing state as zeros; the step counter advanced.
+void begin_step(const at::Tensor& param, AdamParamState& state, const AdamHyper& hyper) {
   if (!state.exp_avg().defined()) state.exp_avg(at::zeros_like(param));
   if (!state.exp_avg_sq().defined()) state.exp_avg_sq(at::zeros_like(param));
   if (hyper.amsgrad && !state.max_exp_avg_sq().defined()) {
     state.max_exp_avg_sq(at::zeros_like(param));
   }
   state.step(state.step() + 1);
+}
+
+}  // namespace
+
+void adam_update_foreach(const std::vector<AdamItem>& items, const AdamHyper& hyper) {
+  if (items.empty()) return;
+  std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs;
+  std::vector<at::Scalar> neg_step_sizes, bias_corrections2_sqrt;
+  for (const AdamItem& item : items) {
+    begin_step(item.param, *item.state, hyper);
+    const AdamScalars scalars = adam_scalars(hyper, item.state->step());
+    params.push_back(item.param);
+    grads.push_back(item.grad);
+    exp_avgs.push_back(item.state->exp_avg());
+    exp_avg_sqs.push_back(item.state->exp_avg_sq());
+    if (hyper.amsgrad) max_exp_avg_sqs.push_back(item.state->max_exp_avg_sq());
+    neg_step_sizes.emplace_back(-scalars.step_size);
+    bias_corrections2_sqrt.emplace_back(scalars.bias_correction2_sqrt);
+  }
+  // The order of torch.optim's _multi_tensor_adam / _multi_tensor_adamw.
+  if (hyper.decoupled_weight_decay) at::_foreach_mul_(params, 1 - hyper.lr * hyper.weight_decay);
+  if (!hyper.decoupled_weight_decay && hyper.weight_decay != 0) grads = at::_foreach_add(grads, params, hyper.weight_decay);
+  at::_foreach_mul_(exp_avgs, hyper.beta1);
+  at::_foreach_add_(exp_avgs, grads, 1 - hyper.beta1);
+  at::_foreach_mul_(exp_avg_sqs, hyper.beta2);
+  at::_foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - hyper.beta2);
+  std::vector<at::Tensor> denom;
+  if (hyper.amsgrad) {
+    at::_foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs);
+    denom = at::_foreach_sqrt(max_exp_avg_sqs);
+  } else {
+    denom = at::_foreach_sqrt(exp_avg_sqs);
+  }
+  at::_foreach_div_(denom, bias_corrections2_sqrt);
+  at::_foreach_add_(denom, hyper.eps);
+  at::_foreach_addcdiv_(params, exp_avgs, denom, neg_step_sizes);
+  count_foreach_updates(items.size());
+}
+
+void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState& state,
+                 const AdamHyper& hyper) {
+  begin_step(param, state, hyper);
   const AdamScalars scalars = adam_scalars(hyper, state.step());
   const at::Tensor v_max = hyper.amsgrad ? state.max_exp_avg_sq() : at::Tensor();
   if (fused_cpu_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max})) {

@@ -2,7 +2,10 @@
 // Internal: the Adam update shared by tlkit::optim::Adam (L2 weight decay in the gradient) and
 // tlkit::optim::AdamW (decoupled weight decay), with the fused CPU kernel and the tensor-op path.
 
+#include <algorithm>
+#include <iterator>
 #include <tuple>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
@@ -10,6 +13,7 @@
 
 #include <tlkit/optim/adam.h>
 
+#include "kernel_util.h"
 #include "optimizer_util.h"
 
 namespace tlkit::optim::detail {
@@ -27,6 +31,15 @@ struct AdamHyper {
 // Creates missing state (zeros), advances the step counter and updates param in place.
 void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState& state,
                  const AdamHyper& hyper);
+
+// One parameter of a multi-tensor update.
+struct AdamItem {
+  at::Tensor param, grad;
+  AdamParamState* state;
+};
+// The same update for many parameters sharing hyper-parameters, device and dtype, with one
+// at::_foreach_* call per operation (torch.optim's _multi_tensor_adam); state created as needed.
+void adam_update_foreach(const std::vector<AdamItem>& items, const AdamHyper& hyper);
 
 // The hyper-parameters of AdamOptions or AdamWOptions.
 template <typename Options>
@@ -84,12 +97,36 @@ template <typename Options>
 at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
                             const torch::optim::Optimizer::LossClosure& closure, const char* name,
                             bool decoupled_weight_decay) {
-  return step_params<Options>(
+  // Parameters for the foreach path are collected per group, device and dtype, then updated
+  // together after the per-parameter ones.
+  struct Batch {
+    const Options* options;
+    c10::Device device;
+    at::ScalarType dtype;
+    std::vector<AdamItem> items;
+  };
+  std::vector<Batch> batches;
+  at::Tensor loss = step_params<Options>(
       optimizer, closure, name, validate_adam_options<Options>,
       [&](const at::Tensor& param, const at::Tensor& grad, const Options& options) {
-        adam_update(param, grad, state_of<AdamParamState>(optimizer, param),
-                    adam_hyper(options, decoupled_weight_decay));
+        auto& state = state_of<AdamParamState>(optimizer, param);
+        if (!foreach_applies(param)) {
+          adam_update(param, grad, state, adam_hyper(options, decoupled_weight_decay));
+          return;
+        }
+        auto batch = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) {
+          return b.options == &options && b.device == param.device() && b.dtype == param.scalar_type();
+        });
+        if (batch == batches.end()) {
+          batches.push_back({&options, param.device(), param.scalar_type(), {}});
+          batch = std::prev(batches.end());
+        }
+        batch->items.push_back({param, grad, &state});
       });
+  at::NoGradGuard no_grad;
+  for (const Batch& batch : batches)
+    adam_update_foreach(batch.items, adam_hyper(*batch.options, decoupled_weight_decay));
+  return loss;
 }
 
 template <typename Options>

@@ -10,6 +10,7 @@ namespace tlkit::optim {
 namespace {
 std::atomic<KernelMode> g_kernel_mode{KernelMode::kAuto};
 std::atomic<std::uint64_t> g_fused_updates{0};
+std::atomic<std::uint64_t> g_foreach_updates{0};
 }  // namespace
 
 void set_kernel_mode(KernelMode mode) { g_kernel_mode.store(mode, std::memory_order_relaxed); }
@@ -18,11 +19,20 @@ KernelMode kernel_mode() { return g_kernel_mode.load(std::memory_order_relaxed);
 
 std::uint64_t fused_update_count() { return g_fused_updates.load(std::memory_order_relaxed); }
 
+std::uint64_t foreach_update_count() { return g_foreach_updates.load(std::memory_order_relaxed); }
+
 namespace detail {
 
 void finish_fused_update(const at::Tensor& param) {
   param.unsafeGetTensorImpl()->bump_version();
   g_fused_updates.fetch_add(1, std::memory_order_relaxed);
+}
+
+void count_foreach_updates(std::uint64_t params) { g_foreach_updates.fetch_add(params, std::memory_order_relaxed); }
+
+bool foreach_applies(const at::Tensor& param) {
+  const auto mode = kernel_mode();
+  return mode == KernelMode::kForeach || (mode == KernelMode::kAuto && !param.device().is_cpu());
 }
 
 bool fused_cpu_applies(std::initializer_list<at::Tensor> tensors) {

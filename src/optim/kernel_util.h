@@ -191,6 +191,11 @@ inline T* data_of(const at::Tensor& tensor) {
 // of the first tensor's dtype (float or double) and element count, without lazy neg/conj bits.
 bool fused_cpu_applies(std::initializer_list<at::Tensor> tensors);
 
+// True when a parameter takes the multi-tensor (foreach) path: kForeach, or kAuto off the CPU.
+bool foreach_applies(const at::Tensor& param);
+// Counts updates done by the foreach path (tlkit::optim::foreach_update_count).
+void count_foreach_updates(std::uint64_t params);
+
 // After a fused update of param: bumps its version counter (as an in-place op would, so autograd
 // still detects a modified saved tensor) and counts the update (tlkit::optim::fused_update_count).
 void finish_fused_update(const at::Tensor& param);

@@ -16,6 +16,11 @@ TEST(OptimAdam, MatchesTorchReferenceWithTensorOps) {
   expect_matches_reference<Adam>("adam/", {KernelMode::kTensorOps, false});
 }
 
+// The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
+TEST(OptimAdam, MatchesTorchReferenceWithForeach) {
+  expect_matches_reference<Adam>("adam/", {KernelMode::kForeach, false});
+}
+
 TEST(OptimAdam, StridedParamsMatchTorchReference) {
   expect_matches_reference<Adam>("adam/", {KernelMode::kAuto, true});
 }

@@ -17,6 +17,11 @@ TEST(OptimAdamW, MatchesTorchReferenceWithTensorOps) {
   expect_matches_reference<AdamW>("adamw/", {KernelMode::kTensorOps, false});
 }
 
+// The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
+TEST(OptimAdamW, MatchesTorchReferenceWithForeach) {
+  expect_matches_reference<AdamW>("adamw/", {KernelMode::kForeach, false});
+}
+
 TEST(OptimAdamW, StridedParamsMatchTorchReference) {
   expect_matches_reference<AdamW>("adamw/", {KernelMode::kAuto, true});
 }

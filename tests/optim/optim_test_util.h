@@ -191,11 +191,14 @@ void expect_matches_reference(const std::string& prefix, ReferenceRun run = {}) 
         OptimizerPtr optimizer = make_case_optimizer(name, problem);
         ASSERT_NE(dynamic_cast<Expected*>(optimizer.get()), nullptr) << name;
         const auto fused_before = tlkit::optim::fused_update_count();
+        const auto foreach_before = tlkit::optim::foreach_update_count();
         const at::Tensor ours = run_steps(problem, *optimizer, 0, steps);
         const auto fused = tlkit::optim::fused_update_count() - fused_before;
-        const auto expected_fused =
-            fused_expected ? static_cast<std::uint64_t>(steps) * problem.params.size() : 0;
-        EXPECT_EQ(fused, expected_fused) << name << ": updates done by the fused kernel";
+        const auto updates = static_cast<std::uint64_t>(steps) * problem.params.size();
+        EXPECT_EQ(fused, fused_expected ? updates : 0) << name << ": updates done by the fused kernel";
+        const auto foreach = tlkit::optim::foreach_update_count() - foreach_before;
+        EXPECT_EQ(foreach, run.mode == tlkit::optim::KernelMode::kForeach ? updates : 0)
+            << name << ": updates done by the foreach path";
         const auto key = "case/" + name + "/" + problem_name + "/" + dtype_name(dtype);
         const double error = trajectory_error(ours, ref_value(key).toTensor());
         EXPECT_LE(error, tolerance_for(dtype)) << key;

@@ -6,12 +6,18 @@
 // parameter and state once, with no temporaries. Every other case (CUDA, half/bfloat16, strided
 // views, mixed dtypes) takes the tensor-op path, which has the same semantics.
 // kTensorOps forces the tensor-op path everywhere: for tests and side-by-side measurements.
+//
+// Adam and AdamW also have a multi-tensor ("foreach") path, as torch.optim's foreach=True: each
+// step of the update is one at::_foreach_* call over all parameters of a group (same device and
+// dtype) instead of one op per tensor. kAuto takes it for parameters that are not on the CPU (on
+// CUDA each foreach call is one kernel launch over every tensor); kForeach forces it everywhere
+// (on the CPU LibTorch runs it tensor by tensor: for tests). Same semantics as the other paths.
 
 #include <cstdint>
 
 namespace tlkit::optim {
 
-enum class KernelMode { kAuto, kTensorOps };
+enum class KernelMode { kAuto, kTensorOps, kForeach };
 
 // Process-wide setting, read at each step; thread-safe.
 void set_kernel_mode(KernelMode mode);
@@ -20,6 +26,8 @@ KernelMode kernel_mode();
 // Number of parameter updates done by the fused CPU kernel since the program started (to check
 // that the fast path is taken).
 std::uint64_t fused_update_count();
+// Number of parameter updates done by the multi-tensor (foreach) path since the program started.
+std::uint64_t foreach_update_count();
 
 // Sets the kernel mode for a scope and restores the previous one on exit.
 class ScopedKernelMode {
