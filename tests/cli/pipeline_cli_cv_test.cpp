@@ -221,6 +221,7 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   EXPECT_TRUE(contains(result.output, "group features.3 lr 0.003")) << result.output;
   EXPECT_TRUE(contains(result.output, "group classifier.6 lr 0.003")) << result.output;
   // The bands are learnable from re-trained upper layers: stage 1 is far above chance (33%).
+  std::cout << "[ stage 1 ] " << table_accuracy(out / "results.md", "feature extraction (stage 1 head)") << "%\n";
   EXPECT_GE(table_accuracy(out / "results.md", "feature extraction (stage 1 head)"), 75.0)
       << tlkit::read_file(out / "results.md");
   auto before = tlkit::model::Classifier::load(pretrained);
