@@ -7,7 +7,7 @@
 #   4. transfer the Fashion-MNIST backbone to the digits with `tlkit finetune` (stage 1: head on
 #      cached features; stage 2: fine-tuning with per-layer lrs, EMA, snapshot ensemble);
 #   5. print one table: scratch vs feature extraction vs fine-tuning vs EMA vs ensemble.
-# Usage: bash scripts/demo.sh [out-dir]      (about 4 minutes on 2 cores)
+# Usage: bash scripts/demo.sh [out-dir]      (about 3 minutes on 2 cores once built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -51,9 +51,9 @@ std::vector<LayerEntry> list_layers(const torch::jit::Module& module) {
 
 namespace {
 
-// Runs layers [0, last] on x; records each output shape when `shapes` is given.
-at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t last, bool record) {
-  for (size_t i = 0; i <= last && i < layers.size(); ++i) {
+// Runs layers [first, last] on x; records each output shape (and where to flatten) when `record`.
+at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t first, size_t last, bool record) {
+  for (size_t i = first; i <= last && i < layers.size(); ++i) {
     auto& entry = layers[i];
     if (record) entry.flatten_before = x.dim() > 2 && detail::has_matrix_weight(entry.module);
     if (entry.flatten_before) x = x.flatten(1);
@@ -109,7 +109,7 @@ void Classifier::analyse() {
   if (impl.layers.empty()) return;
   impl.module.eval();
   try {
-    const auto walked = run_layers(impl.layers, input, impl.layers.size() - 1, true);
+    const auto walked = run_layers(impl.layers, input, 0, impl.layers.size() - 1, true);
     impl.walk_ok = walked.sizes() == output.sizes() && at::allclose(walked, output, 1e-4, 1e-5);
   } catch (const c10::Error& e) {
     logger()->debug("layer-by-layer walk failed: {}", e.what_without_backtrace());
@@ -155,7 +155,7 @@ at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string
   while (last + 1 < impl_->layers.size() && impl_->layers[last + 1].info.name.rfind(name + ".", 0) == 0) ++last;
   TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels, "the model takes images of shape [N, ",
               impl_->input_channels, ", H, W]; got ", images.sizes());
-  auto x = run_layers(impl_->layers, images, last, false);
+  auto x = run_layers(impl_->layers, images, 0, last, false);
   return flatten ? x.flatten(1) : x;
 }
 
@@ -181,22 +181,16 @@ at::Tensor Classifier::forward_from(const at::Tensor& input, const std::string& 
               "another does not reproduce its forward() (not a Sequential-style model)");
   const size_t first = layer_index(name);
   auto x = input;
-  const auto shape = input_shape(name);
-  if (x.dim() == 2 && shape.size() > 2 && !impl_->layers[first].flatten_before) {
-    std::vector<std::int64_t> batch_shape = shape;
-    batch_shape[0] = x.size(0);
+  if (x.dim() == 2) {  // feature rows: check their width, give them the layer's input shape
+    auto shape = input_shape(name);
     std::int64_t row = 1;
     for (size_t i = 1; i < shape.size(); ++i) row *= shape[i];
     TLKIT_CHECK(x.size(1) == row, "layer '", name, "' takes inputs of shape ", describe_shape(shape),
                 " (", row, " values per row); got rows of ", x.size(1));
-    x = x.reshape(batch_shape);
+    shape[0] = x.size(0);
+    if (shape.size() > 2 && !impl_->layers[first].flatten_before) x = x.reshape(shape);
   }
-  for (size_t i = first; i < impl_->layers.size(); ++i) {
-    auto& entry = impl_->layers[i];
-    if (entry.flatten_before && x.dim() > 2) x = x.flatten(1);
-    x = entry.module.forward({x}).toTensor();
-  }
-  return x;
+  return run_layers(impl_->layers, x, first, impl_->layers.size() - 1, false);
 }
 
 std::vector<std::pair<std::string, torch::jit::Module>> Classifier::layers_from(const std::string& name) const {

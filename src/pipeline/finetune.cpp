@@ -68,12 +68,11 @@ std::string default_unfreeze_from(const model::Classifier& model) {
   return parametrised[parametrised.size() - top];
 }
 
-// Stage 1: trains a new head (the layers from `head_from` on, or the classification layer) on
-// cached features of the layer below it; returns its evaluation row and leaves the head's best
-// weights on validation in the model.
-ResultRow train_head(model::Classifier& model, const PreparedData& data, const FinetuneOptions& options) {
+// Stage 1: trains a new head (the layers from `head` on) on cached features of the layer below it;
+// returns its evaluation row and leaves the head's best weights on validation in the model.
+ResultRow train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
+                     const FinetuneOptions& options) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  const auto head = options.head_from.empty() ? model.find_head() : options.head_from;
   const auto feature_layer = model.feature_layer_for(head);
   if (!options.head_from.empty()) model.reinitialize(head);
   model.freeze_all();
@@ -199,7 +198,9 @@ RunResult finetune(const FinetuneOptions& options) {
 
   RunResult result;
   result.split = data.eval_split;
-  result.rows.push_back(train_head(model, data, options));
+  // The new head: the classification layer (fresh from replace_head), or the layers from --head-from.
+  const auto head = options.head_from.empty() ? model.find_head() : options.head_from;
+  result.rows.push_back(train_head(model, head, data, options));
   logger()->info("stage 1: {:.2f}% on {}", 100 * result.rows.back().accuracy, data.eval_split);
 
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
@@ -210,11 +211,10 @@ RunResult finetune(const FinetuneOptions& options) {
     groups = model::param_groups_from_rules(model, model::parse_lr_rules(options.lr_rules), lr);
   } else {
     auto first = options.unfreeze_from.empty() ? default_unfreeze_from(model) : options.unfreeze_from;
-    if (options.unfreeze_from.empty() && !options.head_from.empty() &&
-        model.layer_index(options.head_from) < model.layer_index(first))
-      first = options.head_from;  // the whole new head keeps training
+    if (options.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first))
+      first = head;  // the whole new head keeps training
     model.unfreeze_from(first);
-    groups = model::param_groups_by_depth(model, lr, options.lr_decay, options.head_from);
+    groups = model::param_groups_by_depth(model, lr, options.lr_decay, head);
   }
   for (const auto& group : groups) logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
   auto optimizer = detail::make_optimizer(options.fine.optimizer,
@@ -226,7 +226,7 @@ RunResult finetune(const FinetuneOptions& options) {
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   fit_evaluate_export(model, *optimizer, data, options.data, options.fine, setup, "fine-tuning: ", "finetune",
                       {{"model", options.model.string()},
-                       {"head_from", options.head_from.empty() ? model.find_head() : options.head_from},
+                       {"head_from", head},
                        {"head_epochs", std::to_string(options.head_epochs)},
                        {"head_optimizer", options.head_optimizer},
                        {"lr_decay", std::to_string(options.lr_decay)}},
