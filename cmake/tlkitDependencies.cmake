@@ -1,6 +1,22 @@
 # Finds tlkit's dependencies and defines tlkit_target_warnings().
 
 find_package(Torch REQUIRED)
+# TORCH_LIBRARIES names some libraries by absolute path (libc10.so); link their imported targets
+# instead, so the exported tlkit target holds no path of the machine it was built on.
+set(TLKIT_TORCH_LIBRARIES)
+foreach(lib IN LISTS TORCH_LIBRARIES)
+  if(IS_ABSOLUTE "${lib}")
+    get_filename_component(name "${lib}" NAME_WE)
+    string(REGEX REPLACE "^lib" "" name "${name}")
+    if(TARGET ${name})
+      list(APPEND TLKIT_TORCH_LIBRARIES ${name})
+    else()
+      list(APPEND TLKIT_TORCH_LIBRARIES $<BUILD_INTERFACE:${lib}>)
+    endif()
+  else()
+    list(APPEND TLKIT_TORCH_LIBRARIES ${lib})
+  endif()
+endforeach()
 find_package(OpenMP REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)  # gzip-compressed IDX files (tlkit::data)

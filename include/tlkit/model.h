@@ -1,10 +1,8 @@
 #pragma once
 // tlkit::model: the TorchScript classifier (layers, head, freezing, per-layer learning rates),
-// export for Python, weights from Python files, and a native VGG.
+// export for Python.
 
 #include <tlkit/model/classifier.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/model/param_groups.h>
-#include <tlkit/model/state_dict.h>
-#include <tlkit/model/vgg.h>

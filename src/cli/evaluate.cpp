@@ -11,34 +11,21 @@
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
-#include <tlkit/pipeline/preprocess.h>
+#include <tlkit/core/strings.h>
+#include <tlkit/pipeline/build.h>
+#include <tlkit/pipeline/extract.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/loader_source.h>
 #include <tlkit/train/metrics.h>
 
 #include "command.h"
+#include "run_options.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 using namespace tlkit;
-
-std::shared_ptr<const data::Dataset> pick_split(const data::Splits& splits, const std::string& split, std::string& name) {
-  if (split == "train") return name = "train", splits.train;
-  if (split == "val") {
-    TLKIT_CHECK(splits.val, "the data has no val split; use --split test or train");
-    return name = "val", splits.val;
-  }
-  if (split == "test") {
-    TLKIT_CHECK(splits.test, "the data has no test split; use --split val or train");
-    return name = "test", splits.test;
-  }
-  TLKIT_CHECK(split == "auto", "--split must be auto, train, val or test, got '", split, "'");
-  if (splits.test) return name = "test", splits.test;
-  if (splits.val) return name = "val", splits.val;
-  return name = "all", splits.train;
-}
 
 std::vector<fs::path> snapshot_files(const fs::path& run) {
   std::vector<fs::path> files;
@@ -58,10 +45,11 @@ int run_evaluate(int argc, char** argv) {
       ("model", "a TorchScript classifier (e.g. RUN/model.pt)", cxxopts::value<std::string>())
       ("ensemble", "a run folder: evaluate the average of its snapshots/", cxxopts::value<std::string>())
       ("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())
-      ("split", "auto (test, else val, else all), train, val or test", cxxopts::value<std::string>()->default_value("auto"))
+      ("split", "auto (test, else val, else train), train, val, test or all", cxxopts::value<std::string>()->default_value("auto"))
       ("batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))
       ("limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))
       ("workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
+  cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv, "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test", result))
@@ -73,22 +61,22 @@ int run_evaluate(int argc, char** argv) {
   if (result.count("ensemble")) members = snapshot_files(result["ensemble"].as<std::string>());
   const fs::path model_path = result.count("model") ? fs::path(result["model"].as<std::string>())
                                                     : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
-  auto model = model::Classifier::load(model_path, {c10::Device(common.device)});
+  auto model = pipeline::load_model(model_path, cli::preprocess_options(result), c10::Device(common.device));
   data::SourceOptions source_options;
   source_options.limit = result["limit"].as<size_t>();
   source_options.seed = common.seed;
   std::string split_name;
-  auto dataset = pick_split(data::open_source(result["data"].as<std::string>(), source_options),
-                            result["split"].as<std::string>(), split_name);
+  auto dataset = pipeline::select_split(data::open_source(result["data"].as<std::string>(), source_options),
+                                        result["split"].as<std::string>(), &split_name);
   TLKIT_CHECK(static_cast<std::int64_t>(dataset->classes().size()) == model.num_classes(), "the model has ",
               model.num_classes(), " classes but the data has ", dataset->classes().size());
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = result["batch-size"].as<size_t>();
-  loader_options.shuffle = false;
-  loader_options.workers = result["workers"].as<size_t>();
-  train::LoaderSource source(std::make_shared<data::DataLoader>(
-      dataset, pipeline::eval_transform_for(model),
-      loader_options));
+  TLKIT_CHECK(model.class_names() == dataset->classes(), "the model was trained on the classes [",
+              join(model.class_names()), "] but the data has [", join(dataset->classes()),
+              "]; evaluate on data with the same class folders");
+  pipeline::DataOptions loading;
+  loading.batch_size = static_cast<std::int64_t>(result["batch-size"].as<size_t>());
+  loading.workers = result["workers"].as<size_t>();
+  const auto source = pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
   train::ScriptNetwork network(model.module());
   const auto device = c10::Device(common.device);
   train::Evaluation evaluation;
@@ -96,10 +84,10 @@ int run_evaluate(int argc, char** argv) {
   if (result.count("ensemble")) {
     std::vector<train::NamedTensors> states;
     for (const auto& file : members) states.push_back(train::load_state(file));
-    evaluation = train::evaluate_ensemble(network, states, source, model.num_classes(), device);
+    evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device);
     what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + result["ensemble"].as<std::string>();
   } else {
-    evaluation = train::evaluate(network, source, model.num_classes(), device);
+    evaluation = train::evaluate(network, *source, model.num_classes(), device);
   }
   const auto& classes = dataset->classes();
   std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n", what.c_str(),

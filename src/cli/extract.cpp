@@ -6,9 +6,11 @@
 #include <tlkit/core/error.h>
 #include <tlkit/data/dataset.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/extract.h>
 
 #include "command.h"
+#include "run_options.h"
 
 namespace {
 
@@ -26,19 +28,21 @@ int run(int argc, char** argv) {
       ("out", "Output folder", cxxopts::value<std::string>())
       ("layer", "Layer whose output is the feature (default: the head's input, e.g. classifier.4)",
        cxxopts::value<std::string>())
-      ("split", "train, val, test or all", cxxopts::value<std::string>()->default_value("train"))
+      ("split", "train, val, test, all or auto (test, else val, else train)", cxxopts::value<std::string>()->default_value("train"))
       ("val-split", "Fraction of train held out as val when the source has no val set",
        cxxopts::value<double>()->default_value("0"))
       ("batch-size", "Images per forward pass", cxxopts::value<std::size_t>()->default_value("64"))
       ("workers", "Image decoding threads", cxxopts::value<std::size_t>()->default_value("2"))
       ("limit", "At most this many images (0 = all)", cxxopts::value<std::size_t>()->default_value("0"))
       ("strict", "A corrupt image is an error instead of a skip");
+  cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   const auto common = cli::apply_common(args);
   cli::require(args, {"model", "data", "out"});
-  auto model = model::Classifier::load(args["model"].as<std::string>());
+  auto model = pipeline::load_model(args["model"].as<std::string>(), cli::preprocess_options(args),
+                                    c10::Device(common.device));
   data::SourceOptions source_options;
   source_options.val_split = args["val-split"].as<double>();
   source_options.seed = common.seed;

@@ -10,8 +10,10 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/model/classifier.h>
 #include <tlkit/model/param_groups.h>
+#include <tlkit/pipeline/build.h>
 
 #include "command.h"
+#include "run_options.h"
 
 namespace {
 
@@ -27,7 +29,7 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return text;
 }
 
-std::string join(const std::vector<std::string>& items, size_t max_items) {
+std::string join_first(const std::vector<std::string>& items, size_t max_items) {
   std::string text;
   for (size_t i = 0; i < items.size() && i < max_items; ++i) text += (i ? ", " : "") + items[i];
   if (items.size() > max_items) text += ", ... (" + std::to_string(items.size()) + ")";
@@ -43,7 +45,7 @@ std::string lr_text(double lr) {
 std::string numbers_text(const std::vector<double>& values) {
   std::vector<std::string> texts;
   for (const double v : values) texts.push_back(lr_text(v));
-  return join(texts, values.size());
+  return join_first(texts, values.size());
 }
 
 void print_header(const model::Classifier& model, std::ostream& out) {
@@ -54,7 +56,7 @@ void print_header(const model::Classifier& model, std::ostream& out) {
       << "input        " << model.input_channels() << "x" << md.input_size << "x" << md.input_size
       << "  (preprocessing: resize " << md.resize << ", centre crop " << md.crop << ", mean "
       << numbers_text(md.mean) << ", std " << numbers_text(md.std) << ")\n"
-      << "classes      " << model.num_classes() << ": " << join(model.class_names(), 6) << "\n"
+      << "classes      " << model.num_classes() << ": " << join_first(model.class_names(), 6) << "\n"
       << "head         " << model.find_head() << "   (features for extraction: " << model.penultimate_layer() << ")\n"
       << "parameters   " << model.parameter_count() << " (" << model.trainable_parameter_count() << " trainable)\n";
   if (md.random_init()) {
@@ -121,7 +123,6 @@ int run(int argc, char** argv) {
   cxxopts::Options options("tlkit info", "Layers, output shapes, parameters and the transfer setup of a model");
   options.add_options()
       ("model", "TorchScript model file (scripts/export_vgg16.py)", cxxopts::value<std::string>())
-      ("input-size", "Input side to trace shapes with (default: the model's)", cxxopts::value<std::int64_t>()->default_value("0"))
       ("head", "The classification layer (default: the model's, e.g. classifier.6)", cxxopts::value<std::string>())
       ("num-classes", "Show the model with a new head of this many classes", cxxopts::value<std::int64_t>())
       ("unfreeze-from", "Train layers from this one up; freeze the ones below", cxxopts::value<std::string>())
@@ -130,14 +131,15 @@ int run(int argc, char** argv) {
       ("lr", "Base learning rate (the top layer's with --lr-decay; unmatched parameters' with --lr-rules)",
        cxxopts::value<double>()->default_value("1e-3"))
       ("lr-decay", "Multiply the lr by this for each parametrised layer further from the top", cxxopts::value<double>());
+  cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   cli::apply_common(args);
   cli::require(args, {"model"});
-  model::LoadOptions load;
-  load.input_size = args["input-size"].as<std::int64_t>();
-  auto model = model::Classifier::load(args["model"].as<std::string>(), load);
+  pipeline::Preprocessing preprocessing;
+  auto model = pipeline::load_model(args["model"].as<std::string>(), cli::preprocess_options(args), c10::kCPU,
+                                    &preprocessing);
   if (args.count("head")) model.set_head(args["head"].as<std::string>());
   if (args.count("num-classes")) model.replace_head(args["num-classes"].as<std::int64_t>());
   if (args.count("unfreeze-from")) model.unfreeze_from(args["unfreeze-from"].as<std::string>());
@@ -151,6 +153,7 @@ int run(int argc, char** argv) {
     groups = model::single_param_group(model, lr);
   }
   print_header(model, std::cout);
+  std::cout << "preprocessing " << preprocessing.describe() << "\n";
   print_layers(model, groups, std::cout);
   print_groups(groups, std::cout);
   if (model.metadata().random_init()) logger()->warn("'{}' has random weights: NOT pretrained", model.path().string());

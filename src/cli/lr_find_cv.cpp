@@ -11,14 +11,15 @@
 #include <tlkit/core/plot.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/model/classifier.h>
-#include <tlkit/pipeline/preprocess.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/optim/factory.h>
 #include <tlkit/optim/settings.h>
+#include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/lr_find.h>
 #include <tlkit/train/loader_source.h>
 
 #include "command.h"
+#include "run_options.h"
 
 namespace fs = std::filesystem;
 
@@ -39,6 +40,7 @@ int run_lr_find(int argc, char** argv) {
       ("batch-size", "batch size", cxxopts::value<size_t>()->default_value("32"))
       ("workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"))
       ("out", "folder for lr_find.csv and lr_find.png", cxxopts::value<std::string>()->default_value("."));
+  cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv, "tlkit lr-find --model models/vgg16.pt --data my_photos/ --out runs/lr", result))
@@ -46,33 +48,32 @@ int run_lr_find(int argc, char** argv) {
   const auto common = cli::apply_common(result);
   cli::require(result, {"model", "data"});
   const auto device = c10::Device(common.device);
-  auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
+  auto model = pipeline::load_model(result["model"].as<std::string>(), cli::preprocess_options(result), device);
   data::SourceOptions source_options;
   source_options.seed = common.seed;
   auto splits = data::open_source(result["data"].as<std::string>(), source_options);
+  pipeline::warn_if_upscaled(*splits.train, model);
   const auto num_classes = static_cast<std::int64_t>(splits.train->classes().size());
   if (model.num_classes() != num_classes) model.replace_head(num_classes, splits.train->classes());
   model.unfreeze_all();
   if (!result["unfreeze-from"].as<std::string>().empty()) model.unfreeze_from(result["unfreeze-from"].as<std::string>());
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = result["batch-size"].as<size_t>();
-  loader_options.seed = common.seed;
-  loader_options.workers = result["workers"].as<size_t>();
-  train::LoaderSource source(std::make_shared<data::DataLoader>(
-      splits.train, pipeline::eval_transform_for(model),
-      loader_options));
+  pipeline::DataOptions loading;
+  loading.batch_size = static_cast<std::int64_t>(result["batch-size"].as<size_t>());
+  loading.seed = common.seed;
+  loading.workers = result["workers"].as<size_t>();
+  const auto source = pipeline::make_loader(splits.train, pipeline::eval_transform(model), loading, true);
   pipeline::LrFindOptions find;
   find.start_lr = result["start-lr"].as<double>();
   find.end_lr = result["end-lr"].as<double>();
   find.steps = result["steps"].as<std::int64_t>();
   find.device = device;
+  // The test sets the lr at every step: the spec's lr is replaced by the start lr.
   auto spec = optim::parse_optimizer_settings(result["optimizer"].as<std::string>());
-  spec.settings.lr = find.start_lr;  // the test sets the lr at every step
-  auto optimizer = optim::make_optimizer(
-      spec,
-      model::to_optimizer_groups(model::single_param_group(model, find.start_lr), torch::optim::SGDOptions(find.start_lr)));
+  spec.settings.lr = find.start_lr;
+  auto optimizer = pipeline::build_optimizer(optim::format_optimizer_settings(spec),
+                                             model::single_param_group(model, find.start_lr));
   train::ScriptNetwork network(model.module());
-  const auto found = pipeline::lr_range_test(network, *optimizer, source, find);
+  const auto found = pipeline::lr_range_test(network, *optimizer, *source, find);
   TLKIT_CHECK(!found.lrs.empty(), "the loss was not finite from the first step; check the data and the model");
 
   const fs::path out = result["out"].as<std::string>();

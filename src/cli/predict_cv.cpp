@@ -10,9 +10,10 @@
 #include <tlkit/data/image_io.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
-#include <tlkit/pipeline/preprocess.h>
+#include <tlkit/pipeline/build.h>
 
 #include "command.h"
+#include "run_options.h"
 
 namespace {
 
@@ -26,6 +27,7 @@ int run_predict(int argc, char** argv) {
       ("images", "image files", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"images"});
   options.positional_help("IMAGE...");
+  cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv, "tlkit predict --model runs/photos/model.pt photo1.jpg photo2.png", result))
@@ -34,9 +36,9 @@ int run_predict(int argc, char** argv) {
   cli::require(result, {"model"});
   if (!result.count("images")) throw cli::UsageError("give at least one image file");
   const auto device = c10::Device(common.device);
-  auto model = model::Classifier::load(result["model"].as<std::string>(), {device});
+  auto model = pipeline::load_model(result["model"].as<std::string>(), cli::preprocess_options(result), device);
   model.train(false);
-  auto transform = pipeline::eval_transform_for(model);
+  auto transform = pipeline::eval_transform(model);
   const auto k = std::min<std::int64_t>(result["top"].as<std::int64_t>(), model.num_classes());
   TLKIT_CHECK(k > 0, "--top must be positive");
   std::mt19937_64 rng(common.seed);

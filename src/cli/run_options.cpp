@@ -1,93 +1,202 @@
 #include "run_options.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include <tlkit/core/error.h>
-#include <tlkit/schedule/spec.h>
+#include <tlkit/core/strings.h>
+#include <tlkit/pipeline/build.h>
 
 namespace tlkit::cli {
+namespace {
 
-void add_data_options(cxxopts::Options& options, std::int64_t default_batch) {
+template <typename T>
+std::string text(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+std::string with_default(const std::string& help, const std::string& value) {
+  return help + " (default: " + (value.empty() ? "none" : value) + ")";
+}
+
+std::vector<double> numbers(const std::string& option, const std::string& value) {
+  std::vector<double> out;
+  for (const auto& piece : split_trimmed(value, ',')) {
+    char* end = nullptr;
+    const double number = std::strtod(piece.c_str(), &end);
+    if (piece.empty() || end != piece.c_str() + piece.size())
+      throw UsageError("--" + option + " takes numbers separated by commas, got '" + value + "'");
+    out.push_back(number);
+  }
+  return out;
+}
+
+// Sets `target` from option `name` when the command line gives it.
+template <typename T>
+void take(const cxxopts::ParseResult& result, const char* name, T& target) {
+  if (result.count(name)) target = result[name].as<T>();
+}
+
+}  // namespace
+
+void add_preprocess_options(cxxopts::Options& options) {
+  options.add_options("Preprocessing (overrides the model's metadata)")
+      ("input-size", "network input: the centre crop, in pixels (default: the model's, else 224)",
+       cxxopts::value<std::int64_t>())
+      ("resize", "shorter side before the centre crop (default: the model's, else from --input-size)",
+       cxxopts::value<std::int64_t>())
+      ("mean", "per-channel mean a,b,c (or one value) (default: the model's, else ImageNet)",
+       cxxopts::value<std::string>())
+      ("std", "per-channel std a,b,c (or one value) (default: the model's, else ImageNet)",
+       cxxopts::value<std::string>());
+}
+
+pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& result) {
+  pipeline::PreprocessOptions p;
+  take(result, "input-size", p.input_size);
+  take(result, "resize", p.resize);
+  if (result.count("mean")) p.mean = numbers("mean", result["mean"].as<std::string>());
+  if (result.count("std")) p.std = numbers("std", result["std"].as<std::string>());
+  pipeline::check_preprocess(p);
+  return p;
+}
+
+void add_run_options(cxxopts::Options& options, const std::string& command) {
+  const auto d = pipeline::RunConfig::defaults(command);
+  const bool finetune = command == "finetune";
+  options.add_options()
+      ("model", finetune ? "pretrained TorchScript classifier" : "TorchScript classifier (scripts/export_vgg16.py)",
+       cxxopts::value<std::string>())
+      ("out", "run folder", cxxopts::value<std::string>())
+      ("config", "a run's config.json (e.g. RUN/config.json): repeat that run; flags given here override it",
+       cxxopts::value<std::string>())
+      ("resume", "continue the run in --out from its checkpoints/last.pt");
+  if (!finetune) options.add_options()("reinit", "start from fresh random weights (training from scratch)");
   options.add_options("Data")
       ("data", "DIR (class sub-folders), cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())
-      ("val-split", "fraction of train held out for validation when the data has no val split",
-       cxxopts::value<double>()->default_value("0.2"))
-      ("batch-size", "batch size", cxxopts::value<std::int64_t>()->default_value(std::to_string(default_batch)))
-      ("limit", "at most N images per split (quick runs; 0 = all)", cxxopts::value<size_t>()->default_value("0"))
-      ("workers", "image decoding threads", cxxopts::value<size_t>()->default_value("2"))
+      ("val-split", with_default("fraction of train held out for validation when the data has no val split",
+                                 text(d.data.val_split)), cxxopts::value<double>())
+      ("batch-size", with_default("batch size", text(d.data.batch_size)), cxxopts::value<std::int64_t>())
+      ("limit", "at most N images per split (quick runs; default: all)", cxxopts::value<size_t>())
+      ("workers", with_default("image decoding threads", text(d.data.workers)), cxxopts::value<size_t>())
       ("no-augment", "no random crop / flip in training")
-      ("flip", "probability of a horizontal flip in training (0 for digits, text, ...)",
-       cxxopts::value<double>()->default_value("0.5"))
-      ("min-crop-scale", "smallest area fraction of the random resized crop",
-       cxxopts::value<double>()->default_value("0.5"))
+      ("flip", with_default("probability of a horizontal flip in training (0 for digits, text, ...)",
+                            text(d.data.flip)), cxxopts::value<double>())
+      ("min-crop-scale", with_default("smallest area fraction of the random resized crop",
+                                      text(d.data.min_crop_scale)), cxxopts::value<double>())
       ("strict", "a corrupt image is an error (default: skipped with a warning)");
-}
-
-void add_fit_options(cxxopts::Options& options, const std::string& group, const std::string& default_optimizer,
-                     const std::string& default_schedule, std::int64_t default_epochs) {
+  add_preprocess_options(options);
+  if (finetune) {
+    options.add_options("Stage 1 (head on cached features)")
+        ("head-from", "first layer of the new head: the layers from it on are re-initialised and trained on the "
+                      "cached output of the layer below (default: the classification layer only; e.g. "
+                      "classifier.0 or a convolution when your images are unlike the pretraining data)",
+         cxxopts::value<std::string>())
+        ("head-epochs", with_default("epochs", text(d.head.epochs)), cxxopts::value<std::int64_t>())
+        ("head-optimizer", with_default("optimizer spec", d.head.optimizer), cxxopts::value<std::string>())
+        ("head-schedule", with_default("schedule spec", d.head.schedule), cxxopts::value<std::string>())
+        ("head-batch-size", with_default("batch size", text(d.head.batch_size)), cxxopts::value<std::int64_t>());
+  }
+  const std::string group = finetune ? "Stage 2 (fine-tuning)" : "Training";
   options.add_options(group)
-      ("epochs", "epochs", cxxopts::value<std::int64_t>()->default_value(std::to_string(default_epochs)))
-      ("optimizer", "name[:key=value,...] e.g. momentum:lr=0.01 or adam:lr=1e-3 (sgd momentum nesterov adagrad "
-                    "rmsprop adam adamw)", cxxopts::value<std::string>()->default_value(default_optimizer))
-      ("schedule", "auto (3 warm-restart cycles) or a spec, e.g. cosine, step:step_size=10, warmup:2+cosine, "
-                   "restarts:T_0=5 (see 'tlkit schedule --help')",
-       cxxopts::value<std::string>()->default_value(default_schedule))
+      ("epochs", with_default("epochs", text(d.fit.epochs)), cxxopts::value<std::int64_t>())
+      ("optimizer", with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
+                                 "(sgd momentum nesterov adagrad rmsprop adam adamw)", d.fit.optimizer),
+       cxxopts::value<std::string>())
+      ("schedule", with_default("auto (3 warm-restart cycles) or a spec, e.g. cosine, step:step_size=10, "
+                                "warmup:2+cosine, restarts:T_0=5 (see 'tlkit schedule --help')", d.fit.schedule),
+       cxxopts::value<std::string>())
       ("schedule-per-batch", "step the schedule after every batch instead of every epoch")
-      ("patience", "early stopping: epochs without val-loss improvement (0 = off)",
-       cxxopts::value<std::int64_t>()->default_value("5"))
-      ("min-delta", "early stopping: smallest improvement that counts", cxxopts::value<double>()->default_value("0"))
-      ("ema-decay", "Polyak/EMA weight averaging decay (0 = off)", cxxopts::value<double>()->default_value("0.999"))
+      ("monitor", with_default("the one validation metric for early stopping, best weights and the exported "
+                               "model: val_loss or val_acc", d.fit.monitor), cxxopts::value<std::string>())
+      ("patience", with_default("early stopping: epochs without improvement (0 = off)", text(d.fit.patience)),
+       cxxopts::value<std::int64_t>())
+      ("min-delta", with_default("smallest improvement of the monitor that counts", text(d.fit.min_delta)),
+       cxxopts::value<double>())
+      ("ema-decay", with_default("Polyak/EMA weight averaging decay (0 = off)", text(d.fit.ema_decay)),
+       cxxopts::value<double>())
       ("no-snapshots", "no snapshot at warm restarts (no ensemble)")
       ("overfit-batches", "sanity check: train and validate on N batches only; should reach ~100%",
-       cxxopts::value<std::int64_t>()->default_value("0"))
-      ("grad-clip", "clip the gradient norm (0 = off)", cxxopts::value<double>()->default_value("0"))
-      ("no-progress", "no progress bar")
-      ("out", "run folder", cxxopts::value<std::string>())
-      ("resume", "continue the run in --out from its checkpoints/last.pt");
+       cxxopts::value<std::int64_t>())
+      ("grad-clip", "clip the gradient norm (default: off)", cxxopts::value<double>())
+      ("on-nonfinite", with_default("a NaN/Inf loss or gradient: stop, or skip the step (never applied)",
+                                    d.fit.on_nonfinite), cxxopts::value<std::string>())
+      ("no-progress", "no progress bar");
+  if (finetune) {
+    options.add_options(group)
+        ("unfreeze-from", "first trainable layer, e.g. features.24 (default: top third of the layers)",
+         cxxopts::value<std::string>())
+        ("lr-rules", "per-layer lrs 'regex=lr,...' (0 = frozen); overrides --unfreeze-from/--lr-decay",
+         cxxopts::value<std::string>())
+        ("lr-decay", with_default("lr x decay^k for the k-th layer below the head", text(d.lr_decay)),
+         cxxopts::value<double>());
+  }
 }
 
-pipeline::DataOptions data_options(const cxxopts::ParseResult& result, const Common& common) {
-  require(result, {"data"});
-  pipeline::DataOptions data;
-  data.source = result["data"].as<std::string>();
-  data.val_split = result["val-split"].as<double>();
-  data.batch_size = result["batch-size"].as<std::int64_t>();
-  data.limit = result["limit"].as<size_t>();
-  data.workers = result["workers"].as<size_t>();
-  data.augment = !result.count("no-augment");
-  data.min_crop_scale = result["min-crop-scale"].as<double>();
-  data.flip = result["flip"].as<double>();
-  TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
-  data.strict = result.count("strict") > 0;
-  data.seed = common.seed;
-  TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1, "--min-crop-scale must be in (0, 1], got ",
-              data.min_crop_scale);
-  return data;
-}
-
-pipeline::FitOptions fit_options(const cxxopts::ParseResult& result, const Common& common) {
-  pipeline::FitOptions fit;
-  fit.epochs = result["epochs"].as<std::int64_t>();
-  fit.optimizer = result["optimizer"].as<std::string>();
-  fit.schedule = result["schedule"].as<std::string>();
-  fit.schedule_per_batch = result.count("schedule-per-batch") > 0;
-  fit.patience = result["patience"].as<std::int64_t>();
-  fit.min_delta = result["min-delta"].as<double>();
-  fit.ema_decay = result["ema-decay"].as<double>();
-  fit.snapshots = !result.count("no-snapshots");
-  fit.overfit_batches = result["overfit-batches"].as<std::int64_t>();
-  fit.grad_clip = result["grad-clip"].as<double>();
-  fit.progress = !result.count("no-progress");
-  fit.device = c10::Device(common.device);
-  TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
-  TLKIT_CHECK(fit.patience >= 0, "--patience must be >= 0, got ", fit.patience);
-  TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ", fit.ema_decay);
-  return fit;
+pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::string& command, const Common& common) {
+  auto config = result.count("config") ? pipeline::RunConfig::load(result["config"].as<std::string>())
+                                       : pipeline::RunConfig::defaults(command);
+  if (config.command != command)
+    throw UsageError("'" + result["config"].as<std::string>() + "' is the config of a '" + config.command +
+                     "' run; use it with tlkit " + config.command);
+  if (result.count("model")) config.model = result["model"].as<std::string>();
+  if (result.count("out")) config.out = result["out"].as<std::string>();
+  take(result, "data", config.data.source);
+  if (config.model.empty()) throw UsageError("--model is required");
+  if (config.data.source.empty()) throw UsageError("--data is required");
+  if (config.out.empty()) throw UsageError("--out is required");
+  config.resume = result.count("resume") > 0;
+  if (result.count("reinit")) config.reinitialize = true;
+  auto& d = config.data;
+  take(result, "val-split", d.val_split);
+  take(result, "batch-size", d.batch_size);
+  take(result, "limit", d.limit);
+  take(result, "workers", d.workers);
+  if (result.count("no-augment")) d.augment = false;
+  take(result, "flip", d.flip);
+  take(result, "min-crop-scale", d.min_crop_scale);
+  if (result.count("strict")) d.strict = true;
+  if (result.count("seed")) d.seed = common.seed;
+  const auto preprocess = preprocess_options(result);
+  if (preprocess.input_size) d.preprocess.input_size = preprocess.input_size;
+  if (preprocess.resize) d.preprocess.resize = preprocess.resize;
+  if (!preprocess.mean.empty()) d.preprocess.mean = preprocess.mean;
+  if (!preprocess.std.empty()) d.preprocess.std = preprocess.std;
+  auto& f = config.fit;
+  take(result, "epochs", f.epochs);
+  take(result, "optimizer", f.optimizer);
+  take(result, "schedule", f.schedule);
+  if (result.count("schedule-per-batch")) f.schedule_per_batch = true;
+  take(result, "monitor", f.monitor);
+  take(result, "patience", f.patience);
+  take(result, "min-delta", f.min_delta);
+  take(result, "ema-decay", f.ema_decay);
+  if (result.count("no-snapshots")) f.snapshots = false;
+  take(result, "overfit-batches", f.overfit_batches);
+  take(result, "grad-clip", f.grad_clip);
+  take(result, "on-nonfinite", f.on_nonfinite);
+  if (result.count("no-progress")) f.progress = false;
+  if (result.count("device")) f.device = c10::Device(common.device);
+  if (command == "finetune") {
+    take(result, "head-from", config.head.from);
+    take(result, "head-epochs", config.head.epochs);
+    take(result, "head-optimizer", config.head.optimizer);
+    take(result, "head-schedule", config.head.schedule);
+    take(result, "head-batch-size", config.head.batch_size);
+    take(result, "unfreeze-from", config.unfreeze_from);
+    take(result, "lr-rules", config.lr_rules);
+    take(result, "lr-decay", config.lr_decay);
+  }
+  config.validate();
+  return config;
 }
 
 void print_run(const pipeline::RunResult& result, const std::filesystem::path& out) {
   std::cout << pipeline::format_results(result) << "\nRun folder: " << out.string()
-            << " (model.pt, metrics.csv, summary.json, results.md, curves_*.png, TensorBoard events)\n";
+            << " (config.json, model.pt, metrics.csv, summary.json, results.md, curves_*.png, TensorBoard events)\n";
 }
 
 }  // namespace tlkit::cli

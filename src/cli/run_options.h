@@ -1,20 +1,26 @@
 #pragma once
-// Options shared by `tlkit train` and `tlkit finetune`: data, fitting, device.
+// The options of the commands that train (`tlkit train`, `tlkit finetune`) and the preprocessing
+// options of every command that reads images. A run's RunConfig is built here once: the command's
+// defaults, then --config FILE, then every flag given on the command line.
 
 #include <cxxopts.hpp>
 
+#include <tlkit/pipeline/config.h>
 #include <tlkit/pipeline/transfer.h>
 
 #include "command.h"
 
 namespace tlkit::cli {
 
-void add_data_options(cxxopts::Options& options, std::int64_t default_batch);
-void add_fit_options(cxxopts::Options& options, const std::string& group, const std::string& default_optimizer,
-                     const std::string& default_schedule, std::int64_t default_epochs);
+// --input-size --resize --mean --std (override the model's metadata).
+void add_preprocess_options(cxxopts::Options& options);
+pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& result);
 
-pipeline::DataOptions data_options(const cxxopts::ParseResult& result, const Common& common);
-pipeline::FitOptions fit_options(const cxxopts::ParseResult& result, const Common& common);
+// Data, fitting (and for finetune the stage-1 and stage-2 options), --config, --out, --resume;
+// the help shows the command's defaults.
+void add_run_options(cxxopts::Options& options, const std::string& command);
+// The resolved, validated config of a run.
+pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::string& command, const Common& common);
 
 // Prints the results table to stdout and where the run's files are.
 void print_run(const pipeline::RunResult& result, const std::filesystem::path& out);

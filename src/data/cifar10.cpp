@@ -1,4 +1,5 @@
 #include <tlkit/data/cifar10.h>
+#include <tlkit/core/strings.h>
 
 #include <fstream>
 
@@ -19,11 +20,6 @@ const std::vector<std::string>& default_cifar10_classes() {
   return names;
 }
 
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return {};
-  return text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1);
-}
 
 }  // namespace
 
@@ -97,10 +93,14 @@ at::Tensor Cifar10::read_batch(const fs::path& file) {
 
 Sample Cifar10::get(size_t index) const {
   TLKIT_CHECK(index < labels_.size(), "sample index ", index, " is out of range for ", describe());
+  return Sample{images_[static_cast<int64_t>(index)].clone(), labels_[index], source(index)};
+}
+
+std::string Cifar10::source(size_t index) const {
+  TLKIT_CHECK(index < labels_.size(), "sample index ", index, " is out of range for ", describe());
   size_t file = 0, offset = index;
   while (offset >= records_per_file_[file]) offset -= records_per_file_[file++];
-  return Sample{images_[static_cast<int64_t>(index)].clone(), labels_[index],
-                (dir_ / files_[file]).string() + "#" + std::to_string(offset)};
+  return (dir_ / files_[file]).string() + "#" + std::to_string(offset);
 }
 
 std::string Cifar10::describe() const {

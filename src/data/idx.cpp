@@ -100,8 +100,12 @@ IdxDataset::IdxDataset(const fs::path& images_file, const fs::path& labels_file,
 
 Sample IdxDataset::get(size_t index) const {
   TLKIT_CHECK(index < labels_.size(), "sample index ", index, " is out of range for ", describe());
-  return Sample{images_[static_cast<int64_t>(index)].clone(), labels_[index],
-                source_ + "#" + std::to_string(index)};
+  return Sample{images_[static_cast<int64_t>(index)].clone(), labels_[index], source(index)};
+}
+
+std::string IdxDataset::source(size_t index) const {
+  TLKIT_CHECK(index < labels_.size(), "sample index ", index, " is out of range for ", describe());
+  return source_ + "#" + std::to_string(index);
 }
 
 std::string IdxDataset::describe() const {

@@ -86,6 +86,11 @@ Sample ImageFolder::get(size_t index) const {
   return Sample{read_image(path), labels_[index], path.string()};
 }
 
+std::string ImageFolder::source(size_t index) const {
+  TLKIT_CHECK(index < files_.size(), "sample index ", index, " is out of range for ", describe());
+  return files_[index].string();
+}
+
 std::string ImageFolder::describe() const {
   std::string text = "image folder '" + root_.string() + "' (" + std::to_string(files_.size()) +
                      " images, " + std::to_string(classes_.size()) + " classes";

@@ -100,6 +100,8 @@ std::vector<int64_t> Dataset::labels() const {
   return all;
 }
 
+std::string Dataset::source(size_t index) const { return get(index).source; }
+
 std::vector<size_t> class_counts(const Dataset& dataset) {
   std::vector<size_t> counts(dataset.classes().size(), 0);
   for (int64_t label : dataset.labels()) {

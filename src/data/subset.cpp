@@ -44,6 +44,11 @@ Subset::Subset(std::shared_ptr<const Dataset> parent, std::vector<size_t> indice
   }
 }
 
+std::string Subset::source(size_t index) const {
+  TLKIT_CHECK(index < indices_.size(), "sample index ", index, " is out of range for ", describe());
+  return parent_->source(indices_[index]);
+}
+
 Sample Subset::get(size_t index) const {
   TLKIT_CHECK(index < indices_.size(), "sample index ", index, " is out of range for ", describe());
   return parent_->get(indices_[index]);

@@ -83,7 +83,7 @@ Classifier::Classifier(torch::jit::Module module, const LoadOptions& options) : 
   impl.module = std::move(module);
   impl.metadata = read_metadata(impl.module);
   if (!impl.metadata.present) {
-    logger()->warn("model has no tlkit metadata (not exported by scripts/export_vgg16.py): assuming {}x{} input "
+    logger()->debug("model has no tlkit metadata (not exported by scripts/export_vgg16.py): assuming {}x{} input "
                    "and ImageNet preprocessing", impl.metadata.input_size, impl.metadata.input_size);
   }
   bool any_parameter = false;
@@ -195,6 +195,19 @@ void Classifier::replace_head(std::int64_t num_classes, std::vector<std::string>
 void Classifier::set_weights_origin(const std::string& weights) {
   TLKIT_CHECK(!weights.empty(), "the weights' origin must not be empty");
   impl_->metadata.weights = weights;
+}
+
+void Classifier::set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean,
+                                   std::vector<double> std) {
+  TLKIT_CHECK(crop > 0 && resize >= crop, "preprocessing: resize (", resize, ") must be >= the crop (", crop, ") > 0");
+  TLKIT_CHECK(mean.size() == std.size() && (mean.size() == 1 || mean.size() == 3),
+              "preprocessing: give 1 or 3 means and as many stds, got ", mean.size(), " and ", std.size());
+  auto& md = impl_->metadata;
+  md.resize = resize;
+  md.crop = crop;
+  md.input_size = crop;
+  md.mean = std::move(mean);
+  md.std = std::move(std);
 }
 
 void Classifier::store_metadata() {

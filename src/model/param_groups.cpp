@@ -1,4 +1,5 @@
 #include <tlkit/model/param_groups.h>
+#include <tlkit/core/strings.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,11 +11,6 @@
 namespace tlkit::model {
 namespace {
 
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
 
 // Splits at commas that are not inside brackets, braces or parentheses.
 std::vector<std::string> split_rules(const std::string& text) {

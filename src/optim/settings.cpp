@@ -1,6 +1,7 @@
 // Optimizer settings: names, keys, and the "name:key=value,..." text form.
 
 #include <tlkit/optim/settings.h>
+#include <tlkit/core/strings.h>
 
 #include <algorithm>
 #include <cctype>
@@ -61,17 +62,7 @@ const std::vector<NameKeys>& name_keys() {
   return table;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
 
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
-}
 
 const Key& find_key(const std::string& name) {
   for (const Key& key : all_keys()) {
@@ -196,6 +187,21 @@ std::string format_optimizer_settings(const OptimizerSpec& spec) {
     separator = ',';
   }
   return out;
+}
+
+std::optional<double> default_lr(const std::string& name) {
+  optimizer_setting_keys(name);  // rejects unknown names
+  if (name == "adam" || name == "adamw") return 1e-3;
+  if (name == "adagrad" || name == "rmsprop") return 1e-2;
+  return std::nullopt;
+}
+
+double resolved_lr(const OptimizerSpec& spec) {
+  if (spec.settings.lr) return *spec.settings.lr;
+  const auto lr = default_lr(spec.name);
+  TLKIT_CHECK(lr.has_value(), "optimizer '", spec.name, "' needs lr (torch.optim.SGD has no default learning rate), e.g. \"",
+              spec.name, ":lr=0.01\"");
+  return *lr;
 }
 
 }  // namespace tlkit::optim

@@ -14,6 +14,7 @@
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/file_hash.h>
+#include <tlkit/pipeline/build.h>
 
 namespace fs = std::filesystem;
 
@@ -33,11 +34,12 @@ class ConcatDataset : public data::Dataset {
     return n;
   }
   data::Sample get(size_t index) const override {
-    for (const auto& p : parts_) {
-      if (index < p->size()) return p->get(index);
-      index -= p->size();
-    }
-    fail("sample index out of range");
+    const auto [part, offset] = locate(index);
+    return part->get(offset);
+  }
+  std::string source(size_t index) const override {
+    const auto [part, offset] = locate(index);
+    return part->source(offset);
   }
   const std::vector<std::string>& classes() const override { return parts_.front()->classes(); }
   std::vector<int64_t> labels() const override {
@@ -55,19 +57,16 @@ class ConcatDataset : public data::Dataset {
   }
 
  private:
+  std::pair<const data::Dataset*, size_t> locate(size_t index) const {
+    for (const auto& p : parts_) {
+      if (index < p->size()) return {p.get(), index};
+      index -= p->size();
+    }
+    fail("sample index out of range");
+  }
+
   std::vector<std::shared_ptr<const data::Dataset>> parts_;
 };
-
-data::Normalization normalization_of(const model::ModelMetadata& md) {
-  TLKIT_CHECK(md.mean.size() == 3 && md.std.size() == 3, "the model's preprocessing has ", md.mean.size(),
-              " means and ", md.std.size(), " stds; tlkit feeds RGB images and needs 3 of each");
-  data::Normalization n;
-  for (size_t c = 0; c < 3; ++c) {
-    n.mean[c] = static_cast<float>(md.mean[c]);
-    n.std[c] = static_cast<float>(md.std[c]);
-  }
-  return n;
-}
 
 Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, const data::Transform& transform,
                   const ExtractOptions& options, const ExtractResult& result, const std::string& sha256) {
@@ -92,6 +91,7 @@ Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, 
   m["dataset"] = dataset.describe();
   m["source"] = options.source;
   m["split"] = options.split;
+  m["key"] = feature_key(sha256, result.layer, transform, dataset);
   m["files"]["features"] = "features.npy";
   m["files"]["labels"] = "labels.npy";
   m["seconds"] = result.seconds;
@@ -100,6 +100,51 @@ Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, 
 
 }  // namespace
 
+Json feature_key(const std::string& model_sha256, const std::string& layer, const data::Transform& transform,
+                 const data::Dataset& dataset) {
+  // One line per row: its file, label, and for files on disk their size and modification time,
+  // so renamed classes, another split, other images or edited files all change the key.
+  std::string rows;
+  const auto labels = dataset.labels();
+  for (size_t i = 0; i < dataset.size(); ++i) {
+    const auto source = dataset.source(i);
+    rows += source + "\t" + std::to_string(labels[i]);
+    const auto hash = source.rfind('#');
+    const fs::path file = hash == std::string::npos ? source : source.substr(0, hash);
+    std::error_code error;
+    const auto size = fs::file_size(file, error);
+    if (!error) {
+      const auto time = fs::last_write_time(file, error).time_since_epoch().count();
+      rows += "\t" + std::to_string(size) + "\t" + std::to_string(error ? 0 : time);
+    }
+    rows += "\n";
+  }
+  Json key = Json::object();
+  key["model_sha256"] = model_sha256;
+  key["layer"] = layer;
+  key["preprocessing"] = transform.describe();
+  key["class_names"] = dataset.classes();
+  key["rows"] = static_cast<std::int64_t>(dataset.size());
+  key["files_sha256"] = model::sha256_hex(rows);
+  return key;
+}
+
+std::string stale_reason(const FeatureSet& cached, const Json& key) {
+  if (!cached.manifest.contains("key")) return "written by an older tlkit (no cache key)";
+  const auto& old = cached.manifest.at("key");
+  const std::vector<std::pair<std::string, std::string>> parts = {
+      {"model_sha256", "another model file"},
+      {"layer", "another layer"},
+      {"preprocessing", "other preprocessing"},
+      {"class_names", "other class names"},
+      {"rows", "another number of images"},
+      {"files_sha256", "other image files (another split or seed, or changed files)"}};
+  for (const auto& [name, what] : parts) {
+    if (!old.contains(name) || old.at(name).dump() != key.at(name).dump()) return "computed from " + what;
+  }
+  return "";
+}
+
 std::string model_sha256(model::Classifier& model) {
   if (!model.path().empty() && fs::exists(model.path())) return model::sha256_file(model.path());
   std::ostringstream bytes;
@@ -107,7 +152,13 @@ std::string model_sha256(model::Classifier& model) {
   return model::sha256_hex(bytes.str());
 }
 
-std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split) {
+std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split,
+                                                  std::string* name) {
+  if (split == "auto") {
+    const auto* chosen = splits.test ? "test" : splits.val ? "val" : "train";
+    return select_split(splits, chosen, name);
+  }
+  if (name) *name = split;
   const auto need = [&](const std::shared_ptr<data::Dataset>& d, const char* hint) {
     TLKIT_CHECK(d != nullptr, "the data source has no ", split, " split; ", hint);
     return std::shared_ptr<const data::Dataset>(d);
@@ -176,9 +227,7 @@ ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const d
   ExtractResult result{out_dir, 0, 0, options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
   model.layer_index(result.layer);  // a clear error for an unknown layer, before any work
   const std::string sha256 = options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
-  const auto& md = model.metadata();
-  const auto transform = data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop),
-                                              normalization_of(md));
+  const auto transform = eval_transform(model);
   data::LoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.shuffle = false;

@@ -1,60 +1,61 @@
-// The two-stage transfer pipeline (finetune) and full training (train); see transfer.h.
+// The two-stage transfer pipeline: stage 1 (a new head on cached features), stage 2 (fine-tuning).
 #include <tlkit/pipeline/transfer.h>
-
-#include <cmath>
 
 #include <torch/csrc/jit/api/module.h>
 #include <torch/optim/optimizer.h>
-#include <torch/optim/sgd.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/extract.h>
-#include <tlkit/schedule/spec.h>
 
-#include "stage.h"
+#include "run.h"
 
 namespace fs = std::filesystem;
 
 namespace tlkit::pipeline {
 namespace {
 
-using detail::PreparedData;
+// What the features of one split are computed from.
+struct FeatureRequest {
+  std::shared_ptr<const data::Dataset> dataset;
+  std::string split;
+  std::string layer;
+  std::string model_sha256;
+};
 
-// Features of one split, cached in out/features/<split>: reused when the manifest says they came
-// from the same model file, extracted (once) otherwise.
-FeatureSet cached_features(model::Classifier& model, const std::shared_ptr<const data::Dataset>& dataset,
-                           const std::string& split, const FinetuneOptions& options, const std::string& sha,
-                           const std::string& layer) {
-  const auto dir = options.out / "features" / split;
+// The features of one split, cached in out/features/<split>: reused only when the manifest's key
+// (model, layer, preprocessing, ordered file list) equals this request's; extracted otherwise,
+// with the reason logged.
+FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request, const RunConfig& config) {
+  const auto dir = config.out / "features" / request.split;
+  const auto key = feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
   if (fs::exists(dir / "manifest.json")) {
     try {
-      auto cached = load_features(dir, sha);
-      if (cached.layer != layer) {
-        logger()->info("stage 1: cached {} features are of layer {}, not {}; extracting again", split, cached.layer,
-                       layer);
-      } else if (cached.features.size(0) == static_cast<std::int64_t>(dataset->size())) {
-        logger()->info("stage 1: reusing cached {} features ({} x {})", split, cached.features.size(0),
+      auto cached = load_features(dir);
+      const auto reason = stale_reason(cached, key);
+      if (reason.empty()) {
+        logger()->info("stage 1: reusing cached {} features ({} x {})", request.split, cached.features.size(0),
                        cached.features.size(1));
         return cached;
       }
+      logger()->info("stage 1: cached {} features were {}; extracting again", request.split, reason);
     } catch (const Error& e) {
-      logger()->info("stage 1: cached {} features not reusable ({}); extracting again", split, e.what());
+      logger()->info("stage 1: cached {} features not reusable ({}); extracting again", request.split, e.what());
     }
   }
   ExtractOptions extract;
-  extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(options.data.batch_size, 64));
-  extract.workers = options.data.workers;
-  extract.device = options.fine.device;
-  extract.source = options.data.source;
-  extract.split = split;
-  extract.layer = layer;
-  extract.model_sha256 = sha;
-  const auto extracted = extract_features(model, dataset, dir, extract);
-  logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", split, extracted.rows, extracted.dim,
-                 extracted.seconds);
-  return load_features(dir, sha);
+  extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
+  extract.workers = config.data.workers;
+  extract.device = config.fit.device;
+  extract.source = config.data.source;
+  extract.split = request.split;
+  extract.layer = request.layer;
+  extract.model_sha256 = request.model_sha256;
+  const auto extracted = extract_features(model, request.dataset, dir, extract);
+  logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", request.split, extracted.rows,
+                 extracted.dim, extracted.seconds);
+  return load_features(dir, request.model_sha256);
 }
 
 // The default first unfrozen layer: the top third of the parametrised layers (for VGG16 the last
@@ -68,18 +69,36 @@ std::string default_unfreeze_from(const model::Classifier& model) {
   return parametrised[parametrised.size() - top];
 }
 
+// Stage 1 trains on cheap cached features: its own length, optimizer, schedule and batch size; no
+// EMA or snapshots; the run's monitor with at least 10 epochs of patience.
+FitOptions head_fit_options(const RunConfig& config) {
+  FitOptions fit;
+  fit.epochs = config.head.epochs;
+  fit.optimizer = config.head.optimizer;
+  fit.schedule = config.head.schedule;
+  fit.monitor = config.fit.monitor;
+  fit.patience = std::max<std::int64_t>(10, config.fit.patience);
+  fit.min_delta = config.fit.min_delta;
+  fit.ema_decay = 0;
+  fit.snapshots = false;
+  fit.on_nonfinite = config.fit.on_nonfinite;
+  fit.device = config.fit.device;
+  fit.progress = config.fit.progress;
+  return fit;
+}
+
 // Stage 1: trains a new head (the layers from `head` on) on cached features of the layer below it;
 // returns its evaluation row and leaves the head's best weights on validation in the model.
 ResultRow train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
-                     const FinetuneOptions& options) {
+                     const RunConfig& config) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
-  if (!options.head_from.empty()) model.reinitialize(head);
+  if (!config.head.from.empty()) model.reinitialize(head);
   model.freeze_all();
   model.train(false);
   const auto sha = model_sha256(model);
   const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset, const std::string& split) {
-    return cached_features(model, dataset, split, options, sha, feature_layer);
+    return cached_features(model, {dataset, split, feature_layer, sha}, config);
   };
   const auto train_features = features(data.train, "train");
   const auto val_features = features(data.val, "val");
@@ -89,172 +108,75 @@ ResultRow train_head(model::Classifier& model, const std::string& head, const Pr
   model.unfreeze_from(head);
   train::ScriptLayersNetwork network(model.layers_from(head),
                                      [&model, head](const at::Tensor& x) { return model.forward_from(x, head); });
-  const auto device = options.fine.device;
-  train::TensorBatchSource train_source(train_features.features, train_features.labels, options.head_batch_size, true,
-                                        options.data.seed);
+  train::TensorBatchSource train_source(train_features.features, train_features.labels, config.head.batch_size, true,
+                                        config.data.seed);
   train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
   train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
 
-  FitOptions fit = options.fine;
-  fit.epochs = options.head_epochs;
-  fit.snapshots = false;
-  fit.ema_decay = 0;
-  fit.patience = std::max<std::int64_t>(10, options.fine.patience);
-  fit.schedule_per_batch = false;
-  auto optimizer = detail::make_optimizer(options.head_optimizer, {torch::optim::OptimizerParamGroup(network.trainable_parameters())});
-  detail::StageSetup setup;
-  setup.dir = options.out / "stage1";
+  const auto fit = head_fit_options(config);
+  auto optimizer = build_optimizer(
+      fit.optimizer, {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
+  StageSetup setup;
+  setup.dir = config.out / "stage1";
   setup.label = "stage 1 (head on features)";
+  setup.schedule = fit.schedule;
   setup.num_classes = num_classes;
   setup.checkpoints = false;
-  const auto outcome = detail::run_stage(network, *optimizer, options.head_schedule, fit, train_source, &val_source, setup);
+  const auto outcome = fit_stage(network, *optimizer, fit, train_source, &val_source, setup);
   train::copy_state(network, outcome.best.empty() ? outcome.last : outcome.best);
-  const auto evaluation = train::evaluate(network, eval_source, num_classes, device);
+  const auto evaluation = train::evaluate(network, eval_source, num_classes, config.fit.device);
   return {"feature extraction (stage 1 head)", evaluation.accuracy, evaluation.loss, evaluation.examples};
 }
 
-std::string resolve_schedule(const std::string& schedule, std::int64_t epochs) {
-  if (schedule != "auto") return schedule;
-  // Three cosine cycles with warm restarts: three snapshots for the ensemble.
-  return "restarts:T_0=" + std::to_string(std::max<std::int64_t>(1, epochs / 3));
-}
-
-std::vector<std::pair<std::string, std::string>> describe(const DataOptions& data, const FitOptions& fit) {
-  return {{"data", data.source},
-          {"batch_size", std::to_string(data.batch_size)},
-          {"seed", std::to_string(data.seed)},
-          {"epochs", std::to_string(fit.epochs)},
-          {"optimizer", fit.optimizer},
-          {"schedule", fit.schedule},
-          {"ema_decay", std::to_string(fit.ema_decay)},
-          {"patience", std::to_string(fit.patience)}};
-}
-
-// The shared end of `finetune` (stage 2) and `train`: the training loop with every callback, then
-// last / best / EMA / ensemble on the evaluation split, export of the best single model, report.
-void fit_evaluate_export(model::Classifier& model, torch::optim::Optimizer& optimizer, const PreparedData& data,
-                         const DataOptions& data_options, FitOptions fit, detail::StageSetup setup,
-                         const std::string& row_prefix, const std::string& command,
-                         const std::vector<std::pair<std::string, std::string>>& extra_settings, RunResult& result) {
-  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  train::ScriptNetwork network(model.module());
-  auto loader_options = data_options;
-  if (fit.overfit_batches > 0) {
-    // The sanity check trains without regularisation: the same images every epoch, no dropout.
-    loader_options.augment = false;
-    network.set_dropout(false);
-  }
-  const auto sources = detail::make_sources(data, model, loader_options);
-  setup.num_classes = num_classes;
-  fit.schedule = resolve_schedule(fit.schedule, fit.epochs);
-  const auto outcome = detail::run_stage(network, optimizer, fit.schedule, fit, *sources.train, sources.val.get(), setup);
-  network.set_dropout(true);
-  result.split = data.eval_split;
-  for (auto& row : detail::evaluate_outcome(network, outcome, *sources.eval, num_classes, row_prefix, fit.device))
-    result.rows.push_back(row);
-  result.exported = setup.dir / "model.pt";
-  model.set_weights_origin("tlkit " + command + " on " + data_options.source + " (from " + model.metadata().weights + ")");
-  result.exported_from =
-      detail::export_best(model, network, outcome, sources.val.get(), num_classes, result.exported, fit.device);
-  auto settings = describe(data_options, fit);
-  settings.insert(settings.end(), extra_settings.begin(), extra_settings.end());
-  detail::write_report(setup.dir, result, outcome.fit.history, command, settings);
-}
-
-// Catches a bad optimizer or schedule spec, or a --resume without a checkpoint, before any work
-// (stage 1 can take long): both specs are tried on a stand-in parameter.
-void check_before_work(const FitOptions& fit, const std::string& schedule, bool resume, const fs::path& out) {
-  TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
-  auto stand_in = torch::zeros({1}).requires_grad_();
-  auto optimizer = detail::make_optimizer(fit.optimizer, {torch::optim::OptimizerParamGroup({stand_in})});
-  schedule::ScheduleContext context;
-  context.total_steps = fit.epochs;
-  schedule::make_scheduler(resolve_schedule(schedule, fit.epochs), *optimizer, context);
-  if (resume) {
-    const auto last = out / "checkpoints" / "last.pt";
-    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(), "' does not exist; run without --resume");
-  }
+// Stage 2's parameter groups: the upper layers unfrozen (at least the whole new head), per-layer
+// learning rates by depth decay below the head, or explicit rules.
+std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model, const std::string& head,
+                                                      const RunConfig& config) {
+  const double lr = base_lr(config.fit.optimizer);
+  model.freeze_all();
+  if (!config.lr_rules.empty())
+    return model::param_groups_from_rules(model, model::parse_lr_rules(config.lr_rules), lr);
+  auto first = config.unfreeze_from.empty() ? default_unfreeze_from(model) : config.unfreeze_from;
+  if (config.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first)) first = head;
+  model.unfreeze_from(first);
+  return model::param_groups_by_depth(model, lr, config.lr_decay, head);
 }
 
 }  // namespace
 
-RunResult finetune(const FinetuneOptions& options) {
-  check_before_work(options.fine, options.fine.schedule, options.resume, options.out);
-  TLKIT_CHECK(options.head_epochs > 0, "--head-epochs must be positive, got ", options.head_epochs);
-  {
-    FitOptions head = options.fine;
-    head.optimizer = options.head_optimizer;
-    head.epochs = options.head_epochs;
-    check_before_work(head, options.head_schedule, false, options.out);
-  }
-  fs::create_directories(options.out);
-  const auto data = detail::open_data(options.data);
+RunResult finetune(const RunConfig& config) {
+  TLKIT_CHECK(config.command == "finetune", "finetune() got a '", config.command, "' config");
+  detail::start_run(config);
+  const auto data = open_data(config.data);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  auto model = model::Classifier::load(options.model, {options.fine.device});
+  auto model = load_model(config.model, config.data.preprocess, config.fit.device);
+  warn_if_upscaled(*data.train, model);
   if (model.metadata().random_init())
-    logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone", options.model.string(),
+    logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone", config.model.string(),
                    model.metadata().weights);
   model.replace_head(num_classes, data.classes);
 
-  RunResult result;
-  result.split = data.eval_split;
-  // The new head: the classification layer (fresh from replace_head), or the layers from --head-from.
-  const auto head = options.head_from.empty() ? model.find_head() : options.head_from;
-  result.rows.push_back(train_head(model, head, data, options));
-  logger()->info("stage 1: {:.2f}% on {}", 100 * result.rows.back().accuracy, data.eval_split);
+  // Stage 1: the new head, the classification layer or the layers from --head-from.
+  const auto head = config.head.from.empty() ? model.find_head() : config.head.from;
+  std::vector<ResultRow> rows{train_head(model, head, data, config)};
+  logger()->info("stage 1: {:.2f}% on {}", 100 * rows.back().accuracy, data.eval_split);
+  train::ScriptNetwork network(model.module());
+  std::vector<Candidate> candidates{{"stage 1 head", train::clone_state(network)}};
 
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
-  const double lr = detail::spec_lr(options.fine.optimizer, 0.01);
-  model.freeze_all();
-  std::vector<model::ParamGroupSpec> groups;
-  if (!options.lr_rules.empty()) {
-    groups = model::param_groups_from_rules(model, model::parse_lr_rules(options.lr_rules), lr);
-  } else {
-    auto first = options.unfreeze_from.empty() ? default_unfreeze_from(model) : options.unfreeze_from;
-    if (options.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first))
-      first = head;  // the whole new head keeps training
-    model.unfreeze_from(first);
-    groups = model::param_groups_by_depth(model, lr, options.lr_decay, head);
-  }
-  for (const auto& group : groups) logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
-  auto optimizer = detail::make_optimizer(options.fine.optimizer,
-                                          model::to_optimizer_groups(groups, torch::optim::SGDOptions(lr)));
-  detail::StageSetup setup;
-  setup.dir = options.out;
-  setup.label = "stage 2 (fine-tune)";
-  setup.resume = options.resume;
+  const auto groups = fine_tuning_groups(model, head, config);
+  for (const auto& group : groups)
+    logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
+  auto optimizer = build_optimizer(config.fit.optimizer, groups);
+  network.set_dropout(config.fit.overfit_batches == 0);
+  const auto sources = make_sources(data, model, detail::loading_options(config));
+  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", num_classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
-  fit_evaluate_export(model, *optimizer, data, options.data, options.fine, setup, "fine-tuning: ", "finetune",
-                      {{"model", options.model.string()},
-                       {"head_from", head},
-                       {"head_epochs", std::to_string(options.head_epochs)},
-                       {"head_optimizer", options.head_optimizer},
-                       {"lr_decay", std::to_string(options.lr_decay)}},
-                      result);
-  return result;
-}
-
-RunResult train(const TrainOptions& options) {
-  check_before_work(options.fit, options.fit.schedule, options.resume, options.out);
-  fs::create_directories(options.out);
-  const auto data = detail::open_data(options.data);
-  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  auto model = model::Classifier::load(options.model, {options.fit.device});
-  if (options.reinitialize) model.reinitialize();
-  if (model.num_classes() != num_classes || model.class_names() != data.classes) model.replace_head(num_classes, data.classes);
-  model.unfreeze_all();
-  const double lr = detail::spec_lr(options.fit.optimizer, 0.01);
-  auto optimizer = detail::make_optimizer(
-      options.fit.optimizer, model::to_optimizer_groups(model::single_param_group(model, lr), torch::optim::SGDOptions(lr)));
-  detail::StageSetup setup;
-  setup.dir = options.out;
-  setup.label = "train";
-  setup.resume = options.resume;
-  setup.initial_loss_check = options.reinitialize || model.metadata().random_init();
-  RunResult result;
-  fit_evaluate_export(model, *optimizer, data, options.data, options.fit, setup, "train: ", "train",
-                      {{"model", options.model.string()}}, result);
-  return result;
+  const auto outcome = fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
+  network.set_dropout(true);
+  for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
+  return detail::finish_run(model, network, outcome, std::move(candidates), std::move(rows), data, sources, config,
+                            "fine-tuning: ");
 }
 
 }  // namespace tlkit::pipeline

@@ -7,7 +7,7 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/plot.h>
 
-#include "stage.h"
+#include "run.h"
 
 namespace tlkit::pipeline {
 
@@ -16,12 +16,14 @@ std::string format_results(const RunResult& result) {
   out << "| model (" << result.split << " split) | accuracy | loss | images |\n|---|---:|---:|---:|\n";
   for (const auto& row : result.rows) {
     char line[256];
-    std::snprintf(line, sizeof(line), "| %s | %.2f%% | %.4f | %lld |\n", row.name.c_str(), 100.0 * row.accuracy,
-                  row.loss, static_cast<long long>(row.examples));
+    std::snprintf(line, sizeof(line), "| %s%s | %.2f%% | %.4f | %lld |\n", row.name.c_str(),
+                  row.exported ? " (exported)" : "", 100.0 * row.accuracy, row.loss,
+                  static_cast<long long>(row.examples));
     out << line;
   }
   if (!result.exported.empty())
-    out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from << " weights)\n";
+    out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from << " weights: "
+        << result.exported_because << ")\n";
   return out.str();
 }
 
@@ -57,13 +59,11 @@ void plot_curves(const std::filesystem::path& out, const std::vector<train::Metr
 
 }  // namespace
 
-void write_report(const std::filesystem::path& out, const RunResult& result, const std::vector<train::Metrics>& history,
-                  const std::string& command, const std::vector<std::pair<std::string, std::string>>& settings) {
+void write_report(const RunConfig& config, const RunResult& result, const std::vector<train::Metrics>& history) {
+  const auto& out = config.out;
   Json summary = Json::object();
-  summary["command"] = command;
-  Json config = Json::object();
-  for (const auto& [key, value] : settings) config[key] = value;
-  summary["settings"] = config;
+  summary["command"] = config.command;
+  summary["config"] = config.to_json();
   summary["split"] = result.split;
   Json rows = Json::array();
   for (const auto& row : result.rows) {
@@ -72,11 +72,13 @@ void write_report(const std::filesystem::path& out, const RunResult& result, con
     item["accuracy"] = row.accuracy;
     item["loss"] = row.loss;
     item["examples"] = row.examples;
+    item["exported"] = row.exported;
     rows.push_back(item);
   }
   summary["results"] = rows;
   summary["exported"] = result.exported.filename().string();
   summary["exported_from"] = result.exported_from;
+  summary["exported_because"] = result.exported_because;
   Json epochs = Json::array();
   for (const auto& metrics : history) {
     Json item = Json::object();

@@ -1,4 +1,5 @@
 #include <tlkit/schedule/spec.h>
+#include <tlkit/core/strings.h>
 
 #include <cctype>
 #include <cmath>
@@ -154,6 +155,7 @@ const std::vector<Entry>& entries() {
       {"step", "StepLR: step_size=total/3, gamma=0.1", build_step},
       {"multistep", "MultiStepLR: milestones=total/2/(3 total/4) ('/'-separated), gamma=0.1", build_multistep},
       {"exp", "ExponentialLR: gamma=0.01^(1/total)", build_exp},
+      {"exponential", "the same as exp", build_exp},
       {"linear", "LinearLR: start_factor=1/3, end_factor=1, total_iters=5", build_linear},
       {"poly", "PolynomialLR: total_iters=total, power=1", build_poly},
       {"cosine", "CosineAnnealingLR: T_max=total, eta_min=0", build_cosine},
@@ -183,7 +185,7 @@ std::unique_ptr<LRScheduler> build_single(const std::string& text, Optimizer& op
     if (part.name == entry.name) return entry.build(part, opt, ctx);
   }
   if (part.name == "warmup") fail("'warmup' must come first: warmup:N+", text);
-  fail("unknown schedule '", part.name, "'; valid names: ", detail::join(schedule_names()));
+  fail("unknown schedule '", part.name, "'; valid names: ", join(schedule_names()));
 }
 
 // "warmup:N[,start_factor=F]" followed by '+' and the schedule that runs after the warm-up.

@@ -6,16 +6,11 @@
 #include <cstdlib>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/strings.h>
 
 namespace tlkit::schedule::detail {
 namespace {
 
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) return "";
-  const auto last = text.find_last_not_of(" \t");
-  return text.substr(first, last - first + 1);
-}
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> pieces;
@@ -49,11 +44,6 @@ std::optional<std::int64_t> to_int(const std::string& text) {
 
 }  // namespace
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
 
 SpecPart parse_spec_part(const std::string& text) {
   SpecPart part;

@@ -47,7 +47,4 @@ class SpecArgs {
   SpecPart part_;
 };
 
-// Joins names with ", " (for messages).
-std::string join(const std::vector<std::string>& names);
-
 }  // namespace tlkit::schedule::detail

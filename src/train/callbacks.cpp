@@ -17,11 +17,6 @@
 namespace tlkit::train {
 namespace {
 
-bool wants_max(const std::string& monitor, Mode mode) {
-  if (mode == Mode::kAuto) return monitor.find("acc") != std::string::npos;
-  return mode == Mode::kMax;
-}
-
 void write_state(torch::serialize::OutputArchive& archive, const std::string& prefix, const NamedTensors& state) {
   std::string names;
   for (size_t i = 0; i < state.size(); ++i) {
@@ -50,8 +45,14 @@ double current_lr(const TrainContext& context) { return context.optimizer.param_
 }  // namespace
 
 // ------------------------------------------------------------------------- MetricTracker
+bool maximizes(const std::string& monitor, Mode mode) {
+  if (mode == Mode::kAuto) return monitor.find("acc") != std::string::npos;
+  return mode == Mode::kMax;
+}
+
 MetricTracker::MetricTracker(std::string monitor, Mode mode, double min_delta)
-    : monitor_(std::move(monitor)), maximize_(wants_max(monitor_, mode)), min_delta_(min_delta) {
+    : monitor_(std::move(monitor)), maximize_(maximizes(monitor_, mode)), min_delta_(min_delta) {
+  TLKIT_CHECK(!monitor_.empty(), "the monitored metric needs a name, e.g. val_loss or val_acc");
   TLKIT_CHECK(min_delta_ >= 0, "min_delta must be >= 0, got ", min_delta_);
 }
 
@@ -59,7 +60,8 @@ bool MetricTracker::update(const Metrics& metrics) {
   const double value = metrics.at(monitor_);
   const auto epoch = static_cast<std::int64_t>(metrics.get("epoch").value_or(0));
   // improved: value < best - min_delta (minimising), value > best + min_delta (maximising)
-  const bool improved = !best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_);
+  const bool improved =
+      std::isfinite(value) && (!best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_));
   if (improved) {
     best_ = value;
     best_epoch_ = epoch;
@@ -71,6 +73,7 @@ bool MetricTracker::update(const Metrics& metrics) {
 }
 
 void MetricTracker::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("monitor", c10::IValue(monitor_));
   archive.write("has_best", c10::IValue(best_.has_value()));
   archive.write("best", c10::IValue(best_.value_or(0.0)));
   archive.write("best_epoch", c10::IValue(best_epoch_));
@@ -79,6 +82,10 @@ void MetricTracker::save(torch::serialize::OutputArchive& archive) const {
 
 void MetricTracker::load(torch::serialize::InputArchive& archive) {
   c10::IValue value;
+  if (archive.try_read("monitor", value)) {
+    TLKIT_CHECK(value.toStringRef() == monitor_, "the checkpoint monitored ", value.toStringRef(), ", this run ",
+                monitor_, "; resume with --monitor ", value.toStringRef(), " or start a new run");
+  }
   archive.read("has_best", value);
   const bool has_best = value.toBool();
   archive.read("best", value);
@@ -90,69 +97,102 @@ void MetricTracker::load(torch::serialize::InputArchive& archive) {
 }
 
 // ------------------------------------------------------------------------- EarlyStopping
-EarlyStopping::EarlyStopping(EarlyStoppingOptions options)
-    : options_(std::move(options)), tracker_(options_.monitor, options_.mode, options_.min_delta) {
+EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(options) {
   TLKIT_CHECK(options_.patience >= 1, "early-stopping patience must be >= 1, got ", options_.patience);
 }
 
 bool EarlyStopping::on_epoch_end(TrainContext& context) {
-  if (tracker_.update(context.metrics)) {
-    if (options_.restore_best || options_.keep_best) best_state_ = clone_state(context.network);
-    return false;
-  }
-  if (tracker_.epochs_without_improvement() < options_.patience) return false;
+  TLKIT_CHECK(context.monitor != nullptr && context.metrics.get(context.monitor->monitor()).has_value(),
+              "early stopping watches '", context.monitor ? context.monitor->monitor() : std::string("?"),
+              "', which this run does not compute (is there validation data?)");
+  const auto& tracker = *context.monitor;
+  if (tracker.epochs_without_improvement() < options_.patience) return false;
   stopped_epoch_ = context.epoch + 1;
-  context.stop_reason = "early stopping: " + options_.monitor + " did not improve for " +
-                        std::to_string(options_.patience) + " epochs (best " +
-                        std::to_string(*tracker_.best()) + " at epoch " + std::to_string(tracker_.best_epoch()) + ")";
-  logger()->info("{}", context.stop_reason);
+  context.stop_reason = "early stopping: " + tracker.monitor() + " did not improve for " +
+                        std::to_string(options_.patience) + " epochs (best " + std::to_string(*tracker.best()) +
+                        " at epoch " + std::to_string(tracker.best_epoch()) + ")";
   return true;
 }
 
-void EarlyStopping::on_train_end(TrainContext& context) {
-  if (!options_.restore_best || best_state_.empty()) return;
-  copy_state(context.network, best_state_);
-  logger()->info("restored the weights of epoch {} ({} = {:.4f})", tracker_.best_epoch(), options_.monitor,
-                 *tracker_.best());
-}
-
 void EarlyStopping::save(torch::serialize::OutputArchive& archive) const {
-  tracker_.save(archive);
-  write_state(archive, "best_state_", best_state_);
+  archive.write("stopped_epoch", c10::IValue(stopped_epoch_.value_or(-1)));
 }
 
 void EarlyStopping::load(torch::serialize::InputArchive& archive) {
-  tracker_.load(archive);
-  best_state_ = read_state(archive, "best_state_");
+  c10::IValue value;
+  if (!archive.try_read("stopped_epoch", value)) return;
+  stopped_epoch_ = value.toInt() >= 0 ? std::optional<std::int64_t>(value.toInt()) : std::nullopt;
+}
+
+// ------------------------------------------------------------------------- BestWeights
+BestWeights::BestWeights(std::filesystem::path file, bool restore_at_end)
+    : file_(std::move(file)), restore_at_end_(restore_at_end) {}
+
+bool BestWeights::on_epoch_end(TrainContext& context) {
+  if (!context.improved) return false;
+  weights_ = clone_state(context.network);
+  epoch_ = context.epoch + 1;
+  if (!file_.empty()) save_state(weights_, file_, epoch_);
+  return false;
+}
+
+void BestWeights::on_train_end(TrainContext& context) {
+  if (!restore_at_end_ || weights_.empty()) return;
+  copy_state(context.network, weights_);
+  logger()->info("restored the weights of epoch {}", epoch_);
+}
+
+void BestWeights::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("epoch", c10::IValue(epoch_));
+  archive.write("file", c10::IValue(file_.filename().string()));
+}
+
+void BestWeights::load(torch::serialize::InputArchive& archive) {
+  c10::IValue value;
+  archive.read("epoch", value);
+  epoch_ = value.toInt();
+  weights_.clear();
+  if (epoch_ < 0) return;
+  TLKIT_CHECK(!file_.empty() && std::filesystem::exists(file_), "cannot resume: the best weights of epoch ", epoch_,
+              " should be in '", file_.string(), "', which does not exist; start a new run");
+  std::int64_t file_epoch = -1;
+  weights_ = load_state(file_, &file_epoch);
+  if (file_epoch != epoch_) {
+    // Killed between writing best.pt and last.pt: the file is one improvement ahead of the checkpoint.
+    logger()->warn("'{}' holds the weights of epoch {}, the checkpoint's best is epoch {}; using the file",
+                   file_.string(), file_epoch, epoch_);
+    epoch_ = file_epoch;
+  }
 }
 
 // ------------------------------------------------------------------------- Checkpoint
-Checkpoint::Checkpoint(std::filesystem::path dir, std::string monitor, Mode mode)
-    : dir_(std::move(dir)), tracker_(std::move(monitor), mode, 0.0) {}
+Checkpoint::Checkpoint(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
 bool Checkpoint::on_epoch_end(TrainContext& context) {
-  // The tracker is updated before writing so the saved state already counts this epoch.
-  const bool improved = context.metrics.get(tracker_.monitor()).has_value() && tracker_.update(context.metrics);
   context.trainer.save_checkpoint(last_path());
-  if (improved) std::filesystem::copy_file(last_path(), best_path(), std::filesystem::copy_options::overwrite_existing);
   return false;
 }
 
 // ------------------------------------------------------------------------- weights-only files
-void save_state(const NamedTensors& state, const std::filesystem::path& path) {
+void save_state(const NamedTensors& state, const std::filesystem::path& path, std::int64_t epoch) {
   torch::serialize::OutputArchive archive;
   write_state(archive, "t", state);
+  archive.write("epoch", c10::IValue(epoch));
   AtomicFile file(path);
   archive.save_to(file.stream());
   file.commit();
 }
 
-NamedTensors load_state(const std::filesystem::path& path) {
+NamedTensors load_state(const std::filesystem::path& path, std::int64_t* epoch) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path.string());
   } catch (const c10::Error& e) {
     fail("cannot read weights '", path.string(), "': ", e.what_without_backtrace());
+  }
+  if (epoch) {
+    c10::IValue value;
+    *epoch = archive.try_read("epoch", value) ? value.toInt() : -1;
   }
   return read_state(archive, "t");
 }
@@ -187,8 +227,8 @@ void SnapshotEnsemble::check_restart(TrainContext& context, std::int64_t epoch_n
   snapshots_.push_back(clone_state(context.network));
   epochs_.push_back(epoch_number);
   if (!dir_.empty()) {
-    files_.push_back((dir_ / ("snapshot_" + std::to_string(snapshots_.size()) + ".pt")).string());
-    save_state(snapshots_.back(), files_.back());
+    files_.push_back("snapshot_" + std::to_string(snapshots_.size()) + ".pt");
+    save_state(snapshots_.back(), dir_ / files_.back(), epoch_number);
   }
   if (max_snapshots_ > 0 && static_cast<std::int64_t>(snapshots_.size()) > max_snapshots_) {
     snapshots_.erase(snapshots_.begin());
@@ -238,8 +278,9 @@ void SnapshotEnsemble::load(torch::serialize::InputArchive& archive) {
     archive.read("epoch_" + std::to_string(k), value);
     epochs_.push_back(value.toInt());
     if (archive.try_read("file_" + std::to_string(k), value)) {
-      files_.push_back(value.toStringRef());
-      snapshots_.push_back(load_state(files_.back()));
+      // A name relative to this run's snapshot folder, so a moved run folder resumes.
+      files_.push_back(std::filesystem::path(value.toStringRef()).filename().string());
+      snapshots_.push_back(load_state(dir_ / files_.back()));
     } else {
       snapshots_.push_back(read_state(archive, "snapshot_" + std::to_string(k) + "_"));
     }

@@ -12,12 +12,43 @@
 
 namespace tlkit::train {
 
-void NonFiniteGuard::on_batch_end(TrainContext& context) {
-  if (std::isfinite(context.batch_loss)) return;
+namespace {
+
+// True when the loss and every gradient are finite. One sum per gradient: a NaN or Inf anywhere
+// makes its sum non-finite.
+bool step_is_finite(const TrainContext& context) {
+  if (!std::isfinite(context.batch_loss)) return false;
+  for (const auto& group : context.optimizer.param_groups()) {
+    for (const auto& parameter : group.params()) {
+      const auto& grad = parameter.grad();
+      if (grad.defined() && !std::isfinite(grad.sum().item<double>())) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
+  if (step_is_finite(context)) {
+    skipped_in_a_row_ = 0;
+    return;
+  }
   const double lr = context.optimizer.param_groups().front().options().get_lr();
-  fail("the training loss became ", context.batch_loss, " at epoch ", context.epoch + 1, ", batch ",
-       context.batch + 1, " (step ", context.global_step, "); the learning rate (", lr,
-       ") is probably too high: lower it (try 'tlkit lr-find'), or check the inputs for NaN/Inf");
+  const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " + std::to_string(context.batch + 1) +
+                     " (step " + std::to_string(context.global_step + 1) + ")";
+  const auto what = std::isfinite(context.batch_loss) ? std::string("a gradient became NaN/Inf")
+                                                      : "the training loss became " + std::to_string(context.batch_loss);
+  if (policy_ == NonFinitePolicy::kSkip && skipped_in_a_row_ < max_skips_) {
+    ++skipped_in_a_row_;
+    ++skipped_total_;
+    context.skip_step = true;
+    logger()->warn("{} {}; the step is skipped ({} in a row)", what, where, skipped_in_a_row_);
+    return;
+  }
+  fail(what, " ", where, "; the update was not applied. The learning rate (", lr,
+       ") is probably too high: lower it (try 'tlkit lr-find'), clip gradients (--grad-clip 1), or check the "
+       "inputs for NaN/Inf");
 }
 
 void InitialLossCheck::on_batch_end(TrainContext& context) {

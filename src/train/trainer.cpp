@@ -1,5 +1,6 @@
 #include <tlkit/train/trainer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -19,7 +20,9 @@
 namespace tlkit::train {
 namespace {
 
-constexpr std::int64_t kCheckpointVersion = 1;
+// 2: the monitored metric's tracker is the trainer's; callbacks hold no weights (1: the tracker was the
+// checkpoint callback's, early stopping held a copy of the best weights).
+constexpr std::int64_t kCheckpointVersion = 2;
 
 std::string join_names(const NamedTensors& state) {
   std::string names;
@@ -73,7 +76,10 @@ void set_cpu_rng_state(const at::Tensor& state) {
 }  // namespace
 
 Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOptions options)
-    : network_(network), optimizer_(optimizer), options_(std::move(options)) {
+    : network_(network),
+      optimizer_(optimizer),
+      options_(std::move(options)),
+      monitor_(options_.monitor, options_.monitor_mode, options_.min_delta) {
   TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
   TLKIT_CHECK(options_.num_classes > 0, "TrainerOptions::num_classes must be set (the model's output size)");
 }
@@ -85,7 +91,11 @@ void Trainer::set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler) { 
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
   for (const auto& existing : callbacks_)
     TLKIT_CHECK(existing->name() != callback->name(), "two callbacks are named '", callback->name(), "'");
-  callbacks_.push_back(std::move(callback));
+  const auto position = std::upper_bound(callbacks_.begin(), callbacks_.end(), callback->order(),
+                                         [](CallbackOrder order, const std::shared_ptr<Callback>& other) {
+                                           return static_cast<int>(order) < static_cast<int>(other->order());
+                                         });
+  callbacks_.insert(position, std::move(callback));
 }
 
 std::vector<double> Trainer::learning_rates() const {
@@ -117,7 +127,10 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
     loss.backward();
     if (options_.grad_clip_norm > 0)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
-    optimizer_.step();
+    context.batch_loss = loss.item<double>();
+    context.skip_step = false;
+    for (auto& callback : callbacks_) callback->on_before_optimizer_step(context);
+    if (!context.skip_step) optimizer_.step();
     if (scheduler_ && options_.schedule_step == ScheduleStep::kPerBatch) {
       TLKIT_CHECK(!scheduler_->uses_metric(), scheduler_->name(), " needs a validation metric: step it per epoch");
       scheduler_->step();
@@ -125,7 +138,6 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
     ++global_step_;
 
     const auto n = targets.size(0);
-    context.batch_loss = loss.item<double>();
     context.batch_size = n;
     context.global_step = global_step_;
     loss_sum += context.batch_loss * static_cast<double>(n);
@@ -152,8 +164,8 @@ void Trainer::step_scheduler_after_epoch(const Metrics& metrics) {
     scheduler_->step();
     return;
   }
-  const auto monitored = metrics.get(options_.plateau_monitor);
-  TLKIT_CHECK(monitored.has_value(), scheduler_->name(), " watches '", options_.plateau_monitor,
+  const auto monitored = metrics.get(options_.monitor);
+  TLKIT_CHECK(monitored.has_value(), scheduler_->name(), " watches '", options_.monitor,
               "', which this run does not compute (is there validation data?)");
   scheduler_->step_with_metric(*monitored);
 }
@@ -165,6 +177,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
   context.epoch = next_epoch_;
   context.global_step = global_step_;
   context.batches_per_epoch = train.batches_per_epoch();
+  context.monitor = &monitor_;
   for (auto& callback : callbacks_) callback->on_train_begin(context);
 
   FitResult result;
@@ -181,6 +194,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
       context.metrics.set("val_acc", evaluation.accuracy);
     }
     for (auto& callback : callbacks_) callback->on_validation_end(context);
+    context.improved = context.metrics.get(monitor_.monitor()).has_value() && monitor_.update(context.metrics);
     step_scheduler_after_epoch(context.metrics);
     history_.push_back(context.metrics);
     bool stop = false;
@@ -221,6 +235,9 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
     scheduler_->save(scheduler);
     archive.write("scheduler", scheduler);
   }
+  torch::serialize::OutputArchive monitor;
+  monitor_.save(monitor);
+  archive.write("monitor", monitor);
   for (const auto& callback : callbacks_) {
     torch::serialize::OutputArchive callback_archive;
     callback->save(callback_archive);
@@ -241,8 +258,12 @@ void Trainer::resume(const std::filesystem::path& path) {
          "; pass a checkpoints/last.pt written by tlkit");
   }
   c10::IValue value;
-  TLKIT_CHECK(archive.try_read("tlkit_checkpoint_version", value) && value.toInt() == kCheckpointVersion,
-              "'", path.string(), "' is not a tlkit checkpoint of format version ", kCheckpointVersion);
+  TLKIT_CHECK(archive.try_read("tlkit_checkpoint_version", value) && value.toInt() >= 1 &&
+                  value.toInt() <= kCheckpointVersion,
+              "'", path.string(), "' is not a tlkit checkpoint of format version 1 to ", kCheckpointVersion);
+  const auto version = value.toInt();
+  if (version < kCheckpointVersion)
+    logger()->warn("'{}' is a version-{} checkpoint; read with its monitored metric migrated", path.string(), version);
   const auto state = network_.named_state();
   archive.read("model_names", value);
   TLKIT_CHECK(value.toStringRef() == join_names(state), "checkpoint '", path.string(),
@@ -268,6 +289,8 @@ void Trainer::resume(const std::filesystem::path& path) {
                 "' has no schedule state but this run uses a schedule");
     scheduler_->load(scheduler);
   }
+  torch::serialize::InputArchive monitor;
+  if (archive.try_read(version >= 2 ? "monitor" : "callback_checkpoint", monitor)) monitor_.load(monitor);
   for (const auto& callback : callbacks_) {
     torch::serialize::InputArchive callback_archive;
     if (archive.try_read("callback_" + callback->name(), callback_archive)) callback->load(callback_archive);

@@ -1,6 +1,5 @@
 // The one test on the full VGG16 (random weights: ~530 MB file, ~1 min; deleted afterwards):
-// load, layer table, parameter count, head replacement, a forward/backward at 224×224, and the
-// native tlkit::model::VGG with the same weights giving the same scores.
+// load, layer table, parameter count, head replacement and a forward/backward at 224×224.
 
 #include <regex>
 
@@ -8,15 +7,13 @@
 #include <torch/torch.h>
 
 #include <tlkit/model/classifier.h>
-#include <tlkit/model/state_dict.h>
-#include <tlkit/model/vgg.h>
 
 #include "model/fixtures.h"
 
 using tlkit::model::Classifier;
 using tlkit::test::TempDir;
 
-TEST(VGG16, FullModelStructureHeadAndNativeTwin) {
+TEST(VGG16, FullModelStructureAndHead) {
   TempDir dir;
   const auto path = dir / "vgg16.pt";
   const auto result = tlkit::test::run_command(tlkit::test::torch_python() + " '" +
@@ -39,17 +36,7 @@ TEST(VGG16, FullModelStructureHeadAndNativeTwin) {
   EXPECT_EQ(layers[30].output_shape, (std::vector<int64_t>{1, 512, 7, 7}));
   EXPECT_EQ(layers.back().output_shape, (std::vector<int64_t>{1, 1000}));
 
-  // The native twin: same weights by name, same scores (before the head is replaced).
-  tlkit::model::VGG native;
-  tlkit::model::load_state_dict(*native, model.state_dict());
-  native->eval();
-  model.train(false);
   const auto x = torch::randn({1, 3, 224, 224});
-  {
-    torch::NoGradGuard no_grad;
-    const double diff = (native->forward(x) - model.forward(x)).abs().max().item<double>();
-    EXPECT_LT(diff, 1e-5);
-  }
 
   model.freeze_all();
   model.unfreeze_from("classifier");

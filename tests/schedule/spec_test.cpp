@@ -30,7 +30,7 @@ ScheduleContext steps(std::int64_t total) {
 TEST(ScheduleSpec, EveryNameBuildsWithDefaultsFromTheContext) {
   const std::map<std::string, std::string> expected = {
       {"constant", "FixedLR"},      {"constantlr", "ConstantLR"},   {"step", "StepLR"},
-      {"multistep", "MultiStepLR"}, {"exp", "ExponentialLR"},       {"linear", "LinearLR"},
+      {"multistep", "MultiStepLR"}, {"exp", "ExponentialLR"},       {"exponential", "ExponentialLR"}, {"linear", "LinearLR"},
       {"poly", "PolynomialLR"},     {"cosine", "CosineAnnealingLR"}, {"restarts", "CosineAnnealingWarmRestarts"},
       {"onecycle", "OneCycleLR"},   {"plateau", "ReduceLROnPlateau"}, {"warmup", "LinearLR"},
   };

@@ -23,63 +23,109 @@ struct Harness {
 };
 }  // namespace
 
+// Drives one epoch end by hand as the trainer does: the monitor is updated first, then the callback.
+bool end_epoch(Harness& h, MetricTracker& tracker, Callback& callback, int e, const std::string& metric, double value) {
+  h.context.epoch = e;
+  h.context.metrics.clear();
+  h.context.metrics.set("epoch", e + 1);
+  h.context.metrics.set(metric, value);
+  h.context.monitor = &tracker;
+  h.context.improved = tracker.update(h.context.metrics);
+  return callback.on_epoch_end(h.context);
+}
+
 TEST(EarlyStopping, FiresAtTheRightEpochOnAScriptedSequence) {
   Harness h;
-  EarlyStopping early({"val_loss", Mode::kAuto, /*patience=*/3, /*min_delta=*/0.02, /*restore_best=*/true});
+  MetricTracker tracker("val_loss", Mode::kAuto, /*min_delta=*/0.02);
+  EarlyStopping early({/*patience=*/3});
   // epoch:     1    2     3     4     5     6
   const double losses[] = {1.0, 0.8, 0.85, 0.79, 0.9, 0.5};
   // 0.79 is not better than 0.8 by more than min_delta: epochs 3, 4, 5 fail -> stop after epoch 5.
-  torch::Tensor weights_at_best;
   int stopped_after = 0;
-  for (int e = 0; e < 6; ++e) {
-    {
-      torch::NoGradGuard no_grad;
-      h.network->parameters()[0].fill_(static_cast<float>(e));  // a recognisable weight per epoch
-    }
-    h.context.epoch = e;
-    h.context.metrics.clear();
-    h.context.metrics.set("epoch", e + 1);
-    h.context.metrics.set("val_loss", losses[e]);
-    if (early.on_epoch_end(h.context)) {
-      stopped_after = e + 1;
-      break;
-    }
-  }
+  for (int e = 0; e < 6 && !stopped_after; ++e)
+    if (end_epoch(h, tracker, early, e, "val_loss", losses[e])) stopped_after = e + 1;
   EXPECT_EQ(stopped_after, 5);
   EXPECT_EQ(early.stopped_epoch().value_or(-1), 5);
-  EXPECT_EQ(early.tracker().best_epoch(), 2);
-  EXPECT_DOUBLE_EQ(*early.tracker().best(), 0.8);
+  EXPECT_EQ(tracker.best_epoch(), 2);
+  EXPECT_DOUBLE_EQ(*tracker.best(), 0.8);
   EXPECT_NE(h.context.stop_reason.find("did not improve for 3 epochs"), std::string::npos);
-  early.on_train_end(h.context);  // restore best: the weights of epoch 2 (filled with 1)
-  EXPECT_TRUE(torch::all(h.network->parameters()[0] == 1.0f).item<bool>());
 }
 
 TEST(EarlyStopping, MaximisesAccuracyAutomatically) {
   Harness h;
-  EarlyStopping early({"val_acc", Mode::kAuto, 2, 0.0, false});
+  MetricTracker tracker("val_acc");
+  EarlyStopping early({2});
   const double accuracy[] = {0.5, 0.6, 0.6, 0.55};
   int stopped_after = 0;
-  for (int e = 0; e < 4 && !stopped_after; ++e) {
-    h.context.metrics.clear();
-    h.context.metrics.set("epoch", e + 1);
-    h.context.metrics.set("val_acc", accuracy[e]);
-    if (early.on_epoch_end(h.context)) stopped_after = e + 1;
-  }
+  for (int e = 0; e < 4 && !stopped_after; ++e)
+    if (end_epoch(h, tracker, early, e, "val_acc", accuracy[e])) stopped_after = e + 1;
   EXPECT_EQ(stopped_after, 4);
-  EXPECT_EQ(early.tracker().best_epoch(), 2);
+  EXPECT_EQ(tracker.best_epoch(), 2);
 }
 
 TEST(EarlyStopping, RejectsBadPatienceAndUnknownMetric) {
-  EXPECT_THROW(EarlyStopping({"val_loss", Mode::kAuto, 0}), tlkit::Error);
+  EXPECT_THROW(EarlyStopping({0}), tlkit::Error);
   Harness h;
+  MetricTracker tracker("val_loss");
   EarlyStopping early;
   h.context.metrics.set("train_loss", 1.0);
+  h.context.monitor = &tracker;
   try {
     early.on_epoch_end(h.context);
     FAIL() << "expected tlkit::Error";
   } catch (const tlkit::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("train_loss"), std::string::npos);  // lists the known metrics
+    EXPECT_NE(std::string(e.what()).find("val_loss"), std::string::npos) << e.what();
   }
+}
+
+// The best weights are kept once, by BestWeights: in memory and in best.pt (weights only, with the
+// epoch), restored at the end when asked; early stopping and the checkpoint hold none.
+TEST(BestWeights, KeepsTheMonitoredBestOnceAndRestoresIt) {
+  Harness h;
+  tlkit::test::TempDir dir;
+  MetricTracker tracker("val_loss");
+  BestWeights best(dir / "best.pt", /*restore_at_end=*/true);
+  const double losses[] = {1.0, 0.7, 0.9, 0.8};
+  for (int e = 0; e < 4; ++e) {
+    {
+      torch::NoGradGuard no_grad;
+      h.network->parameters()[0].fill_(static_cast<float>(e));  // a recognisable weight per epoch
+    }
+    end_epoch(h, tracker, best, e, "val_loss", losses[e]);
+  }
+  EXPECT_EQ(best.epoch(), 2);
+  std::int64_t file_epoch = -1;
+  const auto on_disk = load_state(dir / "best.pt", &file_epoch);
+  EXPECT_EQ(file_epoch, 2);
+  EXPECT_TRUE(torch::all(on_disk.front().second == 1.0f).item<bool>());
+  best.on_train_end(h.context);
+  EXPECT_TRUE(torch::all(h.network->parameters()[0] == 1.0f).item<bool>());
+  // Its checkpoint state is the epoch and a file name, and load() reads the weights back.
+  torch::serialize::OutputArchive archive;
+  best.save(archive);
+  std::stringstream bytes;
+  archive.save_to(bytes);
+  EXPECT_LT(bytes.str().size(), 2000u);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  BestWeights restored(dir / "best.pt");
+  restored.load(in);
+  EXPECT_EQ(restored.epoch(), 2);
+  ASSERT_EQ(restored.weights().size(), best.weights().size());
+  EXPECT_TRUE(torch::equal(restored.weights().front().second, best.weights().front().second));
+}
+
+// Checkpoint writers run after every other callback, whatever the registration order.
+TEST(Trainer, RunsCheckpointWritersLast) {
+  Harness h;
+  tlkit::test::TempDir dir;
+  h.trainer.add_callback(std::make_shared<Checkpoint>(dir / "c"));
+  h.trainer.add_callback(std::make_shared<BestWeights>());
+  h.trainer.add_callback(std::make_shared<EarlyStopping>());
+  h.trainer.add_callback(std::make_shared<CsvLogger>(dir / "m.csv"));
+  std::vector<std::string> names;
+  for (const auto& callback : h.trainer.callbacks()) names.push_back(callback->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"early_stopping", "csv_logger", "best_weights", "checkpoint"}));
 }
 
 TEST(SnapshotEnsemble, SnapshotAtEachRestartAndAveragesSoftmax) {

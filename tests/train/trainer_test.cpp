@@ -62,12 +62,48 @@ TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
   torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
   Trainer trainer(*network, optimizer, quiet_options(2));
   trainer.add_callback(std::make_shared<NonFiniteGuard>());
+  const auto before = clone_state(*network);
   try {
     trainer.fit(train);
     FAIL() << "expected tlkit::Error";
   } catch (const tlkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("learning rate"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not applied"), std::string::npos) << e.what();
   }
+  // The guard acts before the update: the NaN step left every weight as it was.
+  const auto after = clone_state(*network);
+  ASSERT_EQ(before.size(), after.size());
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_TRUE(torch::equal(before[i].second, after[i].second)) << before[i].first;
+}
+
+// Negative control for the test above: without the guard the same NaN batch reaches the weights.
+TEST(Trainer, WithoutTheGuardANaNStepReachesTheWeights) {
+  auto network = tlkit::test::tiny_network(3);
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  x[0][0] = std::numeric_limits<float>::quiet_NaN();
+  TensorBatchSource train(x, y, 60, false);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+  Trainer trainer(*network, optimizer, quiet_options(1));
+  trainer.fit(train);
+  bool any_nan = false;
+  for (const auto& p : network->parameters()) any_nan = any_nan || p.isnan().any().item<bool>();
+  EXPECT_TRUE(any_nan);
+}
+
+// --on-nonfinite skip: the bad batch's step is not applied and training goes on.
+TEST(Trainer, SkipPolicyLeavesTheWeightsOfABadStepUnchanged) {
+  auto network = tlkit::test::tiny_network(3);
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  x[0][0] = std::numeric_limits<float>::quiet_NaN();  // only the first of several batches is bad
+  TensorBatchSource train(x, y, 10, false);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+  Trainer trainer(*network, optimizer, quiet_options(1));
+  auto guard = std::make_shared<NonFiniteGuard>(NonFinitePolicy::kSkip);
+  trainer.add_callback(guard);
+  trainer.fit(train);
+  EXPECT_EQ(guard->skipped(), 1);
+  for (const auto& p : network->parameters()) EXPECT_FALSE(p.isnan().any().item<bool>());
 }
 
 TEST(Trainer, InitialLossCheckAcceptsLnCAndFlagsOthers) {
@@ -123,8 +159,11 @@ TEST(Trainer, ResumeIsBitIdentical) {
     TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
     torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
     Trainer trainer(*network, optimizer, quiet_options(epochs));
-    trainer.add_callback(std::make_shared<EarlyStopping>(EarlyStoppingOptions{"val_loss", Mode::kAuto, 50, 0, false}));
-    if (checkpoint) trainer.add_callback(std::make_shared<Checkpoint>(dir / "checkpoints"));
+    trainer.add_callback(std::make_shared<EarlyStopping>(EarlyStoppingOptions{50}));
+    if (checkpoint) {
+      trainer.add_callback(std::make_shared<Checkpoint>(dir / "checkpoints"));
+      trainer.add_callback(std::make_shared<BestWeights>(dir / "checkpoints" / "best.pt"));
+    }
     if (resume_from) trainer.resume(*resume_from);
     else torch::manual_seed(1234);
     trainer.fit(train, &val);

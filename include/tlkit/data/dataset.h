@@ -30,6 +30,8 @@ class Dataset {
   virtual size_t size() const = 0;
   // The sample at `index` (< size()); thread-safe. Throws tlkit::Error naming the file on failure.
   virtual Sample get(size_t index) const = 0;
+  // Where sample `index` comes from (Sample::source) without decoding it. The default decodes.
+  virtual std::string source(size_t index) const;
   virtual const std::vector<std::string>& classes() const = 0;
   // Every label, in index order, without decoding images (for stratified splits and statistics).
   // The default decodes each sample; every tlkit dataset overrides it.

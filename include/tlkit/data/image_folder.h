@@ -32,6 +32,7 @@ class ImageFolder : public Dataset {
 
   size_t size() const override { return files_.size(); }
   Sample get(size_t index) const override;
+  std::string source(size_t index) const override;
   const std::vector<std::string>& classes() const override { return classes_; }
   std::vector<int64_t> labels() const override { return labels_; }
   std::string describe() const override;

@@ -18,6 +18,7 @@ class Subset : public Dataset {
 
   size_t size() const override { return indices_.size(); }
   Sample get(size_t index) const override;
+  std::string source(size_t index) const override;
   const std::vector<std::string>& classes() const override { return parent_->classes(); }
   std::vector<int64_t> labels() const override { return labels_; }
   std::string describe() const override;

@@ -125,6 +125,10 @@ class Classifier {
   // Records where the weights now come from (e.g. "tlkit train on fashion-mnist:DIR"), so a trained
   // model no longer reads as random-init; stored with the next store_metadata / export.
   void set_weights_origin(const std::string& weights);
+  // The preprocessing this model is fed with (shorter side -> resize, centre crop, mean / std per
+  // channel); stored with the next store_metadata / export. The layer walk keeps the input size
+  // given at load (LoadOptions::input_size).
+  void set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean, std::vector<double> std);
   // Writes the metadata (class names included) into the module's tlkit_* attributes.
   void store_metadata();
 

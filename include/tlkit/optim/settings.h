@@ -50,6 +50,14 @@ OptimizerSpec parse_optimizer_settings(const std::string& text);
 // parse_optimizer_settings reads it back.
 std::string format_optimizer_settings(const OptimizerSpec& spec);
 
+// torch.optim's default learning rate of optimizer `name` (Adam/AdamW 1e-3, AdaGrad/RMSProp 1e-2);
+// none for the SGD family, which has no default in torch either. Throws for an unknown name.
+std::optional<double> default_lr(const std::string& name);
+
+// The learning rate a spec trains at: its lr, else the optimizer's torch default. Throws naming the
+// fix for an SGD-family spec without lr.
+double resolved_lr(const OptimizerSpec& spec);
+
 // Throws tlkit::Error when `settings` sets a key optimizer `name` does not accept.
 void check_settings_apply(const std::string& name, const OptimizerSettings& settings);
 

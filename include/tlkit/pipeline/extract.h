@@ -24,6 +24,7 @@
 
 #include <tlkit/core/json.h>
 #include <tlkit/data/dataset.h>
+#include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
 
 namespace tlkit::pipeline {
@@ -64,10 +65,20 @@ struct FeatureSet {
 // model are an error (re-run the extraction).
 FeatureSet load_features(const std::filesystem::path& dir, const std::string& expected_model_sha256 = "");
 
+// What features are computed from, as recorded in a manifest's "key": the model's SHA-256, the
+// layer, the preprocessing, the class names and a hash of the ordered file list (each row's file,
+// label, size and modification time). A cache is reused only when every part is equal.
+Json feature_key(const std::string& model_sha256, const std::string& layer, const data::Transform& transform,
+                 const data::Dataset& dataset);
+// Why `cached` was not computed from `key` (the first part that differs), or "" when it was.
+std::string stale_reason(const FeatureSet& cached, const Json& key);
+
 // The SHA-256 that extract_features records for `model`.
 std::string model_sha256(model::Classifier& model);
 
-// "train" | "val" | "test" | "all" (the splits that exist, one after the other) of a source.
-std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split);
+// "train" | "val" | "test" | "all" (the splits that exist, one after the other) | "auto" (test, else
+// val, else train) of a source; `name` (optional) receives the split chosen.
+std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split,
+                                                  std::string* name = nullptr);
 
 }  // namespace tlkit::pipeline

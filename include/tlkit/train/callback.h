@@ -2,6 +2,10 @@
 // Training extensions are callbacks with named hooks (STYLE.md habit 5, after ensmallen): the
 // trainer's loop stays plain and early stopping, checkpoints, snapshots, weight averaging, guards
 // and loggers plug in. on_epoch_end returns true to ask the trainer to stop.
+//
+// A callback's state (save/load) is small and named, as Lightning's state_dict(): counters, scores,
+// file names relative to the run folder; never a copy of the weights. The trainer runs callbacks
+// in order() (stable), so checkpoint writers run after everything that changes state in a hook.
 
 #include <cstdint>
 #include <string>
@@ -23,6 +27,7 @@ namespace tlkit::train {
 
 class Trainer;
 class Network;
+class MetricTracker;
 
 // What a callback sees: the objects being trained and where the loop is.
 struct TrainContext {
@@ -41,16 +46,28 @@ struct TrainContext {
   std::int64_t batch_size = 0;
   Metrics metrics;                   // this epoch's metrics (train_loss, val_acc, lr_group0, ...)
   std::string stop_reason;           // set by the callback that stops training
+  bool skip_step = false;            // set in on_before_optimizer_step: this batch's update is not applied
+  // The run's one monitored metric (TrainerOptions::monitor): its best so far and whether this
+  // epoch improved on it (set after validation, before on_validation_end).
+  const MetricTracker* monitor = nullptr;
+  bool improved = false;
 };
+
+// Where a callback runs among the others (ascending; equal values keep their registration order).
+enum class CallbackOrder : int { kNormal = 0, kBestWeights = 90, kCheckpoint = 100 };
 
 class Callback {
  public:
   virtual ~Callback() = default;
   // A unique name; also the key of the callback's state in a checkpoint.
   virtual std::string name() const = 0;
+  virtual CallbackOrder order() const { return CallbackOrder::kNormal; }
 
   virtual void on_train_begin(TrainContext&) {}
   virtual void on_epoch_begin(TrainContext&) {}
+  // After backward (and gradient clipping), before the update: set context.skip_step to leave the
+  // weights unchanged, or throw to stop with the weights of the last good step.
+  virtual void on_before_optimizer_step(TrainContext&) {}
   virtual void on_batch_end(TrainContext&) {}         // after the optimizer step
   virtual void on_validation_end(TrainContext&) {}    // add metrics before anyone decides
   virtual bool on_epoch_end(TrainContext&) { return false; }  // true = stop training

@@ -1,12 +1,15 @@
 #pragma once
 // The trainer's standard callbacks:
-//   EarlyStopping     stop when a monitored metric has not improved for `patience` epochs; restore
-//                     the best weights at the end (course: "early stopping").
-//   Checkpoint        checkpoints/last.pt every epoch and best.pt on improvement, atomically; each
-//                     holds what Trainer::resume needs for an exact continuation.
+//   EarlyStopping     stop when the run's monitored metric has not improved for `patience` epochs
+//                     (course: "early stopping"); counts only, the weights are BestWeights' job.
+//   BestWeights       the weights of the best epoch of the monitored metric, kept once: in memory
+//                     and, with a file, as a weights-only best.pt written atomically.
+//   Checkpoint        checkpoints/last.pt every epoch, atomically: what Trainer::resume needs for
+//                     an exact continuation (weights once, optimizer, schedule, callbacks, RNG).
 //   SnapshotEnsemble  a snapshot of the weights at each learning-rate restart (the minimum of a
 //                     cosine cycle: Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for free").
-//   NonFiniteGuard    stops with a clear message when the loss becomes NaN or Inf.
+//   NonFiniteGuard    before the update: a NaN/Inf loss or gradient stops the run (or skips the step)
+//                     with the weights of the last good step.
 //   InitialLossCheck  warns when the first loss is far from ln(C), the loss of uniform predictions.
 //   CsvLogger / TensorBoardLogger  one row / one scalar per metric and epoch.
 
@@ -18,39 +21,13 @@
 
 #include <tlkit/core/tensorboard.h>
 #include <tlkit/train/callback.h>
+#include <tlkit/train/monitor.h>
 #include <tlkit/train/network.h>
 
 namespace tlkit::train {
 
-enum class Mode { kMin, kMax, kAuto };  // kAuto: max for names containing "acc", else min
-
-// Tracks the best value of a metric: improved when better than best by more than min_delta.
-class MetricTracker {
- public:
-  MetricTracker(std::string monitor, Mode mode, double min_delta);
-  bool update(const Metrics& metrics);  // true if this epoch improved on the best
-  const std::string& monitor() const { return monitor_; }
-  std::optional<double> best() const { return best_; }
-  std::int64_t best_epoch() const { return best_epoch_; }
-  std::int64_t epochs_without_improvement() const { return wait_; }
-  void save(torch::serialize::OutputArchive& archive) const;
-  void load(torch::serialize::InputArchive& archive);
-
- private:
-  std::string monitor_;
-  bool maximize_;
-  double min_delta_;
-  std::optional<double> best_;
-  std::int64_t best_epoch_ = -1, wait_ = 0;
-};
-
 struct EarlyStoppingOptions {
-  std::string monitor = "val_loss";
-  Mode mode = Mode::kAuto;
-  std::int64_t patience = 5;
-  double min_delta = 0;
-  bool restore_best = true;
-  bool keep_best = false;  // keep a copy of the best weights even without restoring them
+  std::int64_t patience = 5;  // epochs without improvement of the run's monitored metric
 };
 
 class EarlyStopping : public Callback {
@@ -58,40 +35,53 @@ class EarlyStopping : public Callback {
   explicit EarlyStopping(EarlyStoppingOptions options = {});
   std::string name() const override { return "early_stopping"; }
   bool on_epoch_end(TrainContext& context) override;
-  void on_train_end(TrainContext& context) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
-  const MetricTracker& tracker() const { return tracker_; }
   std::optional<std::int64_t> stopped_epoch() const { return stopped_epoch_; }  // 1-based
-  // The weights of the best epoch so far (kept when restore_best or keep_best is set).
-  const NamedTensors& best_state() const { return best_state_; }
 
  private:
   EarlyStoppingOptions options_;
-  MetricTracker tracker_;
-  NamedTensors best_state_;
   std::optional<std::int64_t> stopped_epoch_;
+};
+
+class BestWeights : public Callback {
+ public:
+  // file: where best.pt goes (empty: memory only). restore_at_end: the network ends with them.
+  explicit BestWeights(std::filesystem::path file = {}, bool restore_at_end = false);
+  std::string name() const override { return "best_weights"; }
+  CallbackOrder order() const override { return CallbackOrder::kBestWeights; }
+  bool on_epoch_end(TrainContext& context) override;
+  void on_train_end(TrainContext& context) override;
+  // State: the best epoch and the file's name; load() reads the weights back from the file.
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  const NamedTensors& weights() const { return weights_; }  // empty until an epoch improved
+  std::int64_t epoch() const { return epoch_; }              // 1-based; -1 before
+  const std::filesystem::path& file() const { return file_; }
+
+ private:
+  std::filesystem::path file_;
+  bool restore_at_end_;
+  NamedTensors weights_;
+  std::int64_t epoch_ = -1;
 };
 
 class Checkpoint : public Callback {
  public:
-  Checkpoint(std::filesystem::path dir, std::string monitor = "val_loss", Mode mode = Mode::kAuto);
+  explicit Checkpoint(std::filesystem::path dir);
   std::string name() const override { return "checkpoint"; }
+  CallbackOrder order() const override { return CallbackOrder::kCheckpoint; }
   bool on_epoch_end(TrainContext& context) override;
-  void save(torch::serialize::OutputArchive& archive) const override { tracker_.save(archive); }
-  void load(torch::serialize::InputArchive& archive) override { tracker_.load(archive); }
   std::filesystem::path last_path() const { return dir_ / "last.pt"; }
-  std::filesystem::path best_path() const { return dir_ / "best.pt"; }
-  const MetricTracker& tracker() const { return tracker_; }
 
  private:
   std::filesystem::path dir_;
-  MetricTracker tracker_;
 };
 
-// Weights-only files for snapshots and exports of a state: one archive of named tensors.
-void save_state(const NamedTensors& state, const std::filesystem::path& path);
-NamedTensors load_state(const std::filesystem::path& path);
+// Weights-only files for snapshots, best weights and exports of a state: one archive of named
+// tensors, written atomically; `epoch` (1-based, -1 = none) is stored beside them.
+void save_state(const NamedTensors& state, const std::filesystem::path& path, std::int64_t epoch = -1);
+NamedTensors load_state(const std::filesystem::path& path, std::int64_t* epoch = nullptr);
 
 class SnapshotEnsemble : public Callback {
  public:
@@ -119,10 +109,21 @@ class SnapshotEnsemble : public Callback {
   std::vector<std::string> files_;
 };
 
+enum class NonFinitePolicy { kStop, kSkip };
+
 class NonFiniteGuard : public Callback {
  public:
+  // kSkip: a non-finite step is not applied; `max_skips` of them in a row stop the run.
+  explicit NonFiniteGuard(NonFinitePolicy policy = NonFinitePolicy::kStop, std::int64_t max_skips = 10)
+      : policy_(policy), max_skips_(max_skips) {}
   std::string name() const override { return "non_finite_guard"; }
-  void on_batch_end(TrainContext& context) override;
+  void on_before_optimizer_step(TrainContext& context) override;
+  std::int64_t skipped() const { return skipped_total_; }
+
+ private:
+  NonFinitePolicy policy_;
+  std::int64_t max_skips_;
+  std::int64_t skipped_in_a_row_ = 0, skipped_total_ = 0;
 };
 
 class InitialLossCheck : public Callback {

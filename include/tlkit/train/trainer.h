@@ -13,6 +13,7 @@
 #include <tlkit/train/batch_source.h>
 #include <tlkit/train/callback.h>
 #include <tlkit/train/metrics.h>
+#include <tlkit/train/monitor.h>
 #include <tlkit/train/network.h>
 
 namespace tlkit::schedule {
@@ -28,7 +29,11 @@ struct TrainerOptions {
   std::int64_t num_classes = 0;          // required: size of the model's output
   c10::Device device = c10::Device(c10::kCPU);
   ScheduleStep schedule_step = ScheduleStep::kPerEpoch;
-  std::string plateau_monitor = "val_loss";  // the metric a ReduceLROnPlateau schedule watches
+  // The run's one monitored metric: early stopping, best weights and a ReduceLROnPlateau schedule
+  // watch it (mode kAuto: maximised for names containing "acc").
+  std::string monitor = "val_loss";
+  Mode monitor_mode = Mode::kAuto;
+  double min_delta = 0;  // an improvement must exceed this
   double grad_clip_norm = 0;             // 0 = no clipping
   std::string label = "train";           // shown in the progress bar and logs
   bool progress = true;
@@ -46,7 +51,9 @@ class Trainer {
   ~Trainer();
 
   void set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler);
+  // Callbacks run in their order() (checkpoint writers last), then in registration order.
   void add_callback(std::shared_ptr<Callback> callback);
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
 
   // Trains from the current epoch (0, or where resume() left it) to options.epochs.
   FitResult fit(BatchSource& train, BatchSource* val = nullptr);
@@ -60,6 +67,7 @@ class Trainer {
   std::int64_t epoch() const { return next_epoch_; }
   std::int64_t global_step() const { return global_step_; }
   const std::vector<Metrics>& history() const { return history_; }
+  const MetricTracker& monitor() const { return monitor_; }
   Network& network() { return network_; }
   torch::optim::Optimizer& optimizer() { return optimizer_; }
   const TrainerOptions& options() const { return options_; }
@@ -74,6 +82,7 @@ class Trainer {
   TrainerOptions options_;
   std::shared_ptr<schedule::LRScheduler> scheduler_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
+  MetricTracker monitor_;
   std::vector<Metrics> history_;
   std::int64_t next_epoch_ = 0;
   std::int64_t global_step_ = 0;

@@ -1,0 +1,103 @@
+#pragma once
+// RunConfig: everything a `tlkit train` or `tlkit finetune` run is made of, resolved once (from
+// defaults, a --config file and flags, in that order), validated once, and written to the run
+// folder as config.json: the record of the run, which `--config RUN/config.json` repeats.
+//
+//   config (this file) -> build (build.h: data, preprocessing, model, groups, optimizer, schedule)
+//   -> fit (fit.h: the trainer with its callbacks) -> select (select.h: one monitored metric on
+//   validation) -> export (model/export.h).
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <c10/core/Device.h>
+
+#include <tlkit/core/json.h>
+
+namespace tlkit::pipeline {
+
+// A model's preprocessing given by the user; unset values come from the model's metadata, then
+// from the defaults (224 crop, 256 resize, ImageNet mean / std).
+struct PreprocessOptions {
+  std::int64_t input_size = 0;  // centre crop / network input (0 = the model's)
+  std::int64_t resize = 0;      // shorter side before the crop (0 = from input_size, see build.h)
+  std::vector<double> mean;     // 1 or 3 values (empty = the model's)
+  std::vector<double> std;
+  bool any() const { return input_size > 0 || resize > 0 || !mean.empty() || !std.empty(); }
+};
+
+struct DataOptions {
+  std::string source;           // DIR | cifar10:DIR | fashion-mnist:DIR | mnist:DIR
+  double val_split = 0.2;       // when the source has no val split of its own
+  std::uint64_t seed = 0;
+  size_t limit = 0;             // at most this many samples per split (0 = all)
+  size_t workers = 2;           // decoding threads
+  std::int64_t batch_size = 32;
+  bool augment = true;          // random resized crop + flip for training
+  double min_crop_scale = 0.5;  // smallest area fraction of the random crop
+  double flip = 0.5;            // probability of a horizontal flip (0 for digits and text)
+  bool strict = false;          // a corrupt file is an error instead of a skip
+  PreprocessOptions preprocess;
+};
+
+struct FitOptions {
+  std::int64_t epochs = 10;
+  std::string optimizer = "momentum:lr=0.01";  // tlkit::optim spec: name[:key=value,...]
+  std::string schedule = "cosine";              // tlkit::schedule spec, or "auto"
+  bool schedule_per_batch = false;
+  // The one monitored metric on validation: early stopping, best weights, the exported model.
+  std::string monitor = "val_loss";
+  std::int64_t patience = 5;  // early stopping: epochs without improvement; 0 = off
+  double min_delta = 0;       // an improvement of the monitor must exceed this
+  double ema_decay = 0.999;   // 0 = no EMA
+  bool snapshots = true;      // a snapshot at each warm restart
+  std::int64_t overfit_batches = 0;  // > 0: train and validate on these batches only
+  double grad_clip = 0;
+  std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
+  c10::Device device = c10::kCPU;
+  bool progress = true;
+};
+
+// Stage 1 of finetune: a new head trained on cached features.
+struct HeadOptions {
+  // The first layer of the new head: every layer from it to the output is re-initialised and
+  // trained on the cached output of the layer below it. Empty: the classification layer only.
+  std::string from;
+  std::int64_t epochs = 30;
+  std::string optimizer = "adam:lr=0.001";
+  std::string schedule = "cosine";
+  std::int64_t batch_size = 64;
+};
+
+struct RunConfig {
+  std::string command = "finetune";  // "train" | "finetune"
+  std::filesystem::path model;
+  std::filesystem::path out;
+  DataOptions data;
+  FitOptions fit;  // train, or stage 2 of finetune
+  HeadOptions head;
+  std::string unfreeze_from;  // finetune: first trainable layer; empty = the top third
+  std::string lr_rules;       // finetune: "regex=lr,..." (0 = frozen); overrides the depth decay
+  double lr_decay = 0.5;      // finetune: lr x decay^k for the k-th parametrised layer below the head
+  bool reinitialize = false;  // train: fresh random weights (training from scratch)
+  bool resume = false;        // continue from out/checkpoints/last.pt
+
+  // The defaults of a command ("train" or "finetune").
+  static RunConfig defaults(const std::string& command);
+
+  // Every check of every value, once; throws tlkit::Error with one message naming the option and
+  // the fix. Optimizer and schedule specs are built on a stand-in parameter, so a bad spec fails
+  // before any work.
+  void validate() const;
+
+  Json to_json() const;
+  // Reads a config written by to_json (or by hand): unknown keys are errors, missing ones keep the
+  // command's defaults.
+  static RunConfig from_json(const Json& json);
+  static RunConfig load(const std::filesystem::path& path);
+  void save(const std::filesystem::path& path) const;  // atomically
+};
+
+}  // namespace tlkit::pipeline

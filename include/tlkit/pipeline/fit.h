@@ -1,0 +1,47 @@
+#pragma once
+// One stage of training with the standard callbacks: the step of a run between build and select.
+//
+// fit_stage runs the trainer with the NaN/Inf guard, the initial-loss check, EMA, snapshots, early
+// stopping and the best weights on the run's one monitored metric, the CSV / TensorBoard loggers and
+// (with checkpoints) checkpoints/last.pt, which the trainer writes last. It returns what selection
+// needs: the last, best and EMA weights and the snapshots.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <tlkit/pipeline/config.h>
+#include <tlkit/train/batch_source.h>
+#include <tlkit/train/network.h>
+#include <tlkit/train/trainer.h>
+
+namespace torch::optim {
+class Optimizer;
+}
+
+namespace tlkit::pipeline {
+
+struct StageSetup {
+  std::filesystem::path dir;  // metrics.csv, events, checkpoints/, snapshots/ go here
+  std::string label;          // progress-bar label, e.g. "stage 2 (fine-tune)"
+  std::string schedule;       // the schedule spec ("auto" resolved by build_scheduler)
+  std::int64_t num_classes = 0;
+  bool checkpoints = true;    // checkpoints/last.pt + best.pt (else best weights in memory only)
+  bool resume = false;        // continue from dir/checkpoints/last.pt
+  bool initial_loss_check = true;
+};
+
+struct StageOutcome {
+  train::FitResult fit;
+  train::NamedTensors last, best, ema;  // best / ema empty when not kept
+  std::int64_t best_epoch = -1;         // 1-based
+  std::vector<train::NamedTensors> snapshots;
+  std::vector<std::int64_t> snapshot_epochs;
+};
+
+// The network holds the last weights afterwards.
+StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimizer, const FitOptions& fit,
+                       train::BatchSource& train_source, train::BatchSource* val_source, const StageSetup& setup);
+
+}  // namespace tlkit::pipeline

@@ -1,0 +1,262 @@
+// The builders of a run: data, preprocessing, model, loaders, optimizer, schedule (see build.h).
+#include <tlkit/pipeline/build.h>
+
+#include <cmath>
+#include <mutex>
+#include <sstream>
+
+#include <torch/optim/sgd.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/data/loader.h>
+#include <tlkit/optim/adam.h>
+#include <tlkit/optim/adamw.h>
+#include <tlkit/optim/factory.h>
+#include <tlkit/optim/rmsprop.h>
+#include <tlkit/optim/settings.h>
+#include <tlkit/optim/sgd.h>
+#include <tlkit/schedule/lr_scheduler.h>
+#include <tlkit/schedule/momentum.h>
+#include <tlkit/schedule/spec.h>
+#include <tlkit/train/loader_source.h>
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline {
+namespace {
+
+std::array<double, 3> three(const std::vector<double>& values) {
+  return {values.at(0), values.at(std::min<size_t>(1, values.size() - 1)),
+          values.at(std::min<size_t>(2, values.size() - 1))};
+}
+
+std::string format_triple(const std::array<double, 3>& v) {
+  std::ostringstream out;
+  out << v[0] << "," << v[1] << "," << v[2];
+  return out.str();
+}
+
+// Momentum-cycling schedules (OneCycle) read tlkit's own options through these fast accessors
+// instead of the generic serialize() round trip.
+void register_tlkit_momentum_options() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    schedule::register_momentum_option<optim::SGDOptions>("tlkit::optim::SGDOptions");
+    schedule::register_momentum_option<optim::RMSPropOptions>("tlkit::optim::RMSPropOptions");
+    schedule::register_beta1_option<optim::AdamOptions>("tlkit::optim::AdamOptions");
+    schedule::register_beta1_option<optim::AdamWOptions>("tlkit::optim::AdamWOptions");
+  });
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ data
+PreparedData open_data(const DataOptions& options) {
+  TLKIT_CHECK(!options.source.empty(), "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
+  data::SourceOptions source_options;
+  source_options.val_split = options.val_split;
+  source_options.seed = options.seed;
+  source_options.strict = options.strict;
+  source_options.limit = options.limit;
+  PreparedData prepared;
+  prepared.splits = data::open_source(options.source, source_options);
+  prepared.train = prepared.splits.train;
+  prepared.val = prepared.splits.val;
+  TLKIT_CHECK(prepared.train && prepared.train->size() > 0, "the data source '", options.source,
+              "' has no training images");
+  TLKIT_CHECK(prepared.train->classes().size() >= 2, "the data source '", options.source, "' has ",
+              prepared.train->classes().size(), " class; a classifier needs at least 2 class folders");
+  TLKIT_CHECK(prepared.val && prepared.val->size() > 0, "the data source '", options.source,
+              "' has no validation split; use --val-split (e.g. 0.2) or add a val/ folder (the test split is "
+              "never used to choose anything)");
+  prepared.eval = prepared.splits.test ? prepared.splits.test : prepared.val;
+  prepared.eval_split = prepared.splits.test ? "test" : "val";
+  prepared.classes = prepared.train->classes();
+  logger()->info("data: {} | val {} images | {} {} images", prepared.train->describe(), prepared.val->size(),
+                 prepared.eval_split, prepared.eval->size());
+  return prepared;
+}
+
+// ------------------------------------------------------------------ preprocessing
+std::string Preprocessing::describe() const {
+  std::ostringstream out;
+  out << "resize " << resize << " (" << resize_from << ") -> centre crop " << input_size << " (" << input_size_from
+      << "), mean " << format_triple(mean) << " (" << mean_from << "), std " << format_triple(std) << " ("
+      << std_from << ")";
+  return out.str();
+}
+
+void check_preprocess(const PreprocessOptions& options) {
+  TLKIT_CHECK(options.input_size >= 0 && options.input_size <= 4096, "--input-size must be in [1, 4096], got ",
+              options.input_size);
+  TLKIT_CHECK(options.resize >= 0 && options.resize <= 8192, "--resize must be in [1, 8192], got ", options.resize);
+  TLKIT_CHECK(options.resize == 0 || options.input_size == 0 || options.resize >= options.input_size,
+              "--resize (", options.resize, ") must be at least --input-size (", options.input_size,
+              "): the centre crop is taken from the resized image");
+  for (const auto* values : {&options.mean, &options.std}) {
+    const char* name = values == &options.mean ? "--mean" : "--std";
+    TLKIT_CHECK(values->empty() || values->size() == 1 || values->size() == 3, name,
+                " takes 1 value or 3 (one per RGB channel), got ", values->size());
+    for (double v : *values) TLKIT_CHECK(std::isfinite(v), name, " values must be finite numbers");
+  }
+  for (double s : options.std) TLKIT_CHECK(s > 0, "--std values must be positive, got ", s);
+}
+
+Preprocessing resolve_preprocessing(const model::ModelMetadata& md, const PreprocessOptions& options) {
+  check_preprocess(options);
+  Preprocessing p;
+  const std::string model_or_default = md.present ? "model" : "default";
+  p.input_size = md.crop;
+  p.resize = md.resize;
+  p.mean = three(md.mean);
+  p.std = three(md.std);
+  p.input_size_from = p.resize_from = p.mean_from = p.std_from = model_or_default;
+  if (options.input_size > 0) {
+    p.input_size = options.input_size;
+    p.input_size_from = "flag";
+    if (options.resize == 0) {
+      const double ratio = md.present && md.crop > 0 ? static_cast<double>(md.resize) / md.crop : 1.0;
+      p.resize = std::max<std::int64_t>(p.input_size, std::llround(p.input_size * ratio));
+      p.resize_from = "from --input-size";
+    }
+  }
+  if (options.resize > 0) {
+    p.resize = options.resize;
+    p.resize_from = "flag";
+  }
+  TLKIT_CHECK(p.resize >= p.input_size, "the resize (", p.resize, ", ", p.resize_from,
+              ") is smaller than the input size (", p.input_size, ", ", p.input_size_from, "); give --resize");
+  if (!options.mean.empty()) {
+    p.mean = three(options.mean);
+    p.mean_from = "flag";
+  }
+  if (!options.std.empty()) {
+    p.std = three(options.std);
+    p.std_from = "flag";
+  }
+  return p;
+}
+
+model::Classifier load_model(const fs::path& path, const PreprocessOptions& preprocess, c10::Device device,
+                             Preprocessing* resolved) {
+  check_preprocess(preprocess);
+  model::LoadOptions load;
+  load.device = device;
+  load.input_size = preprocess.input_size;
+  auto model = model::Classifier::load(path, load);
+  const auto p = resolve_preprocessing(model.metadata(), preprocess);
+  if (!model.metadata().present && !preprocess.any()) {
+    logger()->warn("'{}' carries no tlkit metadata: assuming {}; if the model expects other inputs, give "
+                   "--input-size N --resize N --mean a,b,c --std a,b,c",
+                   path.string(), p.describe());
+  }
+  model.set_preprocessing(p.resize, p.input_size, {p.mean.begin(), p.mean.end()}, {p.std.begin(), p.std.end()});
+  logger()->info("preprocessing: {}", p.describe());
+  if (resolved) *resolved = p;
+  return model;
+}
+
+data::Normalization normalization(const model::ModelMetadata& md) {
+  TLKIT_CHECK((md.mean.size() == 1 || md.mean.size() == 3) && md.mean.size() == md.std.size(),
+              "the model's preprocessing has ", md.mean.size(), " means and ", md.std.size(),
+              " stds; give 1 or 3 of each (--mean a,b,c --std a,b,c)");
+  const auto mean = three(md.mean), std = three(md.std);
+  data::Normalization n;
+  for (size_t c = 0; c < 3; ++c) {
+    n.mean[c] = static_cast<float>(mean[c]);
+    n.std[c] = static_cast<float>(std[c]);
+  }
+  return n;
+}
+
+std::shared_ptr<data::Transform> eval_transform(const model::Classifier& model) {
+  const auto& md = model.metadata();
+  return data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop), normalization(md));
+}
+
+std::shared_ptr<data::Transform> train_transform(const model::Classifier& model, const DataOptions& options) {
+  if (!options.augment) return eval_transform(model);
+  data::Augmentation augmentation;
+  augmentation.scale = {options.min_crop_scale, 1.0};
+  augmentation.flip = options.flip;
+  return data::train_transform(static_cast<int>(model.metadata().crop), normalization(model.metadata()), augmentation);
+}
+
+void warn_if_upscaled(const data::Dataset& dataset, const model::Classifier& model) {
+  if (dataset.size() == 0) return;
+  const auto image = dataset.get(0).image;
+  const auto shorter = std::min(image.size(0), image.size(1));
+  const auto resize = model.metadata().resize;
+  if (shorter * 3 <= resize) {
+    logger()->warn("the images are {}x{} but are resized to {} for a {}x{} network input; if the model was "
+                   "trained on small images, give --input-size (e.g. --input-size {})",
+                   image.size(1), image.size(0), resize, model.metadata().crop, model.metadata().crop, shorter);
+  }
+}
+
+// ------------------------------------------------------------------ loaders
+std::shared_ptr<train::BatchSource> make_loader(std::shared_ptr<const data::Dataset> dataset,
+                                                std::shared_ptr<data::Transform> transform,
+                                                const DataOptions& options, bool shuffle) {
+  data::LoaderOptions loader;
+  loader.batch_size = static_cast<size_t>(options.batch_size);
+  loader.shuffle = shuffle;
+  loader.seed = options.seed;
+  loader.workers = options.workers;
+  return std::make_shared<train::LoaderSource>(
+      std::make_shared<data::DataLoader>(std::move(dataset), std::move(transform), loader));
+}
+
+Sources make_sources(const PreparedData& data, const model::Classifier& model, const DataOptions& options) {
+  Sources sources;
+  sources.train = make_loader(data.train, train_transform(model, options), options, true);
+  sources.val = make_loader(data.val, eval_transform(model), options, false);
+  sources.eval = data.eval == data.val ? sources.val : make_loader(data.eval, eval_transform(model), options, false);
+  return sources;
+}
+
+// ------------------------------------------------------------------ optimizer, schedule, trainer
+double base_lr(const std::string& optimizer_spec) {
+  return optim::resolved_lr(optim::parse_optimizer_settings(optimizer_spec));
+}
+
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::string& spec,
+                                                         const std::vector<model::ParamGroupSpec>& groups) {
+  TLKIT_CHECK(!groups.empty(), "nothing to train: every parameter is frozen; unfreeze some layers");
+  auto parsed = optim::parse_optimizer_settings(spec);
+  parsed.settings.lr = optim::resolved_lr(parsed);
+  // Each group carries its own lr; make_optimizer keeps it and adds the spec's other settings.
+  return optim::make_optimizer(parsed,
+                               model::to_optimizer_groups(groups, torch::optim::SGDOptions(*parsed.settings.lr)));
+}
+
+std::string resolve_schedule(const std::string& spec, std::int64_t epochs) {
+  if (spec != "auto") return spec;
+  return "restarts:T_0=" + std::to_string(std::max<std::int64_t>(1, epochs / 3));
+}
+
+std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec, torch::optim::Optimizer& optimizer,
+                                                       std::int64_t epochs, std::int64_t steps_per_epoch) {
+  register_tlkit_momentum_options();
+  schedule::ScheduleContext context;
+  context.steps_per_epoch = steps_per_epoch;
+  context.total_steps = epochs * steps_per_epoch;
+  return schedule::make_scheduler(resolve_schedule(spec, epochs), optimizer, context);
+}
+
+train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes, const std::string& label) {
+  train::TrainerOptions options;
+  options.epochs = fit.epochs;
+  options.num_classes = num_classes;
+  options.device = fit.device;
+  options.schedule_step = fit.schedule_per_batch ? train::ScheduleStep::kPerBatch : train::ScheduleStep::kPerEpoch;
+  options.monitor = fit.monitor;
+  options.min_delta = fit.min_delta;
+  options.grad_clip_norm = fit.grad_clip;
+  options.label = label;
+  options.progress = fit.progress;
+  return options;
+}
+
+}  // namespace tlkit::pipeline

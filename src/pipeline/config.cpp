@@ -1,0 +1,216 @@
+// RunConfig: defaults per command, one validation, and the JSON record of a run (config.json).
+#include <tlkit/pipeline/config.h>
+
+#include <algorithm>
+#include <functional>
+
+#include <torch/torch.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/core/strings.h>
+#include <tlkit/model/param_groups.h>
+#include <tlkit/pipeline/build.h>
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline {
+namespace {
+
+constexpr const char* kFormat = "tlkit-run-config";
+constexpr std::int64_t kVersion = 1;
+
+// One value of the config: its dotted key, how it is written and read.
+struct Field {
+  std::string key;
+  std::function<Json()> get;
+  std::function<void(const Json&)> set;
+};
+
+template <typename T>
+Field field(const std::string& key, T& value) {
+  Field f{key, nullptr, nullptr};
+  if constexpr (std::is_same_v<T, bool>) {
+    f.get = [&value] { return Json(value); };
+    f.set = [&value](const Json& j) { value = j.as_bool(); };
+  } else if constexpr (std::is_same_v<T, double>) {
+    f.get = [&value] { return Json(value); };
+    f.set = [&value](const Json& j) { value = j.as_double(); };
+  } else if constexpr (std::is_integral_v<T>) {
+    f.get = [&value] { return Json(static_cast<std::int64_t>(value)); };
+    f.set = [&value, key](const Json& j) {
+      const auto v = j.as_int();
+      TLKIT_CHECK(std::is_signed_v<T> || v >= 0, "must be >= 0, got ", v);
+      value = static_cast<T>(v);
+    };
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    f.get = [&value] { return Json(value); };
+    f.set = [&value](const Json& j) { value = j.as_string(); };
+  } else if constexpr (std::is_same_v<T, fs::path>) {
+    f.get = [&value] { return Json(value.string()); };
+    f.set = [&value](const Json& j) { value = j.as_string(); };
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    f.get = [&value] { return Json(value); };
+    f.set = [&value](const Json& j) { value = j.as_double_list(); };
+  } else if constexpr (std::is_same_v<T, c10::Device>) {
+    f.get = [&value] { return Json(value.str()); };
+    f.set = [&value](const Json& j) {
+      try {
+        value = c10::Device(j.as_string());
+      } catch (const c10::Error&) {
+        fail("must be cpu or cuda[:N], got '", j.as_string(), "'");
+      }
+    };
+  }
+  return f;
+}
+
+std::vector<Field> fields(RunConfig& c) {
+  auto& d = c.data;
+  auto& p = c.data.preprocess;
+  auto& f = c.fit;
+  auto& h = c.head;
+  return {field("command", c.command), field("model", c.model), field("out", c.out),
+          field("data.source", d.source), field("data.val_split", d.val_split), field("data.seed", d.seed),
+          field("data.limit", d.limit), field("data.workers", d.workers), field("data.batch_size", d.batch_size),
+          field("data.augment", d.augment), field("data.min_crop_scale", d.min_crop_scale),
+          field("data.flip", d.flip), field("data.strict", d.strict),
+          field("data.preprocess.input_size", p.input_size), field("data.preprocess.resize", p.resize),
+          field("data.preprocess.mean", p.mean), field("data.preprocess.std", p.std),
+          field("fit.epochs", f.epochs), field("fit.optimizer", f.optimizer), field("fit.schedule", f.schedule),
+          field("fit.schedule_per_batch", f.schedule_per_batch), field("fit.monitor", f.monitor),
+          field("fit.patience", f.patience), field("fit.min_delta", f.min_delta),
+          field("fit.ema_decay", f.ema_decay), field("fit.snapshots", f.snapshots),
+          field("fit.overfit_batches", f.overfit_batches), field("fit.grad_clip", f.grad_clip),
+          field("fit.on_nonfinite", f.on_nonfinite), field("fit.device", f.device),
+          field("fit.progress", f.progress), field("head.from", h.from), field("head.epochs", h.epochs),
+          field("head.optimizer", h.optimizer), field("head.schedule", h.schedule),
+          field("head.batch_size", h.batch_size), field("unfreeze_from", c.unfreeze_from),
+          field("lr_rules", c.lr_rules), field("lr_decay", c.lr_decay), field("reinitialize", c.reinitialize),
+          field("resume", c.resume)};
+}
+
+// Builds a spec on a stand-in parameter: a bad optimizer or schedule fails here, before any work.
+void check_specs(const std::string& optimizer, const std::string& schedule, std::int64_t epochs,
+                 const std::string& what) {
+  try {
+    auto stand_in = torch::zeros({1}).requires_grad_();
+    auto built = build_optimizer(optimizer, {model::ParamGroupSpec{"all", base_lr(optimizer), {"x"}, {stand_in}}});
+    build_scheduler(schedule, *built, epochs, 1);
+  } catch (const Error& e) {
+    fail(what, ": ", e.what());
+  }
+}
+
+}  // namespace
+
+RunConfig RunConfig::defaults(const std::string& command) {
+  TLKIT_CHECK(command == "train" || command == "finetune", "unknown run command '", command,
+              "'; use train or finetune");
+  RunConfig config;
+  config.command = command;
+  if (command == "train") {
+    config.data.batch_size = 64;
+    config.fit.epochs = 10;
+    config.fit.schedule = "cosine";
+  } else {
+    config.data.batch_size = 32;
+    config.fit.epochs = 9;
+    config.fit.schedule = "auto";
+  }
+  return config;
+}
+
+void RunConfig::validate() const {
+  TLKIT_CHECK(command == "train" || command == "finetune", "unknown run command '", command,
+              "'; use train or finetune");
+  TLKIT_CHECK(!model.empty(), "--model is required");
+  TLKIT_CHECK(!out.empty(), "--out is required");
+  TLKIT_CHECK(!data.source.empty(), "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
+  TLKIT_CHECK(fs::exists(model), "cannot read model '", model.string(), "': no such file");
+  TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ", data.val_split);
+  TLKIT_CHECK(data.batch_size > 0, "--batch-size must be positive, got ", data.batch_size);
+  TLKIT_CHECK(data.workers >= 1 && data.workers <= 256, "--workers must be in [1, 256], got ", data.workers);
+  TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
+  TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1, "--min-crop-scale must be in (0, 1], got ",
+              data.min_crop_scale);
+  check_preprocess(data.preprocess);
+  TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
+  TLKIT_CHECK(fit.patience >= 0, "--patience must be >= 0 (0 = off), got ", fit.patience);
+  TLKIT_CHECK(fit.min_delta >= 0, "--min-delta must be >= 0, got ", fit.min_delta);
+  TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ", fit.ema_decay);
+  TLKIT_CHECK(fit.overfit_batches >= 0, "--overfit-batches must be >= 0 (0 = off), got ", fit.overfit_batches);
+  TLKIT_CHECK(fit.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got ", fit.grad_clip);
+  TLKIT_CHECK(fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip", "--on-nonfinite must be stop or skip, got '",
+              fit.on_nonfinite, "'");
+  TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc", "--monitor must be val_loss or val_acc, got '",
+              fit.monitor, "'");
+  check_specs(fit.optimizer, fit.schedule, fit.epochs, command == "finetune" ? "stage 2" : "training");
+  if (command == "finetune") {
+    TLKIT_CHECK(head.epochs > 0, "--head-epochs must be positive, got ", head.epochs);
+    TLKIT_CHECK(head.batch_size > 0, "--head-batch-size must be positive, got ", head.batch_size);
+    TLKIT_CHECK(lr_decay > 0 && lr_decay <= 1, "--lr-decay must be in (0, 1], got ", lr_decay);
+    check_specs(head.optimizer, head.schedule, head.epochs, "stage 1 (--head-optimizer / --head-schedule)");
+    if (!lr_rules.empty()) model::parse_lr_rules(lr_rules);
+  }
+  if (resume) {
+    const auto last = out / "checkpoints" / "last.pt";
+    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(), "' does not exist; run without --resume");
+  }
+}
+
+Json RunConfig::to_json() const {
+  RunConfig copy = *this;
+  Json json = Json::object();
+  json["format"] = kFormat;
+  json["version"] = kVersion;
+  for (const auto& f : fields(copy)) {
+    Json* node = &json;
+    const auto parts = split_trimmed(f.key, '.');
+    for (size_t i = 0; i + 1 < parts.size(); ++i) node = &(*node)[parts[i]];
+    (*node)[parts.back()] = f.get();
+  }
+  return json;
+}
+
+RunConfig RunConfig::from_json(const Json& json) {
+  TLKIT_CHECK(json.is_object(), "a run config is a JSON object");
+  TLKIT_CHECK(!json.contains("version") || json.at("version").as_int() <= kVersion, "config version ",
+              json.at("version").as_int(), " is newer than this tlkit reads (", kVersion, ")");
+  RunConfig config = defaults(json.contains("command") ? json.at("command").as_string() : "finetune");
+  auto table = fields(config);
+  // Every leaf of the JSON must name a field.
+  std::function<void(const Json&, const std::string&)> visit = [&](const Json& node, const std::string& prefix) {
+    for (const auto& key : node.keys()) {
+      const auto dotted = prefix.empty() ? key : prefix + "." + key;
+      if (prefix.empty() && (key == "format" || key == "version")) continue;
+      const auto& value = node.at(key);
+      const auto match = std::find_if(table.begin(), table.end(), [&](const Field& f) { return f.key == dotted; });
+      if (match == table.end() && value.is_object()) {
+        visit(value, dotted);
+        continue;
+      }
+      TLKIT_CHECK(match != table.end(), "config: unknown setting '", dotted, "'");
+      try {
+        match->set(value);
+      } catch (const Error& e) {
+        fail("config: '", dotted, "': ", e.what());
+      }
+    }
+  };
+  visit(json, "");
+  return config;
+}
+
+RunConfig RunConfig::load(const fs::path& path) {
+  TLKIT_CHECK(fs::exists(path), "cannot read config '", path.string(), "': no such file");
+  try {
+    return from_json(Json::parse(read_file(path)));
+  } catch (const Error& e) {
+    fail("cannot use config '", path.string(), "': ", e.what());
+  }
+}
+
+void RunConfig::save(const fs::path& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+
+}  // namespace tlkit::pipeline

@@ -1,0 +1,91 @@
+// start_run / finish_run: the beginning and the end every training command shares (see run.h).
+#include "run.h"
+
+#include <torch/utils.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/model/export.h>
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline::detail {
+namespace {
+
+// What a fresh run must not inherit from an earlier run into the same folder. Cached features
+// stay: they are keyed and re-extracted when stale.
+void clear_previous_run(const fs::path& out) {
+  std::error_code ignored;
+  for (const auto* name : {"checkpoints", "snapshots", "stage1"}) fs::remove_all(out / name, ignored);
+  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md", "curves_loss.png",
+                           "curves_accuracy.png"})
+    fs::remove(out / name, ignored);
+  for (const auto& entry : fs::directory_iterator(out, ignored))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path(), ignored);
+}
+
+}  // namespace
+
+void start_run(const RunConfig& config) {
+  config.validate();
+  fs::create_directories(config.out);
+  if (!config.resume) clear_previous_run(config.out);
+  config.save(config.out / "config.json");
+  torch::manual_seed(config.data.seed);
+}
+
+StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes) {
+  StageSetup setup;
+  setup.dir = config.out;
+  setup.label = label;
+  setup.schedule = config.fit.schedule;
+  setup.num_classes = num_classes;
+  setup.resume = config.resume;
+  return setup;
+}
+
+DataOptions loading_options(const RunConfig& config) {
+  auto options = config.data;
+  if (config.fit.overfit_batches > 0) options.augment = false;  // the sanity check trains unregularised
+  return options;
+}
+
+RunResult finish_run(model::Classifier& model, train::Network& network, const StageOutcome& outcome,
+                     std::vector<Candidate> candidates, std::vector<ResultRow> rows, const PreparedData& data,
+                     const Sources& sources, const RunConfig& config, const std::string& row_prefix) {
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  const auto& device = config.fit.device;
+  const auto first_own = candidates.size() - stage_candidates(outcome).size();
+  TLKIT_CHECK(rows.size() == first_own, "finish_run: one row per earlier candidate expected");
+  network.train(false);
+  // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
+  for (size_t i = first_own; i < candidates.size(); ++i) {
+    train::copy_state(network, candidates[i].weights);
+    const auto e = train::evaluate(network, *sources.eval, num_classes, device);
+    rows.push_back({row_prefix + candidates[i].name, e.accuracy, e.loss, e.examples});
+  }
+  if (!outcome.snapshots.empty()) {
+    const auto e = train::evaluate_ensemble(network, outcome.snapshots, *sources.eval, num_classes, device);
+    rows.push_back({row_prefix + "snapshot ensemble (" + std::to_string(outcome.snapshots.size()) + ")", e.accuracy,
+                    e.loss, e.examples});
+  }
+  const auto selection =
+      select_on_validation(network, candidates, *sources.val, config.fit.monitor, num_classes, device);
+  RunResult result;
+  result.split = data.eval_split;
+  result.exported = config.out / "model.pt";
+  result.exported_from = candidates[selection.chosen].name;
+  result.exported_because = selection.reason;
+  rows.at(selection.chosen).exported = true;  // one row per candidate, in candidate order
+  result.rows = std::move(rows);
+  model.set_weights_origin("tlkit " + config.command + " on " + config.data.source + " (from " +
+                           model.metadata().weights + ")");
+  model.train(false);
+  model::export_model(model, result.exported);
+  logger()->info("exported the {} weights to {} ({})", result.exported_from, result.exported.string(),
+                 result.exported_because);
+  write_report(config, result, outcome.fit.history);
+  return result;
+}
+
+}  // namespace tlkit::pipeline::detail

@@ -1,0 +1,165 @@
+// RunConfig (defaults, JSON round trip, one validation) and the builders' resolution rules: torch's
+// default learning rates, the preprocessing precedence (flag > model > default), "auto" schedules.
+
+#include <tlkit/pipeline/build.h>
+#include <tlkit/pipeline/config.h>
+
+#include <functional>
+#include <regex>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/error.h>
+#include <tlkit/optim/adam.h>
+#include <tlkit/optim/settings.h>
+
+#include "support/test_support.h"
+
+using tlkit::pipeline::RunConfig;
+
+namespace {
+
+void expect_error(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error containing '" << part << "'";
+  } catch (const tlkit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+// The defaults torch.optim's constructors declare, read from Python torch itself.
+TEST(RunConfig, DefaultLearningRatesAreTorchs) {
+  const auto result = tlkit::test::run_command(
+      tlkit::test::torch_python() +
+      " -c \"import inspect, torch.optim as o; "
+      "print(' '.join('%s=%r' % (n, inspect.signature(getattr(o, c)).parameters['lr'].default) for n, c in "
+      "[('adam','Adam'),('adamw','AdamW'),('adagrad','Adagrad'),('rmsprop','RMSprop')]))\"");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::smatch match;
+  for (const auto* name : {"adam", "adamw", "adagrad", "rmsprop"}) {
+    ASSERT_TRUE(std::regex_search(result.output, match, std::regex(std::string(name) + "=([0-9.e-]+)")))
+        << result.output;
+    EXPECT_DOUBLE_EQ(tlkit::optim::default_lr(name).value(), std::stod(match[1])) << name;
+    EXPECT_DOUBLE_EQ(tlkit::pipeline::base_lr(name), std::stod(match[1])) << name;
+  }
+  // SGD has no default in torch, nor here: the message says what to write.
+  EXPECT_FALSE(tlkit::optim::default_lr("sgd").has_value());
+  expect_error([] { tlkit::pipeline::base_lr("momentum"); }, "momentum:lr=");
+}
+
+// The lr of a spec without lr= reaches every parameter group (it used to be 0.01 whatever the
+// optimizer), and per-group rates keep their ratios.
+TEST(RunConfig, BuildOptimizerGivesEachGroupItsOwnLr) {
+  auto a = torch::zeros({2}).requires_grad_(), b = torch::zeros({3}).requires_grad_();
+  const double lr = tlkit::pipeline::base_lr("adam");
+  auto optimizer = tlkit::pipeline::build_optimizer(
+      "adam:weight_decay=0.1", {{"top", lr, {"a"}, {a}}, {"below", lr / 2, {"b"}, {b}}});
+  ASSERT_EQ(optimizer->param_groups().size(), 2u);
+  const auto* top = dynamic_cast<const tlkit::optim::AdamOptions*>(&optimizer->param_groups()[0].options());
+  ASSERT_NE(top, nullptr);
+  EXPECT_DOUBLE_EQ(top->lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(top->weight_decay(), 0.1);
+  EXPECT_DOUBLE_EQ(optimizer->param_groups()[1].options().get_lr(), 5e-4);
+}
+
+TEST(RunConfig, JsonRoundTripKeepsEveryField) {
+  auto config = RunConfig::defaults("finetune");
+  config.model = "m.pt";
+  config.out = "runs/x";
+  config.data.source = "cifar10:/data";
+  config.data.seed = 42;
+  config.data.limit = 100;
+  config.data.preprocess.input_size = 32;
+  config.data.preprocess.mean = {0.5};
+  config.fit.optimizer = "adamw:weight_decay=0.05";
+  config.fit.monitor = "val_acc";
+  config.fit.min_delta = 0.25;
+  config.fit.on_nonfinite = "skip";
+  config.head.from = "classifier.0";
+  config.head.batch_size = 17;
+  config.lr_decay = 0.75;
+  const auto json = config.to_json();
+  const auto back = RunConfig::from_json(tlkit::Json::parse(json.dump(2)));
+  EXPECT_EQ(back.to_json().dump(), json.dump());
+  EXPECT_EQ(back.data.preprocess.mean, std::vector<double>{0.5});
+  EXPECT_EQ(back.head.batch_size, 17);
+  // Missing keys keep the command's defaults; unknown keys and wrong types are errors.
+  const auto sparse = RunConfig::from_json(tlkit::Json::parse("{\"command\": \"train\", \"fit\": {\"epochs\": 3}}"));
+  EXPECT_EQ(sparse.fit.epochs, 3);
+  EXPECT_EQ(sparse.data.batch_size, RunConfig::defaults("train").data.batch_size);
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"fit\": {\"lr\": 3}}")); }, "unknown setting 'fit.lr'");
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"data\": {\"limit\": -1}}")); }, "data.limit");
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"command\": \"serve\"}")); }, "unknown run command");
+}
+
+TEST(RunConfig, ValidateNamesTheBadOption) {
+  tlkit::test::TempDir dir;
+  tlkit::write_file_atomic(dir / "m.pt", "stand-in");
+  auto good = RunConfig::defaults("finetune");
+  good.model = dir / "m.pt";
+  good.out = dir / "run";
+  good.data.source = (dir / "data").string();
+  EXPECT_NO_THROW(good.validate());
+  const std::vector<std::pair<std::function<void(RunConfig&)>, std::string>> cases = {
+      {[](RunConfig& c) { c.fit.epochs = 0; }, "--epochs"},
+      {[](RunConfig& c) { c.fit.monitor = "loss"; }, "--monitor"},
+      {[](RunConfig& c) { c.fit.optimizer = "momentum"; }, "needs lr"},
+      {[](RunConfig& c) { c.fit.schedule = "cosine:T_max=x"; }, "stage 2"},
+      {[](RunConfig& c) { c.head.optimizer = "adamm"; }, "stage 1"},
+      {[](RunConfig& c) { c.data.workers = 100000; }, "--workers"},
+      {[](RunConfig& c) { c.fit.grad_clip = -1; }, "--grad-clip"},
+      {[](RunConfig& c) { c.fit.overfit_batches = -1; }, "--overfit-batches"},
+      {[](RunConfig& c) { c.fit.on_nonfinite = "rollback"; }, "--on-nonfinite"},
+      {[](RunConfig& c) { c.data.preprocess.std = {0, 1, 1}; }, "--std"},
+      {[](RunConfig& c) { c.data.preprocess.input_size = 64, c.data.preprocess.resize = 32; }, "--resize"},
+      {[](RunConfig& c) { c.lr_decay = 0; }, "--lr-decay"},
+      {[](RunConfig& c) { c.resume = true; }, "cannot resume"},
+      {[&](RunConfig& c) { c.model = dir / "missing.pt"; }, "no such file"},
+  };
+  for (const auto& [change, part] : cases) {
+    auto config = good;
+    change(config);
+    expect_error([&] { config.validate(); }, part);
+  }
+}
+
+TEST(Preprocessing, FlagsOverrideTheModelWhichOverridesTheDefaults) {
+  tlkit::model::ModelMetadata none;  // a file without tlkit metadata
+  auto p = tlkit::pipeline::resolve_preprocessing(none, {});
+  EXPECT_EQ(p.input_size, 224);
+  EXPECT_EQ(p.resize, 256);
+  EXPECT_EQ(p.input_size_from, "default");
+  // --input-size alone on a model without metadata: the whole image, no crop margin.
+  tlkit::pipeline::PreprocessOptions flags;
+  flags.input_size = 32;
+  flags.mean = {0.5};
+  flags.std = {0.5};
+  p = tlkit::pipeline::resolve_preprocessing(none, flags);
+  EXPECT_EQ(p.input_size, 32);
+  EXPECT_EQ(p.resize, 32);
+  EXPECT_EQ(p.resize_from, "from --input-size");
+  EXPECT_EQ(p.mean, (std::array<double, 3>{0.5, 0.5, 0.5}));
+  EXPECT_EQ(p.std_from, "flag");
+  // A model with metadata keeps its own resize/crop ratio for a new input size.
+  tlkit::model::ModelMetadata vgg;
+  vgg.present = true;
+  vgg.crop = 224;
+  vgg.resize = 256;
+  p = tlkit::pipeline::resolve_preprocessing(vgg, flags);
+  EXPECT_EQ(p.resize, 37);  // round(32 * 256 / 224)
+  EXPECT_EQ(tlkit::pipeline::resolve_preprocessing(vgg, {}).resize_from, "model");
+  flags.resize = 40;
+  EXPECT_EQ(tlkit::pipeline::resolve_preprocessing(vgg, flags).resize, 40);
+  EXPECT_NE(tlkit::pipeline::resolve_preprocessing(vgg, flags).describe().find("resize 40 (flag)"), std::string::npos);
+}
+
+TEST(Schedules, AutoIsThreeWarmRestartCycles) {
+  EXPECT_EQ(tlkit::pipeline::resolve_schedule("auto", 9), "restarts:T_0=3");
+  EXPECT_EQ(tlkit::pipeline::resolve_schedule("auto", 2), "restarts:T_0=1");
+  EXPECT_EQ(tlkit::pipeline::resolve_schedule("cosine", 9), "cosine");
+}
