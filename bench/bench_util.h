@@ -9,12 +9,12 @@
 //  - minor_page_faults: to see what fresh temporaries cost;
 //  - MachineInfo: what the result tables record about where they were measured.
 
+#include <time.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
-#include <time.h>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -68,7 +68,8 @@ double time_ms(Fn&& fn) {
 
 // CPU time used so far by all threads of this process, in milliseconds. Unlike wall time it
 // does not grow while other processes hold the cores, so ratios of CPU times stay meaningful on a
-// busy machine (time spent waiting for memory still counts; OpenMP's brief spin-waits add a little).
+// busy machine (time spent waiting for memory still counts; OpenMP's brief spin-waits add a
+// little).
 inline double process_cpu_ms() {
   timespec now{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
@@ -244,10 +245,18 @@ inline std::string json_quote(const std::string& text) {
   std::string out = "\"";
   for (const char ch : text) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(ch) < 0x20) {
           char escaped[8];

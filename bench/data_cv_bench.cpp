@@ -65,15 +65,24 @@ Settings parse(int argc, char** argv) {
     values[key] = argv[++i];
   }
   for (const auto& [key, value] : values) {
-    if (key == "--images") s.images = value;
-    else if (key == "--count") s.count = std::stoul(value);
-    else if (key == "--runs") s.runs = std::stoi(value);
-    else if (key == "--workers") s.workers = std::stoul(value);
-    else if (key == "--batch-size") s.batch_size = std::stoul(value);
-    else if (key == "--python") s.python = value;
-    else if (key == "--reference") s.reference = value;
-    else if (key == "--report") s.report = value;
-    else tlkit::fail("unknown option ", key, "; see the usage at the top of bench/data_cv_bench.cpp");
+    if (key == "--images")
+      s.images = value;
+    else if (key == "--count")
+      s.count = std::stoul(value);
+    else if (key == "--runs")
+      s.runs = std::stoi(value);
+    else if (key == "--workers")
+      s.workers = std::stoul(value);
+    else if (key == "--batch-size")
+      s.batch_size = std::stoul(value);
+    else if (key == "--python")
+      s.python = value;
+    else if (key == "--reference")
+      s.reference = value;
+    else if (key == "--report")
+      s.report = value;
+    else
+      tlkit::fail("unknown option ", key, "; see the usage at the top of bench/data_cv_bench.cpp");
   }
   return s;
 }
@@ -91,7 +100,8 @@ double median(std::vector<double> values) {
 size_t count_jpegs(const fs::path& dir) {
   size_t n = 0;
   if (!fs::is_directory(dir)) return 0;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) n += entry.path().extension() == ".jpg";
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    n += entry.path().extension() == ".jpg";
   return n;
 }
 
@@ -126,8 +136,8 @@ void make_images(const fs::path& dir, size_t count) {
   if (count_jpegs(dir) == count) return;
   fs::remove_all(dir);
   const auto photos = source_photos();
-  std::cerr << "data_cv_bench: writing " << count << " JPEGs to " << dir << " from " << photos.size()
-            << " photos\n";
+  std::cerr << "data_cv_bench: writing " << count << " JPEGs to " << dir << " from "
+            << photos.size() << " photos\n";
   std::mt19937_64 rng(2024);
   for (size_t k = 0; k < count; ++k) {
     const auto& photo = photos[k % photos.size()];
@@ -136,8 +146,10 @@ void make_images(const fs::path& dir, size_t count) {
     auto image = Resize(longer)(photo, rng);  // shorter side of the photo to `longer`
     const bool portrait = uniform01(rng) < 0.3;
     const int h = portrait ? longer : shorter, w = portrait ? shorter : longer;
-    const auto top = uniform_below(rng, static_cast<std::uint64_t>(image.size(0) - std::min<int64_t>(h, image.size(0)) + 1));
-    const auto left = uniform_below(rng, static_cast<std::uint64_t>(image.size(1) - std::min<int64_t>(w, image.size(1)) + 1));
+    const auto top = uniform_below(
+        rng, static_cast<std::uint64_t>(image.size(0) - std::min<int64_t>(h, image.size(0)) + 1));
+    const auto left = uniform_below(
+        rng, static_cast<std::uint64_t>(image.size(1) - std::min<int64_t>(w, image.size(1)) + 1));
     image = image.slice(0, static_cast<int64_t>(top), static_cast<int64_t>(top) + h)
                 .slice(1, static_cast<int64_t>(left), static_cast<int64_t>(left) + w);
     const auto folder = dir / ("class_" + std::to_string(k % 10));
@@ -157,9 +169,10 @@ double run_ours(DataLoader& loader, size_t epoch) {
 
 // The Python reference's output (one JSON line) for `extra` arguments.
 std::string python_output(const Settings& s, const std::string& extra) {
-  const std::string command = s.python + " " + s.reference.string() + " --dir '" + s.images.string() +
-                              "' --workers " + std::to_string(s.workers) + " --batch-size " +
-                              std::to_string(s.batch_size) + " " + extra + " 2>&1";
+  const std::string command = s.python + " " + s.reference.string() + " --dir '" +
+                              s.images.string() + "' --workers " + std::to_string(s.workers) +
+                              " --batch-size " + std::to_string(s.batch_size) + " " + extra +
+                              " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   TLKIT_CHECK(pipe != nullptr, "cannot run '", command, "'");
   std::string output;
@@ -182,7 +195,8 @@ double json_number(const std::string& json, const std::string& key) {
 double run_python(const Settings& s) { return json_number(python_output(s, ""), "images_per_s"); }
 
 // Single-thread cost of each stage, in milliseconds per image, over the first `n` images.
-std::pair<double, double> stage_costs(const Dataset& dataset, const Transform& transform, size_t n) {
+std::pair<double, double> stage_costs(const Dataset& dataset, const Transform& transform,
+                                      size_t n) {
   n = std::min(n, dataset.size());
   double decode = 0, rest = 0;
   std::mt19937_64 rng(1);
@@ -214,7 +228,7 @@ struct Results {
   size_t images = 0;
   double decode_ms = 0, transform_ms = 0, page_fault_ms = 0;
   double python_decode_ms = 0, python_transform_ms = 0;  // 0 when not measured
-  std::vector<double> ours, python;  // images/s per run
+  std::vector<double> ours, python;                      // images/s per run
 };
 
 std::string number(double value) {
@@ -231,23 +245,31 @@ void write_report(const Settings& s, const Results& r) {
   md << "# Data loader throughput (CPU)\n\n"
      << "Written by `bench/data_cv_bench` (source: bench/data_cv_bench.cpp; Python side: "
      << "bench/data_bench_reference.py). Work per image: JPEG decode, RandomResizedCrop 224 "
-     << "(scale 0.08-1, ratio 3/4-4/3), horizontal flip p=0.5, to float CHW, ImageNet normalisation; "
+     << "(scale 0.08-1, ratio 3/4-4/3), horizontal flip p=0.5, to float CHW, ImageNet "
+        "normalisation; "
      << "batches of " << s.batch_size << ", shuffled, " << s.workers << " workers "
-     << "(tlkit: threads; torchvision 0.14: DataLoader processes, persistent, after a warm-up epoch).\n\n"
-     << "- Images: " << r.images << " JPEGs, about 500 x 375 (quality 90, cut from OpenCV's sample photos)\n"
-     << "- Machine: " << std::thread::hardware_concurrency() << " hardware threads, shared with other work; "
+     << "(tlkit: threads; torchvision 0.14: DataLoader processes, persistent, after a warm-up "
+        "epoch).\n\n"
+     << "- Images: " << r.images
+     << " JPEGs, about 500 x 375 (quality 90, cut from OpenCV's sample photos)\n"
+     << "- Machine: " << std::thread::hardware_concurrency()
+     << " hardware threads, shared with other work; "
      << "runs alternate tlkit / torchvision\n"
-     << "- LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
-     << "; single-thread costs in tlkit: decode " << number(r.decode_ms) << " ms/image, crop + flip + "
+     << "- LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "."
+     << TORCH_VERSION_PATCH << "; single-thread costs in tlkit: decode " << number(r.decode_ms)
+     << " ms/image, crop + flip + "
      << "normalise " << number(r.transform_ms) << " ms/image\n"
-     << (r.python_decode_ms > 0 ? "- Single-process costs in torchvision: decode " + number(r.python_decode_ms) +
-                                      " ms/image, transforms " + number(r.python_transform_ms) +
-                                      " ms/image (compute alone: tlkit " +
-                                      number((r.python_decode_ms + r.python_transform_ms) / (r.decode_ms + r.transform_ms)) +
-                                      "x faster)\n"
-                                : std::string())
-     << "- Allocating and filling a fresh " << s.batch_size << " x 3 x 224 x 224 float tensor takes "
-     << number(r.page_fault_ms) << " ms here (page faults); tlkit recycles batch tensors the consumer "
+     << (r.python_decode_ms > 0
+             ? "- Single-process costs in torchvision: decode " + number(r.python_decode_ms) +
+                   " ms/image, transforms " + number(r.python_transform_ms) +
+                   " ms/image (compute alone: tlkit " +
+                   number((r.python_decode_ms + r.python_transform_ms) /
+                          (r.decode_ms + r.transform_ms)) +
+                   "x faster)\n"
+             : std::string())
+     << "- Allocating and filling a fresh " << s.batch_size
+     << " x 3 x 224 x 224 float tensor takes " << number(r.page_fault_ms)
+     << " ms here (page faults); tlkit recycles batch tensors the consumer "
      << "has released, torchvision collates every batch into new shared memory\n\n"
      << "| run | tlkit (images/s) | torchvision (images/s) |\n|---|---|---|\n";
   for (size_t i = 0; i < r.ours.size(); ++i) {
@@ -259,15 +281,21 @@ void write_report(const Settings& s, const Results& r) {
      << (r.python.empty() ? std::string("-") : number(median(r.python))) << "** |\n\n";
   if (!r.python.empty()) {
     const double ratio = ours / median(r.python);
-    md << "**Ratio tlkit / torchvision: " << number(ratio) << "x** (target >= 1.5x: "
-       << (ratio >= 1.5 ? "met" : "NOT met") << ").\n";
+    md << "**Ratio tlkit / torchvision: " << number(ratio)
+       << "x** (target >= 1.5x: " << (ratio >= 1.5 ? "met" : "NOT met") << ").\n";
     if (r.python_decode_ms > 0) {
-      md << "\nHow to read it: where fresh memory is expensive (as the fresh-tensor line above shows), the "
-         << "end-to-end ratio also measures torchvision's per-batch shared-memory tensors and worker IPC. "
-         << "The compute-alone ratio (" << number((r.python_decode_ms + r.python_transform_ms) / (r.decode_ms + r.transform_ms))
-         << "x: decode + transforms per image, one thread each) is the lower figure to expect on a machine "
-         << "where page faults and IPC are cheap; decoding (libjpeg-turbo on both sides) costs about the "
-         << "same, the gain is in the transforms (uint8 resize before a single float conversion).\n";
+      md << "\nHow to read it: where fresh memory is expensive (as the fresh-tensor line above "
+            "shows), the "
+         << "end-to-end ratio also measures torchvision's per-batch shared-memory tensors and "
+            "worker IPC. "
+         << "The compute-alone ratio ("
+         << number((r.python_decode_ms + r.python_transform_ms) / (r.decode_ms + r.transform_ms))
+         << "x: decode + transforms per image, one thread each) is the lower figure to expect on a "
+            "machine "
+         << "where page faults and IPC are cheap; decoding (libjpeg-turbo on both sides) costs "
+            "about the "
+         << "same, the gain is in the transforms (uint8 resize before a single float "
+            "conversion).\n";
     }
   }
 }
@@ -276,8 +304,9 @@ void write_report(const Settings& s, const Results& r) {
 
 int main(int argc, char** argv) try {
   const Settings s = parse(argc, argv);
-  TLKIT_CHECK(!s.with_python || fs::exists(s.reference), "Python reference '", s.reference.string(),
-              "' not found; run from the repository root, pass --reference PATH, or use --no-python");
+  TLKIT_CHECK(
+      !s.with_python || fs::exists(s.reference), "Python reference '", s.reference.string(),
+      "' not found; run from the repository root, pass --reference PATH, or use --no-python");
   at::set_num_threads(1);  // the loader's workers are the parallelism, as in Python
   make_images(s.images, s.count);
   auto dataset = std::make_shared<ImageFolder>(s.images);
@@ -297,8 +326,9 @@ int main(int argc, char** argv) try {
     r.python_transform_ms = json_number(costs, "transform_ms");
   }
   std::cerr << "data_cv_bench: " << dataset->describe() << "; 1 thread: decode " << r.decode_ms
-            << " ms/image, crop+flip+normalise " << r.transform_ms << " ms/image; a fresh batch tensor: "
-            << r.page_fault_ms << " ms; torchvision 1 process: decode " << r.python_decode_ms
+            << " ms/image, crop+flip+normalise " << r.transform_ms
+            << " ms/image; a fresh batch tensor: " << r.page_fault_ms
+            << " ms; torchvision 1 process: decode " << r.python_decode_ms
             << " ms/image, transforms " << r.python_transform_ms << " ms/image\n";
   for (int run = 0; run < s.runs; ++run) {
     r.ours.push_back(run_ours(loader, static_cast<size_t>(run) + 1));
@@ -309,10 +339,11 @@ int main(int argc, char** argv) try {
     }
     std::cerr << "\n";
   }
-  std::cout << "tlkit loader: " << median(r.ours) << " images/s (median of " << r.ours.size() << ")\n";
+  std::cout << "tlkit loader: " << median(r.ours) << " images/s (median of " << r.ours.size()
+            << ")\n";
   if (!r.python.empty()) {
-    std::cout << "torchvision:  " << median(r.python) << " images/s\nratio:        "
-              << median(r.ours) / median(r.python) << "x\n";
+    std::cout << "torchvision:  " << median(r.python)
+              << " images/s\nratio:        " << median(r.ours) / median(r.python) << "x\n";
   }
   write_report(s, r);
   return 0;

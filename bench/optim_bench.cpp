@@ -84,13 +84,13 @@ std::vector<OptimizerCase> optimizer_cases() {
   const auto adam = ours::AdamOptions(kLr);
   const auto adam_ref = ref::AdamOptions(kLr);
   return {
-      {"sgd", "SGD", 12, "read p, g; write p", "SGD", false,
-       factory<ours::SGD>(sgd), factory<ref::SGD>(sgd_ref)},
+      {"sgd", "SGD", 12, "read p, g; write p", "SGD", false, factory<ours::SGD>(sgd),
+       factory<ref::SGD>(sgd_ref)},
       {"momentum", "SGD, momentum 0.9", 20, "read p, g, momentum buffer; write p, buffer",
        "SGD momentum", false, factory<ours::SGD>(ours::SGDOptions(sgd).momentum(0.9)),
        factory<ref::SGD>(ref::SGDOptions(sgd_ref).momentum(0.9))},
-      {"nesterov", "SGD, Nesterov momentum 0.9", 20,
-       "read p, g, momentum buffer; write p, buffer", "SGD nesterov", false,
+      {"nesterov", "SGD, Nesterov momentum 0.9", 20, "read p, g, momentum buffer; write p, buffer",
+       "SGD nesterov", false,
        factory<ours::SGD>(ours::SGDOptions(sgd).momentum(0.9).nesterov(true)),
        factory<ref::SGD>(ref::SGDOptions(sgd_ref).momentum(0.9).nesterov(true))},
       {"adagrad", "AdaGrad", 20, "read p, g, sum of squares; write p, sum", "Adagrad", false,
@@ -110,8 +110,8 @@ std::vector<OptimizerCase> optimizer_cases() {
        "Adam amsgrad", false, factory<ours::Adam>(ours::AdamOptions(adam).amsgrad(true)),
        factory<ref::Adam>(ref::AdamOptions(adam_ref).amsgrad(true))},
       {"adamw", "AdamW, weight decay 0.01", 28,
-       "read p, g, exp_avg, exp_avg_sq; write p, both (decay folded into the same pass)",
-       "AdamW", true, factory<ours::AdamW>(ours::AdamWOptions(kLr)),
+       "read p, g, exp_avg, exp_avg_sq; write p, both (decay folded into the same pass)", "AdamW",
+       true, factory<ours::AdamW>(ours::AdamWOptions(kLr)),
        factory<ref::AdamW>(ref::AdamWOptions(kLr))},
   };
 }
@@ -201,8 +201,8 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
   }
   // Bandwidth windows as long as the step they are compared with: load from other processes
   // changes over time, and a short pass would see less of it than a long step.
-  result.stream_passes = std::max(1, static_cast<int>(std::lround(result.bytes_per_step() /
-                                                                  bandwidth.bytes())));
+  result.stream_passes =
+      std::max(1, static_cast<int>(std::lround(result.bytes_per_step() / bandwidth.bytes())));
   int64_t ours_faults = 0, reference_faults = 0;
   for (int run = 0; run < args.runs; ++run) {
     const Timing triad = bandwidth.triad(result.stream_passes);
@@ -261,20 +261,27 @@ bool parse_args(int argc, char** argv, Args& args) {
     }
     if (option == "--help" || option == "-h") return false;
     if (option == "--check" || option == "--tensor-ops" || option == "--reuse-memory") {
-      (option == "--check" ? args.check
-       : option == "--tensor-ops" ? args.tensor_ops : args.reuse_memory) = true;
+      (option == "--check"        ? args.check
+       : option == "--tensor-ops" ? args.tensor_ops
+                                  : args.reuse_memory) = true;
       continue;
     }
     if (equals == std::string::npos) {
       TLKIT_CHECK(i + 1 < argc, "option ", option, " needs a value; see --help");
       value = argv[++i];
     }
-    if (option == "--runs") args.runs = parse_int(option, value, 1);
-    else if (option == "--warmup") args.warmup = parse_int(option, value, 1);
-    else if (option == "--threads") args.threads = parse_int(option, value, 0);
-    else if (option == "--only") args.only = split_list(value);
-    else if (option == "--out") args.out = value;
-    else fail("unknown option '", option, "'; see --help");
+    if (option == "--runs")
+      args.runs = parse_int(option, value, 1);
+    else if (option == "--warmup")
+      args.warmup = parse_int(option, value, 1);
+    else if (option == "--threads")
+      args.threads = parse_int(option, value, 0);
+    else if (option == "--only")
+      args.only = split_list(value);
+    else if (option == "--out")
+      args.out = value;
+    else
+      fail("unknown option '", option, "'; see --help");
   }
   if (args.warmup == 0) args.warmup = args.reuse_memory ? 5 : 2;
   return true;
@@ -325,8 +332,8 @@ int run(const Args& args) {
   bandwidth.triad();  // untimed first passes
   bandwidth.in_place();
   std::cout << "VGG16 parameters: " << ctx.params << " in " << ctx.tensors << " tensors; "
-            << ctx.machine.intra_op_threads << " threads; LibTorch "
-            << ctx.machine.libtorch_version << "; " << args.runs << " runs\n";
+            << ctx.machine.intra_op_threads << " threads; LibTorch " << ctx.machine.libtorch_version
+            << "; " << args.runs << " runs\n";
 
   std::vector<OptimizerResult> results;
   for (const auto& c : cases) {

@@ -30,7 +30,7 @@ struct OptimizerResult {
   int64_t params = 0;           // parameters updated per step
   double stream_bytes = 0;      // bytes counted per bandwidth pass
   int stream_passes = 1;        // bandwidth passes per round, to match the step's bytes
-  Samples ours, reference, triad, in_place;   // wall-clock ms (per pass for the bandwidth)
+  Samples ours, reference, triad, in_place;    // wall-clock ms (per pass for the bandwidth)
   Samples ours_cpu, reference_cpu, triad_cpu;  // process CPU ms, all threads
   double ours_faults_per_step = 0, reference_faults_per_step = 0;
 
@@ -82,7 +82,8 @@ inline std::string percent(double fraction) { return fixed(100.0 * fraction, 0) 
 inline void print_table(std::ostream& out, const std::vector<OptimizerResult>& results) {
   out << std::left << std::setw(18) << "optimizer" << std::right << std::setw(6) << "B/p"
       << std::setw(11) << "tlkit ms" << std::setw(11) << "torch ms" << std::setw(10) << "speed-up"
-      << std::setw(11) << "floor ms" << std::setw(13) << "tlkit/floor" << "\n";
+      << std::setw(11) << "floor ms" << std::setw(13) << "tlkit/floor"
+      << "\n";
   for (const auto& r : results) {
     out << std::left << std::setw(18) << r.name << std::right << std::setw(6) << r.bytes_per_param
         << std::setw(11) << fixed(r.ours.median(), 1) << std::setw(11)
@@ -137,8 +138,8 @@ inline void markdown_diagnostics(std::ostream& md, const std::vector<OptimizerRe
         "tlkit/floor | CPU time: speed-up |\n"
      << "|---|---|---|---|---|---:|---:|---:|---:|---:|\n";
   for (const auto& r : results) {
-    md << "| " << r.name << " | " << r.label << " | " << r.reference_name << " | "
-       << r.ours_path << " | " << fixed(r.ours_faults_per_step, 0) << " / "
+    md << "| " << r.name << " | " << r.label << " | " << r.reference_name << " | " << r.ours_path
+       << " | " << fixed(r.ours_faults_per_step, 0) << " / "
        << fixed(r.reference_faults_per_step, 0) << " | " << fixed(r.triad_gbps(), 2) << " | "
        << fixed(r.in_place_gbps(), 2) << " | " << fixed(r.in_place_ratio(), 2) << " | "
        << fixed(r.cpu_floor_ratio(), 2) << " | " << fixed(r.cpu_speedup(), 2) << "x |\n";
@@ -149,9 +150,8 @@ inline void markdown_targets(std::ostream& md, const std::vector<OptimizerResult
   md << "\n## Targets\n\n";
   std::size_t floor_ok = 0;
   for (const auto& r : results) floor_ok += r.meets_floor_target() ? 1 : 0;
-  md << "- Every optimizer within " << fixed(kFloorRatioTarget, 1) << "x of its floor: "
-     << floor_ok << " of " << results.size()
-     << (floor_ok == results.size() ? " (met)\n" : " (NOT met)\n");
+  md << "- Every optimizer within " << fixed(kFloorRatioTarget, 1) << "x of its floor: " << floor_ok
+     << " of " << results.size() << (floor_ok == results.size() ? " (met)\n" : " (NOT met)\n");
   for (const auto& r : results) {
     if (!r.speedup_target) continue;
     md << "- " << r.name << " at least " << fixed(kAdamSpeedupTarget, 1) << "x faster than "
@@ -194,7 +194,8 @@ inline std::string markdown_report(const BenchContext& ctx,
   return md.str();
 }
 
-inline std::string csv_report(const BenchContext& ctx, const std::vector<OptimizerResult>& results) {
+inline std::string csv_report(const BenchContext& ctx,
+                              const std::vector<OptimizerResult>& results) {
   std::ostringstream csv;
   csv << "optimizer,bytes_per_param,tlkit_ms,tlkit_ms_min,tlkit_ms_max,torch_ms,torch_ms_min,"
          "torch_ms_max,speedup,triad_gbps,in_place_gbps,floor_ms,tlkit_over_floor,"
@@ -212,7 +213,8 @@ inline std::string csv_report(const BenchContext& ctx, const std::vector<Optimiz
         << (r.meets_floor_target() ? 1 : 0) << ","
         << (r.speedup_target ? (r.meets_speedup_target() ? "1" : "0") : "") << ","
         << fixed(r.ours_faults_per_step, 0) << "," << fixed(r.reference_faults_per_step, 0) << ","
-        << fixed(r.cpu_floor_ratio(), 4) << "," << fixed(r.cpu_speedup(), 4) << "," << r.ours_path << "," << ctx.machine.intra_op_threads << "," << r.params << "\n";
+        << fixed(r.cpu_floor_ratio(), 4) << "," << fixed(r.cpu_speedup(), 4) << "," << r.ours_path
+        << "," << ctx.machine.intra_op_threads << "," << r.params << "\n";
   }
   return csv.str();
 }
@@ -235,8 +237,7 @@ inline void json_result(std::ostream& js, const OptimizerResult& r) {
      << ", \"speedup\": " << fixed(r.speedup(), 4)
      << ", \"triad_gbps\": " << fixed(r.triad_gbps(), 3)
      << ", \"in_place_gbps\": " << fixed(r.in_place_gbps(), 3)
-     << ", \"stream_passes\": " << r.stream_passes
-     << ", \"floor_ms\": " << fixed(r.floor_ms(), 3)
+     << ", \"stream_passes\": " << r.stream_passes << ", \"floor_ms\": " << fixed(r.floor_ms(), 3)
      << ", \"tlkit_over_floor\": " << fixed(r.floor_ratio(), 4)
      << ", \"best_over_best_floor\": " << fixed(r.best_floor_ratio(), 4)
      << ", \"tlkit_over_in_place_floor\": " << fixed(r.in_place_ratio(), 4)

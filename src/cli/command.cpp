@@ -22,13 +22,12 @@ Registrar::Registrar(std::string name, std::string summary, std::function<int(in
 }
 
 void add_common_options(cxxopts::Options& options) {
-  options.add_options("Common")
-      ("h,help", "Show this help")
-      ("device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))
-      ("threads", "CPU threads for LibTorch (0 = all cores)", cxxopts::value<int>()->default_value("0"))
-      ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("0"))
-      ("v,verbose", "More log output (debug)")
-      ("q,quiet", "Only warnings and errors");
+  options.add_options("Common")("h,help", "Show this help")(
+      "device", "cpu or cuda", cxxopts::value<std::string>()->default_value("cpu"))(
+      "threads", "CPU threads for LibTorch (0 = all cores)",
+      cxxopts::value<int>()->default_value("0"))(
+      "seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("0"))(
+      "v,verbose", "More log output (debug)")("q,quiet", "Only warnings and errors");
 }
 
 void require(const cxxopts::ParseResult& result, std::initializer_list<const char*> names) {
@@ -51,11 +50,11 @@ Common apply_common(const cxxopts::ParseResult& result) {
   if (result.count("verbose")) logger()->set_level(spdlog::level::debug);
   if (result.count("quiet")) logger()->set_level(spdlog::level::warn);
   common.device = result["device"].as<std::string>();
-  TLKIT_CHECK(common.device == "cpu" || common.device.rfind("cuda", 0) == 0,
-              "unknown --device '", common.device, "'; use cpu or cuda");
+  TLKIT_CHECK(common.device == "cpu" || common.device.rfind("cuda", 0) == 0, "unknown --device '",
+              common.device, "'; use cpu or cuda");
   if (common.device.rfind("cuda", 0) == 0) {
-    TLKIT_CHECK(torch::cuda::is_available(),
-                "--device ", common.device, " was asked for but no CUDA device is available; use --device cpu");
+    TLKIT_CHECK(torch::cuda::is_available(), "--device ", common.device,
+                " was asked for but no CUDA device is available; use --device cpu");
   }
   common.threads = set_threads(result["threads"].as<int>());
   common.seed = result["seed"].as<std::uint64_t>();

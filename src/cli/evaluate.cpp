@@ -8,10 +8,10 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/core/strings.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
-#include <tlkit/core/strings.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/train/callbacks.h>
@@ -30,7 +30,8 @@ using namespace tlkit;
 std::vector<fs::path> snapshot_files(const fs::path& run) {
   std::vector<fs::path> files;
   const auto dir = run / "snapshots";
-  TLKIT_CHECK(fs::is_directory(dir), "'", run.string(), "' has no snapshots/ folder; run finetune/train with a "
+  TLKIT_CHECK(fs::is_directory(dir), "'", run.string(),
+              "' has no snapshots/ folder; run finetune/train with a "
               "warm-restart schedule (e.g. --schedule restarts:T_0=5) to get an ensemble");
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().extension() == ".pt") files.push_back(entry.path());
@@ -40,43 +41,54 @@ std::vector<fs::path> snapshot_files(const fs::path& run) {
 }
 
 int run_evaluate(int argc, char** argv) {
-  cxxopts::Options options("tlkit evaluate", "Accuracy, per-class accuracy and confusion matrix on a dataset");
-  options.add_options()
-      ("model", "a TorchScript classifier (e.g. RUN/model.pt)", cxxopts::value<std::string>())
-      ("ensemble", "a run folder: evaluate the average of its snapshots/", cxxopts::value<std::string>())
-      ("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())
-      ("split", "auto (test, else val, else train), train, val, test or all", cxxopts::value<std::string>()->default_value("auto"))
-      ("batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))
-      ("limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))
-      ("workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
+  cxxopts::Options options("tlkit evaluate",
+                           "Accuracy, per-class accuracy and confusion matrix on a dataset");
+  options.add_options()("model", "a TorchScript classifier (e.g. RUN/model.pt)",
+                        cxxopts::value<std::string>())(
+      "ensemble", "a run folder: evaluate the average of its snapshots/",
+      cxxopts::value<std::string>())("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
+                                     cxxopts::value<std::string>())(
+      "split", "auto (test, else val, else train), train, val, test or all",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))(
+      "limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))(
+      "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
-  if (!cli::parse(options, argc, argv, "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test", result))
+  if (!cli::parse(options, argc, argv,
+                  "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test",
+                  result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  if (result.count("model") + result.count("ensemble") != 1) throw cli::UsageError("give exactly one of --model M.pt or --ensemble RUN");
+  if (result.count("model") + result.count("ensemble") != 1)
+    throw cli::UsageError("give exactly one of --model M.pt or --ensemble RUN");
   cli::require(result, {"data"});
   std::vector<fs::path> members;  // checked first: a folder without snapshots needs no model load
   if (result.count("ensemble")) members = snapshot_files(result["ensemble"].as<std::string>());
-  const fs::path model_path = result.count("model") ? fs::path(result["model"].as<std::string>())
-                                                    : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
-  auto model = pipeline::load_model(model_path, cli::preprocess_options(result), c10::Device(common.device));
+  const fs::path model_path = result.count("model")
+                                  ? fs::path(result["model"].as<std::string>())
+                                  : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
+  auto model =
+      pipeline::load_model(model_path, cli::preprocess_options(result), c10::Device(common.device));
   data::SourceOptions source_options;
   source_options.limit = result["limit"].as<size_t>();
   source_options.seed = common.seed;
   std::string split_name;
-  auto dataset = pipeline::select_split(data::open_source(result["data"].as<std::string>(), source_options),
-                                        result["split"].as<std::string>(), &split_name);
-  TLKIT_CHECK(static_cast<std::int64_t>(dataset->classes().size()) == model.num_classes(), "the model has ",
-              model.num_classes(), " classes but the data has ", dataset->classes().size());
+  auto dataset =
+      pipeline::select_split(data::open_source(result["data"].as<std::string>(), source_options),
+                             result["split"].as<std::string>(), &split_name);
+  TLKIT_CHECK(static_cast<std::int64_t>(dataset->classes().size()) == model.num_classes(),
+              "the model has ", model.num_classes(), " classes but the data has ",
+              dataset->classes().size());
   TLKIT_CHECK(model.class_names() == dataset->classes(), "the model was trained on the classes [",
               join(model.class_names()), "] but the data has [", join(dataset->classes()),
               "]; evaluate on data with the same class folders");
   pipeline::DataOptions loading;
   loading.batch_size = static_cast<std::int64_t>(result["batch-size"].as<size_t>());
   loading.workers = result["workers"].as<size_t>();
-  const auto source = pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
+  const auto source =
+      pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
   train::ScriptNetwork network(model.module());
   const auto device = c10::Device(common.device);
   train::Evaluation evaluation;
@@ -85,21 +97,26 @@ int run_evaluate(int argc, char** argv) {
     std::vector<train::NamedTensors> states;
     for (const auto& file : members) states.push_back(train::load_state(file));
     evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device);
-    what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + result["ensemble"].as<std::string>();
+    what = "ensemble of " + std::to_string(states.size()) + " snapshots in " +
+           result["ensemble"].as<std::string>();
   } else {
     evaluation = train::evaluate(network, *source, model.num_classes(), device);
   }
   const auto& classes = dataset->classes();
-  std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n", what.c_str(),
-              dataset->describe().c_str(), split_name.c_str(), static_cast<long long>(evaluation.examples),
-              100 * evaluation.accuracy, evaluation.loss);
+  std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n",
+              what.c_str(), dataset->describe().c_str(), split_name.c_str(),
+              static_cast<long long>(evaluation.examples), 100 * evaluation.accuracy,
+              evaluation.loss);
   const auto per_class = evaluation.per_class_accuracy();
-  for (size_t c = 0; c < per_class.size(); ++c) std::printf("  %-20s %6.2f%%\n", classes[c].c_str(), 100 * per_class[c]);
+  for (size_t c = 0; c < per_class.size(); ++c)
+    std::printf("  %-20s %6.2f%%\n", classes[c].c_str(), 100 * per_class[c]);
   std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
             << train::format_confusion(evaluation, classes);
   return cli::kOk;
 }
 
-TLKIT_REGISTER_COMMAND("evaluate", "accuracy, per-class accuracy, confusion matrix (model or ensemble)", run_evaluate);
+TLKIT_REGISTER_COMMAND("evaluate",
+                       "accuracy, per-class accuracy, confusion matrix (model or ensemble)",
+                       run_evaluate);
 
 }  // namespace

@@ -17,24 +17,28 @@ namespace {
 using namespace tlkit;
 
 const char* const kExample =
-    "tlkit extract --model models/vgg16.pt --data photos/ --out features/ --split all --batch-size 32";
+    "tlkit extract --model models/vgg16.pt --data photos/ --out features/ --split all --batch-size "
+    "32";
 
 int run(int argc, char** argv) {
-  cxxopts::Options options("tlkit extract", "Features of a frozen backbone to features.npy / labels.npy / manifest.json");
-  options.add_options()
-      ("model", "TorchScript model file (scripts/export_vgg16.py)", cxxopts::value<std::string>())
-      ("data", "Images: DIR (one sub-folder per class), cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
-       cxxopts::value<std::string>())
-      ("out", "Output folder", cxxopts::value<std::string>())
-      ("layer", "Layer whose output is the feature (default: the head's input, e.g. classifier.4)",
-       cxxopts::value<std::string>())
-      ("split", "train, val, test, all or auto (test, else val, else train)", cxxopts::value<std::string>()->default_value("train"))
-      ("val-split", "Fraction of train held out as val when the source has no val set",
-       cxxopts::value<double>()->default_value("0"))
-      ("batch-size", "Images per forward pass", cxxopts::value<std::size_t>()->default_value("64"))
-      ("workers", "Image decoding threads", cxxopts::value<std::size_t>()->default_value("2"))
-      ("limit", "At most this many images (0 = all)", cxxopts::value<std::size_t>()->default_value("0"))
-      ("strict", "A corrupt image is an error instead of a skip");
+  cxxopts::Options options(
+      "tlkit extract",
+      "Features of a frozen backbone to features.npy / labels.npy / manifest.json");
+  options.add_options()("model", "TorchScript model file (scripts/export_vgg16.py)",
+                        cxxopts::value<std::string>())(
+      "data", "Images: DIR (one sub-folder per class), cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
+      cxxopts::value<std::string>())("out", "Output folder", cxxopts::value<std::string>())(
+      "layer", "Layer whose output is the feature (default: the head's input, e.g. classifier.4)",
+      cxxopts::value<std::string>())("split",
+                                     "train, val, test, all or auto (test, else val, else train)",
+                                     cxxopts::value<std::string>()->default_value("train"))(
+      "val-split", "Fraction of train held out as val when the source has no val set",
+      cxxopts::value<double>()->default_value("0"))(
+      "batch-size", "Images per forward pass", cxxopts::value<std::size_t>()->default_value("64"))(
+      "workers", "Image decoding threads", cxxopts::value<std::size_t>()->default_value("2"))(
+      "limit", "At most this many images (0 = all)",
+      cxxopts::value<std::size_t>()->default_value("0"))(
+      "strict", "A corrupt image is an error instead of a skip");
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
@@ -59,12 +63,16 @@ int run(int argc, char** argv) {
   extract.device = c10::Device(common.device);
   extract.source = source;
   extract.split = split;
-  const auto result = pipeline::extract_features(model, dataset, args["out"].as<std::string>(), extract);
-  std::cout << "wrote " << result.rows << " x " << result.dim << " features (layer " << result.layer << ", "
-            << dataset->describe() << ") to " << result.dir.string() << " in " << result.seconds << " s\n";
+  const auto result =
+      pipeline::extract_features(model, dataset, args["out"].as<std::string>(), extract);
+  std::cout << "wrote " << result.rows << " x " << result.dim << " features (layer " << result.layer
+            << ", " << dataset->describe() << ") to " << result.dir.string() << " in "
+            << result.seconds << " s\n";
   return cli::kOk;
 }
 
 }  // namespace
 
-TLKIT_REGISTER_COMMAND("extract", "features of a frozen backbone to features.npy, labels.npy, manifest.json", run);
+TLKIT_REGISTER_COMMAND("extract",
+                       "features of a frozen backbone to features.npy, labels.npy, manifest.json",
+                       run);

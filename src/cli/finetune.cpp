@@ -9,15 +9,18 @@ namespace {
 using namespace tlkit;
 
 int run_finetune(int argc, char** argv) {
-  cxxopts::Options options("tlkit finetune",
-                           "Transfer a pretrained classifier to your images: stage 1 trains a new head on cached\n"
-                           "features of the frozen backbone; stage 2 fine-tunes the upper layers with per-layer\n"
-                           "learning rates, early stopping, snapshot ensembles and EMA weights.");
+  cxxopts::Options options(
+      "tlkit finetune",
+      "Transfer a pretrained classifier to your images: stage 1 trains a new head on cached\n"
+      "features of the frozen backbone; stage 2 fine-tunes the upper layers with per-layer\n"
+      "learning rates, early stopping, snapshot ensembles and EMA weights.");
   cli::add_run_options(options, "finetune");
   cli::add_common_options(options);
   cxxopts::ParseResult result;
-  if (!cli::parse(options, argc, argv,
-                  "tlkit finetune --model models/vgg16.pt --data my_photos/ --out runs/photos --epochs 9", result))
+  if (!cli::parse(
+          options, argc, argv,
+          "tlkit finetune --model models/vgg16.pt --data my_photos/ --out runs/photos --epochs 9",
+          result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
   const auto config = cli::run_config(result, "finetune", common);
@@ -25,6 +28,7 @@ int run_finetune(int argc, char** argv) {
   return cli::kOk;
 }
 
-TLKIT_REGISTER_COMMAND("finetune", "two-stage transfer: head on cached features, then fine-tuning", run_finetune);
+TLKIT_REGISTER_COMMAND("finetune", "two-stage transfer: head on cached features, then fine-tuning",
+                       run_finetune);
 
 }  // namespace

@@ -56,9 +56,12 @@ void print_header(const model::Classifier& model, std::ostream& out) {
       << "input        " << model.input_channels() << "x" << md.input_size << "x" << md.input_size
       << "  (preprocessing: resize " << md.resize << ", centre crop " << md.crop << ", mean "
       << numbers_text(md.mean) << ", std " << numbers_text(md.std) << ")\n"
-      << "classes      " << model.num_classes() << ": " << join_first(model.class_names(), 6) << "\n"
-      << "head         " << model.find_head() << "   (features for extraction: " << model.penultimate_layer() << ")\n"
-      << "parameters   " << model.parameter_count() << " (" << model.trainable_parameter_count() << " trainable)\n";
+      << "classes      " << model.num_classes() << ": " << join_first(model.class_names(), 6)
+      << "\n"
+      << "head         " << model.find_head()
+      << "   (features for extraction: " << model.penultimate_layer() << ")\n"
+      << "parameters   " << model.parameter_count() << " (" << model.trainable_parameter_count()
+      << " trainable)\n";
   if (md.random_init()) {
     out << "\n*** WARNING: this model has RANDOM weights (" << md.weights << ").\n"
         << "*** It is NOT pretrained: transfer learning from it learns nothing useful.\n"
@@ -87,24 +90,30 @@ std::map<std::string, std::string> lr_by_layer(const std::vector<model::Layer>& 
   return out;
 }
 
-void print_layers(const model::Classifier& model, const std::vector<model::ParamGroupSpec>& groups, std::ostream& out) {
+void print_layers(const model::Classifier& model, const std::vector<model::ParamGroupSpec>& groups,
+                  std::ostream& out) {
   const auto layers = model.layers();
   const auto lrs = lr_by_layer(layers, groups);
   const std::string head = model.find_head();
   char line[256];
-  std::snprintf(line, sizeof(line), "%4s  %-22s %-20s %-16s %12s  %-9s %s\n", "#", "layer", "type", "output",
-                "params", "trainable", "lr");
+  std::snprintf(line, sizeof(line), "%4s  %-22s %-20s %-16s %12s  %-9s %s\n", "#", "layer", "type",
+                "output", "params", "trainable", "lr");
   out << "\n" << line;
   for (const auto& layer : layers) {
-    const char* trainable = !layer.has_params() ? "-" : layer.trainable() ? "yes" : layer.trainable_params ? "partly" : "no";
+    const char* trainable = !layer.has_params()      ? "-"
+                            : layer.trainable()      ? "yes"
+                            : layer.trainable_params ? "partly"
+                                                     : "no";
     const auto lr = lrs.count(layer.name) ? lrs.at(layer.name) : "-";
-    std::snprintf(line, sizeof(line), "%4zu  %-22s %-20s %-16s %12lld  %-9s %s%s\n", layer.index, layer.name.c_str(),
-                  layer.type.c_str(), shape_text(layer.output_shape).c_str(), static_cast<long long>(layer.params),
-                  trainable, lr.c_str(), layer.name == head ? "   <- head" : "");
+    std::snprintf(line, sizeof(line), "%4zu  %-22s %-20s %-16s %12lld  %-9s %s%s\n", layer.index,
+                  layer.name.c_str(), layer.type.c_str(), shape_text(layer.output_shape).c_str(),
+                  static_cast<long long>(layer.params), trainable, lr.c_str(),
+                  layer.name == head ? "   <- head" : "");
     out << line;
   }
   if (!model.walk_matches_forward()) {
-    out << "(output shapes unknown: running the layers in order does not reproduce this model's forward())\n";
+    out << "(output shapes unknown: running the layers in order does not reproduce this model's "
+           "forward())\n";
   }
 }
 
@@ -113,24 +122,31 @@ void print_groups(const std::vector<model::ParamGroupSpec>& groups, std::ostream
   for (const auto& g : groups) {
     std::int64_t count = 0;
     for (const auto& p : g.params) count += p.numel();
-    out << "  lr " << lr_text(g.lr) << "  " << g.name << "  (" << g.params.size() << " tensors, " << count
-        << " parameters)\n";
+    out << "  lr " << lr_text(g.lr) << "  " << g.name << "  (" << g.params.size() << " tensors, "
+        << count << " parameters)\n";
   }
   if (groups.empty()) out << "  none: every layer is frozen\n";
 }
 
 int run(int argc, char** argv) {
-  cxxopts::Options options("tlkit info", "Layers, output shapes, parameters and the transfer setup of a model");
-  options.add_options()
-      ("model", "TorchScript model file (scripts/export_vgg16.py)", cxxopts::value<std::string>())
-      ("head", "The classification layer (default: the model's, e.g. classifier.6)", cxxopts::value<std::string>())
-      ("num-classes", "Show the model with a new head of this many classes", cxxopts::value<std::int64_t>())
-      ("unfreeze-from", "Train layers from this one up; freeze the ones below", cxxopts::value<std::string>())
-      ("lr-rules", "Per-parameter learning rates, REGEX=LR,... (0 freezes), e.g. 'features.*=0,classifier.*=1e-3'",
-       cxxopts::value<std::string>())
-      ("lr", "Base learning rate (the top layer's with --lr-decay; unmatched parameters' with --lr-rules)",
-       cxxopts::value<double>()->default_value("1e-3"))
-      ("lr-decay", "Multiply the lr by this for each parametrised layer further from the top", cxxopts::value<double>());
+  cxxopts::Options options("tlkit info",
+                           "Layers, output shapes, parameters and the transfer setup of a model");
+  options.add_options()("model", "TorchScript model file (scripts/export_vgg16.py)",
+                        cxxopts::value<std::string>())(
+      "head", "The classification layer (default: the model's, e.g. classifier.6)",
+      cxxopts::value<std::string>())("num-classes",
+                                     "Show the model with a new head of this many classes",
+                                     cxxopts::value<std::int64_t>())(
+      "unfreeze-from", "Train layers from this one up; freeze the ones below",
+      cxxopts::value<std::string>())("lr-rules",
+                                     "Per-parameter learning rates, REGEX=LR,... (0 freezes), e.g. "
+                                     "'features.*=0,classifier.*=1e-3'",
+                                     cxxopts::value<std::string>())(
+      "lr",
+      "Base learning rate (the top layer's with --lr-decay; unmatched parameters' with --lr-rules)",
+      cxxopts::value<double>()->default_value("1e-3"))(
+      "lr-decay", "Multiply the lr by this for each parametrised layer further from the top",
+      cxxopts::value<double>());
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
@@ -138,15 +154,16 @@ int run(int argc, char** argv) {
   cli::apply_common(args);
   cli::require(args, {"model"});
   pipeline::Preprocessing preprocessing;
-  auto model = pipeline::load_model(args["model"].as<std::string>(), cli::preprocess_options(args), c10::kCPU,
-                                    &preprocessing);
+  auto model = pipeline::load_model(args["model"].as<std::string>(), cli::preprocess_options(args),
+                                    c10::kCPU, &preprocessing);
   if (args.count("head")) model.set_head(args["head"].as<std::string>());
   if (args.count("num-classes")) model.replace_head(args["num-classes"].as<std::int64_t>());
   if (args.count("unfreeze-from")) model.unfreeze_from(args["unfreeze-from"].as<std::string>());
   const double lr = args["lr"].as<double>();
   std::vector<model::ParamGroupSpec> groups;
   if (args.count("lr-rules")) {
-    groups = model::param_groups_from_rules(model, model::parse_lr_rules(args["lr-rules"].as<std::string>()), lr);
+    groups = model::param_groups_from_rules(
+        model, model::parse_lr_rules(args["lr-rules"].as<std::string>()), lr);
   } else if (args.count("lr-decay")) {
     groups = model::param_groups_by_depth(model, lr, args["lr-decay"].as<double>());
   } else {
@@ -156,10 +173,13 @@ int run(int argc, char** argv) {
   std::cout << "preprocessing " << preprocessing.describe() << "\n";
   print_layers(model, groups, std::cout);
   print_groups(groups, std::cout);
-  if (model.metadata().random_init()) logger()->warn("'{}' has random weights: NOT pretrained", model.path().string());
+  if (model.metadata().random_init())
+    logger()->warn("'{}' has random weights: NOT pretrained", model.path().string());
   return cli::kOk;
 }
 
 }  // namespace
 
-TLKIT_REGISTER_COMMAND("info", "layers, output shapes, parameters, head and frozen/lr status of a model", run);
+TLKIT_REGISTER_COMMAND("info",
+                       "layers, output shapes, parameters, head and frozen/lr status of a model",
+                       run);

@@ -16,8 +16,9 @@
 namespace {
 
 void print_usage() {
-  std::cout << "tlkit " << TLKIT_VERSION_STRING
-            << " - transfer learning on LibTorch\n\nUsage: tlkit <command> [options]\n\nCommands:\n";
+  std::cout
+      << "tlkit " << TLKIT_VERSION_STRING
+      << " - transfer learning on LibTorch\n\nUsage: tlkit <command> [options]\n\nCommands:\n";
   auto commands = tlkit::cli::registry();
   std::sort(commands.begin(), commands.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });

@@ -3,8 +3,8 @@
 #include <random>
 
 #include <ATen/ATen.h>
-#include <torch/utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/utils.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/data/image_io.h>
@@ -21,22 +21,24 @@ using namespace tlkit;
 
 int run_predict(int argc, char** argv) {
   cxxopts::Options options("tlkit predict", "Top-k class predictions for image files");
-  options.add_options()
-      ("model", "a TorchScript classifier (e.g. RUN/model.pt)", cxxopts::value<std::string>())
-      ("k,top", "how many classes to show", cxxopts::value<std::int64_t>()->default_value("5"))
-      ("images", "image files", cxxopts::value<std::vector<std::string>>());
+  options.add_options()("model", "a TorchScript classifier (e.g. RUN/model.pt)",
+                        cxxopts::value<std::string>())(
+      "k,top", "how many classes to show", cxxopts::value<std::int64_t>()->default_value("5"))(
+      "images", "image files", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"images"});
   options.positional_help("IMAGE...");
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
-  if (!cli::parse(options, argc, argv, "tlkit predict --model runs/photos/model.pt photo1.jpg photo2.png", result))
+  if (!cli::parse(options, argc, argv,
+                  "tlkit predict --model runs/photos/model.pt photo1.jpg photo2.png", result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
   cli::require(result, {"model"});
   if (!result.count("images")) throw cli::UsageError("give at least one image file");
   const auto device = c10::Device(common.device);
-  auto model = pipeline::load_model(result["model"].as<std::string>(), cli::preprocess_options(result), device);
+  auto model = pipeline::load_model(result["model"].as<std::string>(),
+                                    cli::preprocess_options(result), device);
   model.train(false);
   auto transform = pipeline::eval_transform(model);
   const auto k = std::min<std::int64_t>(result["top"].as<std::int64_t>(), model.num_classes());
@@ -51,7 +53,8 @@ int run_predict(int argc, char** argv) {
     for (std::int64_t i = 0; i < k; ++i) {
       const auto index = indices[i].item<std::int64_t>();
       const std::string name = index < static_cast<std::int64_t>(model.class_names().size())
-                                   ? model.class_names()[static_cast<size_t>(index)] : std::to_string(index);
+                                   ? model.class_names()[static_cast<size_t>(index)]
+                                   : std::to_string(index);
       std::printf("  %2lld. %-24s %6.2f%%\n", static_cast<long long>(i + 1), name.c_str(),
                   100 * values[i].item<double>());
     }

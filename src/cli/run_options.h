@@ -20,7 +20,8 @@ pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& resul
 // the help shows the command's defaults.
 void add_run_options(cxxopts::Options& options, const std::string& command);
 // The resolved, validated config of a run.
-pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::string& command, const Common& common);
+pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::string& command,
+                               const Common& common);
 
 // Prints the results table to stdout and where the run's files are.
 void print_run(const pipeline::RunResult& result, const std::filesystem::path& out);

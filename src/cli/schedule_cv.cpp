@@ -23,7 +23,8 @@ namespace {
 using namespace tlkit;
 
 const char* const kExample =
-    "tlkit schedule --spec restarts:T_0=10,T_mult=2 --steps 70 --groups 0.1,0.01 --csv lr.csv --plot lr.png";
+    "tlkit schedule --spec restarts:T_0=10,T_mult=2 --steps 70 --groups 0.1,0.01 --csv lr.csv "
+    "--plot lr.png";
 
 // The lrs and momenta of every step.
 struct Trace {
@@ -39,7 +40,8 @@ std::vector<double> parse_lrs(const std::string& text) {
   while (std::getline(in, item, ',')) {
     char* end = nullptr;
     const double lr = std::strtod(item.c_str(), &end);
-    TLKIT_CHECK(!item.empty() && end == item.c_str() + item.size() && std::isfinite(lr) && lr > 0, "--groups: '", item,
+    TLKIT_CHECK(!item.empty() && end == item.c_str() + item.size() && std::isfinite(lr) && lr > 0,
+                "--groups: '", item,
                 "' is not a positive learning rate; write e.g. --groups 0.1,0.01");
     lrs.push_back(lr);
   }
@@ -55,40 +57,50 @@ std::vector<double> read_metrics(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
     char* end = nullptr;
     metrics.push_back(std::strtod(line.c_str(), &end));
-    TLKIT_CHECK(end != line.c_str(), "--metric-file ", path, " line ", number, ": '", line, "' is not a number");
+    TLKIT_CHECK(end != line.c_str(), "--metric-file ", path, " line ", number, ": '", line,
+                "' is not a number");
   }
   return metrics;
 }
 
 // A stand-in optimizer with one tiny parameter per group (the schedule only touches the options).
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& kind, const std::vector<double>& lrs) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::string& kind,
+                                                        const std::vector<double>& lrs) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   for (double lr : lrs) {
     std::vector<at::Tensor> params = {torch::zeros({1})};
     if (kind == "adam") {
       groups.emplace_back(params, std::make_unique<torch::optim::AdamOptions>(lr));
     } else {
-      groups.emplace_back(params, std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(lr).momentum(0.9)));
+      groups.emplace_back(params, std::make_unique<torch::optim::SGDOptions>(
+                                      torch::optim::SGDOptions(lr).momentum(0.9)));
     }
   }
-  if (kind == "adam") return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(lrs[0]));
-  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(lrs[0]).momentum(0.9));
+  if (kind == "adam")
+    return std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(lrs[0]));
+  return std::make_unique<torch::optim::SGD>(groups,
+                                             torch::optim::SGDOptions(lrs[0]).momentum(0.9));
 }
 
 std::vector<double> momenta(const torch::optim::Optimizer& optimizer) {
   std::vector<double> out;
-  for (const auto& group : optimizer.param_groups()) out.push_back(schedule::get_momentum(group.options()).value_or(0));
+  for (const auto& group : optimizer.param_groups())
+    out.push_back(schedule::get_momentum(group.options()).value_or(0));
   return out;
 }
 
-Trace run_schedule(schedule::LRScheduler& scheduler, std::int64_t steps, const std::vector<double>& metrics) {
+Trace run_schedule(schedule::LRScheduler& scheduler, std::int64_t steps,
+                   const std::vector<double>& metrics) {
   Trace trace;
   const auto& optimizer = scheduler.optimizer();
   for (std::int64_t step = 0; step < steps; ++step) {
-    if (step > 0) scheduler.step_with_metric(metrics.empty() ? 0.0 : metrics[static_cast<std::size_t>(step - 1)]);
+    if (step > 0)
+      scheduler.step_with_metric(metrics.empty() ? 0.0
+                                                 : metrics[static_cast<std::size_t>(step - 1)]);
     trace.lr.push_back(scheduler.get_last_lr());
     trace.momentum.push_back(momenta(optimizer));
-    trace.momentum_changes = trace.momentum_changes || trace.momentum.back() != trace.momentum.front();
+    trace.momentum_changes =
+        trace.momentum_changes || trace.momentum.back() != trace.momentum.front();
   }
   return trace;
 }
@@ -98,7 +110,8 @@ std::string format_table(const Trace& trace, const char* number_format, const ch
   const std::size_t groups = trace.lr.front().size();
   for (std::size_t g = 0; g < groups; ++g) out += separator + ("lr_group" + std::to_string(g));
   if (trace.momentum_changes) {
-    for (std::size_t g = 0; g < groups; ++g) out += separator + ("momentum_group" + std::to_string(g));
+    for (std::size_t g = 0; g < groups; ++g)
+      out += separator + ("momentum_group" + std::to_string(g));
   }
   out += "\n";
   char cell[64];
@@ -129,7 +142,9 @@ void plot_trace(const Trace& trace, const std::vector<double>& base_lrs, const s
       series[g].y.push_back(trace.lr[step][g]);
     }
   }
-  write_line_plot(path, series, PlotOptions{}.with_title(spec).with_labels("step", "learning rate").with_log(false, log_y));
+  write_line_plot(
+      path, series,
+      PlotOptions{}.with_title(spec).with_labels("step", "learning rate").with_log(false, log_y));
 }
 
 int usage_error(const std::string& message) {
@@ -138,18 +153,28 @@ int usage_error(const std::string& message) {
 }
 
 cxxopts::Options make_options() {
-  cxxopts::Options options("tlkit schedule", "Dry run of a learning-rate schedule: the lr of each param group at each step");
-  options.add_options()
-      ("spec", "Schedule spec, NAME[:KEY=VALUE,...] or warmup:N+SPEC (names below)", cxxopts::value<std::string>())
-      ("steps", "Number of steps to show (step 0 = before the first step())", cxxopts::value<std::int64_t>()->default_value("100"))
-      ("lr", "Base learning rate of a single param group", cxxopts::value<double>()->default_value("0.1"))
-      ("groups", "Comma-separated base lrs, one per param group (instead of --lr)", cxxopts::value<std::string>())
-      ("optimizer", "sgd (momentum 0.9) or adam: what onecycle's momentum cycling drives", cxxopts::value<std::string>()->default_value("sgd"))
-      ("steps-per-epoch", "Scheduler steps per epoch (onecycle:epochs=E uses it)", cxxopts::value<std::int64_t>()->default_value("1"))
-      ("csv", "Write step, lr per group (and momentum per group if it changes) to this CSV", cxxopts::value<std::string>())
-      ("plot", "Write a PNG plot of the lrs to this file", cxxopts::value<std::string>())
-      ("log-y", "Logarithmic lr axis in the plot")
-      ("metric-file", "One metric per line, fed to step(metric) (plateau needs --steps - 1 of them)", cxxopts::value<std::string>());
+  cxxopts::Options options(
+      "tlkit schedule",
+      "Dry run of a learning-rate schedule: the lr of each param group at each step");
+  options.add_options()("spec",
+                        "Schedule spec, NAME[:KEY=VALUE,...] or warmup:N+SPEC (names below)",
+                        cxxopts::value<std::string>())(
+      "steps", "Number of steps to show (step 0 = before the first step())",
+      cxxopts::value<std::int64_t>()->default_value("100"))(
+      "lr", "Base learning rate of a single param group",
+      cxxopts::value<double>()->default_value("0.1"))(
+      "groups", "Comma-separated base lrs, one per param group (instead of --lr)",
+      cxxopts::value<std::string>())(
+      "optimizer", "sgd (momentum 0.9) or adam: what onecycle's momentum cycling drives",
+      cxxopts::value<std::string>()->default_value("sgd"))(
+      "steps-per-epoch", "Scheduler steps per epoch (onecycle:epochs=E uses it)",
+      cxxopts::value<std::int64_t>()->default_value("1"))(
+      "csv", "Write step, lr per group (and momentum per group if it changes) to this CSV",
+      cxxopts::value<std::string>())("plot", "Write a PNG plot of the lrs to this file",
+                                     cxxopts::value<std::string>())(
+      "log-y", "Logarithmic lr axis in the plot")(
+      "metric-file", "One metric per line, fed to step(metric) (plateau needs --steps - 1 of them)",
+      cxxopts::value<std::string>());
   cli::add_common_options(options);
   return options;
 }
@@ -158,7 +183,8 @@ int run(int argc, char** argv) {
   auto options = make_options();
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) {
-    std::cout << "\nSchedules (KEY=default; a step is one call of step()):\n" << schedule::schedule_spec_help();
+    std::cout << "\nSchedules (KEY=default; a step is one call of step()):\n"
+              << schedule::schedule_spec_help();
     return cli::kOk;
   }
   cli::apply_common(args);
@@ -174,7 +200,8 @@ int run(int argc, char** argv) {
     return usage_error(e.what());
   }
   const auto kind = args["optimizer"].as<std::string>();
-  if (kind != "sgd" && kind != "adam") return usage_error("--optimizer must be sgd or adam, got '" + kind + "'");
+  if (kind != "sgd" && kind != "adam")
+    return usage_error("--optimizer must be sgd or adam, got '" + kind + "'");
   auto optimizer = make_optimizer(kind, lrs);
   schedule::ScheduleContext context;
   context.total_steps = steps;
@@ -188,18 +215,23 @@ int run(int argc, char** argv) {
   std::vector<double> metrics;
   if (args.count("metric-file")) metrics = read_metrics(args["metric-file"].as<std::string>());
   if (scheduler->uses_metric()) {
-    TLKIT_CHECK(static_cast<std::int64_t>(metrics.size()) >= steps - 1, scheduler->name(), " needs a metric per step: ",
-                "give --metric-file with at least ", steps - 1, " values (it has ", metrics.size(), ")");
+    TLKIT_CHECK(static_cast<std::int64_t>(metrics.size()) >= steps - 1, scheduler->name(),
+                " needs a metric per step: ", "give --metric-file with at least ", steps - 1,
+                " values (it has ", metrics.size(), ")");
   } else if (!metrics.empty()) {
     logger()->warn("{} does not use a metric; --metric-file is ignored", scheduler->name());
   }
-  const auto trace = run_schedule(*scheduler, steps, scheduler->uses_metric() ? metrics : std::vector<double>{});
+  const auto trace =
+      run_schedule(*scheduler, steps, scheduler->uses_metric() ? metrics : std::vector<double>{});
   std::cout << format_table(trace, "%.10g", "  ");
-  if (args.count("csv")) write_file_atomic(args["csv"].as<std::string>(), format_table(trace, "%.17g", ","));
-  if (args.count("plot")) plot_trace(trace, lrs, spec, args["plot"].as<std::string>(), args.count("log-y") > 0);
+  if (args.count("csv"))
+    write_file_atomic(args["csv"].as<std::string>(), format_table(trace, "%.17g", ","));
+  if (args.count("plot"))
+    plot_trace(trace, lrs, spec, args["plot"].as<std::string>(), args.count("log-y") > 0);
   return cli::kOk;
 }
 
 }  // namespace
 
-TLKIT_REGISTER_COMMAND("schedule", "dry run of a learning-rate schedule: lrs per step, CSV, PNG plot", run);
+TLKIT_REGISTER_COMMAND("schedule",
+                       "dry run of a learning-rate schedule: lrs per step, CSV, PNG plot", run);

@@ -9,12 +9,14 @@ namespace {
 using namespace tlkit;
 
 int run_train(int argc, char** argv) {
-  cxxopts::Options options("tlkit train", "Train every layer of a TorchScript classifier on a dataset");
+  cxxopts::Options options("tlkit train",
+                           "Train every layer of a TorchScript classifier on a dataset");
   cli::add_run_options(options, "train");
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv,
-                  "tlkit train --model models/vgg_cifar.pt --data fashion-mnist:/usr/share/datasets/fashion-mnist "
+                  "tlkit train --model models/vgg_cifar.pt --data "
+                  "fashion-mnist:/usr/share/datasets/fashion-mnist "
                   "--out runs/pretrain --epochs 3 --optimizer adam:lr=1e-3",
                   result))
     return cli::kOk;

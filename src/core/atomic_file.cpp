@@ -47,7 +47,8 @@ void AtomicFile::commit() {
   out_.close();
   std::error_code ec;
   fs::rename(temp_, target_, ec);
-  TLKIT_CHECK(!ec, "cannot move '", temp_.string(), "' to '", target_.string(), "': ", ec.message());
+  TLKIT_CHECK(!ec, "cannot move '", temp_.string(), "' to '", target_.string(),
+              "': ", ec.message());
   committed_ = true;
 }
 

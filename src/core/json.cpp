@@ -14,13 +14,27 @@ void append_escaped(std::string& out, const std::string& text) {
   out += '"';
   for (const unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buffer[8];
@@ -79,8 +93,8 @@ class Parser {
     fail("invalid JSON at offset ", pos_, ": ", what);
   }
   void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' ||
-                                   text_[pos_] == '\t')) {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' ||
+                                   text_[pos_] == '\r' || text_[pos_] == '\t')) {
       ++pos_;
     }
   }
@@ -115,13 +129,19 @@ class Parser {
   Json parse_object(int depth) {
     Json object = Json::object();
     expect('{');
-    if (peek() == '}') { ++pos_; return object; }
+    if (peek() == '}') {
+      ++pos_;
+      return object;
+    }
     while (true) {
       if (peek() != '"') error("expected a string key");
       std::string key = parse_string();
       expect(':');
       object[key] = parse_value(depth + 1);
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       expect('}');
       return object;
     }
@@ -130,10 +150,16 @@ class Parser {
   Json parse_array(int depth) {
     Json array = Json::array();
     expect('[');
-    if (peek() == ']') { ++pos_; return array; }
+    if (peek() == ']') {
+      ++pos_;
+      return array;
+    }
     while (true) {
       array.push_back(parse_value(depth + 1));
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       expect(']');
       return array;
     }
@@ -145,10 +171,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       const char h = text_[pos_++];
       code <<= 4;
-      if (h >= '0' && h <= '9') code |= h - '0';
-      else if (h >= 'a' && h <= 'f') code |= h - 'a' + 10;
-      else if (h >= 'A' && h <= 'F') code |= h - 'A' + 10;
-      else error("bad hex digit in \\u escape");
+      if (h >= '0' && h <= '9')
+        code |= h - '0';
+      else if (h >= 'a' && h <= 'f')
+        code |= h - 'a' + 10;
+      else if (h >= 'A' && h <= 'F')
+        code |= h - 'A' + 10;
+      else
+        error("bad hex digit in \\u escape");
     }
     return code;
   }
@@ -161,18 +191,37 @@ class Parser {
       const char c = text_[pos_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) error("control character in string");
-      if (c != '\\') { out += c; continue; }
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
       if (pos_ >= text_.size()) error("unterminated escape");
       const char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           std::uint32_t code = parse_hex4();
           if (code >= 0xD800 && code < 0xDC00 && consume_word("\\u")) {
@@ -183,7 +232,8 @@ class Parser {
           append_utf8(out, code);
           break;
         }
-        default: error(std::string("unknown escape \\") + e);
+        default:
+          error(std::string("unknown escape \\") + e);
       }
     }
   }
@@ -194,7 +244,10 @@ class Parser {
     bool integral = true;
     while (pos_ < text_.size()) {
       const char c = text_[pos_];
-      if (c >= '0' && c <= '9') { ++pos_; continue; }
+      if (c >= '0' && c <= '9') {
+        ++pos_;
+        continue;
+      }
       if (c == '.' || c == 'e' || c == 'E' || c == '+' || (c == '-' && pos_ > start)) {
         integral = false;
         ++pos_;
@@ -223,13 +276,20 @@ class Parser {
 
 const char* Json::type_name() const {
   switch (type_) {
-    case Type::Null: return "null";
-    case Type::Bool: return "boolean";
-    case Type::Integer: return "integer";
-    case Type::Number: return "number";
-    case Type::String: return "string";
-    case Type::Array: return "array";
-    case Type::Object: return "object";
+    case Type::Null:
+      return "null";
+    case Type::Bool:
+      return "boolean";
+    case Type::Integer:
+      return "integer";
+    case Type::Number:
+      return "number";
+    case Type::String:
+      return "string";
+    case Type::Array:
+      return "array";
+    case Type::Object:
+      return "object";
   }
   return "?";
 }
@@ -286,7 +346,8 @@ Json& Json::operator[](const std::string& key) {
 }
 
 const Json& Json::at(const std::string& key) const {
-  TLKIT_CHECK(type_ == Type::Object, "JSON: expected an object with key '", key, "', found ", type_name());
+  TLKIT_CHECK(type_ == Type::Object, "JSON: expected an object with key '", key, "', found ",
+              type_name());
   for (size_t i = 0; i < keys_.size(); ++i) {
     if (keys_[i] == key) return array_[i];
   }
@@ -308,7 +369,8 @@ void Json::push_back(Json value) {
 }
 
 const Json& Json::at(size_t index) const {
-  TLKIT_CHECK(index < as_array().size(), "JSON: index ", index, " out of range (size ", array_.size(), ")");
+  TLKIT_CHECK(index < as_array().size(), "JSON: index ", index, " out of range (size ",
+              array_.size(), ")");
   return array_[index];
 }
 
@@ -329,18 +391,30 @@ void Json::dump_to(std::string& out, int indent, int depth) const {
     out.append(static_cast<size_t>(indent * level), ' ');
   };
   switch (type_) {
-    case Type::Null: out += "null"; return;
-    case Type::Bool: out += bool_ ? "true" : "false"; return;
-    case Type::Integer: out += std::to_string(int_); return;
-    case Type::Number: out += format_double(number_); return;
-    case Type::String: append_escaped(out, string_); return;
+    case Type::Null:
+      out += "null";
+      return;
+    case Type::Bool:
+      out += bool_ ? "true" : "false";
+      return;
+    case Type::Integer:
+      out += std::to_string(int_);
+      return;
+    case Type::Number:
+      out += format_double(number_);
+      return;
+    case Type::String:
+      append_escaped(out, string_);
+      return;
     case Type::Array:
-    case Type::Object: break;
+    case Type::Object:
+      break;
   }
   const bool object = type_ == Type::Object;
   out += object ? '{' : '[';
   // Arrays of scalars stay on one line; they are often long (class names, sources).
-  const bool nested = object || (!array_.empty() && (array_[0].is_array() || array_[0].is_object()));
+  const bool nested =
+      object || (!array_.empty() && (array_[0].is_array() || array_[0].is_object()));
   for (size_t i = 0; i < array_.size(); ++i) {
     if (i > 0) out += (nested || indent < 0) ? "," : ", ";
     if (nested) newline(depth + 1);

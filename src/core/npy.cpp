@@ -22,17 +22,19 @@ struct DtypeName {
   const char* descr;
 };
 constexpr DtypeName kDtypes[] = {
-    {at::kFloat, "<f4"}, {at::kDouble, "<f8"}, {at::kHalf, "<f2"}, {at::kLong, "<i8"},
-    {at::kInt, "<i4"},   {at::kShort, "<i2"},  {at::kChar, "|i1"}, {at::kByte, "|u1"},
-    {at::kBool, "|b1"},
+    {at::kFloat, "<f4"}, {at::kDouble, "<f8"}, {at::kHalf, "<f2"},
+    {at::kLong, "<i8"},  {at::kInt, "<i4"},    {at::kShort, "<i2"},
+    {at::kChar, "|i1"},  {at::kByte, "|u1"},   {at::kBool, "|b1"},
 };
 
 at::ScalarType dtype_from_descr(std::string descr, const fs::path& path) {
-  TLKIT_CHECK(!descr.empty() && descr[0] != '>', "'", path.string(), "': big-endian .npy data ('", descr,
-              "') is not supported; save it little-endian (numpy: arr.astype('<f4'))");
+  TLKIT_CHECK(!descr.empty() && descr[0] != '>', "'", path.string(), "': big-endian .npy data ('",
+              descr, "') is not supported; save it little-endian (numpy: arr.astype('<f4'))");
   if (descr[0] == '=') descr[0] = '<';
   for (const auto& d : kDtypes) {
-    if (descr == d.descr || (descr.size() == 3 && descr[0] == '<' && descr.substr(1) == d.descr + 1)) return d.type;
+    if (descr == d.descr ||
+        (descr.size() == 3 && descr[0] == '<' && descr.substr(1) == d.descr + 1))
+      return d.type;
   }
   fail("'", path.string(), "': unsupported .npy dtype '", descr,
        "'; use float32/float64/float16/int64/int32/int16/int8/uint8/bool");
@@ -49,11 +51,14 @@ std::string shape_tuple(const std::vector<std::int64_t>& shape) {
 
 // Magic, version 1.0, header length and the dict, padded with spaces to `total` bytes (or to the
 // next multiple of 64 when total is 0), ending in '\n'.
-std::string make_preamble(const std::string& descr, const std::vector<std::int64_t>& shape, size_t total) {
-  std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape_tuple(shape) + ", }";
+std::string make_preamble(const std::string& descr, const std::vector<std::int64_t>& shape,
+                          size_t total) {
+  std::string dict =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape_tuple(shape) + ", }";
   const size_t fixed = kMagicSize + 2 + 2;
   if (total == 0) total = ((fixed + dict.size() + 1 + kAlignment - 1) / kAlignment) * kAlignment;
-  TLKIT_CHECK(fixed + dict.size() + 1 <= total, "internal: .npy header does not fit its reserved size");
+  TLKIT_CHECK(fixed + dict.size() + 1 <= total,
+              "internal: .npy header does not fit its reserved size");
   const size_t header_len = total - fixed;
   dict.resize(header_len - 1, ' ');
   dict += '\n';
@@ -109,7 +114,8 @@ std::string npy_descr(at::ScalarType dtype) {
   for (const auto& d : kDtypes) {
     if (d.type == dtype) return d.descr;
   }
-  fail("cannot write a ", c10::toString(dtype), " tensor as .npy; convert it to float32 or int64 first");
+  fail("cannot write a ", c10::toString(dtype),
+       " tensor as .npy; convert it to float32 or int64 first");
 }
 
 NpyWriter::NpyWriter(fs::path path, at::ScalarType dtype, std::vector<std::int64_t> row_shape)
@@ -134,14 +140,17 @@ std::string NpyWriter::header(std::int64_t rows) const {
 
 void NpyWriter::append(const at::Tensor& rows) {
   const auto path = file_.target().string();
-  TLKIT_CHECK(rows.dim() == static_cast<int64_t>(row_shape_.size()) + 1, "'", path, "': appending rows of shape ",
-              rows.sizes(), " to an array of rows ", at::IntArrayRef(row_shape_));
-  TLKIT_CHECK(rows.sizes().slice(1) == at::IntArrayRef(row_shape_), "'", path, "': appending rows of shape ",
-              rows.sizes(), " to an array of rows ", at::IntArrayRef(row_shape_));
+  TLKIT_CHECK(rows.dim() == static_cast<int64_t>(row_shape_.size()) + 1, "'", path,
+              "': appending rows of shape ", rows.sizes(), " to an array of rows ",
+              at::IntArrayRef(row_shape_));
+  TLKIT_CHECK(rows.sizes().slice(1) == at::IntArrayRef(row_shape_), "'", path,
+              "': appending rows of shape ", rows.sizes(), " to an array of rows ",
+              at::IntArrayRef(row_shape_));
   TLKIT_CHECK(same_kind(rows.scalar_type(), dtype_), "'", path, "': appending ", rows.scalar_type(),
               " rows to a ", dtype_, " array");
   const at::Tensor data = rows.to(at::kCPU, dtype_).contiguous();
-  file_.stream().write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(data.nbytes()));
+  file_.stream().write(static_cast<const char*>(data.data_ptr()),
+                       static_cast<std::streamsize>(data.nbytes()));
   TLKIT_CHECK(file_.stream().good(), "writing '", path, "' failed (disk full?)");
   rows_ += rows.size(0);
 }
@@ -179,7 +188,8 @@ NpyReader::NpyReader(fs::path path) : path_(std::move(path)), in_(path_, std::io
   in_.read(dict.data(), static_cast<std::streamsize>(header_len));
   TLKIT_CHECK(in_.good(), "'", name, "': truncated .npy header");
   TLKIT_CHECK(dict_value(dict, "fortran_order", path_) == "False", "'", name,
-              "': Fortran-ordered .npy arrays are not supported; save a C-ordered array (np.ascontiguousarray)");
+              "': Fortran-ordered .npy arrays are not supported; save a C-ordered array "
+              "(np.ascontiguousarray)");
   dtype_ = dtype_from_descr(dict_value(dict, "descr", path_), path_);
   shape_ = parse_shape(dict_value(dict, "shape", path_), path_);
   row_bytes_ = static_cast<std::int64_t>(c10::elementSize(dtype_));
@@ -187,8 +197,9 @@ NpyReader::NpyReader(fs::path path) : path_(std::move(path)), in_(path_, std::io
   // The data must be all there: a truncated file is an error now, not garbage later.
   const auto data_start = static_cast<std::int64_t>(in_.tellg());
   const auto file_size = static_cast<std::int64_t>(fs::file_size(path_));
-  TLKIT_CHECK(file_size - data_start >= rows() * row_bytes_, "'", name, "' is truncated: the header says shape ",
-              at::IntArrayRef(shape_), " but only ", file_size - data_start, " data bytes follow");
+  TLKIT_CHECK(file_size - data_start >= rows() * row_bytes_, "'", name,
+              "' is truncated: the header says shape ", at::IntArrayRef(shape_), " but only ",
+              file_size - data_start, " data bytes follow");
 }
 
 at::Tensor NpyReader::read_rows(std::int64_t count) {

@@ -24,8 +24,9 @@ const cv::Scalar kGrid(228, 228, 228);
 const cv::Scalar kWhite(255, 255, 255);
 
 // matplotlib's "tab10" colours, in OpenCV's BGR order.
-const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},  {189, 103, 148},
-                               {75, 86, 140},  {194, 119, 227}, {127, 127, 127}, {34, 189, 188}, {207, 190, 23}};
+const cv::Scalar kPalette[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},   {40, 39, 214},
+                               {189, 103, 148}, {75, 86, 140},  {194, 119, 227}, {127, 127, 127},
+                               {34, 189, 188},  {207, 190, 23}};
 
 // One axis in drawing space (log10 of the values on a log axis).
 struct Axis {
@@ -43,16 +44,17 @@ bool point_usable(const PlotSeries& s, std::size_t i, const PlotOptions& o) {
 
 void validate(const std::vector<PlotSeries>& series, const PlotOptions& o) {
   TLKIT_CHECK(!series.empty(), "cannot plot: no series given");
-  TLKIT_CHECK(o.width >= 160 && o.width <= 8192 && o.height >= 120 && o.height <= 8192, "plot size ", o.width, "x",
-              o.height, " is out of range; use 160..8192 x 120..8192 pixels");
+  TLKIT_CHECK(o.width >= 160 && o.width <= 8192 && o.height >= 120 && o.height <= 8192,
+              "plot size ", o.width, "x", o.height,
+              " is out of range; use 160..8192 x 120..8192 pixels");
   bool any = false;
   for (const auto& s : series) {
-    TLKIT_CHECK(s.x.size() == s.y.size(), "plot series '", s.name, "' has ", s.x.size(), " x values but ", s.y.size(),
-                " y values");
+    TLKIT_CHECK(s.x.size() == s.y.size(), "plot series '", s.name, "' has ", s.x.size(),
+                " x values but ", s.y.size(), " y values");
     for (std::size_t i = 0; i < s.x.size() && !any; ++i) any = point_usable(s, i, o);
   }
-  TLKIT_CHECK(any, "cannot plot: no point is finite", (o.log_x || o.log_y) ? " and positive on the log axis" : "",
-              "; check the data");
+  TLKIT_CHECK(any, "cannot plot: no point is finite",
+              (o.log_x || o.log_y) ? " and positive on the log axis" : "", "; check the data");
 }
 
 Axis data_axis(const std::vector<PlotSeries>& series, const PlotOptions& o, bool x_axis) {
@@ -90,7 +92,8 @@ double nice_step(double raw) {
 std::vector<double> linear_ticks(double lo, double hi) {
   const double step = nice_step((hi - lo) / 6);
   std::vector<double> ticks;
-  for (double k = std::ceil(lo / step); k * step <= hi + 1e-9 * step; k += 1) ticks.push_back(k * step);
+  for (double k = std::ceil(lo / step); k * step <= hi + 1e-9 * step; k += 1)
+    ticks.push_back(k * step);
   return ticks;
 }
 
@@ -123,7 +126,8 @@ cv::Size text_size(const std::string& text, double scale) {
   return cv::getTextSize(text, kFont, scale, 1, &baseline);
 }
 
-void put_text(cv::Mat& img, const std::string& text, cv::Point origin, double scale, const cv::Scalar& color = kBlack) {
+void put_text(cv::Mat& img, const std::string& text, cv::Point origin, double scale,
+              const cv::Scalar& color = kBlack) {
   cv::putText(img, text, origin, kFont, scale, color, 1, cv::LINE_AA);
 }
 
@@ -132,7 +136,8 @@ struct Frame {
   Axis x, y;
   cv::Point2d map(double xv, double yv) const {
     const double px = area.x + (to_axis(xv, x.log) - x.lo) / (x.hi - x.lo) * area.width;
-    const double py = area.y + area.height - (to_axis(yv, y.log) - y.lo) / (y.hi - y.lo) * area.height;
+    const double py =
+        area.y + area.height - (to_axis(yv, y.log) - y.lo) / (y.hi - y.lo) * area.height;
     return {px, py};
   }
 };
@@ -142,34 +147,40 @@ Frame layout(const std::vector<PlotSeries>& series, const PlotOptions& o) {
   f.x = data_axis(series, o, true);
   f.y = data_axis(series, o, false);
   int label_width = 0;
-  for (double t : axis_ticks(f.y)) label_width = std::max(label_width, text_size(tick_label(t, f.y.log), kTickScale).width);
+  for (double t : axis_ticks(f.y))
+    label_width = std::max(label_width, text_size(tick_label(t, f.y.log), kTickScale).width);
   const int left = label_width + 14 + (o.y_label.empty() ? 0 : 24);
   const int top = o.title.empty() ? 16 : 40;
   const int bottom = 30 + (o.x_label.empty() ? 0 : 24);
   const int right = 24;
-  f.area = cv::Rect(left, top, std::max(40, o.width - left - right), std::max(40, o.height - top - bottom));
+  f.area = cv::Rect(left, top, std::max(40, o.width - left - right),
+                    std::max(40, o.height - top - bottom));
   return f;
 }
 
 void draw_axes(cv::Mat& img, const Frame& f) {
   for (double t : axis_ticks(f.y)) {
-    const int py = static_cast<int>(std::lround(f.area.y + f.area.height - (t - f.y.lo) / (f.y.hi - f.y.lo) * f.area.height));
+    const int py = static_cast<int>(
+        std::lround(f.area.y + f.area.height - (t - f.y.lo) / (f.y.hi - f.y.lo) * f.area.height));
     cv::line(img, {f.area.x, py}, {f.area.x + f.area.width, py}, kGrid, 1);
     const auto label = tick_label(t, f.y.log);
     const auto size = text_size(label, kTickScale);
     put_text(img, label, {f.area.x - size.width - 6, py + size.height / 2}, kTickScale);
   }
   for (double t : axis_ticks(f.x)) {
-    const int px = static_cast<int>(std::lround(f.area.x + (t - f.x.lo) / (f.x.hi - f.x.lo) * f.area.width));
+    const int px =
+        static_cast<int>(std::lround(f.area.x + (t - f.x.lo) / (f.x.hi - f.x.lo) * f.area.width));
     cv::line(img, {px, f.area.y}, {px, f.area.y + f.area.height}, kGrid, 1);
     const auto label = tick_label(t, f.x.log);
     const auto size = text_size(label, kTickScale);
-    put_text(img, label, {px - size.width / 2, f.area.y + f.area.height + size.height + 8}, kTickScale);
+    put_text(img, label, {px - size.width / 2, f.area.y + f.area.height + size.height + 8},
+             kTickScale);
   }
   cv::rectangle(img, f.area, kBlack, 1);
 }
 
-void draw_series(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOptions& o, const cv::Scalar& color) {
+void draw_series(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOptions& o,
+                 const cv::Scalar& color) {
   std::vector<std::vector<cv::Point>> segments(1);
   const double scale = 1 << kShift;
   for (std::size_t i = 0; i < s.x.size(); ++i) {
@@ -178,12 +189,15 @@ void draw_series(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOp
       continue;
     }
     const auto p = f.map(s.x[i], s.y[i]);
-    segments.back().emplace_back(static_cast<int>(std::lround(p.x * scale)), static_cast<int>(std::lround(p.y * scale)));
+    segments.back().emplace_back(static_cast<int>(std::lround(p.x * scale)),
+                                 static_cast<int>(std::lround(p.y * scale)));
   }
   for (const auto& segment : segments) {
-    if (segment.size() == 1) cv::circle(img, segment[0], 3 << kShift, color, cv::FILLED, cv::LINE_AA, kShift);
+    if (segment.size() == 1)
+      cv::circle(img, segment[0], 3 << kShift, color, cv::FILLED, cv::LINE_AA, kShift);
   }
-  segments.erase(std::remove_if(segments.begin(), segments.end(), [](const auto& seg) { return seg.size() < 2; }),
+  segments.erase(std::remove_if(segments.begin(), segments.end(),
+                                [](const auto& seg) { return seg.size() < 2; }),
                  segments.end());
   if (!segments.empty()) cv::polylines(img, segments, false, color, 2, cv::LINE_AA, kShift);
 }
@@ -217,7 +231,8 @@ void draw_labels(cv::Mat& img, const Frame& f, const PlotOptions& o) {
   }
   if (!o.x_label.empty()) {
     const auto size = text_size(o.x_label, kLabelScale);
-    put_text(img, o.x_label, {f.area.x + (f.area.width - size.width) / 2, img.rows - 8}, kLabelScale);
+    put_text(img, o.x_label, {f.area.x + (f.area.width - size.width) / 2, img.rows - 8},
+             kLabelScale);
   }
   if (!o.y_label.empty()) {
     // Drawn horizontally on a strip, then turned a quarter counter-clockwise into the left margin.
@@ -262,11 +277,13 @@ PlotImage render_line_plot(const std::vector<PlotSeries>& series, const PlotOpti
   return image;
 }
 
-std::string encode_line_plot_png(const std::vector<PlotSeries>& series, const PlotOptions& options) {
+std::string encode_line_plot_png(const std::vector<PlotSeries>& series,
+                                 const PlotOptions& options) {
   std::vector<std::uint8_t> bytes;
   try {
     const cv::Mat img = render_bgr(series, options);
-    TLKIT_CHECK(cv::imencode(".png", img, bytes, {cv::IMWRITE_PNG_COMPRESSION, 9}), "OpenCV could not encode the plot as PNG");
+    TLKIT_CHECK(cv::imencode(".png", img, bytes, {cv::IMWRITE_PNG_COMPRESSION, 9}),
+                "OpenCV could not encode the plot as PNG");
   } catch (const cv::Exception& e) {
     fail("encoding the plot as PNG failed in OpenCV: ", e.what());
   }

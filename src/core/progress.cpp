@@ -41,15 +41,16 @@ std::string ProgressBar::render(std::int64_t done, const Metrics& metrics, doubl
     constexpr int kWidth = 24;
     const double fraction = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
     const int filled = static_cast<int>(fraction * kWidth);
-    line << "[" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << done << "/"
-         << total_;
+    line << "[" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << done
+         << "/" << total_;
   } else {
     line << done;
   }
   for (const auto& [name, value] : metrics) {
     char number[32];
     const double magnitude = std::fabs(value);
-    std::snprintf(number, sizeof(number), (magnitude != 0 && magnitude < 1e-2) ? "%.2e" : "%.4f", value);
+    std::snprintf(number, sizeof(number), (magnitude != 0 && magnitude < 1e-2) ? "%.2e" : "%.4f",
+                  value);
     line << " " << name << "=" << number;
   }
   const double rate = elapsed > 0 ? done / elapsed : 0;
@@ -58,7 +59,8 @@ std::string ProgressBar::render(std::int64_t done, const Metrics& metrics, doubl
     std::snprintf(text, sizeof(text), " %.1f it/s", rate);
     line << text;
   }
-  if (total_ > 0 && done < total_ && rate > 0) line << " ETA " << format_duration((total_ - done) / rate);
+  if (total_ > 0 && done < total_ && rate > 0)
+    line << " ETA " << format_duration((total_ - done) / rate);
   if (total_ > 0 && done >= total_) line << " " << format_duration(elapsed);
   return line.str();
 }
@@ -91,7 +93,8 @@ void ProgressBar::finish(const Metrics& metrics) {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::int64_t done = total_ > 0 ? total_ : 0;
-  std::fprintf(stream_, terminal_ ? "\r\033[K%s\n" : "%s\n", render(done, metrics, elapsed).c_str());
+  std::fprintf(stream_, terminal_ ? "\r\033[K%s\n" : "%s\n",
+               render(done, metrics, elapsed).c_str());
   std::fflush(stream_);
 }
 

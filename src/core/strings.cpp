@@ -15,7 +15,8 @@ std::vector<std::string> split_trimmed(const std::string& text, char separator) 
   size_t begin = 0;
   while (true) {
     const auto end = text.find(separator, begin);
-    pieces.push_back(trim(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
+    pieces.push_back(
+        trim(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
     if (end == std::string::npos) break;
     begin = end + 1;
   }

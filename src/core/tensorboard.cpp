@@ -82,8 +82,8 @@ TensorBoardWriter::TensorBoardWriter(const fs::path& log_dir) {
   char host[256] = "localhost";
   ::gethostname(host, sizeof(host) - 1);
   const double now = wall_time_now();
-  path_ = log_dir / ("events.out.tfevents." + std::to_string(static_cast<long long>(now)) + "." + host +
-                     "." + std::to_string(::getpid()));
+  path_ = log_dir / ("events.out.tfevents." + std::to_string(static_cast<long long>(now)) + "." +
+                     host + "." + std::to_string(::getpid()));
   out_.open(path_, std::ios::binary | std::ios::trunc);
   TLKIT_CHECK(out_.is_open(), "cannot write TensorBoard events to '", path_.string(), "'");
   std::string event = event_header(now, 0);
@@ -94,12 +94,12 @@ TensorBoardWriter::TensorBoardWriter(const fs::path& log_dir) {
 
 void TensorBoardWriter::add_scalar(const std::string& tag, double value, std::int64_t step) {
   std::string summary_value;
-  put_bytes(summary_value, 1, tag);                                    // Summary.Value.tag
-  put_fixed(summary_value, 2, 5, static_cast<float>(value));           // Summary.Value.simple_value
+  put_bytes(summary_value, 1, tag);                           // Summary.Value.tag
+  put_fixed(summary_value, 2, 5, static_cast<float>(value));  // Summary.Value.simple_value
   std::string summary;
-  put_bytes(summary, 1, summary_value);                                // Summary.value
+  put_bytes(summary, 1, summary_value);  // Summary.value
   std::string event = event_header(wall_time_now(), step);
-  put_bytes(event, 5, summary);                                        // Event.summary
+  put_bytes(event, 5, summary);  // Event.summary
   write_record(event);
 }
 

@@ -1,5 +1,5 @@
-#include <tlkit/data/cifar10.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/data/cifar10.h>
 
 #include <fstream>
 
@@ -15,11 +15,10 @@ namespace tlkit::data {
 namespace {
 
 const std::vector<std::string>& default_cifar10_classes() {
-  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  static const std::vector<std::string> names = {
+      "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
   return names;
 }
-
 
 }  // namespace
 
@@ -36,8 +35,9 @@ std::vector<std::string> read_cifar10_classes(const fs::path& dir) {
     line = trim(line);
     if (!line.empty()) names.push_back(line);
   }
-  TLKIT_CHECK(!names.empty(), "'", meta.string(),
-              "' lists no class names; it should hold one name per line (airplane, automobile, ...)");
+  TLKIT_CHECK(
+      !names.empty(), "'", meta.string(),
+      "' lists no class names; it should hold one name per line (airplane, automobile, ...)");
   return names;
 }
 
@@ -72,12 +72,13 @@ Cifar10::Cifar10(fs::path dir, Part part) : dir_(std::move(dir)), part_(part) {
 
 at::Tensor Cifar10::read_batch(const fs::path& file) {
   const std::string bytes = read_file(file);
-  TLKIT_CHECK(!bytes.empty() && bytes.size() % kRecordBytes == 0, "CIFAR-10 batch '", file.string(),
-              "' has ", bytes.size(), " bytes, not a whole number of ", kRecordBytes,
-              "-byte records (truncated or not a CIFAR-10 binary batch); download and unpack it again");
+  TLKIT_CHECK(
+      !bytes.empty() && bytes.size() % kRecordBytes == 0, "CIFAR-10 batch '", file.string(),
+      "' has ", bytes.size(), " bytes, not a whole number of ", kRecordBytes,
+      "-byte records (truncated or not a CIFAR-10 binary batch); download and unpack it again");
   const auto records = static_cast<int64_t>(bytes.size() / kRecordBytes);
-  auto raw = at::from_blob(const_cast<char*>(bytes.data()), {records, static_cast<int64_t>(kRecordBytes)},
-                           at::kByte);
+  auto raw = at::from_blob(const_cast<char*>(bytes.data()),
+                           {records, static_cast<int64_t>(kRecordBytes)}, at::kByte);
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   for (int64_t r = 0; r < records; ++r) {
     const int64_t label = data[static_cast<size_t>(r) * kRecordBytes];
@@ -104,8 +105,9 @@ std::string Cifar10::source(size_t index) const {
 }
 
 std::string Cifar10::describe() const {
-  return std::string("CIFAR-10 ") + (part_ == Part::kTrain ? "train" : "test") + " '" + dir_.string() +
-         "' (" + std::to_string(labels_.size()) + " images, " + std::to_string(classes_.size()) + " classes)";
+  return std::string("CIFAR-10 ") + (part_ == Part::kTrain ? "train" : "test") + " '" +
+         dir_.string() + "' (" + std::to_string(labels_.size()) + " images, " +
+         std::to_string(classes_.size()) + " classes)";
 }
 
 }  // namespace tlkit::data

@@ -20,7 +20,8 @@ std::string read_maybe_gzip(const fs::path& file) {
   std::string contents;
   std::vector<char> chunk(1 << 20);
   int n = 0;
-  while ((n = gzread(in, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) contents.append(chunk.data(), static_cast<size_t>(n));
+  while ((n = gzread(in, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0)
+    contents.append(chunk.data(), static_cast<size_t>(n));
   int code = Z_OK;
   const std::string message = n < 0 ? gzerror(in, &code) : "";
   gzclose(in);
@@ -31,19 +32,22 @@ std::string read_maybe_gzip(const fs::path& file) {
 
 std::uint32_t big_endian32(const std::string& bytes, size_t offset) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data() + offset);
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) |
+         b[3];
 }
 
 }  // namespace
 
 at::Tensor read_idx(const fs::path& file) {
   const std::string bytes = read_maybe_gzip(file);
-  TLKIT_CHECK(bytes.size() >= 4 && bytes[0] == 0 && bytes[1] == 0, "'", file.string(),
-              "' is not an IDX file (wrong magic number: it must start with two zero bytes); give the ",
-              "MNIST / Fashion-MNIST files as downloaded (e.g. train-images-idx3-ubyte.gz)");
+  TLKIT_CHECK(
+      bytes.size() >= 4 && bytes[0] == 0 && bytes[1] == 0, "'", file.string(),
+      "' is not an IDX file (wrong magic number: it must start with two zero bytes); give the ",
+      "MNIST / Fashion-MNIST files as downloaded (e.g. train-images-idx3-ubyte.gz)");
   const auto type = static_cast<unsigned char>(bytes[2]);
   TLKIT_CHECK(type == 0x08, "IDX file '", file.string(), "' holds data of type 0x", std::hex,
-              static_cast<int>(type), std::dec, "; only unsigned bytes (0x08, as in MNIST) are supported");
+              static_cast<int>(type), std::dec,
+              "; only unsigned bytes (0x08, as in MNIST) are supported");
   const size_t dims = static_cast<unsigned char>(bytes[3]);
   TLKIT_CHECK(dims >= 1 && dims <= 4 && bytes.size() >= 4 + 4 * dims, "IDX file '", file.string(),
               "' has a bad header (", dims, " dimensions); the file is corrupt, download it again");
@@ -73,7 +77,8 @@ fs::path find_idx_file(const fs::path& dir, const std::string& stem) {
   fail("IDX folder '", dir.string(), "' has no ", stem, " or ", stem, ".gz",
        fs::is_directory(dir) ? "" : " (the folder does not exist)",
        "; give the folder holding the MNIST / Fashion-MNIST files ",
-       "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz)");
+       "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+       "t10k-labels-idx1-ubyte.gz)");
 }
 
 IdxDataset::IdxDataset(const fs::path& images_file, const fs::path& labels_file,
@@ -85,9 +90,10 @@ IdxDataset::IdxDataset(const fs::path& images_file, const fs::path& labels_file,
               " dimensions; images need 3 (count x rows x columns) - is it a labels file?");
   TLKIT_CHECK(labels.dim() == 1, "IDX labels file '", labels_file.string(), "' has ", labels.dim(),
               " dimensions; labels need 1 - is it an images file?");
-  TLKIT_CHECK(labels.size(0) == images.size(0), "'", images_file.string(), "' holds ", images.size(0),
-              " images but '", labels_file.string(), "' holds ", labels.size(0),
-              " labels; use the labels file of the same set (train-* with train-*, t10k-* with t10k-*)");
+  TLKIT_CHECK(
+      labels.size(0) == images.size(0), "'", images_file.string(), "' holds ", images.size(0),
+      " images but '", labels_file.string(), "' holds ", labels.size(0),
+      " labels; use the labels file of the same set (train-* with train-*, t10k-* with t10k-*)");
   images_ = images.unsqueeze(3);
   const auto* data = labels.data_ptr<uint8_t>();
   labels_.assign(data, data + labels.numel());
@@ -113,7 +119,9 @@ std::string IdxDataset::describe() const {
          std::to_string(classes_.size()) + " classes)";
 }
 
-std::vector<std::string> mnist_classes() { return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}; }
+std::vector<std::string> mnist_classes() {
+  return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+}
 
 std::vector<std::string> fashion_mnist_classes() {
   return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -23,31 +23,37 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
     : root_(std::move(root)), classes_(std::move(classes)) {
   std::error_code error;
   TLKIT_CHECK(fs::exists(root_, error), "image folder '", root_.string(),
-              "' does not exist; check the path (a source is DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR)");
+              "' does not exist; check the path (a source is DIR, cifar10:DIR, fashion-mnist:DIR "
+              "or mnist:DIR)");
   TLKIT_CHECK(fs::is_directory(root_, error), "'", root_.string(),
               "' is not a folder; an image source is a folder with one sub-folder per class");
   std::vector<std::string> folders;
   size_t loose_images = 0;
   for (const auto& entry : fs::directory_iterator(root_)) {
     if (is_hidden(entry.path())) continue;
-    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
-    else if (is_image_file_name(entry.path())) ++loose_images;
+    if (entry.is_directory())
+      folders.push_back(entry.path().filename().string());
+    else if (is_image_file_name(entry.path()))
+      ++loose_images;
   }
   std::sort(folders.begin(), folders.end());
-  TLKIT_CHECK(!folders.empty(), "image folder '", root_.string(), "' has no class sub-folders",
-              loose_images ? " (its " + std::to_string(loose_images) + " images lie directly inside)" : "",
-              "; put each class's images in a sub-folder named after the class, e.g. '",
-              root_.string(), "/cat/1.jpg'");
+  TLKIT_CHECK(
+      !folders.empty(), "image folder '", root_.string(), "' has no class sub-folders",
+      loose_images ? " (its " + std::to_string(loose_images) + " images lie directly inside)" : "",
+      "; put each class's images in a sub-folder named after the class, e.g. '", root_.string(),
+      "/cat/1.jpg'");
   const bool fixed_classes = !classes_.empty();
   if (!fixed_classes) classes_ = folders;
   for (const auto& name : folders) {
     const auto it = std::find(classes_.begin(), classes_.end(), name);
     TLKIT_CHECK(it != classes_.end(), "class folder '", (root_ / name).string(),
-                "' is not one of the training classes; every class in val/ and test/ must also be in train/");
+                "' is not one of the training classes; every class in val/ and test/ must also be "
+                "in train/");
     scan_class(root_ / name, static_cast<int64_t>(it - classes_.begin()), strict);
   }
   if (skipped_ > 0) {
-    logger()->warn("image folder '{}': skipped {} corrupt or non-image file(s)", root_.string(), skipped_);
+    logger()->warn("image folder '{}': skipped {} corrupt or non-image file(s)", root_.string(),
+                   skipped_);
   }
 }
 
@@ -55,7 +61,8 @@ void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict)
   std::vector<fs::path> found;
   const auto options = fs::directory_options::follow_directory_symlink |
                        fs::directory_options::skip_permission_denied;
-  for (auto it = fs::recursive_directory_iterator(folder, options); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(folder, options);
+       it != fs::recursive_directory_iterator(); ++it) {
     if (is_hidden(it->path())) {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
@@ -97,6 +104,5 @@ std::string ImageFolder::describe() const {
   if (skipped_ > 0) text += ", " + std::to_string(skipped_) + " corrupt files skipped";
   return text + ")";
 }
-
 
 }  // namespace tlkit::data

@@ -21,11 +21,13 @@ std::string lower(std::string text) {
 
 std::uint32_t little_endian32(const unsigned char* bytes) {
   return static_cast<std::uint32_t>(bytes[0]) | (static_cast<std::uint32_t>(bytes[1]) << 8) |
-         (static_cast<std::uint32_t>(bytes[2]) << 16) | (static_cast<std::uint32_t>(bytes[3]) << 24);
+         (static_cast<std::uint32_t>(bytes[2]) << 16) |
+         (static_cast<std::uint32_t>(bytes[3]) << 24);
 }
 
 std::uint32_t big_endian32(const unsigned char* bytes) {
-  return (static_cast<std::uint32_t>(bytes[0]) << 24) | (static_cast<std::uint32_t>(bytes[1]) << 16) |
+  return (static_cast<std::uint32_t>(bytes[0]) << 24) |
+         (static_cast<std::uint32_t>(bytes[1]) << 16) |
          (static_cast<std::uint32_t>(bytes[2]) << 8) | static_cast<std::uint32_t>(bytes[3]);
 }
 
@@ -59,7 +61,8 @@ std::string check_image_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "cannot open it for reading";
   std::array<unsigned char, 16> head{};
-  in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(std::min<std::uintmax_t>(size, 16)));
+  in.read(reinterpret_cast<char*>(head.data()),
+          static_cast<std::streamsize>(std::min<std::uintmax_t>(size, 16)));
   if (!in) return "cannot read its first bytes";
   const auto* h = head.data();
   if (size >= 4 && h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) {
@@ -70,7 +73,8 @@ std::string check_image_file(const fs::path& path) {
     return {};
   }
   if (size >= 8 && std::memcmp(h, "\x89PNG\r\n\x1A\n", 8) == 0) {
-    if (!contains(read_tail(in, size, 4096), "IEND", 4)) return "PNG without IEND chunk (truncated?)";
+    if (!contains(read_tail(in, size, 4096), "IEND", 4))
+      return "PNG without IEND chunk (truncated?)";
     return {};
   }
   if (size >= 14 && h[0] == 'B' && h[1] == 'M') {
@@ -80,12 +84,15 @@ std::string check_image_file(const fs::path& path) {
   }
   if (size >= 8 && (std::memcmp(h, "II*\0", 4) == 0 || std::memcmp(h, "MM\0*", 4) == 0)) {
     const auto first_ifd = h[0] == 'I' ? little_endian32(h + 4) : big_endian32(h + 4);
-    if (first_ifd < 8 || first_ifd >= size) return "TIFF whose directory lies outside the file (truncated?)";
+    if (first_ifd < 8 || first_ifd >= size)
+      return "TIFF whose directory lies outside the file (truncated?)";
     return {};
   }
-  if (size >= 4 && (std::memcmp(h, "II+\0", 4) == 0 || std::memcmp(h, "MM\0+", 4) == 0)) return {};  // BigTIFF
+  if (size >= 4 && (std::memcmp(h, "II+\0", 4) == 0 || std::memcmp(h, "MM\0+", 4) == 0))
+    return {};  // BigTIFF
   if (size >= 12 && std::memcmp(h, "RIFF", 4) == 0 && std::memcmp(h + 8, "WEBP", 4) == 0) {
-    if (std::uintmax_t{little_endian32(h + 4)} + 8 > size) return "WebP shorter than its header says (truncated?)";
+    if (std::uintmax_t{little_endian32(h + 4)} + 8 > size)
+      return "WebP shorter than its header says (truncated?)";
     return {};
   }
   return "not a jpg/png/bmp/tiff/webp image (unknown signature)";
@@ -98,7 +105,8 @@ at::Tensor decode_image(const std::vector<unsigned char>&, const std::string& na
 }
 at::Tensor read_image(const fs::path& path) { return decode_image({}, path.string()); }
 void write_image(const fs::path& path, const at::Tensor&, int) {
-  fail("cannot write image '", path.string(), "': tlkit was built without OpenCV; rebuild with -DTLKIT_WITH_OPENCV=ON");
+  fail("cannot write image '", path.string(),
+       "': tlkit was built without OpenCV; rebuild with -DTLKIT_WITH_OPENCV=ON");
 }
 #endif
 

@@ -16,7 +16,8 @@ namespace {
 // IMREAD_UNCHANGED keeps 16-bit and float depths; bring them to 8 bits.
 cv::Mat to_8bit(const cv::Mat& raw, const std::string& name) {
   switch (raw.depth()) {
-    case CV_8U: return raw;
+    case CV_8U:
+      return raw;
     case CV_16U: {
       cv::Mat out;
       raw.convertTo(out, CV_8U, 255.0 / 65535.0);
@@ -43,17 +44,28 @@ at::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::stri
   } catch (const cv::Exception& e) {
     fail("cannot decode image '", name, "': ", e.what(), "; replace or remove the file");
   }
-  TLKIT_CHECK(!raw.empty(), "cannot decode image '", name,
-              "': OpenCV does not read its contents (corrupt or unsupported); replace or remove the file");
+  TLKIT_CHECK(
+      !raw.empty(), "cannot decode image '", name,
+      "': OpenCV does not read its contents (corrupt or unsupported); replace or remove the file");
   const cv::Mat image = to_8bit(raw, name);
   const int channels = image.channels();
-  auto [tensor, out] = detail::new_image(image.rows, image.cols, channels == 1 || channels == 2 ? 1 : 3);
+  auto [tensor, out] =
+      detail::new_image(image.rows, image.cols, channels == 1 || channels == 2 ? 1 : 3);
   switch (channels) {
-    case 1: image.copyTo(out); break;
-    case 2: cv::extractChannel(image, out, 0); break;  // grey + alpha: keep the grey
-    case 3: cv::cvtColor(image, out, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(image, out, cv::COLOR_BGRA2RGB); break;  // alpha dropped
-    default: fail("cannot use image '", name, "': ", channels, " channels; expected 1 to 4");
+    case 1:
+      image.copyTo(out);
+      break;
+    case 2:
+      cv::extractChannel(image, out, 0);
+      break;  // grey + alpha: keep the grey
+    case 3:
+      cv::cvtColor(image, out, cv::COLOR_BGR2RGB);
+      break;
+    case 4:
+      cv::cvtColor(image, out, cv::COLOR_BGRA2RGB);
+      break;  // alpha dropped
+    default:
+      fail("cannot use image '", name, "': ", channels, " channels; expected 1 to 4");
   }
   return tensor;
 }
@@ -71,24 +83,33 @@ at::Tensor read_image(const std::filesystem::path& path) {
 }
 
 void write_image(const std::filesystem::path& path, const at::Tensor& image, int jpeg_quality) {
-  TLKIT_CHECK(image.dim() == 3 && image.scalar_type() == at::kByte && (image.size(2) == 1 || image.size(2) == 3),
-              "cannot write image '", path.string(), "': expected uint8 H x W x C with C = 1 or 3, got ",
-              image.sizes(), " ", image.scalar_type());
+  TLKIT_CHECK(image.dim() == 3 && image.scalar_type() == at::kByte &&
+                  (image.size(2) == 1 || image.size(2) == 3),
+              "cannot write image '", path.string(),
+              "': expected uint8 H x W x C with C = 1 or 3, got ", image.sizes(), " ",
+              image.scalar_type());
   const auto source = image.contiguous();
   const cv::Mat rgb = detail::as_mat(source);
   cv::Mat bgr;
-  if (rgb.channels() == 3) cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  else bgr = rgb;
+  if (rgb.channels() == 3)
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  else
+    bgr = rgb;
   std::vector<unsigned char> bytes;
   try {
-    TLKIT_CHECK(cv::imencode(path.extension().string(), bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality}),
-                "cannot encode image '", path.string(), "'; use a .jpg, .png, .bmp, .tif or .webp name");
+    TLKIT_CHECK(cv::imencode(path.extension().string(), bgr, bytes,
+                             {cv::IMWRITE_JPEG_QUALITY, jpeg_quality}),
+                "cannot encode image '", path.string(),
+                "'; use a .jpg, .png, .bmp, .tif or .webp name");
   } catch (const cv::Exception& e) {
-    fail("cannot encode image '", path.string(), "': ", e.what(), "; use a .jpg, .png, .bmp, .tif or .webp name");
+    fail("cannot encode image '", path.string(), "': ", e.what(),
+         "; use a .jpg, .png, .bmp, .tif or .webp name");
   }
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  TLKIT_CHECK(out.good(), "cannot write image '", path.string(), "'; check the folder exists and is writable");
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  TLKIT_CHECK(out.good(), "cannot write image '", path.string(),
+              "'; check the folder exists and is writable");
 }
 
 }  // namespace tlkit::data

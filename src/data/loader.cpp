@@ -36,7 +36,8 @@ class BatchBuffers {
     if (buffers_.size() < capacity_) {
       buffers_.push_back(fresh);
     } else {
-      auto unused = std::find_if(buffers_.begin(), buffers_.end(), [](const at::Tensor& b) { return free(b); });
+      auto unused = std::find_if(buffers_.begin(), buffers_.end(),
+                                 [](const at::Tensor& b) { return free(b); });
       if (unused != buffers_.end()) *unused = fresh;
     }
     return fresh;
@@ -54,8 +55,8 @@ class BatchBuffers {
 
 }  // namespace detail
 
-DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Transform> transform,
-                       LoaderOptions options)
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset,
+                       std::shared_ptr<const Transform> transform, LoaderOptions options)
     : dataset_(std::move(dataset)), transform_(std::move(transform)), options_(options) {
   TLKIT_CHECK(dataset_ != nullptr, "DataLoader needs a dataset; got a null pointer");
   TLKIT_CHECK(options_.batch_size > 0, "batch size must be at least 1");
@@ -120,8 +121,10 @@ DataLoader::Iterator DataLoader::begin() {
     std::lock_guard<std::mutex> lock(mutex_);
     finished = started_ && next_deliver_ >= batches_;
   }
-  if (!started_) epoch(epoch_);
-  else if (finished) epoch(epoch_ + 1);
+  if (!started_)
+    epoch(epoch_);
+  else if (finished)
+    epoch(epoch_ + 1);
   return Iterator(this);
 }
 
@@ -183,23 +186,26 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
       Sample sample = dataset_->get(index);
       source = sample.source;
       std::mt19937_64 rng(derive_seed(options_.seed, epoch, index));
-      at::Tensor image = transform_ ? (*transform_)(std::move(sample.image), rng) : std::move(sample.image);
+      at::Tensor image =
+          transform_ ? (*transform_)(std::move(sample.image), rng) : std::move(sample.image);
       if (!images.defined()) {
         std::vector<int64_t> sizes = {static_cast<int64_t>(end - begin)};
         sizes.insert(sizes.end(), image.sizes().begin(), image.sizes().end());
         images = buffers_->take(sizes, image.scalar_type());
       }
-      TLKIT_CHECK(images[0].sizes() == image.sizes() && images.scalar_type() == image.scalar_type(),
-                  "its image is ", shape_text(image), " but the batch's first is ", shape_text(images[0]),
-                  "; use a transform that gives every image one size (e.g. eval_transform(256, 224))");
+      TLKIT_CHECK(
+          images[0].sizes() == image.sizes() && images.scalar_type() == image.scalar_type(),
+          "its image is ", shape_text(image), " but the batch's first is ", shape_text(images[0]),
+          "; use a transform that gives every image one size (e.g. eval_transform(256, 224))");
       images[static_cast<int64_t>(position - begin)].copy_(image);
       labels.push_back(sample.label);
       result.batch.sources.push_back(std::move(sample.source));
       result.batch.indices.push_back(index);
     } catch (const std::exception& e) {
-      result.error = std::make_exception_ptr(Error(tlkit::detail::concat(
-          "loading batch ", batch, " of epoch ", epoch, ", sample ", index,
-          source.empty() ? std::string() : " ('" + source + "')", " of ", dataset_->describe(), ": ", e.what())));
+      result.error = std::make_exception_ptr(
+          Error(tlkit::detail::concat("loading batch ", batch, " of epoch ", epoch, ", sample ",
+                                      index, source.empty() ? std::string() : " ('" + source + "')",
+                                      " of ", dataset_->describe(), ": ", e.what())));
       return result;
     }
   }

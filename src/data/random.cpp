@@ -25,8 +25,8 @@ double uniform(std::mt19937_64& rng, double low, double high) {
 
 std::uint64_t uniform_below(std::mt19937_64& rng, std::uint64_t n) {
   // Accept draws below the largest multiple of n, so every residue is equally likely.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % n;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
   std::uint64_t draw = rng();
   while (draw >= limit) draw = rng();
   return draw % n;

@@ -10,9 +10,12 @@ namespace {
 
 int cv_flag(Interpolation interpolation) {
   switch (interpolation) {
-    case Interpolation::kArea: return cv::INTER_AREA;
-    case Interpolation::kNearest: return cv::INTER_NEAREST;
-    default: return cv::INTER_LINEAR;
+    case Interpolation::kArea:
+      return cv::INTER_AREA;
+    case Interpolation::kNearest:
+      return cv::INTER_NEAREST;
+    default:
+      return cv::INTER_LINEAR;
   }
 }
 
@@ -25,7 +28,8 @@ cv::Mat reduce_by_blocks(const cv::Mat& region, int out_height, int out_width) {
   const int kx = std::max(1, region.cols / out_width), ky = std::max(1, region.rows / out_height);
   if (kx == 1 && ky == 1) return region;
   const int width = region.cols / kx * kx, height = region.rows / ky * ky;
-  const cv::Mat whole = region(cv::Rect((region.cols - width) / 2, (region.rows - height) / 2, width, height));
+  const cv::Mat whole =
+      region(cv::Rect((region.cols - width) / 2, (region.rows - height) / 2, width, height));
   cv::Mat reduced;
   cv::resize(whole, reduced, cv::Size(width / kx, height / ky), 0, 0, cv::INTER_AREA);
   return reduced;
@@ -38,7 +42,8 @@ at::Tensor resize_region(const at::Tensor& image, int top, int left, int height,
   const auto source = image.contiguous();
   cv::Mat region = as_mat(source)(cv::Rect(left, top, width, height));
   auto [result, out] = new_image(out_height, out_width, static_cast<int>(source.size(2)));
-  if (interpolation == Interpolation::kAuto) region = reduce_by_blocks(region, out_height, out_width);
+  if (interpolation == Interpolation::kAuto)
+    region = reduce_by_blocks(region, out_height, out_width);
   if (region.rows == out_height && region.cols == out_width) {
     region.copyTo(out);
   } else {

@@ -52,10 +52,13 @@ Splits open_image_folder(const fs::path& root, const SourceOptions& options) {
   }
   // train/ + val/ and/or test/: split trees, indexed against train's classes.
   auto train = std::make_shared<ImageFolder>(train_dir, options.strict);
-  if (!val_dir.empty()) splits.val = std::make_shared<ImageFolder>(val_dir, options.strict, train->classes());
-  if (!test_dir.empty()) splits.test = std::make_shared<ImageFolder>(test_dir, options.strict, train->classes());
+  if (!val_dir.empty())
+    splits.val = std::make_shared<ImageFolder>(val_dir, options.strict, train->classes());
+  if (!test_dir.empty())
+    splits.test = std::make_shared<ImageFolder>(test_dir, options.strict, train->classes());
   if (!val_dir.empty() && options.val_split > 0) {
-    logger()->debug("'{}' has its own val folder; val_split {} is not applied", root.string(), options.val_split);
+    logger()->debug("'{}' has its own val folder; val_split {} is not applied", root.string(),
+                    options.val_split);
   }
   splits.train = train;
   return splits;
@@ -65,15 +68,16 @@ Splits open_idx(const fs::path& dir, const std::string& prefix) {
   const auto classes = prefix == "mnist" ? mnist_classes() : fashion_mnist_classes();
   Splits splits;
   splits.train = std::make_shared<IdxDataset>(find_idx_file(dir, "train-images-idx3-ubyte"),
-                                              find_idx_file(dir, "train-labels-idx1-ubyte"), classes,
-                                              prefix + " train");
+                                              find_idx_file(dir, "train-labels-idx1-ubyte"),
+                                              classes, prefix + " train");
   splits.test = std::make_shared<IdxDataset>(find_idx_file(dir, "t10k-images-idx3-ubyte"),
                                              find_idx_file(dir, "t10k-labels-idx1-ubyte"), classes,
                                              prefix + " test");
   return splits;
 }
 
-Splits open_prefixed(const std::string& source, const std::string& prefix, const std::string& rest) {
+Splits open_prefixed(const std::string& source, const std::string& prefix,
+                     const std::string& rest) {
   TLKIT_CHECK(!rest.empty(), "source '", source, "' names no folder after '", prefix,
               ":'; write e.g. ", prefix, ":data/", prefix);
   if (prefix == "cifar10") {
@@ -85,10 +89,12 @@ Splits open_prefixed(const std::string& source, const std::string& prefix, const
 }
 
 // Keeps at most `limit` samples (stratified, seeded) of a split.
-std::shared_ptr<Dataset> limited(std::shared_ptr<Dataset> dataset, size_t limit, std::uint64_t seed) {
+std::shared_ptr<Dataset> limited(std::shared_ptr<Dataset> dataset, size_t limit,
+                                 std::uint64_t seed) {
   if (!dataset || limit == 0 || dataset->size() <= limit) return dataset;
   auto chosen = stratified_sample(dataset->labels(), limit, seed);
-  return std::make_shared<Subset>(std::move(dataset), std::move(chosen), "limit " + std::to_string(limit));
+  return std::make_shared<Subset>(std::move(dataset), std::move(chosen),
+                                  "limit " + std::to_string(limit));
 }
 
 }  // namespace
@@ -118,7 +124,8 @@ Splits open_source(const std::string& source, const SourceOptions& options) {
               " is out of range; use a fraction in [0, 1), e.g. 0.2");
   std::string prefix, rest;
   const bool is_folder = fs::exists(source) || !split_prefix(source, prefix, rest);
-  Splits splits = is_folder ? open_image_folder(source, options) : open_prefixed(source, prefix, rest);
+  Splits splits =
+      is_folder ? open_image_folder(source, options) : open_prefixed(source, prefix, rest);
   if (!splits.val && options.val_split > 0) {
     auto train = splits.train;
     auto parts = stratified_split(train->labels(), options.val_split, options.seed);

@@ -15,7 +15,8 @@ std::vector<std::vector<size_t>> shuffled_by_class(const std::vector<int64_t>& l
                                                    std::uint64_t seed) {
   int64_t max_label = -1;
   for (int64_t label : labels) {
-    TLKIT_CHECK(label >= 0, "negative label ", label, " cannot be stratified; labels must be class indices");
+    TLKIT_CHECK(label >= 0, "negative label ", label,
+                " cannot be stratified; labels must be class indices");
     max_label = std::max(max_label, label);
   }
   std::vector<std::vector<size_t>> by_class(static_cast<size_t>(max_label + 1));
@@ -58,7 +59,8 @@ std::string Subset::describe() const {
   return parent_->describe() + ", " + name_ + " (" + std::to_string(indices_.size()) + " samples)";
 }
 
-IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction, std::uint64_t seed) {
+IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction,
+                            std::uint64_t seed) {
   TLKIT_CHECK(fraction >= 0 && fraction < 1, "val split ", fraction,
               " is out of range; use a fraction in [0, 1), e.g. 0.2");
   IndexSplit split;
@@ -66,8 +68,10 @@ IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction,
     if (members.empty()) continue;
     auto n_val = static_cast<size_t>(std::llround(static_cast<double>(members.size()) * fraction));
     n_val = std::min(n_val, members.size() - 1);
-    split.val.insert(split.val.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(n_val));
-    split.train.insert(split.train.end(), members.begin() + static_cast<std::ptrdiff_t>(n_val), members.end());
+    split.val.insert(split.val.end(), members.begin(),
+                     members.begin() + static_cast<std::ptrdiff_t>(n_val));
+    split.train.insert(split.train.end(), members.begin() + static_cast<std::ptrdiff_t>(n_val),
+                       members.end());
   }
   std::sort(split.train.begin(), split.train.end());
   std::sort(split.val.begin(), split.val.end());

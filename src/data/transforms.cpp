@@ -45,7 +45,8 @@ void mirror_rows(const uint8_t* in, uint8_t* out, int64_t rows, int64_t width) {
 }
 
 void check_normalization(const Normalization& n) {
-  for (float s : n.std) TLKIT_CHECK(s > 0, "normalisation std ", triple(n.std), " must be positive");
+  for (float s : n.std)
+    TLKIT_CHECK(s > 0, "normalisation std ", triple(n.std), " must be positive");
 }
 
 }  // namespace
@@ -85,7 +86,8 @@ at::Tensor Resize::operator()(at::Tensor image, std::mt19937_64&) const {
 std::string Resize::describe() const { return "Resize(" + std::to_string(size_) + ")"; }
 
 CenterCrop::CenterCrop(int height, int width) : height_(height), width_(width) {
-  TLKIT_CHECK(height > 0 && width > 0, "CenterCrop size ", height, " x ", width, " must be positive");
+  TLKIT_CHECK(height > 0 && width > 0, "CenterCrop size ", height, " x ", width,
+              " must be positive");
 }
 
 at::Tensor CenterCrop::operator()(at::Tensor image, std::mt19937_64&) const {
@@ -93,7 +95,8 @@ at::Tensor CenterCrop::operator()(at::Tensor image, std::mt19937_64&) const {
   auto height = static_cast<int>(image.size(0)), width = static_cast<int>(image.size(1));
   if (height < height_ || width < width_) {  // pad with zeros around the image, as torchvision
     const int pad_h = std::max(height_ - height, 0), pad_w = std::max(width_ - width, 0);
-    image = at::constant_pad_nd(image, {0, 0, pad_w / 2, (pad_w + 1) / 2, pad_h / 2, (pad_h + 1) / 2}, 0);
+    image = at::constant_pad_nd(image,
+                                {0, 0, pad_w / 2, (pad_w + 1) / 2, pad_h / 2, (pad_h + 1) / 2}, 0);
     height += pad_h;
     width += pad_w;
   }
@@ -103,7 +106,8 @@ at::Tensor CenterCrop::operator()(at::Tensor image, std::mt19937_64&) const {
 }
 
 std::string CenterCrop::describe() const {
-  return "CenterCrop(" + std::to_string(height_) + (height_ == width_ ? "" : ", " + std::to_string(width_)) + ")";
+  return "CenterCrop(" + std::to_string(height_) +
+         (height_ == width_ ? "" : ", " + std::to_string(width_)) + ")";
 }
 
 RandomResizedCrop::RandomResizedCrop(int size, std::pair<double, double> scale,
@@ -113,11 +117,12 @@ RandomResizedCrop::RandomResizedCrop(int size, std::pair<double, double> scale,
   TLKIT_CHECK(scale.first > 0 && scale.first <= scale.second && scale.second <= 1,
               "RandomResizedCrop scale (", scale.first, ", ", scale.second,
               ") must satisfy 0 < low <= high <= 1, e.g. (0.08, 1)");
-  TLKIT_CHECK(ratio.first > 0 && ratio.first <= ratio.second, "RandomResizedCrop ratio (", ratio.first,
-              ", ", ratio.second, ") must satisfy 0 < low <= high, e.g. (3/4, 4/3)");
+  TLKIT_CHECK(ratio.first > 0 && ratio.first <= ratio.second, "RandomResizedCrop ratio (",
+              ratio.first, ", ", ratio.second, ") must satisfy 0 < low <= high, e.g. (3/4, 4/3)");
 }
 
-RandomResizedCrop::Box RandomResizedCrop::sample_box(int height, int width, std::mt19937_64& rng) const {
+RandomResizedCrop::Box RandomResizedCrop::sample_box(int height, int width,
+                                                     std::mt19937_64& rng) const {
   const double area = static_cast<double>(height) * width;
   const double log_low = std::log(ratio_.first), log_high = std::log(ratio_.second);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -126,8 +131,10 @@ RandomResizedCrop::Box RandomResizedCrop::sample_box(int height, int width, std:
     const int w = round_half_even(std::sqrt(target_area * aspect));
     const int h = round_half_even(std::sqrt(target_area / aspect));
     if (0 < w && w <= width && 0 < h && h <= height) {
-      const int top = static_cast<int>(uniform_below(rng, static_cast<std::uint64_t>(height - h + 1)));
-      const int left = static_cast<int>(uniform_below(rng, static_cast<std::uint64_t>(width - w + 1)));
+      const int top =
+          static_cast<int>(uniform_below(rng, static_cast<std::uint64_t>(height - h + 1)));
+      const int left =
+          static_cast<int>(uniform_below(rng, static_cast<std::uint64_t>(width - w + 1)));
       return {top, left, h, w};
     }
   }
@@ -144,8 +151,10 @@ RandomResizedCrop::Box RandomResizedCrop::sample_box(int height, int width, std:
 
 at::Tensor RandomResizedCrop::operator()(at::Tensor image, std::mt19937_64& rng) const {
   check_image(image, "RandomResizedCrop");
-  const auto box = sample_box(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), rng);
-  return detail::resize_region(image, box.top, box.left, box.height, box.width, size_, size_, interpolation_);
+  const auto box =
+      sample_box(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), rng);
+  return detail::resize_region(image, box.top, box.left, box.height, box.width, size_, size_,
+                               interpolation_);
 }
 
 std::string RandomResizedCrop::describe() const {
@@ -172,8 +181,12 @@ at::Tensor HorizontalFlip::operator()(at::Tensor image, std::mt19937_64& rng) co
   const uint8_t* in = source.data_ptr<uint8_t>();
   uint8_t* out = result.data_ptr<uint8_t>();
   switch (channels) {
-    case 1: mirror_rows<1>(in, out, rows, width); break;
-    case 3: mirror_rows<3>(in, out, rows, width); break;
+    case 1:
+      mirror_rows<1>(in, out, rows, width);
+      break;
+    case 3:
+      mirror_rows<3>(in, out, rows, width);
+      break;
     default:
       for (int64_t y = 0; y < rows; ++y) {
         for (int64_t x = 0; x < width; ++x) {
@@ -206,17 +219,21 @@ Normalize::Normalize(Normalization normalization) : normalization_(normalization
 }
 
 at::Tensor Normalize::operator()(at::Tensor image, std::mt19937_64&) const {
-  TLKIT_CHECK(image.dim() == 3 && image.is_floating_point() && (image.size(0) == 1 || image.size(0) == 3),
-              "Normalize takes a float C x H x W image with 1 or 3 channels, got ", image.sizes(),
-              "; put ToFloat before it");
+  TLKIT_CHECK(
+      image.dim() == 3 && image.is_floating_point() && (image.size(0) == 1 || image.size(0) == 3),
+      "Normalize takes a float C x H x W image with 1 or 3 channels, got ", image.sizes(),
+      "; put ToFloat before it");
   const auto channels = image.size(0);
-  auto mean = at::tensor(std::vector<float>(normalization_.mean.begin(), normalization_.mean.begin() + channels));
-  auto std = at::tensor(std::vector<float>(normalization_.std.begin(), normalization_.std.begin() + channels));
+  auto mean = at::tensor(
+      std::vector<float>(normalization_.mean.begin(), normalization_.mean.begin() + channels));
+  auto std = at::tensor(
+      std::vector<float>(normalization_.std.begin(), normalization_.std.begin() + channels));
   return (image - mean.view({channels, 1, 1})) / std.view({channels, 1, 1});
 }
 
 std::string Normalize::describe() const {
-  return "Normalize(mean=" + triple(normalization_.mean) + ", std=" + triple(normalization_.std) + ")";
+  return "Normalize(mean=" + triple(normalization_.mean) + ", std=" + triple(normalization_.std) +
+         ")";
 }
 
 ToNormalizedFloat::ToNormalizedFloat(Normalization normalization, bool rgb)
@@ -237,17 +254,19 @@ at::Tensor ToNormalizedFloat::operator()(at::Tensor image, std::mt19937_64&) con
   for (int64_t c = 0; c < out_channels; ++c) {
     // (x / 255 - mean) / std == x * scale + bias
     const float scale = 1.0f / (255.0f * normalization_.std[static_cast<size_t>(c)]);
-    const float bias = -normalization_.mean[static_cast<size_t>(c)] / normalization_.std[static_cast<size_t>(c)];
+    const float bias =
+        -normalization_.mean[static_cast<size_t>(c)] / normalization_.std[static_cast<size_t>(c)];
     const uint8_t* from = in + (channels == 1 ? 0 : c);
     float* to = out + c * pixels;
-    for (int64_t i = 0; i < pixels; ++i) to[i] = static_cast<float>(from[i * channels]) * scale + bias;
+    for (int64_t i = 0; i < pixels; ++i)
+      to[i] = static_cast<float>(from[i * channels]) * scale + bias;
   }
   return result;
 }
 
 std::string ToNormalizedFloat::describe() const {
-  return std::string("ToNormalizedFloat(mean=") + triple(normalization_.mean) + ", std=" +
-         triple(normalization_.std) + (rgb_ ? ", rgb" : "") + ")";
+  return std::string("ToNormalizedFloat(mean=") + triple(normalization_.mean) +
+         ", std=" + triple(normalization_.std) + (rgb_ ? ", rgb" : "") + ")";
 }
 
 std::shared_ptr<Transform> eval_transform(int resize, int crop, Normalization normalization) {
@@ -258,9 +277,11 @@ std::shared_ptr<Transform> eval_transform(int resize, int crop, Normalization no
   return std::make_shared<Compose>(std::move(steps));
 }
 
-std::shared_ptr<Transform> train_transform(int crop, Normalization normalization, Augmentation augmentation) {
+std::shared_ptr<Transform> train_transform(int crop, Normalization normalization,
+                                           Augmentation augmentation) {
   std::vector<std::shared_ptr<Transform>> steps;
-  steps.push_back(std::make_shared<RandomResizedCrop>(crop, augmentation.scale, augmentation.ratio));
+  steps.push_back(
+      std::make_shared<RandomResizedCrop>(crop, augmentation.scale, augmentation.ratio));
   if (augmentation.flip > 0) steps.push_back(std::make_shared<HorizontalFlip>(augmentation.flip));
   steps.push_back(std::make_shared<ToNormalizedFloat>(normalization));
   return std::make_shared<Compose>(std::move(steps));

@@ -41,16 +41,18 @@ ModelMetadata read_metadata(const torch::jit::Module& m) {
     doubles("tlkit_mean", md.mean);
     doubles("tlkit_std", md.std);
     if (has("tlkit_class_names")) {
-      for (const auto& v : m.attr("tlkit_class_names").toListRef()) md.class_names.push_back(v.toStringRef());
+      for (const auto& v : m.attr("tlkit_class_names").toListRef())
+        md.class_names.push_back(v.toStringRef());
     }
   } catch (const c10::Error& e) {
-    fail("the model's tlkit_* metadata attributes have unexpected types (", first_line(e.what_without_backtrace()),
-         "); re-export it with scripts/export_vgg16.py");
+    fail("the model's tlkit_* metadata attributes have unexpected types (",
+         first_line(e.what_without_backtrace()), "); re-export it with scripts/export_vgg16.py");
   }
   return md;
 }
 
-void put_attribute(torch::jit::Module& m, const std::string& name, const c10::TypePtr& type, c10::IValue value) {
+void put_attribute(torch::jit::Module& m, const std::string& name, const c10::TypePtr& type,
+                   c10::IValue value) {
   if (m.hasattr(name)) {
     m.setattr(name, std::move(value));
   } else {
@@ -78,20 +80,25 @@ Classifier Classifier::load(const fs::path& path, const LoadOptions& options) {
   return classifier;
 }
 
-Classifier::Classifier(torch::jit::Module module, const LoadOptions& options) : impl_(std::make_shared<Impl>()) {
+Classifier::Classifier(torch::jit::Module module, const LoadOptions& options)
+    : impl_(std::make_shared<Impl>()) {
   auto& impl = *impl_;
   impl.module = std::move(module);
   impl.metadata = read_metadata(impl.module);
   if (!impl.metadata.present) {
-    logger()->debug("model has no tlkit metadata (not exported by scripts/export_vgg16.py): assuming {}x{} input "
-                   "and ImageNet preprocessing", impl.metadata.input_size, impl.metadata.input_size);
+    logger()->debug(
+        "model has no tlkit metadata (not exported by scripts/export_vgg16.py): assuming {}x{} "
+        "input "
+        "and ImageNet preprocessing",
+        impl.metadata.input_size, impl.metadata.input_size);
   }
   bool any_parameter = false;
   for (const auto& p : impl.module.parameters()) {
     if (!any_parameter && p.dim() == 4) impl.input_channels = p.size(1);
     any_parameter = true;
   }
-  TLKIT_CHECK(any_parameter, "the model has no parameters, so there is nothing to transfer; "
+  TLKIT_CHECK(any_parameter,
+              "the model has no parameters, so there is nothing to transfer; "
               "export a classifier with scripts/export_vgg16.py");
   impl.input_size = options.input_size > 0 ? options.input_size : impl.metadata.input_size;
   TLKIT_CHECK(impl.input_size > 0, "the model's input size ", impl.input_size, " is not positive");
@@ -99,8 +106,8 @@ Classifier::Classifier(torch::jit::Module module, const LoadOptions& options) : 
   auto& names = impl.metadata.class_names;
   if (static_cast<std::int64_t>(names.size()) != impl.num_classes) {
     if (!names.empty()) {
-      logger()->warn("the model stores {} class names but has {} outputs; using class_0...", names.size(),
-                     impl.num_classes);
+      logger()->warn("the model stores {} class names but has {} outputs; using class_0...",
+                     names.size(), impl.num_classes);
     }
     names = default_class_names(impl.num_classes);
   }
@@ -115,8 +122,9 @@ std::int64_t Classifier::input_channels() const { return impl_->input_channels; 
 bool Classifier::walk_matches_forward() const { return impl_->walk_ok; }
 
 at::Tensor Classifier::forward(const at::Tensor& images) {
-  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels, "the model takes images of shape [N, ",
-              impl_->input_channels, ", H, W]; got ", images.sizes());
+  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels,
+              "the model takes images of shape [N, ", impl_->input_channels, ", H, W]; got ",
+              images.sizes());
   return impl_->module.forward({images}).toTensor();
 }
 
@@ -144,7 +152,8 @@ std::string Classifier::find_head() const {
   const auto& impl = *impl_;
   if (!impl.head_override.empty()) return impl.head_override;
   for (const auto& entry : impl.layers) {
-    if (entry.info.name == impl.metadata.head && detail::has_matrix_weight(entry.module)) return entry.info.name;
+    if (entry.info.name == impl.metadata.head && detail::has_matrix_weight(entry.module))
+      return entry.info.name;
   }
   for (auto it = impl.layers.rbegin(); it != impl.layers.rend(); ++it) {
     if (detail::has_matrix_weight(it->module)) return it->info.name;
@@ -160,35 +169,43 @@ void Classifier::set_head(const std::string& name) {
     impl_->head_override = name;
     return;
   }
-  fail("no layer named '", name, "' to use as the head; run 'tlkit info --model M.pt' to list the layers");
+  fail("no layer named '", name,
+       "' to use as the head; run 'tlkit info --model M.pt' to list the layers");
 }
 
 void Classifier::replace_head(std::int64_t num_classes, std::vector<std::string> class_names) {
-  TLKIT_CHECK(num_classes >= 1, "replace_head: the number of classes must be at least 1, got ", num_classes);
+  TLKIT_CHECK(num_classes >= 1, "replace_head: the number of classes must be at least 1, got ",
+              num_classes);
   if (class_names.empty()) class_names = default_class_names(num_classes);
-  TLKIT_CHECK(static_cast<std::int64_t>(class_names.size()) == num_classes, "replace_head: ", class_names.size(),
-              " class names given for ", num_classes, " classes");
+  TLKIT_CHECK(static_cast<std::int64_t>(class_names.size()) == num_classes,
+              "replace_head: ", class_names.size(), " class names given for ", num_classes,
+              " classes");
   const std::string name = find_head();
   auto head = impl_->layers.at(layer_index(name)).module;
   const at::Tensor weight = head.attr("weight").toTensor();
   const std::int64_t fan_in = weight.size(1);
-  // torch.nn.Linear.reset_parameters: kaiming_uniform_(a=√5) on the weight is U(±1/√fan_in), same for the bias.
+  // torch.nn.Linear.reset_parameters: kaiming_uniform_(a=√5) on the weight is U(±1/√fan_in), same
+  // for the bias.
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
   {
     at::NoGradGuard no_grad;
-    head.register_parameter("weight", at::empty({num_classes, fan_in}, weight.options()).uniform_(-bound, bound),
-                            false);
+    head.register_parameter(
+        "weight", at::empty({num_classes, fan_in}, weight.options()).uniform_(-bound, bound),
+        false);
     if (head.hasattr("bias") && head.attr("bias").isTensor()) {
-      head.register_parameter("bias", at::empty({num_classes}, weight.options()).uniform_(-bound, bound), false);
+      head.register_parameter(
+          "bias", at::empty({num_classes}, weight.options()).uniform_(-bound, bound), false);
     }
   }
   head.attr("weight").toTensor().set_requires_grad(true);
-  if (head.hasattr("bias") && head.attr("bias").isTensor()) head.attr("bias").toTensor().set_requires_grad(true);
+  if (head.hasattr("bias") && head.attr("bias").isTensor())
+    head.attr("bias").toTensor().set_requires_grad(true);
   impl_->metadata.class_names = std::move(class_names);
   impl_->metadata.head = name;
   analyse();
-  TLKIT_CHECK(impl_->num_classes == num_classes, "after replacing head '", name, "' the model gives ",
-              impl_->num_classes, " outputs, not ", num_classes, "; is '", name, "' really the last layer?");
+  TLKIT_CHECK(impl_->num_classes == num_classes, "after replacing head '", name,
+              "' the model gives ", impl_->num_classes, " outputs, not ", num_classes, "; is '",
+              name, "' really the last layer?");
   store_metadata();
 }
 
@@ -199,9 +216,11 @@ void Classifier::set_weights_origin(const std::string& weights) {
 
 void Classifier::set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean,
                                    std::vector<double> std) {
-  TLKIT_CHECK(crop > 0 && resize >= crop, "preprocessing: resize (", resize, ") must be >= the crop (", crop, ") > 0");
+  TLKIT_CHECK(crop > 0 && resize >= crop, "preprocessing: resize (", resize,
+              ") must be >= the crop (", crop, ") > 0");
   TLKIT_CHECK(mean.size() == std.size() && (mean.size() == 1 || mean.size() == 3),
-              "preprocessing: give 1 or 3 means and as many stds, got ", mean.size(), " and ", std.size());
+              "preprocessing: give 1 or 3 means and as many stds, got ", mean.size(), " and ",
+              std.size());
   auto& md = impl_->metadata;
   md.resize = resize;
   md.crop = crop;
@@ -223,7 +242,8 @@ void Classifier::store_metadata() {
   put_attribute(m, "tlkit_mean", c10::ListType::ofFloats(), c10::List<double>(md.mean));
   put_attribute(m, "tlkit_std", c10::ListType::ofFloats(), c10::List<double>(md.std));
   put_attribute(m, "tlkit_weights", str, md.weights);
-  put_attribute(m, "tlkit_class_names", c10::ListType::ofStrings(), c10::List<std::string>(md.class_names));
+  put_attribute(m, "tlkit_class_names", c10::ListType::ofStrings(),
+                c10::List<std::string>(md.class_names));
   put_attribute(m, "tlkit_head", str, find_head());
 }
 

@@ -8,7 +8,7 @@
 namespace tlkit::model {
 
 struct LayerEntry {
-  Layer info;                // trainable counts are refreshed on demand
+  Layer info;                 // trainable counts are refreshed on demand
   torch::jit::Module module;  // shares the parameters with the whole model
   bool flatten_before = false;
 };

@@ -23,7 +23,8 @@ void export_model(Classifier& model, const std::filesystem::path& path) {
   }
   model.train(was_training);
   write_file_atomic(path, bytes.str());
-  logger()->info("exported {} ({} classes) to {}", model.metadata().architecture, model.num_classes(), path.string());
+  logger()->info("exported {} ({} classes) to {}", model.metadata().architecture,
+                 model.num_classes(), path.string());
 }
 
 }  // namespace tlkit::model

@@ -24,7 +24,8 @@ bool has_matrix_weight(const torch::jit::Module& module) {
 }
 
 namespace {
-void collect(const torch::jit::Module& module, const std::string& prefix, std::vector<LayerEntry>& out) {
+void collect(const torch::jit::Module& module, const std::string& prefix,
+             std::vector<LayerEntry>& out) {
   for (const auto& child : module.named_children()) {
     const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
     if (type_name(child.value) == "Sequential") {
@@ -52,7 +53,8 @@ std::vector<LayerEntry> list_layers(const torch::jit::Module& module) {
 namespace {
 
 // Runs layers [first, last] on x; records each output shape (and where to flatten) when `record`.
-at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t first, size_t last, bool record) {
+at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t first, size_t last,
+                      bool record) {
   for (size_t i = first; i <= last && i < layers.size(); ++i) {
     auto& entry = layers[i];
     if (record) entry.flatten_before = x.dim() > 2 && detail::has_matrix_weight(entry.module);
@@ -85,23 +87,27 @@ void Classifier::analyse() {
   const bool was_training = impl.module.is_training();
   impl.module.eval();
   const auto input = probe_input(impl.input_channels, impl.input_size, device());
-  const std::string probe = "a 1x" + std::to_string(impl.input_channels) + "x" + std::to_string(impl.input_size) +
-                            "x" + std::to_string(impl.input_size) + " batch";
+  const std::string probe = "a 1x" + std::to_string(impl.input_channels) + "x" +
+                            std::to_string(impl.input_size) + "x" +
+                            std::to_string(impl.input_size) + " batch";
   at::Tensor output;
   try {
     const auto result = impl.module.forward({input});
-    TLKIT_CHECK(result.isTensor(), "the model's forward() does not return a tensor; tlkit needs a classifier "
+    TLKIT_CHECK(result.isTensor(),
+                "the model's forward() does not return a tensor; tlkit needs a classifier "
                 "whose forward(images) returns scores [N, classes]");
     output = result.toTensor();
   } catch (const c10::Error& e) {
     impl.module.train(was_training);
     const std::string what = e.what_without_backtrace();
     fail("the model cannot classify ", probe, " (", what.substr(0, what.find('\n')),
-         "); give the right input size (--input-size) or export the model with scripts/export_vgg16.py");
+         "); give the right input size (--input-size) or export the model with "
+         "scripts/export_vgg16.py");
   }
   impl.module.train(was_training);
-  TLKIT_CHECK(output.dim() == 2 && output.size(0) == 1, "the model's output for ", probe, " has shape ",
-              describe_shape(output.sizes().vec()), ", not [N, classes]; tlkit needs an image classifier");
+  TLKIT_CHECK(output.dim() == 2 && output.size(0) == 1, "the model's output for ", probe,
+              " has shape ", describe_shape(output.sizes().vec()),
+              ", not [N, classes]; tlkit needs an image classifier");
   impl.num_classes = output.size(1);
 
   impl.layers = detail::list_layers(impl.module);
@@ -117,8 +123,9 @@ void Classifier::analyse() {
   impl.module.train(was_training);
   if (!impl.walk_ok) {
     for (auto& entry : impl.layers) entry.info.output_shape.clear();
-    logger()->warn("running the model's layers one after another does not reproduce its forward(); "
-                   "layer output shapes are unknown and features cannot be cut at a layer");
+    logger()->warn(
+        "running the model's layers one after another does not reproduce its forward(); "
+        "layer output shapes are unknown and features cannot be cut at a layer");
   }
 }
 
@@ -127,7 +134,8 @@ std::vector<Layer> Classifier::layers() const {
   for (const auto& entry : impl_->layers) {
     Layer layer = entry.info;
     layer.trainable_params = 0;
-    for (const auto& p : entry.module.parameters()) layer.trainable_params += p.requires_grad() ? p.numel() : 0;
+    for (const auto& p : entry.module.parameters())
+      layer.trainable_params += p.requires_grad() ? p.numel() : 0;
     out.push_back(std::move(layer));
   }
   return out;
@@ -142,19 +150,25 @@ size_t Classifier::layer_index(const std::string& name) const {
     if (entry.info.name.rfind(name + ".", 0) == 0) return entry.info.index;
   }
   std::string top;
-  for (const auto& child : impl_->module.named_children()) top += (top.empty() ? "" : ", ") + child.name;
+  for (const auto& child : impl_->module.named_children())
+    top += (top.empty() ? "" : ", ") + child.name;
   fail("no layer named '", name, "' in the model (top-level modules: ", top,
        "); run 'tlkit info --model M.pt' to list the layers");
 }
 
-at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string& name, bool flatten) {
-  TLKIT_CHECK(impl_->walk_ok, "cannot cut this model at layer '", name, "': running its layers one after "
+at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string& name,
+                                     bool flatten) {
+  TLKIT_CHECK(impl_->walk_ok, "cannot cut this model at layer '", name,
+              "': running its layers one after "
               "another does not reproduce its forward() (not a Sequential-style model)");
   size_t last = layer_index(name);
   // A parent module ("features") means its last layer.
-  while (last + 1 < impl_->layers.size() && impl_->layers[last + 1].info.name.rfind(name + ".", 0) == 0) ++last;
-  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels, "the model takes images of shape [N, ",
-              impl_->input_channels, ", H, W]; got ", images.sizes());
+  while (last + 1 < impl_->layers.size() &&
+         impl_->layers[last + 1].info.name.rfind(name + ".", 0) == 0)
+    ++last;
+  TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels,
+              "the model takes images of shape [N, ", impl_->input_channels, ", H, W]; got ",
+              images.sizes());
   auto x = run_layers(impl_->layers, images, 0, last, false);
   return flatten ? x.flatten(1) : x;
 }
@@ -165,7 +179,8 @@ std::string Classifier::feature_layer_for(const std::string& name) const {
   size_t index = layer_index(name);
   while (index > 0) {
     --index;
-    if (impl_->layers[index].info.type.rfind("Dropout", 0) != 0) return impl_->layers[index].info.name;
+    if (impl_->layers[index].info.type.rfind("Dropout", 0) != 0)
+      return impl_->layers[index].info.name;
   }
   fail("'", name, "' is the model's first layer; there is no layer below it to take features from");
 }
@@ -177,7 +192,8 @@ std::vector<std::int64_t> Classifier::input_shape(const std::string& name) const
 }
 
 at::Tensor Classifier::forward_from(const at::Tensor& input, const std::string& name) {
-  TLKIT_CHECK(impl_->walk_ok, "cannot run this model from layer '", name, "': running its layers one after "
+  TLKIT_CHECK(impl_->walk_ok, "cannot run this model from layer '", name,
+              "': running its layers one after "
               "another does not reproduce its forward() (not a Sequential-style model)");
   const size_t first = layer_index(name);
   auto x = input;
@@ -185,15 +201,16 @@ at::Tensor Classifier::forward_from(const at::Tensor& input, const std::string& 
     auto shape = input_shape(name);
     std::int64_t row = 1;
     for (size_t i = 1; i < shape.size(); ++i) row *= shape[i];
-    TLKIT_CHECK(x.size(1) == row, "layer '", name, "' takes inputs of shape ", describe_shape(shape),
-                " (", row, " values per row); got rows of ", x.size(1));
+    TLKIT_CHECK(x.size(1) == row, "layer '", name, "' takes inputs of shape ",
+                describe_shape(shape), " (", row, " values per row); got rows of ", x.size(1));
     shape[0] = x.size(0);
     if (shape.size() > 2 && !impl_->layers[first].flatten_before) x = x.reshape(shape);
   }
   return run_layers(impl_->layers, x, first, impl_->layers.size() - 1, false);
 }
 
-std::vector<std::pair<std::string, torch::jit::Module>> Classifier::layers_from(const std::string& name) const {
+std::vector<std::pair<std::string, torch::jit::Module>> Classifier::layers_from(
+    const std::string& name) const {
   std::vector<std::pair<std::string, torch::jit::Module>> out;
   for (size_t i = layer_index(name); i < impl_->layers.size(); ++i)
     out.emplace_back(impl_->layers[i].info.name, impl_->layers[i].module);
@@ -204,15 +221,18 @@ void Classifier::reinitialize(const std::string& name) {
   at::NoGradGuard no_grad;
   std::vector<torch::jit::Module> modules;
   if (name.empty()) {
-    modules.push_back(impl_->module);  // every parameter, also of models whose layers cannot be walked
+    modules.push_back(
+        impl_->module);  // every parameter, also of models whose layers cannot be walked
   } else {
     for (auto& [layer, module] : layers_from(name)) modules.push_back(module);
   }
   for (auto& module : modules) {
     for (const auto& p : module.named_parameters(/*recurse=*/true)) {
-      const bool is_bias = p.name == "bias" || (p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0);
+      const bool is_bias = p.name == "bias" || (p.name.size() > 5 &&
+                                                p.name.compare(p.name.size() - 5, 5, ".bias") == 0);
       if (p.value.dim() >= 2) {
-        torch::nn::init::kaiming_uniform_(p.value, std::sqrt(5.0));  // torch's default for Linear / Conv
+        torch::nn::init::kaiming_uniform_(p.value,
+                                          std::sqrt(5.0));  // torch's default for Linear / Conv
       } else if (is_bias) {
         p.value.zero_();
       } else {
@@ -243,7 +263,8 @@ void Classifier::freeze_below(const std::string& name) {
 
 void Classifier::unfreeze_from(const std::string& name) {
   const size_t first = layer_index(name);
-  for (size_t i = 0; i < impl_->layers.size(); ++i) set_trainable(impl_->layers[i].module, i >= first);
+  for (size_t i = 0; i < impl_->layers.size(); ++i)
+    set_trainable(impl_->layers[i].module, i >= first);
 }
 
 }  // namespace tlkit::model

@@ -1,5 +1,5 @@
-#include <tlkit/model/param_groups.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/model/param_groups.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,6 @@
 
 namespace tlkit::model {
 namespace {
-
 
 // Splits at commas that are not inside brackets, braces or parentheses.
 std::vector<std::string> split_rules(const std::string& text) {
@@ -37,7 +36,8 @@ std::vector<std::string> split_rules(const std::string& text) {
 const Layer* owner_of(const std::vector<Layer>& layers, const std::string& param) {
   const Layer* best = nullptr;
   for (const auto& layer : layers) {
-    if (param.rfind(layer.name + ".", 0) == 0 && (!best || layer.name.size() > best->name.size())) best = &layer;
+    if (param.rfind(layer.name + ".", 0) == 0 && (!best || layer.name.size() > best->name.size()))
+      best = &layer;
   }
   return best;
 }
@@ -52,7 +52,8 @@ std::vector<LrRule> parse_lr_rules(const std::string& text) {
     const std::string part = trim(raw);
     if (part.empty()) continue;
     const auto eq = part.rfind('=');
-    TLKIT_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < part.size(), "bad learning-rate rule '", part,
+    TLKIT_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < part.size(),
+                "bad learning-rate rule '", part,
                 "'; write REGEX=LR, e.g. 'classifier.*=1e-3' (0 freezes)");
     LrRule rule{trim(part.substr(0, eq)), 0};
     const std::string value = trim(part.substr(eq + 1));
@@ -61,10 +62,11 @@ std::vector<LrRule> parse_lr_rules(const std::string& text) {
       rule.lr = std::stod(value, &used);
       TLKIT_CHECK(used == value.size(), "");
     } catch (const std::exception&) {
-      fail("bad learning rate '", value, "' in rule '", part, "'; write a number like 1e-4 (0 freezes)");
+      fail("bad learning rate '", value, "' in rule '", part,
+           "'; write a number like 1e-4 (0 freezes)");
     }
-    TLKIT_CHECK(rule.lr >= 0 && std::isfinite(rule.lr), "learning rate ", rule.lr, " in rule '", part,
-                "' must be >= 0 (0 freezes)");
+    TLKIT_CHECK(rule.lr >= 0 && std::isfinite(rule.lr), "learning rate ", rule.lr, " in rule '",
+                part, "' must be >= 0 (0 freezes)");
     try {
       std::regex check(rule.pattern);
     } catch (const std::regex_error& e) {
@@ -72,11 +74,13 @@ std::vector<LrRule> parse_lr_rules(const std::string& text) {
     }
     rules.push_back(std::move(rule));
   }
-  TLKIT_CHECK(!rules.empty(), "no learning-rate rules in '", text, "'; write e.g. 'features.*=0,classifier.*=1e-3'");
+  TLKIT_CHECK(!rules.empty(), "no learning-rate rules in '", text,
+              "'; write e.g. 'features.*=0,classifier.*=1e-3'");
   return rules;
 }
 
-std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model, const std::vector<LrRule>& rules,
+std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model,
+                                                    const std::vector<LrRule>& rules,
                                                     double default_lr) {
   TLKIT_CHECK(default_lr >= 0, "the default learning rate must be >= 0, got ", default_lr);
   std::vector<std::regex> patterns;
@@ -99,7 +103,8 @@ std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model, const std
     groups[g].params.push_back(param);
   }
   for (size_t i = 0; i < rules.size(); ++i) {
-    if (matched[i] == 0) logger()->warn("learning-rate rule '{}' matches no parameter", rules[i].pattern);
+    if (matched[i] == 0)
+      logger()->warn("learning-rate rule '{}' matches no parameter", rules[i].pattern);
   }
   std::vector<ParamGroupSpec> kept;
   for (auto& group : groups) {
@@ -111,7 +116,8 @@ std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model, const std
 std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay,
                                                   const std::string& new_from) {
   TLKIT_CHECK(lr > 0, "the learning rate must be > 0, got ", lr);
-  TLKIT_CHECK(decay > 0 && decay <= 1, "the learning-rate decay per layer must be in (0, 1], got ", decay);
+  TLKIT_CHECK(decay > 0 && decay <= 1, "the learning-rate decay per layer must be in (0, 1], got ",
+              decay);
   const auto layers = model.layers();
   // Depth from the bottom for each parametrised layer; normalisation layers join the layer below.
   std::vector<int> depth(layers.size(), -1);
@@ -138,7 +144,8 @@ std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, doubl
   for (const auto& [name, param] : model.named_parameters()) {
     if (!param.requires_grad()) continue;
     const Layer* layer = owner_of(layers, name);
-    TLKIT_CHECK(layer != nullptr, "parameter '", name, "' belongs to no layer; use learning-rate rules instead");
+    TLKIT_CHECK(layer != nullptr, "parameter '", name,
+                "' belongs to no layer; use learning-rate rules instead");
     for (auto& group : groups) {
       if (group.name == layer->name) {
         group.param_names.push_back(name);
@@ -161,9 +168,10 @@ std::vector<ParamGroupSpec> single_param_group(const Classifier& model, double l
   return {group};
 }
 
-std::vector<torch::optim::OptimizerParamGroup> to_optimizer_groups(const std::vector<ParamGroupSpec>& groups,
-                                                                   const torch::optim::OptimizerOptions& prototype) {
-  TLKIT_CHECK(!groups.empty(), "no trainable parameters: every layer is frozen; unfreeze some "
+std::vector<torch::optim::OptimizerParamGroup> to_optimizer_groups(
+    const std::vector<ParamGroupSpec>& groups, const torch::optim::OptimizerOptions& prototype) {
+  TLKIT_CHECK(!groups.empty(),
+              "no trainable parameters: every layer is frozen; unfreeze some "
               "(e.g. the head) before creating an optimizer");
   std::vector<torch::optim::OptimizerParamGroup> out;
   for (const auto& group : groups) {

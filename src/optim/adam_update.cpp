@@ -121,7 +121,8 @@ void adam_update_foreach(const std::vector<AdamItem>& items, const AdamHyper& hy
   }
   // The order of torch.optim's _multi_tensor_adam / _multi_tensor_adamw.
   if (hyper.decoupled_weight_decay) at::_foreach_mul_(params, 1 - hyper.lr * hyper.weight_decay);
-  if (!hyper.decoupled_weight_decay && hyper.weight_decay != 0) grads = at::_foreach_add(grads, params, hyper.weight_decay);
+  if (!hyper.decoupled_weight_decay && hyper.weight_decay != 0)
+    grads = at::_foreach_add(grads, params, hyper.weight_decay);
   at::_foreach_mul_(exp_avgs, hyper.beta1);
   at::_foreach_add_(exp_avgs, grads, 1 - hyper.beta1);
   at::_foreach_mul_(exp_avg_sqs, hyper.beta2);

@@ -115,7 +115,8 @@ at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
           return;
         }
         auto batch = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) {
-          return b.options == &options && b.device == param.device() && b.dtype == param.scalar_type();
+          return b.options == &options && b.device == param.device() &&
+                 b.dtype == param.scalar_type();
         });
         if (batch == batches.end()) {
           batches.push_back({&options, param.device(), param.scalar_type(), {}});

@@ -28,7 +28,9 @@ void finish_fused_update(const at::Tensor& param) {
   g_fused_updates.fetch_add(1, std::memory_order_relaxed);
 }
 
-void count_foreach_updates(std::uint64_t params) { g_foreach_updates.fetch_add(params, std::memory_order_relaxed); }
+void count_foreach_updates(std::uint64_t params) {
+  g_foreach_updates.fetch_add(params, std::memory_order_relaxed);
+}
 
 bool foreach_applies(const at::Tensor& param) {
   const auto mode = kernel_mode();

@@ -1,7 +1,7 @@
 // Optimizer settings: names, keys, and the "name:key=value,..." text form.
 
-#include <tlkit/optim/settings.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/optim/settings.h>
 
 #include <algorithm>
 #include <cctype>
@@ -61,8 +61,6 @@ const std::vector<NameKeys>& name_keys() {
   };
   return table;
 }
-
-
 
 const Key& find_key(const std::string& name) {
   for (const Key& key : all_keys()) {
@@ -199,8 +197,9 @@ std::optional<double> default_lr(const std::string& name) {
 double resolved_lr(const OptimizerSpec& spec) {
   if (spec.settings.lr) return *spec.settings.lr;
   const auto lr = default_lr(spec.name);
-  TLKIT_CHECK(lr.has_value(), "optimizer '", spec.name, "' needs lr (torch.optim.SGD has no default learning rate), e.g. \"",
-              spec.name, ":lr=0.01\"");
+  TLKIT_CHECK(lr.has_value(), "optimizer '", spec.name,
+              "' needs lr (torch.optim.SGD has no default learning rate), e.g. \"", spec.name,
+              ":lr=0.01\"");
   return *lr;
 }
 

@@ -53,7 +53,8 @@ void register_tlkit_momentum_options() {
 
 // ------------------------------------------------------------------ data
 PreparedData open_data(const DataOptions& options) {
-  TLKIT_CHECK(!options.source.empty(), "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
+  TLKIT_CHECK(!options.source.empty(),
+              "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
   data::SourceOptions source_options;
   source_options.val_split = options.val_split;
   source_options.seed = options.seed;
@@ -66,34 +67,38 @@ PreparedData open_data(const DataOptions& options) {
   TLKIT_CHECK(prepared.train && prepared.train->size() > 0, "the data source '", options.source,
               "' has no training images");
   TLKIT_CHECK(prepared.train->classes().size() >= 2, "the data source '", options.source, "' has ",
-              prepared.train->classes().size(), " class; a classifier needs at least 2 class folders");
+              prepared.train->classes().size(),
+              " class; a classifier needs at least 2 class folders");
   TLKIT_CHECK(prepared.val && prepared.val->size() > 0, "the data source '", options.source,
-              "' has no validation split; use --val-split (e.g. 0.2) or add a val/ folder (the test split is "
+              "' has no validation split; use --val-split (e.g. 0.2) or add a val/ folder (the "
+              "test split is "
               "never used to choose anything)");
   prepared.eval = prepared.splits.test ? prepared.splits.test : prepared.val;
   prepared.eval_split = prepared.splits.test ? "test" : "val";
   prepared.classes = prepared.train->classes();
-  logger()->info("data: {} | val {} images | {} {} images", prepared.train->describe(), prepared.val->size(),
-                 prepared.eval_split, prepared.eval->size());
+  logger()->info("data: {} | val {} images | {} {} images", prepared.train->describe(),
+                 prepared.val->size(), prepared.eval_split, prepared.eval->size());
   return prepared;
 }
 
 // ------------------------------------------------------------------ preprocessing
 std::string Preprocessing::describe() const {
   std::ostringstream out;
-  out << "resize " << resize << " (" << resize_from << ") -> centre crop " << input_size << " (" << input_size_from
-      << "), mean " << format_triple(mean) << " (" << mean_from << "), std " << format_triple(std) << " ("
-      << std_from << ")";
+  out << "resize " << resize << " (" << resize_from << ") -> centre crop " << input_size << " ("
+      << input_size_from << "), mean " << format_triple(mean) << " (" << mean_from << "), std "
+      << format_triple(std) << " (" << std_from << ")";
   return out.str();
 }
 
 void check_preprocess(const PreprocessOptions& options) {
-  TLKIT_CHECK(options.input_size >= 0 && options.input_size <= 4096, "--input-size must be in [1, 4096], got ",
-              options.input_size);
-  TLKIT_CHECK(options.resize >= 0 && options.resize <= 8192, "--resize must be in [1, 8192], got ", options.resize);
-  TLKIT_CHECK(options.resize == 0 || options.input_size == 0 || options.resize >= options.input_size,
-              "--resize (", options.resize, ") must be at least --input-size (", options.input_size,
-              "): the centre crop is taken from the resized image");
+  TLKIT_CHECK(options.input_size >= 0 && options.input_size <= 4096,
+              "--input-size must be in [1, 4096], got ", options.input_size);
+  TLKIT_CHECK(options.resize >= 0 && options.resize <= 8192, "--resize must be in [1, 8192], got ",
+              options.resize);
+  TLKIT_CHECK(
+      options.resize == 0 || options.input_size == 0 || options.resize >= options.input_size,
+      "--resize (", options.resize, ") must be at least --input-size (", options.input_size,
+      "): the centre crop is taken from the resized image");
   for (const auto* values : {&options.mean, &options.std}) {
     const char* name = values == &options.mean ? "--mean" : "--std";
     TLKIT_CHECK(values->empty() || values->size() == 1 || values->size() == 3, name,
@@ -103,7 +108,8 @@ void check_preprocess(const PreprocessOptions& options) {
   for (double s : options.std) TLKIT_CHECK(s > 0, "--std values must be positive, got ", s);
 }
 
-Preprocessing resolve_preprocessing(const model::ModelMetadata& md, const PreprocessOptions& options) {
+Preprocessing resolve_preprocessing(const model::ModelMetadata& md,
+                                    const PreprocessOptions& options) {
   check_preprocess(options);
   Preprocessing p;
   const std::string model_or_default = md.present ? "model" : "default";
@@ -116,7 +122,8 @@ Preprocessing resolve_preprocessing(const model::ModelMetadata& md, const Prepro
     p.input_size = options.input_size;
     p.input_size_from = "flag";
     if (options.resize == 0) {
-      const double ratio = md.present && md.crop > 0 ? static_cast<double>(md.resize) / md.crop : 1.0;
+      const double ratio =
+          md.present && md.crop > 0 ? static_cast<double>(md.resize) / md.crop : 1.0;
       p.resize = std::max<std::int64_t>(p.input_size, std::llround(p.input_size * ratio));
       p.resize_from = "from --input-size";
     }
@@ -126,7 +133,8 @@ Preprocessing resolve_preprocessing(const model::ModelMetadata& md, const Prepro
     p.resize_from = "flag";
   }
   TLKIT_CHECK(p.resize >= p.input_size, "the resize (", p.resize, ", ", p.resize_from,
-              ") is smaller than the input size (", p.input_size, ", ", p.input_size_from, "); give --resize");
+              ") is smaller than the input size (", p.input_size, ", ", p.input_size_from,
+              "); give --resize");
   if (!options.mean.empty()) {
     p.mean = three(options.mean);
     p.mean_from = "flag";
@@ -138,8 +146,8 @@ Preprocessing resolve_preprocessing(const model::ModelMetadata& md, const Prepro
   return p;
 }
 
-model::Classifier load_model(const fs::path& path, const PreprocessOptions& preprocess, c10::Device device,
-                             Preprocessing* resolved) {
+model::Classifier load_model(const fs::path& path, const PreprocessOptions& preprocess,
+                             c10::Device device, Preprocessing* resolved) {
   check_preprocess(preprocess);
   model::LoadOptions load;
   load.device = device;
@@ -147,11 +155,13 @@ model::Classifier load_model(const fs::path& path, const PreprocessOptions& prep
   auto model = model::Classifier::load(path, load);
   const auto p = resolve_preprocessing(model.metadata(), preprocess);
   if (!model.metadata().present && !preprocess.any()) {
-    logger()->warn("'{}' carries no tlkit metadata: assuming {}; if the model expects other inputs, give "
-                   "--input-size N --resize N --mean a,b,c --std a,b,c",
-                   path.string(), p.describe());
+    logger()->warn(
+        "'{}' carries no tlkit metadata: assuming {}; if the model expects other inputs, give "
+        "--input-size N --resize N --mean a,b,c --std a,b,c",
+        path.string(), p.describe());
   }
-  model.set_preprocessing(p.resize, p.input_size, {p.mean.begin(), p.mean.end()}, {p.std.begin(), p.std.end()});
+  model.set_preprocessing(p.resize, p.input_size, {p.mean.begin(), p.mean.end()},
+                          {p.std.begin(), p.std.end()});
   logger()->info("preprocessing: {}", p.describe());
   if (resolved) *resolved = p;
   return model;
@@ -172,15 +182,18 @@ data::Normalization normalization(const model::ModelMetadata& md) {
 
 std::shared_ptr<data::Transform> eval_transform(const model::Classifier& model) {
   const auto& md = model.metadata();
-  return data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop), normalization(md));
+  return data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop),
+                              normalization(md));
 }
 
-std::shared_ptr<data::Transform> train_transform(const model::Classifier& model, const DataOptions& options) {
+std::shared_ptr<data::Transform> train_transform(const model::Classifier& model,
+                                                 const DataOptions& options) {
   if (!options.augment) return eval_transform(model);
   data::Augmentation augmentation;
   augmentation.scale = {options.min_crop_scale, 1.0};
   augmentation.flip = options.flip;
-  return data::train_transform(static_cast<int>(model.metadata().crop), normalization(model.metadata()), augmentation);
+  return data::train_transform(static_cast<int>(model.metadata().crop),
+                               normalization(model.metadata()), augmentation);
 }
 
 void warn_if_upscaled(const data::Dataset& dataset, const model::Classifier& model) {
@@ -189,9 +202,11 @@ void warn_if_upscaled(const data::Dataset& dataset, const model::Classifier& mod
   const auto shorter = std::min(image.size(0), image.size(1));
   const auto resize = model.metadata().resize;
   if (shorter * 3 <= resize) {
-    logger()->warn("the images are {}x{} but are resized to {} for a {}x{} network input; if the model was "
-                   "trained on small images, give --input-size (e.g. --input-size {})",
-                   image.size(1), image.size(0), resize, model.metadata().crop, model.metadata().crop, shorter);
+    logger()->warn(
+        "the images are {}x{} but are resized to {} for a {}x{} network input; if the model was "
+        "trained on small images, give --input-size (e.g. --input-size {})",
+        image.size(1), image.size(0), resize, model.metadata().crop, model.metadata().crop,
+        shorter);
   }
 }
 
@@ -208,11 +223,14 @@ std::shared_ptr<train::BatchSource> make_loader(std::shared_ptr<const data::Data
       std::make_shared<data::DataLoader>(std::move(dataset), std::move(transform), loader));
 }
 
-Sources make_sources(const PreparedData& data, const model::Classifier& model, const DataOptions& options) {
+Sources make_sources(const PreparedData& data, const model::Classifier& model,
+                     const DataOptions& options) {
   Sources sources;
   sources.train = make_loader(data.train, train_transform(model, options), options, true);
   sources.val = make_loader(data.val, eval_transform(model), options, false);
-  sources.eval = data.eval == data.val ? sources.val : make_loader(data.eval, eval_transform(model), options, false);
+  sources.eval = data.eval == data.val
+                     ? sources.val
+                     : make_loader(data.eval, eval_transform(model), options, false);
   return sources;
 }
 
@@ -221,14 +239,14 @@ double base_lr(const std::string& optimizer_spec) {
   return optim::resolved_lr(optim::parse_optimizer_settings(optimizer_spec));
 }
 
-std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::string& spec,
-                                                         const std::vector<model::ParamGroupSpec>& groups) {
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(
+    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups) {
   TLKIT_CHECK(!groups.empty(), "nothing to train: every parameter is frozen; unfreeze some layers");
   auto parsed = optim::parse_optimizer_settings(spec);
   parsed.settings.lr = optim::resolved_lr(parsed);
   // Each group carries its own lr; make_optimizer keeps it and adds the spec's other settings.
-  return optim::make_optimizer(parsed,
-                               model::to_optimizer_groups(groups, torch::optim::SGDOptions(*parsed.settings.lr)));
+  return optim::make_optimizer(
+      parsed, model::to_optimizer_groups(groups, torch::optim::SGDOptions(*parsed.settings.lr)));
 }
 
 std::string resolve_schedule(const std::string& spec, std::int64_t epochs) {
@@ -236,8 +254,10 @@ std::string resolve_schedule(const std::string& spec, std::int64_t epochs) {
   return "restarts:T_0=" + std::to_string(std::max<std::int64_t>(1, epochs / 3));
 }
 
-std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec, torch::optim::Optimizer& optimizer,
-                                                       std::int64_t epochs, std::int64_t steps_per_epoch) {
+std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
+                                                       torch::optim::Optimizer& optimizer,
+                                                       std::int64_t epochs,
+                                                       std::int64_t steps_per_epoch) {
   register_tlkit_momentum_options();
   schedule::ScheduleContext context;
   context.steps_per_epoch = steps_per_epoch;
@@ -245,12 +265,14 @@ std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec, 
   return schedule::make_scheduler(resolve_schedule(spec, epochs), optimizer, context);
 }
 
-train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes, const std::string& label) {
+train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes,
+                                      const std::string& label) {
   train::TrainerOptions options;
   options.epochs = fit.epochs;
   options.num_classes = num_classes;
   options.device = fit.device;
-  options.schedule_step = fit.schedule_per_batch ? train::ScheduleStep::kPerBatch : train::ScheduleStep::kPerEpoch;
+  options.schedule_step =
+      fit.schedule_per_batch ? train::ScheduleStep::kPerBatch : train::ScheduleStep::kPerEpoch;
   options.monitor = fit.monitor;
   options.min_delta = fit.min_delta;
   options.grad_clip_norm = fit.grad_clip;

@@ -70,23 +70,46 @@ std::vector<Field> fields(RunConfig& c) {
   auto& p = c.data.preprocess;
   auto& f = c.fit;
   auto& h = c.head;
-  return {field("command", c.command), field("model", c.model), field("out", c.out),
-          field("data.source", d.source), field("data.val_split", d.val_split), field("data.seed", d.seed),
-          field("data.limit", d.limit), field("data.workers", d.workers), field("data.batch_size", d.batch_size),
-          field("data.augment", d.augment), field("data.min_crop_scale", d.min_crop_scale),
-          field("data.flip", d.flip), field("data.strict", d.strict),
-          field("data.preprocess.input_size", p.input_size), field("data.preprocess.resize", p.resize),
-          field("data.preprocess.mean", p.mean), field("data.preprocess.std", p.std),
-          field("fit.epochs", f.epochs), field("fit.optimizer", f.optimizer), field("fit.schedule", f.schedule),
-          field("fit.schedule_per_batch", f.schedule_per_batch), field("fit.monitor", f.monitor),
-          field("fit.patience", f.patience), field("fit.min_delta", f.min_delta),
-          field("fit.ema_decay", f.ema_decay), field("fit.snapshots", f.snapshots),
-          field("fit.overfit_batches", f.overfit_batches), field("fit.grad_clip", f.grad_clip),
-          field("fit.on_nonfinite", f.on_nonfinite), field("fit.device", f.device),
-          field("fit.progress", f.progress), field("head.from", h.from), field("head.epochs", h.epochs),
-          field("head.optimizer", h.optimizer), field("head.schedule", h.schedule),
-          field("head.batch_size", h.batch_size), field("unfreeze_from", c.unfreeze_from),
-          field("lr_rules", c.lr_rules), field("lr_decay", c.lr_decay), field("reinitialize", c.reinitialize),
+  return {field("command", c.command),
+          field("model", c.model),
+          field("out", c.out),
+          field("data.source", d.source),
+          field("data.val_split", d.val_split),
+          field("data.seed", d.seed),
+          field("data.limit", d.limit),
+          field("data.workers", d.workers),
+          field("data.batch_size", d.batch_size),
+          field("data.augment", d.augment),
+          field("data.min_crop_scale", d.min_crop_scale),
+          field("data.flip", d.flip),
+          field("data.strict", d.strict),
+          field("data.preprocess.input_size", p.input_size),
+          field("data.preprocess.resize", p.resize),
+          field("data.preprocess.mean", p.mean),
+          field("data.preprocess.std", p.std),
+          field("fit.epochs", f.epochs),
+          field("fit.optimizer", f.optimizer),
+          field("fit.schedule", f.schedule),
+          field("fit.schedule_per_batch", f.schedule_per_batch),
+          field("fit.monitor", f.monitor),
+          field("fit.patience", f.patience),
+          field("fit.min_delta", f.min_delta),
+          field("fit.ema_decay", f.ema_decay),
+          field("fit.snapshots", f.snapshots),
+          field("fit.overfit_batches", f.overfit_batches),
+          field("fit.grad_clip", f.grad_clip),
+          field("fit.on_nonfinite", f.on_nonfinite),
+          field("fit.device", f.device),
+          field("fit.progress", f.progress),
+          field("head.from", h.from),
+          field("head.epochs", h.epochs),
+          field("head.optimizer", h.optimizer),
+          field("head.schedule", h.schedule),
+          field("head.batch_size", h.batch_size),
+          field("unfreeze_from", c.unfreeze_from),
+          field("lr_rules", c.lr_rules),
+          field("lr_decay", c.lr_decay),
+          field("reinitialize", c.reinitialize),
           field("resume", c.resume)};
 }
 
@@ -95,7 +118,8 @@ void check_specs(const std::string& optimizer, const std::string& schedule, std:
                  const std::string& what) {
   try {
     auto stand_in = torch::zeros({1}).requires_grad_();
-    auto built = build_optimizer(optimizer, {model::ParamGroupSpec{"all", base_lr(optimizer), {"x"}, {stand_in}}});
+    auto built = build_optimizer(
+        optimizer, {model::ParamGroupSpec{"all", base_lr(optimizer), {"x"}, {stand_in}}});
     build_scheduler(schedule, *built, epochs, 1);
   } catch (const Error& e) {
     fail(what, ": ", e.what());
@@ -126,36 +150,44 @@ void RunConfig::validate() const {
               "'; use train or finetune");
   TLKIT_CHECK(!model.empty(), "--model is required");
   TLKIT_CHECK(!out.empty(), "--out is required");
-  TLKIT_CHECK(!data.source.empty(), "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
+  TLKIT_CHECK(!data.source.empty(),
+              "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
   TLKIT_CHECK(fs::exists(model), "cannot read model '", model.string(), "': no such file");
-  TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ", data.val_split);
+  TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ",
+              data.val_split);
   TLKIT_CHECK(data.batch_size > 0, "--batch-size must be positive, got ", data.batch_size);
-  TLKIT_CHECK(data.workers >= 1 && data.workers <= 256, "--workers must be in [1, 256], got ", data.workers);
+  TLKIT_CHECK(data.workers >= 1 && data.workers <= 256, "--workers must be in [1, 256], got ",
+              data.workers);
   TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
-  TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1, "--min-crop-scale must be in (0, 1], got ",
-              data.min_crop_scale);
+  TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1,
+              "--min-crop-scale must be in (0, 1], got ", data.min_crop_scale);
   check_preprocess(data.preprocess);
   TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
   TLKIT_CHECK(fit.patience >= 0, "--patience must be >= 0 (0 = off), got ", fit.patience);
   TLKIT_CHECK(fit.min_delta >= 0, "--min-delta must be >= 0, got ", fit.min_delta);
-  TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ", fit.ema_decay);
-  TLKIT_CHECK(fit.overfit_batches >= 0, "--overfit-batches must be >= 0 (0 = off), got ", fit.overfit_batches);
+  TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ",
+              fit.ema_decay);
+  TLKIT_CHECK(fit.overfit_batches >= 0, "--overfit-batches must be >= 0 (0 = off), got ",
+              fit.overfit_batches);
   TLKIT_CHECK(fit.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got ", fit.grad_clip);
-  TLKIT_CHECK(fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip", "--on-nonfinite must be stop or skip, got '",
-              fit.on_nonfinite, "'");
-  TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc", "--monitor must be val_loss or val_acc, got '",
-              fit.monitor, "'");
-  check_specs(fit.optimizer, fit.schedule, fit.epochs, command == "finetune" ? "stage 2" : "training");
+  TLKIT_CHECK(fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip",
+              "--on-nonfinite must be stop or skip, got '", fit.on_nonfinite, "'");
+  TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
+              "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
+  check_specs(fit.optimizer, fit.schedule, fit.epochs,
+              command == "finetune" ? "stage 2" : "training");
   if (command == "finetune") {
     TLKIT_CHECK(head.epochs > 0, "--head-epochs must be positive, got ", head.epochs);
     TLKIT_CHECK(head.batch_size > 0, "--head-batch-size must be positive, got ", head.batch_size);
     TLKIT_CHECK(lr_decay > 0 && lr_decay <= 1, "--lr-decay must be in (0, 1], got ", lr_decay);
-    check_specs(head.optimizer, head.schedule, head.epochs, "stage 1 (--head-optimizer / --head-schedule)");
+    check_specs(head.optimizer, head.schedule, head.epochs,
+                "stage 1 (--head-optimizer / --head-schedule)");
     if (!lr_rules.empty()) model::parse_lr_rules(lr_rules);
   }
   if (resume) {
     const auto last = out / "checkpoints" / "last.pt";
-    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(), "' does not exist; run without --resume");
+    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(),
+                "' does not exist; run without --resume");
   }
 }
 
@@ -175,17 +207,21 @@ Json RunConfig::to_json() const {
 
 RunConfig RunConfig::from_json(const Json& json) {
   TLKIT_CHECK(json.is_object(), "a run config is a JSON object");
-  TLKIT_CHECK(!json.contains("version") || json.at("version").as_int() <= kVersion, "config version ",
-              json.at("version").as_int(), " is newer than this tlkit reads (", kVersion, ")");
-  RunConfig config = defaults(json.contains("command") ? json.at("command").as_string() : "finetune");
+  TLKIT_CHECK(!json.contains("version") || json.at("version").as_int() <= kVersion,
+              "config version ", json.at("version").as_int(), " is newer than this tlkit reads (",
+              kVersion, ")");
+  RunConfig config =
+      defaults(json.contains("command") ? json.at("command").as_string() : "finetune");
   auto table = fields(config);
   // Every leaf of the JSON must name a field.
-  std::function<void(const Json&, const std::string&)> visit = [&](const Json& node, const std::string& prefix) {
+  std::function<void(const Json&, const std::string&)> visit = [&](const Json& node,
+                                                                   const std::string& prefix) {
     for (const auto& key : node.keys()) {
       const auto dotted = prefix.empty() ? key : prefix + "." + key;
       if (prefix.empty() && (key == "format" || key == "version")) continue;
       const auto& value = node.at(key);
-      const auto match = std::find_if(table.begin(), table.end(), [&](const Field& f) { return f.key == dotted; });
+      const auto match =
+          std::find_if(table.begin(), table.end(), [&](const Field& f) { return f.key == dotted; });
       if (match == table.end() && value.is_object()) {
         visit(value, dotted);
         continue;
@@ -211,6 +247,8 @@ RunConfig RunConfig::load(const fs::path& path) {
   }
 }
 
-void RunConfig::save(const fs::path& path) const { write_file_atomic(path, to_json().dump(2) + "\n"); }
+void RunConfig::save(const fs::path& path) const {
+  write_file_atomic(path, to_json().dump(2) + "\n");
+}
 
 }  // namespace tlkit::pipeline

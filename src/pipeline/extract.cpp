@@ -27,7 +27,8 @@ constexpr std::int64_t kVersion = 1;
 // Several datasets one after the other (for --split all).
 class ConcatDataset : public data::Dataset {
  public:
-  explicit ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts) : parts_(std::move(parts)) {}
+  explicit ConcatDataset(std::vector<std::shared_ptr<const data::Dataset>> parts)
+      : parts_(std::move(parts)) {}
   size_t size() const override {
     size_t n = 0;
     for (const auto& p : parts_) n += p->size();
@@ -68,8 +69,9 @@ class ConcatDataset : public data::Dataset {
   std::vector<std::shared_ptr<const data::Dataset>> parts_;
 };
 
-Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, const data::Transform& transform,
-                  const ExtractOptions& options, const ExtractResult& result, const std::string& sha256) {
+Json manifest_for(const model::Classifier& model, const data::Dataset& dataset,
+                  const data::Transform& transform, const ExtractOptions& options,
+                  const ExtractResult& result, const std::string& sha256) {
   const auto& md = model.metadata();
   Json m = Json::object();
   m["format"] = kFormat;
@@ -100,8 +102,8 @@ Json manifest_for(const model::Classifier& model, const data::Dataset& dataset, 
 
 }  // namespace
 
-Json feature_key(const std::string& model_sha256, const std::string& layer, const data::Transform& transform,
-                 const data::Dataset& dataset) {
+Json feature_key(const std::string& model_sha256, const std::string& layer,
+                 const data::Transform& transform, const data::Dataset& dataset) {
   // One line per row: its file, label, and for files on disk their size and modification time,
   // so renamed classes, another split, other images or edited files all change the key.
   std::string rows;
@@ -140,7 +142,8 @@ std::string stale_reason(const FeatureSet& cached, const Json& key) {
       {"rows", "another number of images"},
       {"files_sha256", "other image files (another split or seed, or changed files)"}};
   for (const auto& [name, what] : parts) {
-    if (!old.contains(name) || old.at(name).dump() != key.at(name).dump()) return "computed from " + what;
+    if (!old.contains(name) || old.at(name).dump() != key.at(name).dump())
+      return "computed from " + what;
   }
   return "";
 }
@@ -152,8 +155,8 @@ std::string model_sha256(model::Classifier& model) {
   return model::sha256_hex(bytes.str());
 }
 
-std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split,
-                                                  std::string* name) {
+std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits,
+                                                  const std::string& split, std::string* name) {
   if (split == "auto") {
     const auto* chosen = splits.test ? "test" : splits.val ? "val" : "train";
     return select_split(splits, chosen, name);
@@ -165,7 +168,8 @@ std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, co
   };
   if (split == "train") return need(splits.train, "check the source");
   if (split == "val") return need(splits.val, "give --val-split 0.2 or a val/ folder");
-  if (split == "test") return need(splits.test, "give a test/ folder (or a source with a test set)");
+  if (split == "test")
+    return need(splits.test, "give a test/ folder (or a source with a test set)");
   TLKIT_CHECK(split == "all", "unknown split '", split, "'; use train, val, test or all");
   std::vector<std::shared_ptr<const data::Dataset>> parts;
   for (const auto& d : {splits.train, splits.val, splits.test}) {
@@ -196,10 +200,12 @@ class ModelStateGuard {
   c10::Device device_;
 };
 
-// Runs the loader through the model up to `layer`, appending to the writers; returns the rows' sources.
-std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader& loader, const std::string& layer,
-                                     c10::Device device, const fs::path& out_dir,
-                                     std::unique_ptr<NpyWriter>& features, NpyWriter& labels) {
+// Runs the loader through the model up to `layer`, appending to the writers; returns the rows'
+// sources.
+std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader& loader,
+                                     const std::string& layer, c10::Device device,
+                                     const fs::path& out_dir, std::unique_ptr<NpyWriter>& features,
+                                     NpyWriter& labels) {
   ModelStateGuard guard(model, device);
   at::NoGradGuard no_grad;
   std::vector<std::string> sources;
@@ -220,13 +226,16 @@ std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader&
 
 }  // namespace
 
-ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const data::Dataset> dataset,
+ExtractResult extract_features(model::Classifier& model,
+                               std::shared_ptr<const data::Dataset> dataset,
                                const fs::path& out_dir, const ExtractOptions& options) {
   TLKIT_CHECK(dataset && dataset->size() > 0, "no images to extract features from; check --data");
   TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
-  ExtractResult result{out_dir, 0, 0, options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
+  ExtractResult result{out_dir, 0, 0,
+                       options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
   model.layer_index(result.layer);  // a clear error for an unknown layer, before any work
-  const std::string sha256 = options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
+  const std::string sha256 =
+      options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
   const auto transform = eval_transform(model);
   data::LoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
@@ -238,7 +247,8 @@ ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const d
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<NpyWriter> features;
   NpyWriter labels(out_dir / "labels.npy", at::kLong, {});
-  const auto sources = stream_rows(model, loader, result.layer, options.device, out_dir, features, labels);
+  const auto sources =
+      stream_rows(model, loader, result.layer, options.device, out_dir, features, labels);
   result.rows = features->rows();
   result.dim = features->row_shape().at(0);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -250,38 +260,43 @@ ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const d
   features->commit();
   labels.commit();
   write_file_atomic(out_dir / "manifest.json", manifest.dump(2) + "\n");
-  logger()->info("extracted {} x {} features (layer {}) in {:.1f} s ({:.0f} images/s) to {}", result.rows,
-                 result.dim, result.layer, result.seconds, result.rows / std::max(result.seconds, 1e-9),
-                 out_dir.string());
+  logger()->info("extracted {} x {} features (layer {}) in {:.1f} s ({:.0f} images/s) to {}",
+                 result.rows, result.dim, result.layer, result.seconds,
+                 result.rows / std::max(result.seconds, 1e-9), out_dir.string());
   return result;
 }
 
 FeatureSet load_features(const fs::path& dir, const std::string& expected_model_sha256) {
   const auto manifest_path = dir / "manifest.json";
-  TLKIT_CHECK(fs::exists(manifest_path), "no manifest.json in '", dir.string(),
-              "': not a complete feature extraction; run 'tlkit extract --model M.pt --data SRC --out ",
-              dir.string(), "'");
+  TLKIT_CHECK(
+      fs::exists(manifest_path), "no manifest.json in '", dir.string(),
+      "': not a complete feature extraction; run 'tlkit extract --model M.pt --data SRC --out ",
+      dir.string(), "'");
   FeatureSet set;
   set.manifest = Json::parse(read_file(manifest_path));
   const Json& m = set.manifest;
-  TLKIT_CHECK(m.contains("format") && m.at("format").as_string() == kFormat, "'", manifest_path.string(),
-              "' is not a tlkit feature manifest");
-  TLKIT_CHECK(m.at("version").as_int() == kVersion, "'", manifest_path.string(), "' has format version ",
-              m.at("version").as_int(), "; this tlkit reads version ", kVersion, "; re-run tlkit extract");
+  TLKIT_CHECK(m.contains("format") && m.at("format").as_string() == kFormat, "'",
+              manifest_path.string(), "' is not a tlkit feature manifest");
+  TLKIT_CHECK(m.at("version").as_int() == kVersion, "'", manifest_path.string(),
+              "' has format version ", m.at("version").as_int(), "; this tlkit reads version ",
+              kVersion, "; re-run tlkit extract");
   set.layer = m.at("layer").as_string();
   set.model_sha256 = m.at("model").at("sha256").as_string();
   set.class_names = m.at("class_names").as_string_list();
   set.sources = m.at("sources").as_string_list();
-  TLKIT_CHECK(expected_model_sha256.empty() || expected_model_sha256 == set.model_sha256, "the features in '",
-              dir.string(), "' were extracted with another model (sha256 ", set.model_sha256.substr(0, 12),
-              "..., this one is ", expected_model_sha256.substr(0, 12), "...); re-run tlkit extract");
+  TLKIT_CHECK(expected_model_sha256.empty() || expected_model_sha256 == set.model_sha256,
+              "the features in '", dir.string(), "' were extracted with another model (sha256 ",
+              set.model_sha256.substr(0, 12), "..., this one is ",
+              expected_model_sha256.substr(0, 12), "...); re-run tlkit extract");
   set.features = read_npy(dir / m.at("files").at("features").as_string());
   set.labels = read_npy(dir / m.at("files").at("labels").as_string());
   const auto rows = m.at("rows").as_int();
   const auto dim = m.at("feature_dim").as_int();
-  TLKIT_CHECK(set.features.scalar_type() == at::kFloat && set.features.dim() == 2 && set.features.size(0) == rows &&
-                  set.features.size(1) == dim && set.labels.scalar_type() == at::kLong && set.labels.dim() == 1 &&
-                  set.labels.size(0) == rows && static_cast<std::int64_t>(set.sources.size()) == rows,
+  TLKIT_CHECK(set.features.scalar_type() == at::kFloat && set.features.dim() == 2 &&
+                  set.features.size(0) == rows && set.features.size(1) == dim &&
+                  set.labels.scalar_type() == at::kLong && set.labels.dim() == 1 &&
+                  set.labels.size(0) == rows &&
+                  static_cast<std::int64_t>(set.sources.size()) == rows,
               "the files in '", dir.string(), "' do not match their manifest (", rows, " x ", dim,
               " float32 features and int64 labels expected); re-run tlkit extract");
   return set;

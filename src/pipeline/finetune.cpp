@@ -27,21 +27,25 @@ struct FeatureRequest {
 // The features of one split, cached in out/features/<split>: reused only when the manifest's key
 // (model, layer, preprocessing, ordered file list) equals this request's; extracted otherwise,
 // with the reason logged.
-FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request, const RunConfig& config) {
+FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request,
+                           const RunConfig& config) {
   const auto dir = config.out / "features" / request.split;
-  const auto key = feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
+  const auto key =
+      feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
   if (fs::exists(dir / "manifest.json")) {
     try {
       auto cached = load_features(dir);
       const auto reason = stale_reason(cached, key);
       if (reason.empty()) {
-        logger()->info("stage 1: reusing cached {} features ({} x {})", request.split, cached.features.size(0),
-                       cached.features.size(1));
+        logger()->info("stage 1: reusing cached {} features ({} x {})", request.split,
+                       cached.features.size(0), cached.features.size(1));
         return cached;
       }
-      logger()->info("stage 1: cached {} features were {}; extracting again", request.split, reason);
+      logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
+                     reason);
     } catch (const Error& e) {
-      logger()->info("stage 1: cached {} features not reusable ({}); extracting again", request.split, e.what());
+      logger()->info("stage 1: cached {} features not reusable ({}); extracting again",
+                     request.split, e.what());
     }
   }
   ExtractOptions extract;
@@ -53,8 +57,8 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   extract.layer = request.layer;
   extract.model_sha256 = request.model_sha256;
   const auto extracted = extract_features(model, request.dataset, dir, extract);
-  logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", request.split, extracted.rows,
-                 extracted.dim, extracted.seconds);
+  logger()->info("stage 1: extracted {} features ({} x {}) in {:.1f}s", request.split,
+                 extracted.rows, extracted.dim, extracted.seconds);
   return load_features(dir, request.model_sha256);
 }
 
@@ -97,25 +101,30 @@ ResultRow train_head(model::Classifier& model, const std::string& head, const Pr
   model.freeze_all();
   model.train(false);
   const auto sha = model_sha256(model);
-  const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset, const std::string& split) {
+  const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset,
+                            const std::string& split) {
     return cached_features(model, {dataset, split, feature_layer, sha}, config);
   };
   const auto train_features = features(data.train, "train");
   const auto val_features = features(data.val, "val");
-  const auto eval_features = data.eval == data.val ? val_features : features(data.eval, data.eval_split);
-  logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head, feature_layer);
+  const auto eval_features =
+      data.eval == data.val ? val_features : features(data.eval, data.eval_split);
+  logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head,
+                 feature_layer);
 
   model.unfreeze_from(head);
-  train::ScriptLayersNetwork network(model.layers_from(head),
-                                     [&model, head](const at::Tensor& x) { return model.forward_from(x, head); });
-  train::TensorBatchSource train_source(train_features.features, train_features.labels, config.head.batch_size, true,
-                                        config.data.seed);
+  train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
+    return model.forward_from(x, head);
+  });
+  train::TensorBatchSource train_source(train_features.features, train_features.labels,
+                                        config.head.batch_size, true, config.data.seed);
   train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
   train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
 
   const auto fit = head_fit_options(config);
   auto optimizer = build_optimizer(
-      fit.optimizer, {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
+      fit.optimizer,
+      {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
   StageSetup setup;
   setup.dir = config.out / "stage1";
   setup.label = "stage 1 (head on features)";
@@ -125,19 +134,22 @@ ResultRow train_head(model::Classifier& model, const std::string& head, const Pr
   const auto outcome = fit_stage(network, *optimizer, fit, train_source, &val_source, setup);
   train::copy_state(network, outcome.best.empty() ? outcome.last : outcome.best);
   const auto evaluation = train::evaluate(network, eval_source, num_classes, config.fit.device);
-  return {"feature extraction (stage 1 head)", evaluation.accuracy, evaluation.loss, evaluation.examples};
+  return {"feature extraction (stage 1 head)", evaluation.accuracy, evaluation.loss,
+          evaluation.examples};
 }
 
 // Stage 2's parameter groups: the upper layers unfrozen (at least the whole new head), per-layer
 // learning rates by depth decay below the head, or explicit rules.
-std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model, const std::string& head,
+std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
+                                                      const std::string& head,
                                                       const RunConfig& config) {
   const double lr = base_lr(config.fit.optimizer);
   model.freeze_all();
   if (!config.lr_rules.empty())
     return model::param_groups_from_rules(model, model::parse_lr_rules(config.lr_rules), lr);
   auto first = config.unfreeze_from.empty() ? default_unfreeze_from(model) : config.unfreeze_from;
-  if (config.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first)) first = head;
+  if (config.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first))
+    first = head;
   model.unfreeze_from(first);
   return model::param_groups_by_depth(model, lr, config.lr_decay, head);
 }
@@ -152,8 +164,8 @@ RunResult finetune(const RunConfig& config) {
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
   if (model.metadata().random_init())
-    logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone", config.model.string(),
-                   model.metadata().weights);
+    logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone",
+                   config.model.string(), model.metadata().weights);
   model.replace_head(num_classes, data.classes);
 
   // Stage 1: the new head, the classification layer or the layers from --head-from.
@@ -166,17 +178,19 @@ RunResult finetune(const RunConfig& config) {
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
   const auto groups = fine_tuning_groups(model, head, config);
   for (const auto& group : groups)
-    logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr, group.params.size());
+    logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
+                   group.params.size());
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
   network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "stage 2 (fine-tune)", num_classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
-  const auto outcome = fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
+  const auto outcome =
+      fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
   for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
-  return detail::finish_run(model, network, outcome, std::move(candidates), std::move(rows), data, sources, config,
-                            "fine-tuning: ");
+  return detail::finish_run(model, network, outcome, std::move(candidates), std::move(rows), data,
+                            sources, config, "fine-tuning: ");
 }
 
 }  // namespace tlkit::pipeline

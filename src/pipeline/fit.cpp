@@ -21,38 +21,47 @@ void report_overfit_check(const train::FitResult& fit, std::int64_t batches) {
   if (accuracy >= 0.99) {
     logger()->info("overfit check passed: {:.1f}% on the {} batch(es)", 100 * accuracy, batches);
   } else {
-    logger()->warn("overfit check: only {:.1f}% on the {} batch(es) it trained on; with more epochs or a larger lr "
-                   "it should reach ~100% - if not, suspect the labels, the preprocessing or the loss",
-                   100 * accuracy, batches);
+    logger()->warn(
+        "overfit check: only {:.1f}% on the {} batch(es) it trained on; with more epochs or a "
+        "larger lr "
+        "it should reach ~100% - if not, suspect the labels, the preprocessing or the loss",
+        100 * accuracy, batches);
   }
 }
 
 }  // namespace
 
-StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimizer, const FitOptions& fit,
-                       train::BatchSource& train_source, train::BatchSource* val_source, const StageSetup& setup) {
+StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimizer,
+                       const FitOptions& fit, train::BatchSource& train_source,
+                       train::BatchSource* val_source, const StageSetup& setup) {
   std::shared_ptr<train::BatchSource> overfit;
   train::BatchSource* train_batches = &train_source;
   if (fit.overfit_batches > 0) {
     // The course's sanity check: the same few batches for training and validation.
     overfit = std::make_shared<train::RepeatFirstBatches>(
-        std::shared_ptr<train::BatchSource>(&train_source, [](train::BatchSource*) {}), fit.overfit_batches);
+        std::shared_ptr<train::BatchSource>(&train_source, [](train::BatchSource*) {}),
+        fit.overfit_batches);
     train_batches = overfit.get();
     val_source = overfit.get();
-    logger()->info("overfit check: training and validating on the same {} batch(es), no early stopping, no "
-                   "augmentation, no dropout; the accuracy should reach ~100%", fit.overfit_batches);
+    logger()->info(
+        "overfit check: training and validating on the same {} batch(es), no early stopping, no "
+        "augmentation, no dropout; the accuracy should reach ~100%",
+        fit.overfit_batches);
   }
 
   train::Trainer trainer(network, optimizer, trainer_options(fit, setup.num_classes, setup.label));
-  trainer.set_scheduler(build_scheduler(setup.schedule, optimizer, fit.epochs,
-                                        fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));
+  trainer.set_scheduler(
+      build_scheduler(setup.schedule, optimizer, fit.epochs,
+                      fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));
   trainer.add_callback(std::make_shared<train::NonFiniteGuard>(
       fit.on_nonfinite == "skip" ? train::NonFinitePolicy::kSkip : train::NonFinitePolicy::kStop));
-  if (setup.initial_loss_check) trainer.add_callback(std::make_shared<train::InitialLossCheck>(setup.num_classes));
+  if (setup.initial_loss_check)
+    trainer.add_callback(std::make_shared<train::InitialLossCheck>(setup.num_classes));
   std::shared_ptr<train::EmaCallback> ema;
   if (fit.ema_decay > 0) {
-    ema = std::make_shared<train::EmaCallback>(network, val_source, setup.num_classes,
-                                               train::EMAOptions().decay(fit.ema_decay).warmup(true));
+    ema =
+        std::make_shared<train::EmaCallback>(network, val_source, setup.num_classes,
+                                             train::EMAOptions().decay(fit.ema_decay).warmup(true));
     trainer.add_callback(ema);
   }
   std::shared_ptr<train::SnapshotEnsemble> snapshots;
@@ -63,8 +72,10 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
   std::shared_ptr<train::BestWeights> best;
   if (val_source) {
     if (fit.patience > 0 && !overfit)
-      trainer.add_callback(std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{fit.patience}));
-    best = std::make_shared<train::BestWeights>(setup.checkpoints ? setup.dir / "checkpoints" / "best.pt" : fs::path());
+      trainer.add_callback(
+          std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{fit.patience}));
+    best = std::make_shared<train::BestWeights>(
+        setup.checkpoints ? setup.dir / "checkpoints" / "best.pt" : fs::path());
     trainer.add_callback(best);
   }
   trainer.add_callback(std::make_shared<train::CsvLogger>(setup.dir / "metrics.csv"));

@@ -23,7 +23,8 @@ void suggest(LrFindResult& result) {
   double steepest = 0;
   size_t at = lowest;
   for (size_t i = skip + 1; i <= lowest; ++i) {
-    const double slope = (result.smoothed[i] - result.smoothed[i - 1]) / std::log(result.lrs[i] / result.lrs[i - 1]);
+    const double slope =
+        (result.smoothed[i] - result.smoothed[i - 1]) / std::log(result.lrs[i] / result.lrs[i - 1]);
     if (slope < steepest) {
       steepest = slope;
       at = i;
@@ -34,10 +35,11 @@ void suggest(LrFindResult& result) {
 
 }  // namespace
 
-LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& optimizer, train::BatchSource& source,
-                           const LrFindOptions& options) {
-  TLKIT_CHECK(options.start_lr > 0 && options.end_lr > options.start_lr, "the lr range must satisfy 0 < start < end, got ",
-              options.start_lr, " .. ", options.end_lr);
+LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& optimizer,
+                           train::BatchSource& source, const LrFindOptions& options) {
+  TLKIT_CHECK(options.start_lr > 0 && options.end_lr > options.start_lr,
+              "the lr range must satisfy 0 < start < end, got ", options.start_lr, " .. ",
+              options.end_lr);
   TLKIT_CHECK(options.steps >= 10, "the range test needs at least 10 steps, got ", options.steps);
   TLKIT_CHECK(options.smoothing >= 0 && options.smoothing < 1, "smoothing must be in [0, 1)");
   const auto saved = train::clone_state(network);
@@ -53,16 +55,19 @@ LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& opt
   source.start_epoch(epoch);
   network.train(true);
   for (std::int64_t i = 0; i < options.steps; ++i) {
-    const double lr = options.start_lr * std::pow(options.end_lr / options.start_lr,
-                                                  static_cast<double>(i) / static_cast<double>(options.steps - 1));
-    for (size_t g = 0; g < ratios.size(); ++g) optimizer.param_groups()[g].options().set_lr(lr * ratios[g]);
+    const double lr = options.start_lr *
+                      std::pow(options.end_lr / options.start_lr,
+                               static_cast<double>(i) / static_cast<double>(options.steps - 1));
+    for (size_t g = 0; g < ratios.size(); ++g)
+      optimizer.param_groups()[g].options().set_lr(lr * ratios[g]);
     auto batch = source.next();
     if (!batch) {
       source.start_epoch(++epoch);
       batch = source.next();
       TLKIT_CHECK(batch.has_value(), "the training data yielded no batch");
     }
-    auto loss = at::cross_entropy_loss(network.forward(batch->inputs.to(options.device)), batch->targets.to(options.device));
+    auto loss = at::cross_entropy_loss(network.forward(batch->inputs.to(options.device)),
+                                       batch->targets.to(options.device));
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
@@ -85,7 +90,8 @@ LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& opt
   }
   bar.finish();
   train::copy_state(network, saved);
-  for (size_t g = 0; g < ratios.size(); ++g) optimizer.param_groups()[g].options().set_lr(lr0 * ratios[g]);
+  for (size_t g = 0; g < ratios.size(); ++g)
+    optimizer.param_groups()[g].options().set_lr(lr0 * ratios[g]);
   suggest(result);
   return result;
 }

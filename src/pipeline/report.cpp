@@ -13,7 +13,8 @@ namespace tlkit::pipeline {
 
 std::string format_results(const RunResult& result) {
   std::ostringstream out;
-  out << "| model (" << result.split << " split) | accuracy | loss | images |\n|---|---:|---:|---:|\n";
+  out << "| model (" << result.split
+      << " split) | accuracy | loss | images |\n|---|---:|---:|---:|\n";
   for (const auto& row : result.rows) {
     char line[256];
     std::snprintf(line, sizeof(line), "| %s%s | %.2f%% | %.4f | %lld |\n", row.name.c_str(),
@@ -22,8 +23,8 @@ std::string format_results(const RunResult& result) {
     out << line;
   }
   if (!result.exported.empty())
-    out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from << " weights: "
-        << result.exported_because << ")\n";
+    out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from
+        << " weights: " << result.exported_because << ")\n";
   return out.str();
 }
 
@@ -48,18 +49,22 @@ void plot_curves(const std::filesystem::path& out, const std::vector<train::Metr
     for (auto& s : all)
       if (!s.x.empty()) present.push_back(std::move(s));
     if (present.empty()) return;
-    write_line_plot(out / file, present, PlotOptions().with_title(what + " per epoch").with_labels("epoch", what));
+    write_line_plot(out / file, present,
+                    PlotOptions().with_title(what + " per epoch").with_labels("epoch", what));
   };
   plot("curves_loss.png", "loss",
-       {series("train_loss", "train"), series("val_loss", "val"), series("ema_val_loss", "val (EMA)")});
-  plot("curves_accuracy.png", "accuracy",
-       {series("train_acc", "train"), series("val_acc", "val"), series("ema_val_acc", "val (EMA)")});
+       {series("train_loss", "train"), series("val_loss", "val"),
+        series("ema_val_loss", "val (EMA)")});
+  plot(
+      "curves_accuracy.png", "accuracy",
+      {series("train_acc", "train"), series("val_acc", "val"), series("ema_val_acc", "val (EMA)")});
 }
 #endif
 
 }  // namespace
 
-void write_report(const RunConfig& config, const RunResult& result, const std::vector<train::Metrics>& history) {
+void write_report(const RunConfig& config, const RunResult& result,
+                  const std::vector<train::Metrics>& history) {
   const auto& out = config.out;
   Json summary = Json::object();
   summary["command"] = config.command;

@@ -16,12 +16,14 @@ namespace {
 // stay: they are keyed and re-extracted when stale.
 void clear_previous_run(const fs::path& out) {
   std::error_code ignored;
-  for (const auto* name : {"checkpoints", "snapshots", "stage1"}) fs::remove_all(out / name, ignored);
-  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md", "curves_loss.png",
-                           "curves_accuracy.png"})
+  for (const auto* name : {"checkpoints", "snapshots", "stage1"})
+    fs::remove_all(out / name, ignored);
+  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md",
+                           "curves_loss.png", "curves_accuracy.png"})
     fs::remove(out / name, ignored);
   for (const auto& entry : fs::directory_iterator(out, ignored))
-    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) fs::remove(entry.path(), ignored);
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      fs::remove(entry.path(), ignored);
 }
 
 }  // namespace
@@ -46,13 +48,15 @@ StageSetup main_stage(const RunConfig& config, const std::string& label, std::in
 
 DataOptions loading_options(const RunConfig& config) {
   auto options = config.data;
-  if (config.fit.overfit_batches > 0) options.augment = false;  // the sanity check trains unregularised
+  if (config.fit.overfit_batches > 0)
+    options.augment = false;  // the sanity check trains unregularised
   return options;
 }
 
 RunResult finish_run(model::Classifier& model, train::Network& network, const StageOutcome& outcome,
-                     std::vector<Candidate> candidates, std::vector<ResultRow> rows, const PreparedData& data,
-                     const Sources& sources, const RunConfig& config, const std::string& row_prefix) {
+                     std::vector<Candidate> candidates, std::vector<ResultRow> rows,
+                     const PreparedData& data, const Sources& sources, const RunConfig& config,
+                     const std::string& row_prefix) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto& device = config.fit.device;
   const auto first_own = candidates.size() - stage_candidates(outcome).size();
@@ -65,12 +69,14 @@ RunResult finish_run(model::Classifier& model, train::Network& network, const St
     rows.push_back({row_prefix + candidates[i].name, e.accuracy, e.loss, e.examples});
   }
   if (!outcome.snapshots.empty()) {
-    const auto e = train::evaluate_ensemble(network, outcome.snapshots, *sources.eval, num_classes, device);
-    rows.push_back({row_prefix + "snapshot ensemble (" + std::to_string(outcome.snapshots.size()) + ")", e.accuracy,
-                    e.loss, e.examples});
+    const auto e =
+        train::evaluate_ensemble(network, outcome.snapshots, *sources.eval, num_classes, device);
+    rows.push_back(
+        {row_prefix + "snapshot ensemble (" + std::to_string(outcome.snapshots.size()) + ")",
+         e.accuracy, e.loss, e.examples});
   }
-  const auto selection =
-      select_on_validation(network, candidates, *sources.val, config.fit.monitor, num_classes, device);
+  const auto selection = select_on_validation(network, candidates, *sources.val, config.fit.monitor,
+                                              num_classes, device);
   RunResult result;
   result.split = data.eval_split;
   result.exported = config.out / "model.pt";
@@ -82,8 +88,8 @@ RunResult finish_run(model::Classifier& model, train::Network& network, const St
                            model.metadata().weights + ")");
   model.train(false);
   model::export_model(model, result.exported);
-  logger()->info("exported the {} weights to {} ({})", result.exported_from, result.exported.string(),
-                 result.exported_because);
+  logger()->info("exported the {} weights to {} ({})", result.exported_from,
+                 result.exported.string(), result.exported_because);
   write_report(config, result, outcome.fit.history);
   return result;
 }

@@ -27,10 +27,12 @@ DataOptions loading_options(const RunConfig& config);
 // choice among `candidates` (earlier stages' first, one row each in `rows`, then the stage's own)
 // on validation, the export of the chosen weights as model.pt and the report.
 RunResult finish_run(model::Classifier& model, train::Network& network, const StageOutcome& outcome,
-                     std::vector<Candidate> candidates, std::vector<ResultRow> rows, const PreparedData& data,
-                     const Sources& sources, const RunConfig& config, const std::string& row_prefix);
+                     std::vector<Candidate> candidates, std::vector<ResultRow> rows,
+                     const PreparedData& data, const Sources& sources, const RunConfig& config,
+                     const std::string& row_prefix);
 
 // summary.json (config, results, history), results.md and curves_*.png of a run.
-void write_report(const RunConfig& config, const RunResult& result, const std::vector<train::Metrics>& history);
+void write_report(const RunConfig& config, const RunResult& result,
+                  const std::vector<train::Metrics>& history);
 
 }  // namespace tlkit::pipeline::detail

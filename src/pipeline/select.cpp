@@ -17,8 +17,8 @@ std::vector<Candidate> stage_candidates(const StageOutcome& outcome) {
 }
 
 Selection select_on_validation(train::Network& network, const std::vector<Candidate>& candidates,
-                               train::BatchSource& val, const std::string& monitor, std::int64_t num_classes,
-                               const c10::Device& device) {
+                               train::BatchSource& val, const std::string& monitor,
+                               std::int64_t num_classes, const c10::Device& device) {
   TLKIT_CHECK(!candidates.empty(), "nothing to select from");
   TLKIT_CHECK(monitor == "val_loss" || monitor == "val_acc", "unknown monitor '", monitor, "'");
   Selection selection;
@@ -31,7 +31,8 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
     return a.loss < b.loss;
   };
   for (size_t i = 1; i < candidates.size(); ++i)
-    if (better(selection.validation[i], selection.validation[selection.chosen])) selection.chosen = i;
+    if (better(selection.validation[i], selection.validation[selection.chosen]))
+      selection.chosen = i;
   const auto& chosen = selection.validation[selection.chosen];
   char text[160];
   std::snprintf(text, sizeof(text), "%s %s on validation (%.4f) of %zu candidates",

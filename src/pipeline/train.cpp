@@ -21,16 +21,18 @@ RunResult train(const RunConfig& config) {
   if (model.num_classes() != num_classes || model.class_names() != data.classes)
     model.replace_head(num_classes, data.classes);
   model.unfreeze_all();
-  auto optimizer =
-      build_optimizer(config.fit.optimizer, model::single_param_group(model, base_lr(config.fit.optimizer)));
+  auto optimizer = build_optimizer(config.fit.optimizer,
+                                   model::single_param_group(model, base_lr(config.fit.optimizer)));
   train::ScriptNetwork network(model.module());
   network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "train", num_classes);
   setup.initial_loss_check = config.reinitialize || model.metadata().random_init();
-  const auto outcome = fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
+  const auto outcome =
+      fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
-  return detail::finish_run(model, network, outcome, stage_candidates(outcome), {}, data, sources, config, "train: ");
+  return detail::finish_run(model, network, outcome, stage_candidates(outcome), {}, data, sources,
+                            config, "train: ");
 }
 
 }  // namespace tlkit::pipeline

@@ -23,7 +23,8 @@ c10::IValue read_value(torch::serialize::InputArchive& archive, const std::strin
 
 }  // namespace
 
-void write_int(torch::serialize::OutputArchive& archive, const std::string& key, std::int64_t value) {
+void write_int(torch::serialize::OutputArchive& archive, const std::string& key,
+               std::int64_t value) {
   archive.write(key, c10::IValue(value));
 }
 
@@ -60,8 +61,8 @@ double read_double(torch::serialize::InputArchive& archive, const std::string& k
 std::vector<double> read_doubles(torch::serialize::InputArchive& archive, const std::string& key,
                                  const std::string& owner) {
   const auto value = read_value(archive, key, owner);
-  TLKIT_CHECK(value.isDoubleList(), owner, " state: '", key, "' should be a list of numbers but holds ",
-              value.tagKind());
+  TLKIT_CHECK(value.isDoubleList(), owner, " state: '", key,
+              "' should be a list of numbers but holds ", value.tagKind());
   return value.toDoubleVector();
 }
 

@@ -11,7 +11,8 @@
 
 namespace tlkit::schedule::detail {
 
-void write_int(torch::serialize::OutputArchive& archive, const std::string& key, std::int64_t value);
+void write_int(torch::serialize::OutputArchive& archive, const std::string& key,
+               std::int64_t value);
 void write_double(torch::serialize::OutputArchive& archive, const std::string& key, double value);
 void write_doubles(torch::serialize::OutputArchive& archive, const std::string& key,
                    const std::vector<double>& values);

@@ -14,15 +14,18 @@ namespace {
 constexpr double kPi = 3.141592653589793;  // Python's math.pi
 
 void check_eta_min(double eta_min, const char* schedule) {
-  TLKIT_CHECK(std::isfinite(eta_min) && eta_min >= 0, schedule, ": eta_min must be >= 0, got ", eta_min);
+  TLKIT_CHECK(std::isfinite(eta_min) && eta_min >= 0, schedule, ": eta_min must be >= 0, got ",
+              eta_min);
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------- CosineAnnealingLR
-CosineAnnealingLR::CosineAnnealingLR(torch::optim::Optimizer& optimizer, std::int64_t T_max, double eta_min)
+CosineAnnealingLR::CosineAnnealingLR(torch::optim::Optimizer& optimizer, std::int64_t T_max,
+                                     double eta_min)
     : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
-  TLKIT_CHECK(T_max >= 1, "CosineAnnealingLR: T_max must be >= 1 (epochs of one half cosine), got ", T_max);
+  TLKIT_CHECK(T_max >= 1, "CosineAnnealingLR: T_max must be >= 1 (epochs of one half cosine), got ",
+              T_max);
   check_eta_min(eta_min, "CosineAnnealingLR");
   initial_step();
 }
@@ -40,7 +43,8 @@ std::vector<double> CosineAnnealingLR::compute_lr() {
       // The cosine's minimum was at t-1; the recursion's ratio would be 0/0 here.
       lrs[i] = lrs[i] + (base[i] - eta_min_) * (1 - std::cos(kPi / t_max)) / 2;
     } else {
-      lrs[i] = (1 + std::cos(kPi * t / t_max)) / (1 + std::cos(kPi * (t - 1) / t_max)) * (lrs[i] - eta_min_) +
+      lrs[i] = (1 + std::cos(kPi * t / t_max)) / (1 + std::cos(kPi * (t - 1) / t_max)) *
+                   (lrs[i] - eta_min_) +
                eta_min_;
     }
   }
@@ -57,11 +61,15 @@ std::vector<double> CosineAnnealingLR::closed_form_lr() {
 }
 
 // ---------------------------------------------------------------- CosineAnnealingWarmRestarts
-CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(torch::optim::Optimizer& optimizer, std::int64_t T_0,
-                                                         std::int64_t T_mult, double eta_min)
+CosineAnnealingWarmRestarts::CosineAnnealingWarmRestarts(torch::optim::Optimizer& optimizer,
+                                                         std::int64_t T_0, std::int64_t T_mult,
+                                                         double eta_min)
     : LRScheduler(optimizer), T_0_(T_0), T_mult_(T_mult), eta_min_(eta_min), T_i_(T_0) {
-  TLKIT_CHECK(T_0 >= 1, "CosineAnnealingWarmRestarts: T_0 must be >= 1 (epochs of the first cycle), got ", T_0);
-  TLKIT_CHECK(T_mult >= 1, "CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got ", T_mult);
+  TLKIT_CHECK(T_0 >= 1,
+              "CosineAnnealingWarmRestarts: T_0 must be >= 1 (epochs of the first cycle), got ",
+              T_0);
+  TLKIT_CHECK(T_mult >= 1, "CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got ",
+              T_mult);
   check_eta_min(eta_min, "CosineAnnealingWarmRestarts");
   initial_step();
 }
@@ -99,10 +107,11 @@ void CosineAnnealingWarmRestarts::step_to(double epoch) {
     if (T_mult_ == 1) {
       T_cur_ = std::fmod(epoch, t0);
     } else {
-      // The cycle index n, as torch computes it: int(math.log(epoch / T_0 * (T_mult - 1) + 1, T_mult)),
-      // where math.log(x, b) is log(x) / log(b).
+      // The cycle index n, as torch computes it: int(math.log(epoch / T_0 * (T_mult - 1) + 1,
+      // T_mult)), where math.log(x, b) is log(x) / log(b).
       const double mult = static_cast<double>(T_mult_);
-      const auto n = static_cast<std::int64_t>(std::log(epoch / t0 * (mult - 1) + 1) / std::log(mult));
+      const auto n =
+          static_cast<std::int64_t>(std::log(epoch / t0 * (mult - 1) + 1) / std::log(mult));
       std::int64_t power = 1;
       for (std::int64_t k = 0; k < n; ++k) power *= T_mult_;
       T_cur_ = epoch - static_cast<double>(T_0_ * (power - 1)) / static_cast<double>(T_mult_ - 1);

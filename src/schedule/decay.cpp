@@ -17,13 +17,14 @@ std::vector<double> scaled(std::vector<double> lrs, double factor) {
 }
 
 void check_positive_finite(double value, const char* schedule, const char* argument) {
-  TLKIT_CHECK(std::isfinite(value) && value > 0, schedule, ": ", argument, " must be a positive number, got ",
-              value);
+  TLKIT_CHECK(std::isfinite(value) && value > 0, schedule, ": ", argument,
+              " must be a positive number, got ", value);
 }
 
 void check_factor(double value, const char* schedule, const char* argument, bool allow_zero) {
-  TLKIT_CHECK(std::isfinite(value) && value <= 1.0 && (allow_zero ? value >= 0 : value > 0), schedule, ": ",
-              argument, " must be in ", allow_zero ? "[0, 1]" : "(0, 1]", ", got ", value);
+  TLKIT_CHECK(std::isfinite(value) && value <= 1.0 && (allow_zero ? value >= 0 : value > 0),
+              schedule, ": ", argument, " must be in ", allow_zero ? "[0, 1]" : "(0, 1]", ", got ",
+              value);
 }
 
 }  // namespace
@@ -36,7 +37,8 @@ std::vector<double> FixedLR::compute_lr() { return group_lrs(); }
 // ---------------------------------------------------------------- StepLR
 StepLR::StepLR(torch::optim::Optimizer& optimizer, std::int64_t step_size, double gamma)
     : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
-  TLKIT_CHECK(step_size >= 1, "StepLR: step_size must be >= 1 (epochs between decays), got ", step_size);
+  TLKIT_CHECK(step_size >= 1, "StepLR: step_size must be >= 1 (epochs between decays), got ",
+              step_size);
   check_positive_finite(gamma, "StepLR", "gamma");
   initial_step();
 }
@@ -69,7 +71,8 @@ std::vector<double> MultiStepLR::compute_lr() {
 }
 
 std::vector<double> MultiStepLR::closed_form_lr() {
-  const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin();
+  const auto passed =
+      std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin();
   return scaled(base_lrs(), std::pow(gamma_, static_cast<double>(passed)));
 }
 
@@ -96,7 +99,10 @@ std::vector<double> ConstantLR::closed_form_lr() {
 // ---------------------------------------------------------------- LinearLR
 LinearLR::LinearLR(torch::optim::Optimizer& optimizer, double start_factor, double end_factor,
                    std::int64_t total_iters)
-    : LRScheduler(optimizer), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+    : LRScheduler(optimizer),
+      start_factor_(start_factor),
+      end_factor_(end_factor),
+      total_iters_(total_iters) {
   // As in torch 2.x: a zero start factor would divide by zero in the chainable form.
   check_factor(start_factor, "LinearLR", "start_factor", /*allow_zero=*/false);
   check_factor(end_factor, "LinearLR", "end_factor", /*allow_zero=*/true);
@@ -108,15 +114,15 @@ std::vector<double> LinearLR::compute_lr() {
   if (last_epoch_ == 0) return scaled(group_lrs(), start_factor_);
   if (last_epoch_ > total_iters_) return group_lrs();
   const double delta = end_factor_ - start_factor_;
-  const double denominator =
-      static_cast<double>(total_iters_) * start_factor_ + static_cast<double>(last_epoch_ - 1) * delta;
+  const double denominator = static_cast<double>(total_iters_) * start_factor_ +
+                             static_cast<double>(last_epoch_ - 1) * delta;
   return scaled(group_lrs(), 1. + delta / denominator);
 }
 
 std::vector<double> LinearLR::closed_form_lr() {
   const double done = static_cast<double>(std::min(total_iters_, last_epoch_));
-  return scaled(base_lrs(),
-                start_factor_ + (end_factor_ - start_factor_) * done / static_cast<double>(total_iters_));
+  return scaled(base_lrs(), start_factor_ + (end_factor_ - start_factor_) * done /
+                                                static_cast<double>(total_iters_));
 }
 
 // ---------------------------------------------------------------- ExponentialLR
@@ -136,7 +142,8 @@ std::vector<double> ExponentialLR::closed_form_lr() {
 }
 
 // ---------------------------------------------------------------- PolynomialLR
-PolynomialLR::PolynomialLR(torch::optim::Optimizer& optimizer, std::int64_t total_iters, double power)
+PolynomialLR::PolynomialLR(torch::optim::Optimizer& optimizer, std::int64_t total_iters,
+                           double power)
     : LRScheduler(optimizer), total_iters_(total_iters), power_(power) {
   TLKIT_CHECK(total_iters >= 1, "PolynomialLR: total_iters must be >= 1, got ", total_iters);
   TLKIT_CHECK(std::isfinite(power) && power >= 0, "PolynomialLR: power must be >= 0, got ", power);

@@ -38,7 +38,8 @@ std::vector<double> attach(const torch::optim::Optimizer& optimizer) {
   for (std::size_t i = entry.lrs.size(); i < groups.size(); ++i) {
     entry.lrs.push_back(groups[i].options().get_lr());
   }
-  return std::vector<double>(entry.lrs.begin(), entry.lrs.begin() + static_cast<long>(groups.size()));
+  return std::vector<double>(entry.lrs.begin(),
+                             entry.lrs.begin() + static_cast<long>(groups.size()));
 }
 
 void detach(const torch::optim::Optimizer& optimizer) {
@@ -58,7 +59,8 @@ LRScheduler::LRScheduler(torch::optim::Optimizer& optimizer) : optimizer_(optimi
   TLKIT_CHECK(!optimizer.param_groups().empty(),
               "cannot schedule an optimizer without param groups; add parameters first");
   for (const auto& group : optimizer.param_groups()) {
-    TLKIT_CHECK(group.has_options(), "a param group of the optimizer has no options; "
+    TLKIT_CHECK(group.has_options(),
+                "a param group of the optimizer has no options; "
                 "build the optimizer through its constructor or add_param_group");
   }
   base_lrs_ = attach(optimizer_);
@@ -81,7 +83,8 @@ void LRScheduler::step() {
 
 void LRScheduler::step_to(double epoch) {
   TLKIT_CHECK(std::isfinite(epoch) && epoch >= 0 && epoch == std::floor(epoch), name(),
-              "::step_to(", epoch, "): the epoch must be a whole number >= 0 "
+              "::step_to(", epoch,
+              "): the epoch must be a whole number >= 0 "
               "(only CosineAnnealingWarmRestarts takes fractional epochs)");
   check_groups();
   ++step_count_;
@@ -92,8 +95,8 @@ void LRScheduler::step_to(double epoch) {
 void LRScheduler::step_with_metric(double /*metric*/) { step(); }
 
 void LRScheduler::set_base_lrs(std::vector<double> base_lrs) {
-  TLKIT_CHECK(base_lrs.size() == num_groups(), name(), ": ", base_lrs.size(),
-              " base lrs for ", num_groups(), " param groups");
+  TLKIT_CHECK(base_lrs.size() == num_groups(), name(), ": ", base_lrs.size(), " base lrs for ",
+              num_groups(), " param groups");
   base_lrs_ = std::move(base_lrs);
   override_initial(optimizer_, base_lrs_);
 }
@@ -143,7 +146,8 @@ void LRScheduler::load(torch::serialize::InputArchive& archive) {
   auto base_lrs = detail::read_doubles(archive, "base_lrs", owner);
   auto last_lr = detail::read_doubles(archive, "last_lr", owner);
   TLKIT_CHECK(base_lrs.size() == num_groups() && last_lr.size() == num_groups(), owner,
-              " state is for ", base_lrs.size(), " param groups but the optimizer has ", num_groups());
+              " state is for ", base_lrs.size(), " param groups but the optimizer has ",
+              num_groups());
   const auto last_epoch = detail::read_int(archive, "last_epoch", owner);
   const auto step_count = detail::read_int(archive, "step_count", owner);
   load_state(archive);

@@ -36,7 +36,8 @@ torch::serialize::InputArchive reopen(torch::serialize::OutputArchive& out) {
   return in;
 }
 
-std::optional<torch::serialize::InputArchive> serialized(const torch::optim::OptimizerOptions& options) {
+std::optional<torch::serialize::InputArchive> serialized(
+    const torch::optim::OptimizerOptions& options) {
   try {
     torch::serialize::OutputArchive out;
     options.serialize(out);  // the base class throws: not serializable
@@ -94,8 +95,9 @@ Registry& registry() {
         beta1_option_accessor<torch::optim::AdamOptions>("torch::optim::AdamOptions"),
         beta1_option_accessor<torch::optim::AdamWOptions>("torch::optim::AdamWOptions")};
     // Tried last: any options class that serializes "momentum" or "betas" the LibTorch way.
-    created->accessors.insert(created->accessors.begin(),
-                              MomentumAccessor{"options serialized with momentum/betas", serialized_get, serialized_set});
+    created->accessors.insert(
+        created->accessors.begin(),
+        MomentumAccessor{"options serialized with momentum/betas", serialized_get, serialized_set});
     return created;
   }();
   return *instance;
@@ -130,7 +132,8 @@ void set_momentum(torch::optim::OptimizerOptions& options, double value) {
   for (auto it = accessors.rbegin(); it != accessors.rend(); ++it) {
     if (it->set(options, value)) return;
   }
-  fail("this optimizer's options have no momentum or betas that tlkit knows (known: ", momentum_accessor_names(),
+  fail("this optimizer's options have no momentum or betas that tlkit knows (known: ",
+       momentum_accessor_names(),
        "); register its options class with tlkit::schedule::register_momentum_option<T>() or "
        "register_beta1_option<T>(), or turn cycle_momentum off");
 }

@@ -17,7 +17,8 @@ enum Lr { kInitialLr = 0, kMaxLr = 1, kMinLr = 2 };
 enum Momentum { kMaxMomentum = 0, kBaseMomentum = 1 };
 
 // One value per group from a list holding one value for all groups or one per group.
-std::vector<double> per_group(const std::vector<double>& values, std::size_t groups, const char* argument) {
+std::vector<double> per_group(const std::vector<double>& values, std::size_t groups,
+                              const char* argument) {
   TLKIT_CHECK(values.size() == 1 || values.size() == groups, "OneCycleLR: expected 1 or ", groups,
               " values for ", argument, " (one per param group), got ", values.size());
   return values.size() == 1 ? std::vector<double>(groups, values[0]) : values;
@@ -32,16 +33,16 @@ std::int64_t resolve_total_steps(const OneCycleLROptions& o) {
   TLKIT_CHECK(o.epochs() && o.steps_per_epoch(),
               "OneCycleLR: give total_steps, or both epochs and steps_per_epoch");
   TLKIT_CHECK(*o.epochs() > 0, "OneCycleLR: epochs must be a positive integer, got ", *o.epochs());
-  TLKIT_CHECK(*o.steps_per_epoch() > 0, "OneCycleLR: steps_per_epoch must be a positive integer, got ",
-              *o.steps_per_epoch());
+  TLKIT_CHECK(*o.steps_per_epoch() > 0,
+              "OneCycleLR: steps_per_epoch must be a positive integer, got ", *o.steps_per_epoch());
   return *o.epochs() * *o.steps_per_epoch();
 }
 
 void check_options(const OneCycleLROptions& o) {
-  TLKIT_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1, "OneCycleLR: pct_start must be in [0, 1], got ",
-              o.pct_start());
-  TLKIT_CHECK(std::isfinite(o.div_factor()) && o.div_factor() > 0, "OneCycleLR: div_factor must be > 0, got ",
-              o.div_factor());
+  TLKIT_CHECK(o.pct_start() >= 0 && o.pct_start() <= 1,
+              "OneCycleLR: pct_start must be in [0, 1], got ", o.pct_start());
+  TLKIT_CHECK(std::isfinite(o.div_factor()) && o.div_factor() > 0,
+              "OneCycleLR: div_factor must be > 0, got ", o.div_factor());
   TLKIT_CHECK(std::isfinite(o.final_div_factor()) && o.final_div_factor() > 0,
               "OneCycleLR: final_div_factor must be > 0, got ", o.final_div_factor());
   for (double lr : o.max_lr()) {
@@ -49,7 +50,8 @@ void check_options(const OneCycleLROptions& o) {
   }
   for (const auto* list : {&o.base_momentum(), &o.max_momentum()}) {
     for (double m : *list) {
-      TLKIT_CHECK(m >= 0 && m <= 1, "OneCycleLR: base_momentum and max_momentum must be in [0, 1], got ", m);
+      TLKIT_CHECK(m >= 0 && m <= 1,
+                  "OneCycleLR: base_momentum and max_momentum must be in [0, 1], got ", m);
     }
   }
 }
@@ -87,10 +89,12 @@ OneCycleLR::OneCycleLR(torch::optim::Optimizer& optimizer, OneCycleLROptions opt
   }
   if (options_.cycle_momentum()) {
     for (auto& group : optimizer.param_groups()) {
-      TLKIT_CHECK(get_momentum(group.options()).has_value(),
-                  "OneCycleLR with cycle_momentum needs an optimizer with momentum or betas (known: ",
-                  momentum_accessor_names(), "); set cycle_momentum(false) or register the options class "
-                  "with tlkit::schedule::register_momentum_option<T>() / register_beta1_option<T>()");
+      TLKIT_CHECK(
+          get_momentum(group.options()).has_value(),
+          "OneCycleLR with cycle_momentum needs an optimizer with momentum or betas (known: ",
+          momentum_accessor_names(),
+          "); set cycle_momentum(false) or register the options class "
+          "with tlkit::schedule::register_momentum_option<T>() / register_beta1_option<T>()");
     }
     apply_momentum(max_momenta);
   }
@@ -107,7 +111,8 @@ double OneCycleLR::anneal(double start, double end, double pct) const {
 std::vector<double> OneCycleLR::compute_lr() {
   const double step_num = static_cast<double>(last_epoch_);
   TLKIT_CHECK(last_epoch_ <= total_steps_, "OneCycleLR: tried to step ", last_epoch_ + 1,
-              " times but total_steps is ", total_steps_, "; build the schedule with the real number of steps");
+              " times but total_steps is ", total_steps_,
+              "; build the schedule with the real number of steps");
   std::vector<double> lrs(num_groups());
   std::vector<double> momenta(num_groups());
   for (std::size_t g = 0; g < lrs.size(); ++g) {
@@ -116,8 +121,9 @@ std::vector<double> OneCycleLR::compute_lr() {
       const auto& phase = phases_[i];
       if (step_num <= phase.end_step || i + 1 == phases_.size()) {
         const double length = phase.end_step - start_step;
-        TLKIT_CHECK(length != 0, "OneCycleLR: total_steps=", total_steps_, " is too small for pct_start=",
-                    options_.pct_start(), " (a phase has no steps); use more steps or another pct_start");
+        TLKIT_CHECK(length != 0, "OneCycleLR: total_steps=", total_steps_,
+                    " is too small for pct_start=", options_.pct_start(),
+                    " (a phase has no steps); use more steps or another pct_start");
         const double pct = (step_num - start_step) / length;
         const auto& a = anchors_[g];
         lrs[g] = anneal(a.lr[phase.start], a.lr[phase.end], pct);
@@ -145,11 +151,13 @@ void OneCycleLR::save_state(torch::serialize::OutputArchive& archive) const {
 void OneCycleLR::load_state(torch::serialize::InputArchive& archive) {
   const auto total = detail::read_int(archive, "total_steps", name());
   TLKIT_CHECK(total == total_steps_, "OneCycleLR state is for total_steps=", total,
-              " but this schedule has total_steps=", total_steps_, "; build it with the same options");
+              " but this schedule has total_steps=", total_steps_,
+              "; build it with the same options");
   if (options_.cycle_momentum()) {
     auto momenta = detail::read_doubles(archive, "last_momentum", name());
     TLKIT_CHECK(momenta.size() == num_groups(), "OneCycleLR state has ", momenta.size(),
-                " momentum values for ", num_groups(), " param groups; was it saved with cycle_momentum off?");
+                " momentum values for ", num_groups(),
+                " param groups; was it saved with cycle_momentum off?");
     last_momentum_ = std::move(momenta);
   }
 }

@@ -22,23 +22,29 @@ void check_arguments(const torch::optim::Optimizer& optimizer,
   for (std::size_t i = 0; i < schedulers.size(); ++i) {
     TLKIT_CHECK(schedulers[i] != nullptr, "SequentialLR: schedule ", i, " is null");
     TLKIT_CHECK(&schedulers[i]->optimizer() == &optimizer, "SequentialLR: schedule ", i, " (",
-                schedulers[i]->name(), ") belongs to another optimizer; build every schedule on the same one");
+                schedulers[i]->name(),
+                ") belongs to another optimizer; build every schedule on the same one");
     TLKIT_CHECK(!schedulers[i]->uses_metric(), "SequentialLR cannot run ", schedulers[i]->name(),
                 ", which needs a metric; use it on its own");
   }
-  TLKIT_CHECK(milestones.size() + 1 == schedulers.size(), "SequentialLR needs one milestone fewer than schedules: got ",
-              schedulers.size(), " schedules and ", milestones.size(), " milestones");
+  TLKIT_CHECK(milestones.size() + 1 == schedulers.size(),
+              "SequentialLR needs one milestone fewer than schedules: got ", schedulers.size(),
+              " schedules and ", milestones.size(), " milestones");
   for (std::size_t i = 0; i < milestones.size(); ++i) {
     TLKIT_CHECK(milestones[i] > 0 && (i == 0 || milestones[i] > milestones[i - 1]),
-                "SequentialLR: milestones must be positive and increasing, got ", milestones[i], " at position ", i);
+                "SequentialLR: milestones must be positive and increasing, got ", milestones[i],
+                " at position ", i);
   }
 }
 
 }  // namespace
 
-SequentialLR::SequentialLR(torch::optim::Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+SequentialLR::SequentialLR(torch::optim::Optimizer& optimizer,
+                           std::vector<std::shared_ptr<LRScheduler>> schedulers,
                            std::vector<std::int64_t> milestones)
-    : LRScheduler(optimizer), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+    : LRScheduler(optimizer),
+      schedulers_(std::move(schedulers)),
+      milestones_(std::move(milestones)) {
   check_arguments(optimizer, schedulers_, milestones_);
   last_epoch_ = 0;
   // As torch: back to the base lrs, undo the construction-time step of every wrapped schedule,
@@ -84,8 +90,9 @@ void SequentialLR::save_state(torch::serialize::OutputArchive& archive) const {
 
 void SequentialLR::load_state(torch::serialize::InputArchive& archive) {
   const auto count = detail::read_int(archive, "num_schedulers", name());
-  TLKIT_CHECK(count == static_cast<std::int64_t>(schedulers_.size()), "SequentialLR state holds ", count,
-              " schedules but this SequentialLR has ", schedulers_.size(), "; build it with the same schedules");
+  TLKIT_CHECK(count == static_cast<std::int64_t>(schedulers_.size()), "SequentialLR state holds ",
+              count, " schedules but this SequentialLR has ", schedulers_.size(),
+              "; build it with the same schedules");
   for (std::size_t i = 0; i < schedulers_.size(); ++i) {
     torch::serialize::InputArchive sub;
     bool found = false;

@@ -1,5 +1,5 @@
-#include <tlkit/schedule/spec.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/schedule/spec.h>
 
 #include <cctype>
 #include <cmath>
@@ -26,7 +26,8 @@ using Optimizer = torch::optim::Optimizer;
 struct BuildContext : ScheduleContext {
   std::vector<double> start_lrs;
 };
-using Builder = std::function<std::unique_ptr<LRScheduler>(const SpecPart&, Optimizer&, const BuildContext&)>;
+using Builder =
+    std::function<std::unique_ptr<LRScheduler>(const SpecPart&, Optimizer&, const BuildContext&)>;
 
 struct Entry {
   const char* name;
@@ -34,14 +35,18 @@ struct Entry {
   Builder build;
 };
 
-std::unique_ptr<LRScheduler> build_step(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_step(const SpecPart& part, Optimizer& opt,
+                                        const BuildContext& ctx) {
   SpecArgs a(part, {"step_size", "gamma"});
-  const auto step_size = a.has("step_size") ? *a.integer("step_size")
-                                            : std::max<std::int64_t>(1, a.need_total(ctx.total_steps, "step_size") / 3);
+  const auto step_size =
+      a.has("step_size")
+          ? *a.integer("step_size")
+          : std::max<std::int64_t>(1, a.need_total(ctx.total_steps, "step_size") / 3);
   return std::make_unique<StepLR>(opt, step_size, a.number("gamma", 0.1));
 }
 
-std::unique_ptr<LRScheduler> build_multistep(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_multistep(const SpecPart& part, Optimizer& opt,
+                                             const BuildContext& ctx) {
   SpecArgs a(part, {"milestones", "gamma"});
   std::vector<std::int64_t> milestones;
   if (a.has("milestones")) {
@@ -53,38 +58,48 @@ std::unique_ptr<LRScheduler> build_multistep(const SpecPart& part, Optimizer& op
   return std::make_unique<MultiStepLR>(opt, milestones, a.number("gamma", 0.1));
 }
 
-std::unique_ptr<LRScheduler> build_exp(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_exp(const SpecPart& part, Optimizer& opt,
+                                       const BuildContext& ctx) {
   SpecArgs a(part, {"gamma"});
   // Without gamma: decay to 1% of the base lr over the run.
-  const double gamma = a.has("gamma") ? *a.number("gamma")
-                                      : std::pow(0.01, 1.0 / static_cast<double>(a.need_total(ctx.total_steps, "gamma")));
+  const double gamma =
+      a.has("gamma")
+          ? *a.number("gamma")
+          : std::pow(0.01, 1.0 / static_cast<double>(a.need_total(ctx.total_steps, "gamma")));
   return std::make_unique<ExponentialLR>(opt, gamma);
 }
 
-std::unique_ptr<LRScheduler> build_linear(const SpecPart& part, Optimizer& opt, const BuildContext&) {
+std::unique_ptr<LRScheduler> build_linear(const SpecPart& part, Optimizer& opt,
+                                          const BuildContext&) {
   SpecArgs a(part, {"start_factor", "end_factor", "total_iters"});
-  return std::make_unique<LinearLR>(opt, a.number("start_factor", 1.0 / 3), a.number("end_factor", 1.0),
-                                    a.integer("total_iters", 5));
+  return std::make_unique<LinearLR>(opt, a.number("start_factor", 1.0 / 3),
+                                    a.number("end_factor", 1.0), a.integer("total_iters", 5));
 }
 
-std::unique_ptr<LRScheduler> build_constantlr(const SpecPart& part, Optimizer& opt, const BuildContext&) {
+std::unique_ptr<LRScheduler> build_constantlr(const SpecPart& part, Optimizer& opt,
+                                              const BuildContext&) {
   SpecArgs a(part, {"factor", "total_iters"});
-  return std::make_unique<ConstantLR>(opt, a.number("factor", 1.0 / 3), a.integer("total_iters", 5));
+  return std::make_unique<ConstantLR>(opt, a.number("factor", 1.0 / 3),
+                                      a.integer("total_iters", 5));
 }
 
-std::unique_ptr<LRScheduler> build_poly(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_poly(const SpecPart& part, Optimizer& opt,
+                                        const BuildContext& ctx) {
   SpecArgs a(part, {"total_iters", "power"});
-  const auto total_iters = a.has("total_iters") ? *a.integer("total_iters") : a.need_total(ctx.total_steps, "total_iters");
+  const auto total_iters = a.has("total_iters") ? *a.integer("total_iters")
+                                                : a.need_total(ctx.total_steps, "total_iters");
   return std::make_unique<PolynomialLR>(opt, total_iters, a.number("power", 1.0));
 }
 
-std::unique_ptr<LRScheduler> build_cosine(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_cosine(const SpecPart& part, Optimizer& opt,
+                                          const BuildContext& ctx) {
   SpecArgs a(part, {"T_max", "eta_min"});
   const auto t_max = a.has("T_max") ? *a.integer("T_max") : a.need_total(ctx.total_steps, "T_max");
   return std::make_unique<CosineAnnealingLR>(opt, t_max, a.number("eta_min", 0.0));
 }
 
-std::unique_ptr<LRScheduler> build_restarts(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_restarts(const SpecPart& part, Optimizer& opt,
+                                            const BuildContext& ctx) {
   SpecArgs a(part, {"T_0", "T_mult", "eta_min"});
   const auto t_mult = a.integer("T_mult", 1);
   std::int64_t t_0 = 0;
@@ -105,16 +120,18 @@ bool all_groups_have_momentum(const Optimizer& opt) {
   return true;
 }
 
-std::unique_ptr<LRScheduler> build_onecycle(const SpecPart& part, Optimizer& opt, const BuildContext& ctx) {
-  SpecArgs a(part, {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start", "anneal_strategy",
-                    "cycle_momentum", "base_momentum", "max_momentum", "div_factor", "final_div_factor",
-                    "three_phase"});
+std::unique_ptr<LRScheduler> build_onecycle(const SpecPart& part, Optimizer& opt,
+                                            const BuildContext& ctx) {
+  SpecArgs a(part, {"max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start",
+                    "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum",
+                    "div_factor", "final_div_factor", "three_phase"});
   // Without max_lr every group peaks at its own lr, so per-layer ratios are kept.
   OneCycleLROptions o(a.numbers("max_lr", ctx.start_lrs));
   if (a.has("total_steps")) {
     o.total_steps(*a.integer("total_steps"));
   } else if (a.has("epochs")) {
-    o.epochs(*a.integer("epochs")).steps_per_epoch(a.integer("steps_per_epoch", ctx.steps_per_epoch));
+    o.epochs(*a.integer("epochs"))
+        .steps_per_epoch(a.integer("steps_per_epoch", ctx.steps_per_epoch));
   } else {
     o.total_steps(a.need_total(ctx.total_steps, "total_steps"));
   }
@@ -130,15 +147,18 @@ std::unique_ptr<LRScheduler> build_onecycle(const SpecPart& part, Optimizer& opt
   return std::make_unique<OneCycleLR>(opt, o);
 }
 
-std::unique_ptr<LRScheduler> build_plateau(const SpecPart& part, Optimizer& opt, const BuildContext&) {
-  SpecArgs a(part, {"mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps"});
+std::unique_ptr<LRScheduler> build_plateau(const SpecPart& part, Optimizer& opt,
+                                           const BuildContext&) {
+  SpecArgs a(part, {"mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
+                    "min_lr", "eps"});
   ReduceLROnPlateauOptions o;
   o.mode(a.choice("mode", {"min", "max"}, "min") == "min" ? PlateauMode::kMin : PlateauMode::kMax)
       .factor(a.number("factor", 0.1))
       .patience(a.integer("patience", 10))
       .threshold(a.number("threshold", 1e-4))
-      .threshold_mode(a.choice("threshold_mode", {"rel", "abs"}, "rel") == "rel" ? ThresholdMode::kRel
-                                                                                : ThresholdMode::kAbs)
+      .threshold_mode(a.choice("threshold_mode", {"rel", "abs"}, "rel") == "rel"
+                          ? ThresholdMode::kRel
+                          : ThresholdMode::kAbs)
       .cooldown(a.integer("cooldown", 0))
       .min_lr(a.numbers("min_lr", {0.0}))
       .eps(a.number("eps", 1e-8));
@@ -147,26 +167,33 @@ std::unique_ptr<LRScheduler> build_plateau(const SpecPart& part, Optimizer& opt,
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
-      {"constant", "the lr never changes", [](const SpecPart& p, Optimizer& o, const BuildContext&) {
+      {"constant", "the lr never changes",
+       [](const SpecPart& p, Optimizer& o, const BuildContext&) {
          SpecArgs a(p, {});
          return std::unique_ptr<LRScheduler>(std::make_unique<FixedLR>(o));
        }},
       {"constantlr", "ConstantLR: factor=1/3, total_iters=5", build_constantlr},
       {"step", "StepLR: step_size=total/3, gamma=0.1", build_step},
-      {"multistep", "MultiStepLR: milestones=total/2/(3 total/4) ('/'-separated), gamma=0.1", build_multistep},
+      {"multistep", "MultiStepLR: milestones=total/2/(3 total/4) ('/'-separated), gamma=0.1",
+       build_multistep},
       {"exp", "ExponentialLR: gamma=0.01^(1/total)", build_exp},
       {"exponential", "the same as exp", build_exp},
       {"linear", "LinearLR: start_factor=1/3, end_factor=1, total_iters=5", build_linear},
       {"poly", "PolynomialLR: total_iters=total, power=1", build_poly},
       {"cosine", "CosineAnnealingLR: T_max=total, eta_min=0", build_cosine},
-      {"restarts", "CosineAnnealingWarmRestarts: T_0=total/(1+T_mult+T_mult^2), T_mult=1, eta_min=0", build_restarts},
+      {"restarts",
+       "CosineAnnealingWarmRestarts: T_0=total/(1+T_mult+T_mult^2), T_mult=1, eta_min=0",
+       build_restarts},
       {"onecycle",
-       "OneCycleLR: max_lr=each group's lr, total_steps=total (or epochs, steps_per_epoch), pct_start=0.3, "
-       "anneal_strategy=cos|linear, cycle_momentum=true if the optimizer has momentum, base_momentum=0.85, "
+       "OneCycleLR: max_lr=each group's lr, total_steps=total (or epochs, steps_per_epoch), "
+       "pct_start=0.3, "
+       "anneal_strategy=cos|linear, cycle_momentum=true if the optimizer has momentum, "
+       "base_momentum=0.85, "
        "max_momentum=0.95, div_factor=25, final_div_factor=1e4, three_phase=false",
        build_onecycle},
       {"plateau",
-       "ReduceLROnPlateau: mode=min|max, factor=0.1, patience=10, threshold=1e-4, threshold_mode=rel|abs, "
+       "ReduceLROnPlateau: mode=min|max, factor=0.1, patience=10, threshold=1e-4, "
+       "threshold_mode=rel|abs, "
        "cooldown=0, min_lr=0, eps=1e-8 (needs a metric each step)",
        build_plateau},
   };
@@ -179,7 +206,8 @@ std::vector<std::string> base_names() {
   return names;
 }
 
-std::unique_ptr<LRScheduler> build_single(const std::string& text, Optimizer& opt, const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_single(const std::string& text, Optimizer& opt,
+                                          const BuildContext& ctx) {
   const auto part = detail::parse_spec_part(text);
   for (const auto& entry : entries()) {
     if (part.name == entry.name) return entry.build(part, opt, ctx);
@@ -189,8 +217,8 @@ std::unique_ptr<LRScheduler> build_single(const std::string& text, Optimizer& op
 }
 
 // "warmup:N[,start_factor=F]" followed by '+' and the schedule that runs after the warm-up.
-std::unique_ptr<LRScheduler> build_warmup(const std::string& warmup_text, const std::string& rest, Optimizer& opt,
-                                          const BuildContext& ctx) {
+std::unique_ptr<LRScheduler> build_warmup(const std::string& warmup_text, const std::string& rest,
+                                          Optimizer& opt, const BuildContext& ctx) {
   SpecArgs a(detail::parse_spec_part(warmup_text), {"total_iters", "start_factor"}, 1);
   std::optional<std::int64_t> iters = a.integer("total_iters");
   if (!a.positional().empty()) {
@@ -205,12 +233,13 @@ std::unique_ptr<LRScheduler> build_warmup(const std::string& warmup_text, const 
   auto warmup = std::make_shared<LinearLR>(opt, start_factor, 1.0, *iters);
   BuildContext after = ctx;
   if (ctx.total_steps > 0) {
-    TLKIT_CHECK(ctx.total_steps > *iters, "warmup of ", *iters, " steps leaves no steps of the ", ctx.total_steps,
-                " in the run for '", rest, "'");
+    TLKIT_CHECK(ctx.total_steps > *iters, "warmup of ", *iters, " steps leaves no steps of the ",
+                ctx.total_steps, " in the run for '", rest, "'");
     after.total_steps = ctx.total_steps - *iters;
   }
   std::shared_ptr<LRScheduler> main = build_single(rest, opt, after);
-  return std::make_unique<SequentialLR>(opt, std::vector<std::shared_ptr<LRScheduler>>{warmup, main},
+  return std::make_unique<SequentialLR>(opt,
+                                        std::vector<std::shared_ptr<LRScheduler>>{warmup, main},
                                         std::vector<std::int64_t>{*iters});
 }
 
@@ -232,13 +261,17 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& 
               "schedule context: total_steps must be >= 0 and steps_per_epoch >= 1");
   BuildContext ctx;
   static_cast<ScheduleContext&>(ctx) = context;
-  for (const auto& group : optimizer.param_groups()) ctx.start_lrs.push_back(group.options().get_lr());
+  for (const auto& group : optimizer.param_groups())
+    ctx.start_lrs.push_back(group.options().get_lr());
   const auto join = find_join(spec);
-  TLKIT_CHECK(join == std::string::npos || spec.find_first_not_of(' ', join + 1) != std::string::npos,
-              "schedule spec '", spec, "' ends with '+'; name the schedule that follows, e.g. warmup:5+cosine");
+  TLKIT_CHECK(
+      join == std::string::npos || spec.find_first_not_of(' ', join + 1) != std::string::npos,
+      "schedule spec '", spec,
+      "' ends with '+'; name the schedule that follows, e.g. warmup:5+cosine");
   const auto head = spec.substr(0, join);
   if (detail::parse_spec_part(head).name == "warmup") {
-    return build_warmup(head, join == std::string::npos ? "" : spec.substr(join + 1), optimizer, ctx);
+    return build_warmup(head, join == std::string::npos ? "" : spec.substr(join + 1), optimizer,
+                        ctx);
   }
   TLKIT_CHECK(join == std::string::npos, "schedule spec '", spec,
               "': only a warm-up can come before '+', e.g. warmup:5+cosine");

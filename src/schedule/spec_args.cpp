@@ -11,13 +11,13 @@
 namespace tlkit::schedule::detail {
 namespace {
 
-
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> pieces;
   std::string::size_type start = 0;
   while (true) {
     const auto end = text.find(separator, start);
-    pieces.push_back(trim(text.substr(start, end == std::string::npos ? std::string::npos : end - start)));
+    pieces.push_back(
+        trim(text.substr(start, end == std::string::npos ? std::string::npos : end - start)));
     if (end == std::string::npos) break;
     start = end + 1;
   }
@@ -29,7 +29,8 @@ std::optional<double> to_double(const std::string& text) {
   errno = 0;
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value)) return std::nullopt;
+  if (end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value))
+    return std::nullopt;
   return value;
 }
 
@@ -44,19 +45,20 @@ std::optional<std::int64_t> to_int(const std::string& text) {
 
 }  // namespace
 
-
 SpecPart parse_spec_part(const std::string& text) {
   SpecPart part;
   const auto colon = text.find(':');
   part.name = trim(text.substr(0, colon));
-  TLKIT_CHECK(!part.name.empty(), "schedule spec '", text, "' has no name; write e.g. cosine:T_max=30");
+  TLKIT_CHECK(!part.name.empty(), "schedule spec '", text,
+              "' has no name; write e.g. cosine:T_max=30");
   if (colon == std::string::npos) return part;
   const auto rest = trim(text.substr(colon + 1));
   if (rest.empty()) return part;
   for (const auto& item : split(rest, ',')) {
     const auto equals = item.find('=');
     if (equals == std::string::npos) {
-      TLKIT_CHECK(!item.empty(), "schedule spec '", text, "' has an empty item; separate KEY=VALUE pairs with one ','");
+      TLKIT_CHECK(!item.empty(), "schedule spec '", text,
+                  "' has an empty item; separate KEY=VALUE pairs with one ','");
       part.positional.push_back(item);
       continue;
     }
@@ -70,12 +72,13 @@ SpecPart parse_spec_part(const std::string& text) {
 
 SpecArgs::SpecArgs(SpecPart part, std::vector<std::string> valid_keys, std::size_t max_positional)
     : part_(std::move(part)) {
-  TLKIT_CHECK(part_.positional.size() <= max_positional, "schedule '", part_.name, "': '", part_.positional[max_positional],
-              "' is not KEY=VALUE; valid keys: ", valid_keys.empty() ? std::string("none") : join(valid_keys));
+  TLKIT_CHECK(part_.positional.size() <= max_positional, "schedule '", part_.name, "': '",
+              part_.positional[max_positional], "' is not KEY=VALUE; valid keys: ",
+              valid_keys.empty() ? std::string("none") : join(valid_keys));
   for (const auto& entry : part_.keys) {
     if (std::find(valid_keys.begin(), valid_keys.end(), entry.first) != valid_keys.end()) continue;
-    fail("unknown key '", entry.first, "' for schedule '", part_.name, "'; valid keys: ",
-         valid_keys.empty() ? std::string("none") : join(valid_keys));
+    fail("unknown key '", entry.first, "' for schedule '", part_.name,
+         "'; valid keys: ", valid_keys.empty() ? std::string("none") : join(valid_keys));
   }
 }
 
@@ -90,7 +93,9 @@ std::optional<double> SpecArgs::number(const std::string& key) const {
   return value;
 }
 
-double SpecArgs::number(const std::string& key, double fallback) const { return number(key).value_or(fallback); }
+double SpecArgs::number(const std::string& key, double fallback) const {
+  return number(key).value_or(fallback);
+}
 
 std::optional<std::int64_t> SpecArgs::integer(const std::string& key) const {
   if (!has(key)) return std::nullopt;
@@ -122,7 +127,8 @@ std::vector<double> SpecArgs::numbers(const std::string& key, std::vector<double
   return values;
 }
 
-std::vector<std::int64_t> SpecArgs::integers(const std::string& key, std::vector<std::int64_t> fallback) const {
+std::vector<std::int64_t> SpecArgs::integers(const std::string& key,
+                                             std::vector<std::int64_t> fallback) const {
   if (!has(key)) return fallback;
   std::vector<std::int64_t> values;
   for (const auto& piece : split(raw(key), '/')) {
@@ -137,7 +143,8 @@ std::string SpecArgs::choice(const std::string& key, const std::vector<std::stri
                              std::string fallback) const {
   if (!has(key)) return fallback;
   const auto& value = raw(key);
-  if (std::find(choices.begin(), choices.end(), value) == choices.end()) bad_value(key, "one of " + join(choices));
+  if (std::find(choices.begin(), choices.end(), value) == choices.end())
+    bad_value(key, "one of " + join(choices));
   return value;
 }
 

@@ -31,9 +31,11 @@ class SpecArgs {
   std::optional<std::int64_t> integer(const std::string& key) const;
   bool boolean(const std::string& key, bool fallback) const;
   std::vector<double> numbers(const std::string& key, std::vector<double> fallback) const;
-  std::vector<std::int64_t> integers(const std::string& key, std::vector<std::int64_t> fallback) const;
+  std::vector<std::int64_t> integers(const std::string& key,
+                                     std::vector<std::int64_t> fallback) const;
   // One of `choices`; throws listing them otherwise.
-  std::string choice(const std::string& key, const std::vector<std::string>& choices, std::string fallback) const;
+  std::string choice(const std::string& key, const std::vector<std::string>& choices,
+                     std::string fallback) const;
   const std::vector<std::string>& positional() const { return part_.positional; }
   const std::string& name() const { return part_.name; }
 

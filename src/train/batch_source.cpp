@@ -9,7 +9,8 @@ namespace tlkit::train {
 
 at::Tensor epoch_permutation(std::int64_t n, std::uint64_t seed, std::int64_t epoch) {
   // A private generator: the global RNG (dropout, augmentation) is not disturbed.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<std::uint64_t>(epoch));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL +
+                                                            static_cast<std::uint64_t>(epoch));
   return at::randperm(n, generator, at::TensorOptions().dtype(at::kLong));
 }
 

@@ -17,7 +17,8 @@
 namespace tlkit::train {
 namespace {
 
-void write_state(torch::serialize::OutputArchive& archive, const std::string& prefix, const NamedTensors& state) {
+void write_state(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                 const NamedTensors& state) {
   std::string names;
   for (size_t i = 0; i < state.size(); ++i) {
     archive.write(prefix + std::to_string(i), state[i].second, /*is_buffer=*/true);
@@ -40,7 +41,9 @@ NamedTensors read_state(torch::serialize::InputArchive& archive, const std::stri
   return state;
 }
 
-double current_lr(const TrainContext& context) { return context.optimizer.param_groups().front().options().get_lr(); }
+double current_lr(const TrainContext& context) {
+  return context.optimizer.param_groups().front().options().get_lr();
+}
 
 }  // namespace
 
@@ -61,7 +64,8 @@ bool MetricTracker::update(const Metrics& metrics) {
   const auto epoch = static_cast<std::int64_t>(metrics.get("epoch").value_or(0));
   // improved: value < best - min_delta (minimising), value > best + min_delta (maximising)
   const bool improved =
-      std::isfinite(value) && (!best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_));
+      std::isfinite(value) &&
+      (!best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_));
   if (improved) {
     best_ = value;
     best_epoch_ = epoch;
@@ -83,8 +87,9 @@ void MetricTracker::save(torch::serialize::OutputArchive& archive) const {
 void MetricTracker::load(torch::serialize::InputArchive& archive) {
   c10::IValue value;
   if (archive.try_read("monitor", value)) {
-    TLKIT_CHECK(value.toStringRef() == monitor_, "the checkpoint monitored ", value.toStringRef(), ", this run ",
-                monitor_, "; resume with --monitor ", value.toStringRef(), " or start a new run");
+    TLKIT_CHECK(value.toStringRef() == monitor_, "the checkpoint monitored ", value.toStringRef(),
+                ", this run ", monitor_, "; resume with --monitor ", value.toStringRef(),
+                " or start a new run");
   }
   archive.read("has_best", value);
   const bool has_best = value.toBool();
@@ -98,19 +103,22 @@ void MetricTracker::load(torch::serialize::InputArchive& archive) {
 
 // ------------------------------------------------------------------------- EarlyStopping
 EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(options) {
-  TLKIT_CHECK(options_.patience >= 1, "early-stopping patience must be >= 1, got ", options_.patience);
+  TLKIT_CHECK(options_.patience >= 1, "early-stopping patience must be >= 1, got ",
+              options_.patience);
 }
 
 bool EarlyStopping::on_epoch_end(TrainContext& context) {
-  TLKIT_CHECK(context.monitor != nullptr && context.metrics.get(context.monitor->monitor()).has_value(),
-              "early stopping watches '", context.monitor ? context.monitor->monitor() : std::string("?"),
-              "', which this run does not compute (is there validation data?)");
+  TLKIT_CHECK(
+      context.monitor != nullptr && context.metrics.get(context.monitor->monitor()).has_value(),
+      "early stopping watches '", context.monitor ? context.monitor->monitor() : std::string("?"),
+      "', which this run does not compute (is there validation data?)");
   const auto& tracker = *context.monitor;
   if (tracker.epochs_without_improvement() < options_.patience) return false;
   stopped_epoch_ = context.epoch + 1;
   context.stop_reason = "early stopping: " + tracker.monitor() + " did not improve for " +
-                        std::to_string(options_.patience) + " epochs (best " + std::to_string(*tracker.best()) +
-                        " at epoch " + std::to_string(tracker.best_epoch()) + ")";
+                        std::to_string(options_.patience) + " epochs (best " +
+                        std::to_string(*tracker.best()) + " at epoch " +
+                        std::to_string(tracker.best_epoch()) + ")";
   return true;
 }
 
@@ -153,14 +161,17 @@ void BestWeights::load(torch::serialize::InputArchive& archive) {
   epoch_ = value.toInt();
   weights_.clear();
   if (epoch_ < 0) return;
-  TLKIT_CHECK(!file_.empty() && std::filesystem::exists(file_), "cannot resume: the best weights of epoch ", epoch_,
-              " should be in '", file_.string(), "', which does not exist; start a new run");
+  TLKIT_CHECK(!file_.empty() && std::filesystem::exists(file_),
+              "cannot resume: the best weights of epoch ", epoch_, " should be in '",
+              file_.string(), "', which does not exist; start a new run");
   std::int64_t file_epoch = -1;
   weights_ = load_state(file_, &file_epoch);
   if (file_epoch != epoch_) {
-    // Killed between writing best.pt and last.pt: the file is one improvement ahead of the checkpoint.
-    logger()->warn("'{}' holds the weights of epoch {}, the checkpoint's best is epoch {}; using the file",
-                   file_.string(), file_epoch, epoch_);
+    // Killed between writing best.pt and last.pt: the file is one improvement ahead of the
+    // checkpoint.
+    logger()->warn(
+        "'{}' holds the weights of epoch {}, the checkpoint's best is epoch {}; using the file",
+        file_.string(), file_epoch, epoch_);
     epoch_ = file_epoch;
   }
 }
@@ -203,7 +214,8 @@ SnapshotEnsemble::SnapshotEnsemble(std::filesystem::path dir, std::int64_t max_s
 
 void SnapshotEnsemble::on_train_begin(TrainContext& context) {
   if (last_lr_ < 0) last_lr_ = current_lr(context);
-  if (last_cycle_ < 0 && context.scheduler && context.scheduler->cycle()) last_cycle_ = *context.scheduler->cycle();
+  if (last_cycle_ < 0 && context.scheduler && context.scheduler->cycle())
+    last_cycle_ = *context.scheduler->cycle();
 }
 
 // A restart: the schedule's cycle() grew (SGDR), or, for schedules that do not count cycles, the
@@ -235,10 +247,13 @@ void SnapshotEnsemble::check_restart(TrainContext& context, std::int64_t epoch_n
     epochs_.erase(epochs_.begin());
     if (!files_.empty()) files_.erase(files_.begin());
   }
-  logger()->info("snapshot {} taken at the end of a cycle (epoch {})", snapshots_.size(), epoch_number);
+  logger()->info("snapshot {} taken at the end of a cycle (epoch {})", snapshots_.size(),
+                 epoch_number);
 }
 
-void SnapshotEnsemble::on_batch_end(TrainContext& context) { check_restart(context, context.epoch + 1); }
+void SnapshotEnsemble::on_batch_end(TrainContext& context) {
+  check_restart(context, context.epoch + 1);
+}
 
 bool SnapshotEnsemble::on_epoch_end(TrainContext& context) {
   check_restart(context, context.epoch + 1);

@@ -26,8 +26,12 @@ std::vector<at::Tensor> select(std::vector<at::Tensor> parameters, bool trainabl
   return parameters;
 }
 
-std::vector<at::Tensor> module_parameters(const torch::nn::Module& module) { return module.parameters(true); }
-std::vector<at::Tensor> module_buffers(const torch::nn::Module& module) { return module.buffers(true); }
+std::vector<at::Tensor> module_parameters(const torch::nn::Module& module) {
+  return module.parameters(true);
+}
+std::vector<at::Tensor> module_buffers(const torch::nn::Module& module) {
+  return module.buffers(true);
+}
 
 std::vector<at::Tensor> module_parameters(const torch::jit::Module& module) {
   std::vector<at::Tensor> out;
@@ -52,7 +56,8 @@ std::int64_t read_int(torch::serialize::InputArchive& archive, const std::string
 
 }  // namespace
 
-ExponentialMovingAverage::ExponentialMovingAverage(std::vector<at::Tensor> parameters, std::vector<at::Tensor> buffers,
+ExponentialMovingAverage::ExponentialMovingAverage(std::vector<at::Tensor> parameters,
+                                                   std::vector<at::Tensor> buffers,
                                                    EMAOptions options)
     : options_(options) {
   TLKIT_CHECK(std::isfinite(options_.decay()) && options_.decay() >= 0 && options_.decay() <= 1,
@@ -64,15 +69,18 @@ ExponentialMovingAverage::ExponentialMovingAverage(std::vector<at::Tensor> param
   torch::NoGradGuard no_grad;
   averages_.reserve(targets_.size());
   for (std::size_t i = 0; i < targets_.size(); ++i) {
-    TLKIT_CHECK(targets_[i].defined(), "EMA: tensor ", i, " is undefined; pass the model's parameters and buffers");
+    TLKIT_CHECK(targets_[i].defined(), "EMA: tensor ", i,
+                " is undefined; pass the model's parameters and buffers");
     averages_.push_back(targets_[i].detach().clone());
   }
 }
 
-ExponentialMovingAverage::ExponentialMovingAverage(const torch::nn::Module& module, EMAOptions options)
+ExponentialMovingAverage::ExponentialMovingAverage(const torch::nn::Module& module,
+                                                   EMAOptions options)
     : ExponentialMovingAverage(module_parameters(module), module_buffers(module), options) {}
 
-ExponentialMovingAverage::ExponentialMovingAverage(const torch::jit::Module& module, EMAOptions options)
+ExponentialMovingAverage::ExponentialMovingAverage(const torch::jit::Module& module,
+                                                   EMAOptions options)
     : ExponentialMovingAverage(module_parameters(module), module_buffers(module), options) {}
 
 ExponentialMovingAverage::~ExponentialMovingAverage() {
@@ -96,14 +104,17 @@ double ExponentialMovingAverage::next_decay() const {
 }
 
 void ExponentialMovingAverage::update() {
-  TLKIT_CHECK(!swapped_, "EMA::update() while the averages are swapped into the model; call swap_out() first");
+  TLKIT_CHECK(!swapped_,
+              "EMA::update() while the averages are swapped into the model; call swap_out() first");
   torch::NoGradGuard no_grad;
   const double beta = next_decay();
   for (std::size_t i = 0; i < targets_.size(); ++i) {
     const auto& target = targets_[i];
     auto& average = averages_[i];
-    TLKIT_CHECK(target.sizes() == average.sizes() && target.device() == average.device(), "EMA: model tensor ", i,
-                " changed shape or device since the EMA was built; build the EMA after moving / reshaping the model");
+    TLKIT_CHECK(target.sizes() == average.sizes() && target.device() == average.device(),
+                "EMA: model tensor ", i,
+                " changed shape or device since the EMA was built; build the EMA after moving / "
+                "reshaping the model");
     if (averaged(i)) {
       // w_avg = beta * w_avg + (1 - beta) * w
       average.mul_(beta).add_(target.detach(), 1.0 - beta);
@@ -115,7 +126,8 @@ void ExponentialMovingAverage::update() {
 }
 
 void ExponentialMovingAverage::swap_in() {
-  TLKIT_CHECK(!swapped_, "EMA::swap_in(): the averages are already swapped in; call swap_out() first");
+  TLKIT_CHECK(!swapped_,
+              "EMA::swap_in(): the averages are already swapped in; call swap_out() first");
   torch::NoGradGuard no_grad;
   raw_.clear();
   raw_.reserve(targets_.size());
@@ -145,16 +157,19 @@ void ExponentialMovingAverage::save(torch::serialize::OutputArchive& archive) co
   archive.write("num_updates", c10::IValue(num_updates_));
   archive.write("decay", c10::IValue(options_.decay()));
   archive.write("count", c10::IValue(static_cast<std::int64_t>(averages_.size())));
-  for (std::size_t i = 0; i < averages_.size(); ++i) archive.write(key("average_", i), averages_[i], /*is_buffer=*/true);
+  for (std::size_t i = 0; i < averages_.size(); ++i)
+    archive.write(key("average_", i), averages_[i], /*is_buffer=*/true);
 }
 
 void ExponentialMovingAverage::load(torch::serialize::InputArchive& archive) {
   const auto version = read_int(archive, "format_version");
-  TLKIT_CHECK(version == kEmaFormatVersion, "EMA state has format version ", version, " but this tlkit reads version ",
-              kEmaFormatVersion, "; save it again with this version of tlkit");
+  TLKIT_CHECK(version == kEmaFormatVersion, "EMA state has format version ", version,
+              " but this tlkit reads version ", kEmaFormatVersion,
+              "; save it again with this version of tlkit");
   const auto count = read_int(archive, "count");
   TLKIT_CHECK(count == static_cast<std::int64_t>(averages_.size()), "EMA state holds ", count,
-              " tensors but this EMA tracks ", averages_.size(), "; build it on the same model with the same options");
+              " tensors but this EMA tracks ", averages_.size(),
+              "; build it on the same model with the same options");
   std::vector<at::Tensor> loaded(averages_.size());
   for (std::size_t i = 0; i < averages_.size(); ++i) {
     try {
@@ -162,9 +177,11 @@ void ExponentialMovingAverage::load(torch::serialize::InputArchive& archive) {
     } catch (const c10::Error& e) {
       fail("EMA state: cannot read tensor ", i, ": ", e.what_without_backtrace());
     }
-    TLKIT_CHECK(loaded[i].sizes() == averages_[i].sizes() && loaded[i].scalar_type() == averages_[i].scalar_type(),
-                "EMA state: tensor ", i, " has shape ", loaded[i].sizes(), " (", loaded[i].scalar_type(),
-                ") but the model's has ", averages_[i].sizes(), " (", averages_[i].scalar_type(), ")");
+    TLKIT_CHECK(loaded[i].sizes() == averages_[i].sizes() &&
+                    loaded[i].scalar_type() == averages_[i].scalar_type(),
+                "EMA state: tensor ", i, " has shape ", loaded[i].sizes(), " (",
+                loaded[i].scalar_type(), ") but the model's has ", averages_[i].sizes(), " (",
+                averages_[i].scalar_type(), ")");
   }
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < averages_.size(); ++i) averages_[i].copy_(loaded[i]);

@@ -35,10 +35,12 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
     return;
   }
   const double lr = context.optimizer.param_groups().front().options().get_lr();
-  const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " + std::to_string(context.batch + 1) +
-                     " (step " + std::to_string(context.global_step + 1) + ")";
-  const auto what = std::isfinite(context.batch_loss) ? std::string("a gradient became NaN/Inf")
-                                                      : "the training loss became " + std::to_string(context.batch_loss);
+  const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " +
+                     std::to_string(context.batch + 1) + " (step " +
+                     std::to_string(context.global_step + 1) + ")";
+  const auto what = std::isfinite(context.batch_loss)
+                        ? std::string("a gradient became NaN/Inf")
+                        : "the training loss became " + std::to_string(context.batch_loss);
   if (policy_ == NonFinitePolicy::kSkip && skipped_in_a_row_ < max_skips_) {
     ++skipped_in_a_row_;
     ++skipped_total_;
@@ -47,7 +49,8 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
     return;
   }
   fail(what, " ", where, "; the update was not applied. The learning rate (", lr,
-       ") is probably too high: lower it (try 'tlkit lr-find'), clip gradients (--grad-clip 1), or check the "
+       ") is probably too high: lower it (try 'tlkit lr-find'), clip gradients (--grad-clip 1), or "
+       "check the "
        "inputs for NaN/Inf");
 }
 
@@ -58,11 +61,14 @@ void InitialLossCheck::on_batch_end(TrainContext& context) {
   const double tolerance = std::max(0.5, 0.25 * expected);
   plausible_ = std::fabs(context.batch_loss - expected) <= tolerance;
   if (*plausible_) {
-    logger()->debug("initial loss {:.4f}, ln({}) = {:.4f}: plausible", context.batch_loss, num_classes_, expected);
+    logger()->debug("initial loss {:.4f}, ln({}) = {:.4f}: plausible", context.batch_loss,
+                    num_classes_, expected);
   } else {
-    logger()->warn("initial loss {:.4f} is far from ln({}) = {:.4f}: check the labels, the number of classes, "
-                   "the head's initialisation and the input normalisation (fine when starting from a trained head)",
-                   context.batch_loss, num_classes_, expected);
+    logger()->warn(
+        "initial loss {:.4f} is far from ln({}) = {:.4f}: check the labels, the number of classes, "
+        "the head's initialisation and the input normalisation (fine when starting from a trained "
+        "head)",
+        context.batch_loss, num_classes_, expected);
   }
 }
 
@@ -88,7 +94,8 @@ void CsvLogger::on_train_begin(TrainContext& context) {
   std::istringstream names(header);
   for (std::string name; std::getline(names, name, ',');) columns_.push_back(name);
   while (std::getline(lines, line)) {
-    if (std::strtod(line.c_str(), nullptr) <= static_cast<double>(context.epoch)) kept += line + "\n";
+    if (std::strtod(line.c_str(), nullptr) <= static_cast<double>(context.epoch))
+      kept += line + "\n";
   }
   write_file_atomic(path_, header + "\n" + kept);
 }

@@ -49,11 +49,12 @@ EvaluationAccumulator::EvaluationAccumulator(std::int64_t num_classes)
   TLKIT_CHECK(num_classes > 0, "number of classes must be positive, got ", num_classes);
 }
 
-void EvaluationAccumulator::add_log_probabilities(const at::Tensor& log_probabilities, const at::Tensor& targets) {
+void EvaluationAccumulator::add_log_probabilities(const at::Tensor& log_probabilities,
+                                                  const at::Tensor& targets) {
   const auto num_classes = confusion_.size(0);
   TLKIT_CHECK(log_probabilities.dim() == 2 && log_probabilities.size(1) == num_classes,
-              "the model gives ", log_probabilities.sizes(), " scores but the data has ", num_classes,
-              " classes; replace the head for this dataset");
+              "the model gives ", log_probabilities.sizes(), " scores but the data has ",
+              num_classes, " classes; replace the head for this dataset");
   auto log_p = log_probabilities.detach().to(at::kCPU, at::kDouble);
   auto y = targets.to(at::kCPU, at::kLong);
   loss_sum_ += at::nll_loss(log_p, y, {}, at::Reduction::Sum).item<double>();
@@ -67,7 +68,8 @@ Evaluation EvaluationAccumulator::result() const {
   Evaluation evaluation;
   evaluation.examples = examples_;
   evaluation.loss = examples_ ? loss_sum_ / static_cast<double>(examples_) : 0.0;
-  evaluation.accuracy = examples_ ? static_cast<double>(correct_) / static_cast<double>(examples_) : 0.0;
+  evaluation.accuracy =
+      examples_ ? static_cast<double>(correct_) / static_cast<double>(examples_) : 0.0;
   evaluation.confusion = confusion_.clone();
   return evaluation;
 }
@@ -75,7 +77,8 @@ Evaluation EvaluationAccumulator::result() const {
 namespace {
 // Runs `network` over `source` in eval mode, calling visit(batch_index, log_softmax, targets).
 template <typename Visit>
-void for_each_prediction(Network& network, BatchSource& source, const c10::Device& device, Visit visit) {
+void for_each_prediction(Network& network, BatchSource& source, const c10::Device& device,
+                         Visit visit) {
   torch::NoGradGuard no_grad;
   const bool was_training = network.is_training();
   network.train(false);
@@ -89,31 +92,35 @@ void for_each_prediction(Network& network, BatchSource& source, const c10::Devic
 }
 }  // namespace
 
-Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_classes, const c10::Device& device) {
+Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_classes,
+                    const c10::Device& device) {
   EvaluationAccumulator accumulator(num_classes);
-  for_each_prediction(network, source, device, [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y) {
-    accumulator.add_log_probabilities(log_p, y);
-  });
+  for_each_prediction(network, source, device,
+                      [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y) {
+                        accumulator.add_log_probabilities(log_p, y);
+                      });
   return accumulator.result();
 }
 
-Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members, BatchSource& source,
-                             std::int64_t num_classes, const c10::Device& device) {
+Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members,
+                             BatchSource& source, std::int64_t num_classes,
+                             const c10::Device& device) {
   TLKIT_CHECK(!members.empty(), "the ensemble has no members (no snapshot was taken)");
   const auto own_state = clone_state(network);
   std::vector<at::Tensor> probability_sums;
   std::vector<at::Tensor> targets;
   for (const auto& member : members) {
     copy_state(network, member);
-    for_each_prediction(network, source, device, [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y) {
-      // ensemble prediction = mean over members of softmax(logits)
-      if (static_cast<size_t>(i) == probability_sums.size()) {
-        probability_sums.push_back(log_p.exp().cpu());
-        targets.push_back(y);
-      } else {
-        probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
-      }
-    });
+    for_each_prediction(network, source, device,
+                        [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y) {
+                          // ensemble prediction = mean over members of softmax(logits)
+                          if (static_cast<size_t>(i) == probability_sums.size()) {
+                            probability_sums.push_back(log_p.exp().cpu());
+                            targets.push_back(y);
+                          } else {
+                            probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
+                          }
+                        });
   }
   copy_state(network, own_state);
   EvaluationAccumulator accumulator(num_classes);
@@ -123,7 +130,8 @@ Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& 
   return accumulator.result();
 }
 
-std::string format_confusion(const Evaluation& evaluation, const std::vector<std::string>& class_names) {
+std::string format_confusion(const Evaluation& evaluation,
+                             const std::vector<std::string>& class_names) {
   std::ostringstream out;
   const auto n = evaluation.confusion.size(0);
   size_t width = 6;
@@ -132,9 +140,11 @@ std::string format_confusion(const Evaluation& evaluation, const std::vector<std
   for (std::int64_t j = 0; j < n; ++j) out << std::setw(7) << j;
   out << "\n";
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::string name = i < static_cast<std::int64_t>(class_names.size()) ? class_names[i] : std::to_string(i);
+    const std::string name =
+        i < static_cast<std::int64_t>(class_names.size()) ? class_names[i] : std::to_string(i);
     out << std::setw(static_cast<int>(width)) << name;
-    for (std::int64_t j = 0; j < n; ++j) out << std::setw(7) << evaluation.confusion[i][j].item<std::int64_t>();
+    for (std::int64_t j = 0; j < n; ++j)
+      out << std::setw(7) << evaluation.confusion[i][j].item<std::int64_t>();
     out << "\n";
   }
   return out.str();

@@ -35,7 +35,8 @@ void set_script_mode(torch::jit::Module& module, bool on, bool dropout) {
       all_frozen = all_frozen && !p.requires_grad();
     }
     if (has_params && all_frozen && child.children().size() == 0) child.train(false);
-    if (!dropout && child.type()->name() && child.type()->name()->name().find("Dropout") != std::string::npos)
+    if (!dropout && child.type()->name() &&
+        child.type()->name()->name().find("Dropout") != std::string::npos)
       child.train(false);
   }
 }
@@ -59,8 +60,10 @@ std::vector<torch::Tensor> ScriptLayersNetwork::parameters() const {
 NamedTensors ScriptLayersNetwork::named_state() const {
   NamedTensors state;
   for (const auto& [name, module] : layers_) {
-    for (const auto& p : module.named_parameters(/*recurse=*/true)) state.emplace_back(name + "." + p.name, p.value);
-    for (const auto& b : module.named_buffers(/*recurse=*/true)) state.emplace_back(name + "." + b.name, b.value);
+    for (const auto& p : module.named_parameters(/*recurse=*/true))
+      state.emplace_back(name + "." + p.name, p.value);
+    for (const auto& b : module.named_buffers(/*recurse=*/true))
+      state.emplace_back(name + "." + b.name, b.value);
   }
   return state;
 }
@@ -84,7 +87,8 @@ std::vector<torch::Tensor> ScriptNetwork::parameters() const {
 
 NamedTensors ScriptNetwork::named_state() const {
   NamedTensors state;
-  for (const auto& p : module_.named_parameters(/*recurse=*/true)) state.emplace_back(p.name, p.value);
+  for (const auto& p : module_.named_parameters(/*recurse=*/true))
+    state.emplace_back(p.name, p.value);
   for (const auto& b : module_.named_buffers(/*recurse=*/true)) state.emplace_back(b.name, b.value);
   return state;
 }
@@ -98,27 +102,33 @@ void ModuleNetwork::train(bool on) {
 
 NamedTensors ModuleNetwork::named_state() const {
   NamedTensors state;
-  for (const auto& p : module_->named_parameters(/*recurse=*/true)) state.emplace_back(p.key(), p.value());
-  for (const auto& b : module_->named_buffers(/*recurse=*/true)) state.emplace_back(b.key(), b.value());
+  for (const auto& p : module_->named_parameters(/*recurse=*/true))
+    state.emplace_back(p.key(), p.value());
+  for (const auto& b : module_->named_buffers(/*recurse=*/true))
+    state.emplace_back(b.key(), b.value());
   return state;
 }
 
 NamedTensors clone_state(const Network& network) {
   torch::NoGradGuard no_grad;
   NamedTensors copy;
-  for (const auto& [name, tensor] : network.named_state()) copy.emplace_back(name, tensor.detach().clone());
+  for (const auto& [name, tensor] : network.named_state())
+    copy.emplace_back(name, tensor.detach().clone());
   return copy;
 }
 
 void copy_state(Network& network, const NamedTensors& state) {
   torch::NoGradGuard no_grad;
   auto target = network.named_state();
-  TLKIT_CHECK(target.size() == state.size(), "cannot restore weights: the model has ", target.size(),
-              " tensors, the saved state ", state.size(), "; was it saved from a different model?");
+  TLKIT_CHECK(target.size() == state.size(), "cannot restore weights: the model has ",
+              target.size(), " tensors, the saved state ", state.size(),
+              "; was it saved from a different model?");
   for (size_t i = 0; i < target.size(); ++i) {
-    TLKIT_CHECK(target[i].first == state[i].first && target[i].second.sizes() == state[i].second.sizes(),
-                "cannot restore weights: tensor ", i, " is '", target[i].first, "' ", target[i].second.sizes(),
-                " in the model but '", state[i].first, "' ", state[i].second.sizes(), " in the saved state");
+    TLKIT_CHECK(
+        target[i].first == state[i].first && target[i].second.sizes() == state[i].second.sizes(),
+        "cannot restore weights: tensor ", i, " is '", target[i].first, "' ",
+        target[i].second.sizes(), " in the model but '", state[i].first, "' ",
+        state[i].second.sizes(), " in the saved state");
     target[i].second.copy_(state[i].second);
   }
 }

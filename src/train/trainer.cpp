@@ -20,8 +20,8 @@
 namespace tlkit::train {
 namespace {
 
-// 2: the monitored metric's tracker is the trainer's; callbacks hold no weights (1: the tracker was the
-// checkpoint callback's, early stopping held a copy of the best weights).
+// 2: the monitored metric's tracker is the trainer's; callbacks hold no weights (1: the tracker was
+// the checkpoint callback's, early stopping held a copy of the best weights).
 constexpr std::int64_t kCheckpointVersion = 2;
 
 std::string join_names(const NamedTensors& state) {
@@ -54,7 +54,8 @@ std::vector<Metrics> decode_history(const std::string& text) {
     std::string item;
     while (items >> item) {
       const auto eq = item.find('=');
-      if (eq != std::string::npos) metrics.set(item.substr(0, eq), std::strtod(item.c_str() + eq + 1, nullptr));
+      if (eq != std::string::npos)
+        metrics.set(item.substr(0, eq), std::strtod(item.c_str() + eq + 1, nullptr));
     }
     history.push_back(std::move(metrics));
   }
@@ -81,20 +82,25 @@ Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOp
       options_(std::move(options)),
       monitor_(options_.monitor, options_.monitor_mode, options_.min_delta) {
   TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
-  TLKIT_CHECK(options_.num_classes > 0, "TrainerOptions::num_classes must be set (the model's output size)");
+  TLKIT_CHECK(options_.num_classes > 0,
+              "TrainerOptions::num_classes must be set (the model's output size)");
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler) { scheduler_ = std::move(scheduler); }
+void Trainer::set_scheduler(std::shared_ptr<schedule::LRScheduler> scheduler) {
+  scheduler_ = std::move(scheduler);
+}
 
 void Trainer::add_callback(std::shared_ptr<Callback> callback) {
   for (const auto& existing : callbacks_)
-    TLKIT_CHECK(existing->name() != callback->name(), "two callbacks are named '", callback->name(), "'");
-  const auto position = std::upper_bound(callbacks_.begin(), callbacks_.end(), callback->order(),
-                                         [](CallbackOrder order, const std::shared_ptr<Callback>& other) {
-                                           return static_cast<int>(order) < static_cast<int>(other->order());
-                                         });
+    TLKIT_CHECK(existing->name() != callback->name(), "two callbacks are named '", callback->name(),
+                "'");
+  const auto position =
+      std::upper_bound(callbacks_.begin(), callbacks_.end(), callback->order(),
+                       [](CallbackOrder order, const std::shared_ptr<Callback>& other) {
+                         return static_cast<int>(order) < static_cast<int>(other->order());
+                       });
   callbacks_.insert(position, std::move(callback));
 }
 
@@ -132,7 +138,8 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
     for (auto& callback : callbacks_) callback->on_before_optimizer_step(context);
     if (!context.skip_step) optimizer_.step();
     if (scheduler_ && options_.schedule_step == ScheduleStep::kPerBatch) {
-      TLKIT_CHECK(!scheduler_->uses_metric(), scheduler_->name(), " needs a validation metric: step it per epoch");
+      TLKIT_CHECK(!scheduler_->uses_metric(), scheduler_->name(),
+                  " needs a validation metric: step it per epoch");
       scheduler_->step();
     }
     ++global_step_;
@@ -187,14 +194,16 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     // Learning rates used during this epoch (before the per-epoch scheduler step).
     const auto rates = learning_rates();
     context.metrics = train_epoch(context, train);
-    for (size_t g = 0; g < rates.size(); ++g) context.metrics.set("lr_group" + std::to_string(g), rates[g]);
+    for (size_t g = 0; g < rates.size(); ++g)
+      context.metrics.set("lr_group" + std::to_string(g), rates[g]);
     if (val) {
       const auto evaluation = evaluate(*val);
       context.metrics.set("val_loss", evaluation.loss);
       context.metrics.set("val_acc", evaluation.accuracy);
     }
     for (auto& callback : callbacks_) callback->on_validation_end(context);
-    context.improved = context.metrics.get(monitor_.monitor()).has_value() && monitor_.update(context.metrics);
+    context.improved =
+        context.metrics.get(monitor_.monitor()).has_value() && monitor_.update(context.metrics);
     step_scheduler_after_epoch(context.metrics);
     history_.push_back(context.metrics);
     bool stop = false;
@@ -204,7 +213,8 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     for (auto& callback : callbacks_) stop = callback->on_epoch_end(context) || stop;
     --next_epoch_;
     if (stop) {
-      result.stop_reason = context.stop_reason.empty() ? "stopped by a callback" : context.stop_reason;
+      result.stop_reason =
+          context.stop_reason.empty() ? "stopped by a callback" : context.stop_reason;
       ++next_epoch_;
       break;
     }
@@ -260,10 +270,12 @@ void Trainer::resume(const std::filesystem::path& path) {
   c10::IValue value;
   TLKIT_CHECK(archive.try_read("tlkit_checkpoint_version", value) && value.toInt() >= 1 &&
                   value.toInt() <= kCheckpointVersion,
-              "'", path.string(), "' is not a tlkit checkpoint of format version 1 to ", kCheckpointVersion);
+              "'", path.string(), "' is not a tlkit checkpoint of format version 1 to ",
+              kCheckpointVersion);
   const auto version = value.toInt();
   if (version < kCheckpointVersion)
-    logger()->warn("'{}' is a version-{} checkpoint; read with its monitored metric migrated", path.string(), version);
+    logger()->warn("'{}' is a version-{} checkpoint; read with its monitored metric migrated",
+                   path.string(), version);
   const auto state = network_.named_state();
   archive.read("model_names", value);
   TLKIT_CHECK(value.toStringRef() == join_names(state), "checkpoint '", path.string(),
@@ -275,8 +287,8 @@ void Trainer::resume(const std::filesystem::path& path) {
     for (size_t i = 0; i < state.size(); ++i) {
       at::Tensor saved;
       model.read("t" + std::to_string(i), saved, /*is_buffer=*/true);
-      TLKIT_CHECK(saved.sizes() == state[i].second.sizes(), "checkpoint tensor '", state[i].first, "' has shape ",
-                  saved.sizes(), ", the model ", state[i].second.sizes());
+      TLKIT_CHECK(saved.sizes() == state[i].second.sizes(), "checkpoint tensor '", state[i].first,
+                  "' has shape ", saved.sizes(), ", the model ", state[i].second.sizes());
       state[i].second.copy_(saved);
     }
   }
@@ -290,10 +302,12 @@ void Trainer::resume(const std::filesystem::path& path) {
     scheduler_->load(scheduler);
   }
   torch::serialize::InputArchive monitor;
-  if (archive.try_read(version >= 2 ? "monitor" : "callback_checkpoint", monitor)) monitor_.load(monitor);
+  if (archive.try_read(version >= 2 ? "monitor" : "callback_checkpoint", monitor))
+    monitor_.load(monitor);
   for (const auto& callback : callbacks_) {
     torch::serialize::InputArchive callback_archive;
-    if (archive.try_read("callback_" + callback->name(), callback_archive)) callback->load(callback_archive);
+    if (archive.try_read("callback_" + callback->name(), callback_archive))
+      callback->load(callback_archive);
   }
   at::Tensor rng;
   archive.read("rng", rng, /*is_buffer=*/true);
@@ -304,7 +318,8 @@ void Trainer::resume(const std::filesystem::path& path) {
   global_step_ = value.toInt();
   archive.read("history", value);
   history_ = decode_history(value.toStringRef());
-  logger()->info("resumed from '{}' at epoch {} (step {})", path.string(), next_epoch_ + 1, global_step_);
+  logger()->info("resumed from '{}' at epoch {} (step {})", path.string(), next_epoch_ + 1,
+                 global_step_);
 }
 
 }  // namespace tlkit::train

@@ -40,7 +40,8 @@ const std::vector<std::string> kClasses{"a_top", "b_middle", "c_bottom"};
 
 void make_band_folder(const fs::path& root, int train, int val, int test) {
   torch::manual_seed(7);
-  const std::vector<std::pair<std::string, int>> splits{{"train", train}, {"val", val}, {"test", test}};
+  const std::vector<std::pair<std::string, int>> splits{
+      {"train", train}, {"val", val}, {"test", test}};
   for (const auto& [split, count] : splits) {
     for (size_t c = 0; c < kClasses.size(); ++c) {
       const auto dir = root / split / kClasses[c];
@@ -48,7 +49,8 @@ void make_band_folder(const fs::path& root, int train, int val, int test) {
       for (int i = 0; i < count; ++i) {
         auto image = torch::randint(0, 70, {16, 16, 3}, torch::kLong);
         image.slice(0, 5 * static_cast<int64_t>(c), 5 * static_cast<int64_t>(c) + 5) += 150;
-        tlkit::data::write_image(dir / (split + "_" + std::to_string(i) + ".png"), image.to(torch::kByte));
+        tlkit::data::write_image(dir / (split + "_" + std::to_string(i) + ".png"),
+                                 image.to(torch::kByte));
       }
     }
   }
@@ -59,7 +61,8 @@ double table_accuracy(const fs::path& results_md, const std::string& name) {
   for (const auto& line : lines_of(results_md)) {
     if (line.rfind("| " + name, 0) != 0) continue;
     std::smatch match;
-    if (std::regex_search(line, match, std::regex("\\| ([0-9.]+)% \\|"))) return std::stod(match[1]);
+    if (std::regex_search(line, match, std::regex("\\| ([0-9.]+)% \\|")))
+      return std::stod(match[1]);
   }
   ADD_FAILURE() << "no row '" << name << "' in " << tlkit::read_file(results_md);
   return -1;
@@ -77,20 +80,23 @@ class PipelineCli : public ::testing::Test {
 }  // namespace
 
 TEST_F(PipelineCli, TrainWritesEveryArtifactAndResumesBitIdentically) {
-  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
-                             quoted(data()) + " --batch-size 6 --optimizer adam:lr=0.01 --schedule constant " +
+  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
+                             " --reinit --data " + quoted(data()) +
+                             " --batch-size 6 --optimizer adam:lr=0.01 --schedule constant " +
                              "--ema-decay 0.9 --seed 5 --no-progress";
   const auto full = dir_ / "full";
   auto result = tlkit_cli(common + " --epochs 4 --out " + quoted(full));
   ASSERT_EQ(result.exit_code, 0) << result.output;
 
   // Every artifact of a run.
-  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md", "curves_loss.png",
-                           "curves_accuracy.png", "checkpoints/last.pt", "checkpoints/best.pt"})
+  for (const auto* name :
+       {"model.pt", "metrics.csv", "summary.json", "results.md", "curves_loss.png",
+        "curves_accuracy.png", "checkpoints/last.pt", "checkpoints/best.pt"})
     EXPECT_TRUE(fs::exists(full / name)) << name;
   const auto csv = lines_of(full / "metrics.csv");
   ASSERT_EQ(csv.size(), 5u);
-  EXPECT_EQ(csv[0], "epoch,train_loss,train_acc,lr_group0,val_loss,val_acc,ema_val_loss,ema_val_acc");
+  EXPECT_EQ(csv[0],
+            "epoch,train_loss,train_acc,lr_group0,val_loss,val_acc,ema_val_loss,ema_val_acc");
   const auto summary = tlkit::Json::parse(tlkit::read_file(full / "summary.json"));
   EXPECT_EQ(summary.at("command").as_string(), "train");
   EXPECT_EQ(summary.at("split").as_string(), "test");
@@ -98,13 +104,15 @@ TEST_F(PipelineCli, TrainWritesEveryArtifactAndResumesBitIdentically) {
   EXPECT_GE(summary.at("results").as_array().size(), 3u);  // last, best, EMA
   std::string events;
   for (const auto& entry : fs::directory_iterator(full))
-    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = entry.path().string();
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      events = entry.path().string();
   ASSERT_FALSE(events.empty());
-  const auto scalars = tlkit::test::run_command(tlkit::test::torch_python() + " " +
-                                                (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() +
-                                                " '" + events + "'");
+  const auto scalars = tlkit::test::run_command(
+      tlkit::test::torch_python() + " " +
+      (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() + " '" + events + "'");
   ASSERT_EQ(scalars.exit_code, 0) << scalars.output;
-  for (const auto* tag : {"train/loss,4,", "train/acc,4,", "val/loss,4,", "val/acc,4,", "lr/group0,4,"})
+  for (const auto* tag :
+       {"train/loss,4,", "train/acc,4,", "val/loss,4,", "val/acc,4,", "lr/group0,4,"})
     EXPECT_TRUE(contains(scalars.output, tag)) << tag << "\n" << scalars.output;
 
   // The exported model knows the folder's classes and runs in Python-compatible TorchScript.
@@ -124,12 +132,14 @@ TEST_F(PipelineCli, TrainWritesEveryArtifactAndResumesBitIdentically) {
 
 TEST_F(PipelineCli, OverfitBatchesReachesFullAccuracyWithoutDropout) {
   const auto out = dir_ / "overfit";
-  const auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
-                                quoted(data()) + " --batch-size 6 --overfit-batches 1 --epochs 150 " +
-                                "--optimizer adam:lr=0.02 --schedule constant --ema-decay 0 --no-progress --out " +
-                                quoted(out));
+  const auto result =
+      tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
+                quoted(data()) + " --batch-size 6 --overfit-batches 1 --epochs 150 " +
+                "--optimizer adam:lr=0.02 --schedule constant --ema-decay 0 --no-progress --out " +
+                quoted(out));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_TRUE(contains(result.output, "overfit check passed: 100.0% on the 1 batch(es)")) << result.output;
+  EXPECT_TRUE(contains(result.output, "overfit check passed: 100.0% on the 1 batch(es)"))
+      << result.output;
   // No early stopping in the check: every epoch ran.
   EXPECT_EQ(lines_of(out / "metrics.csv").size(), 151u);
 }
@@ -138,10 +148,11 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   const auto pretrained = tlkit::test::tiny_model();
   const auto out = dir_ / "ft";
   // vgg_tiny: features.0, features.3, classifier.0, classifier.3, classifier.6 carry parameters.
-  const auto result = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
-                                " --out " + quoted(out) + " --head-epochs 6 --epochs 4 --batch-size 6 " +
-                                "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
-                                "--unfreeze-from classifier.3 --seed 2 --no-progress");
+  const auto result =
+      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                quoted(out) + " --head-epochs 6 --epochs 4 --batch-size 6 " +
+                "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
+                "--unfreeze-from classifier.3 --seed 2 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
 
   // Stage 1 ran on cached features, stage 2 left snapshots at the ends of the two cycles.
@@ -151,13 +162,15 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   EXPECT_EQ(lines_of(out / "stage1" / "metrics.csv").size(), 7u);
   EXPECT_TRUE(fs::exists(out / "snapshots" / "snapshot_1.pt"));
   EXPECT_TRUE(fs::exists(out / "snapshots" / "snapshot_2.pt"));
-  EXPECT_EQ(lines_of(out / "metrics.csv")[0],
-            "epoch,train_loss,train_acc,lr_group0,lr_group1,val_loss,val_acc,ema_val_loss,ema_val_acc");
+  EXPECT_EQ(
+      lines_of(out / "metrics.csv")[0],
+      "epoch,train_loss,train_acc,lr_group0,lr_group1,val_loss,val_acc,ema_val_loss,ema_val_acc");
 
   // The table has all four kinds of model besides stage 1.
   const auto results = out / "results.md";
-  for (const auto* row : {"feature extraction (stage 1 head)", "fine-tuning: last", "fine-tuning: best (epoch",
-                          "fine-tuning: EMA", "fine-tuning: snapshot ensemble (2)"})
+  for (const auto* row :
+       {"feature extraction (stage 1 head)", "fine-tuning: last", "fine-tuning: best (epoch",
+        "fine-tuning: EMA", "fine-tuning: snapshot ensemble (2)"})
     EXPECT_GE(table_accuracy(results, row), 0) << row;
 
   // Lower layers frozen: features.* and classifier.0 are the pretrained ones, bit for bit; the
@@ -166,18 +179,22 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   auto after = tlkit::model::Classifier::load(out / "model.pt");
   for (const auto* name : {"features.0.weight", "features.3.bias", "classifier.0.weight"})
     EXPECT_TRUE(torch::equal(parameter(before, name), parameter(after, name))) << name;
-  EXPECT_FALSE(torch::equal(parameter(before, "classifier.3.weight"), parameter(after, "classifier.3.weight")));
+  EXPECT_FALSE(torch::equal(parameter(before, "classifier.3.weight"),
+                            parameter(after, "classifier.3.weight")));
   EXPECT_EQ(after.num_classes(), 3);
   EXPECT_EQ(after.class_names(), kClasses);
 
   // evaluate on the exported model and on the ensemble reproduces the run's own table.
   const auto summary = tlkit::Json::parse(tlkit::read_file(out / "summary.json"));
   const auto exported_from = summary.at("exported_from").as_string();
-  const auto row = exported_from == "best" ? std::string("fine-tuning: best") : "fine-tuning: " + exported_from;
-  auto evaluation = tlkit_cli("evaluate --model " + quoted(out / "model.pt") + " --data " + quoted(data()));
+  const auto row =
+      exported_from == "best" ? std::string("fine-tuning: best") : "fine-tuning: " + exported_from;
+  auto evaluation =
+      tlkit_cli("evaluate --model " + quoted(out / "model.pt") + " --data " + quoted(data()));
   ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
   std::smatch match;
-  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%"))) << evaluation.output;
+  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%")))
+      << evaluation.output;
   EXPECT_NEAR(std::stod(match[1]), table_accuracy(results, row), 0.01) << evaluation.output;
   EXPECT_TRUE(contains(evaluation.output, "test split, 12 images")) << evaluation.output;
   EXPECT_TRUE(contains(evaluation.output, "b_middle")) << evaluation.output;
@@ -185,22 +202,27 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
 
   evaluation = tlkit_cli("evaluate --ensemble " + quoted(out) + " --data " + quoted(data()));
   ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
-  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%"))) << evaluation.output;
+  ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%")))
+      << evaluation.output;
   EXPECT_NEAR(std::stod(match[1]), table_accuracy(results, "fine-tuning: snapshot ensemble"), 0.01)
       << evaluation.output;
   EXPECT_TRUE(contains(evaluation.output, "ensemble of 2 snapshots")) << evaluation.output;
 
   // predict: top-k with the class names, probabilities summing to at most 100%.
   const auto image = data() / "test" / "c_bottom" / "test_0.png";
-  const auto prediction = tlkit_cli("predict --model " + quoted(out / "model.pt") + " -k 2 " + quoted(image));
+  const auto prediction =
+      tlkit_cli("predict --model " + quoted(out / "model.pt") + " -k 2 " + quoted(image));
   ASSERT_EQ(prediction.exit_code, 0) << prediction.output;
-  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("1\\. [abc]_\\w+ +[0-9.]+%"))) << prediction.output;
-  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("2\\. [abc]_\\w+ +[0-9.]+%"))) << prediction.output;
+  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("1\\. [abc]_\\w+ +[0-9.]+%")))
+      << prediction.output;
+  EXPECT_TRUE(std::regex_search(prediction.output, std::regex("2\\. [abc]_\\w+ +[0-9.]+%")))
+      << prediction.output;
   EXPECT_FALSE(contains(prediction.output, "3. ")) << prediction.output;
 
   // A second finetune into the same folder reuses the cached features.
-  const auto again = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                               quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
+  const auto again =
+      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(contains(again.output, "reusing cached train features")) << again.output;
 }
@@ -211,51 +233,61 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   // The head is features.3 (a convolution) and everything above it: stage 1 trains it on the
   // cached output of features.2 (4 × 8 × 8 per image); stage 2 (unfrozen from the head by default)
   // keeps features.0 frozen.
-  const auto result = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                                quoted(out) + " --head-from features.3 --head-epochs 30 --head-batch-size 6 " +
-                                "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
-                                "--schedule cosine --lr-decay 0.5 --seed 3 --no-progress");
+  const auto result = tlkit_cli(
+      "finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      quoted(out) + " --head-from features.3 --head-epochs 30 --head-batch-size 6 " +
+      "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
+      "--schedule cosine --lr-decay 0.5 --seed 3 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  const auto manifest = tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));
+  const auto manifest =
+      tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));
   EXPECT_EQ(manifest.at("layer").as_string(), "features.2");
   EXPECT_TRUE(contains(result.output, "group features.3 lr 0.003")) << result.output;
   EXPECT_TRUE(contains(result.output, "group classifier.6 lr 0.003")) << result.output;
   // The bands are learnable from re-trained upper layers: stage 1 is far above chance (33%).
-  std::cout << "[ stage 1 ] " << table_accuracy(out / "results.md", "feature extraction (stage 1 head)") << "%\n";
+  std::cout << "[ stage 1 ] "
+            << table_accuracy(out / "results.md", "feature extraction (stage 1 head)") << "%\n";
   EXPECT_GE(table_accuracy(out / "results.md", "feature extraction (stage 1 head)"), 75.0)
       << tlkit::read_file(out / "results.md");
   auto before = tlkit::model::Classifier::load(pretrained);
   auto after = tlkit::model::Classifier::load(out / "model.pt");
-  EXPECT_TRUE(torch::equal(parameter(before, "features.0.weight"), parameter(after, "features.0.weight")));
+  EXPECT_TRUE(
+      torch::equal(parameter(before, "features.0.weight"), parameter(after, "features.0.weight")));
   for (const auto* name : {"features.3.weight", "classifier.0.weight", "classifier.3.weight"})
     EXPECT_FALSE(torch::equal(parameter(before, name), parameter(after, name))) << name;
 
   // Features cached for another layer are not taken for the default head's.
-  const auto again = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                               quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
+  const auto again =
+      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(contains(again.output, "cached train features were computed from another layer")) << again.output;
-  EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json")).at("layer").as_string(),
+  EXPECT_TRUE(contains(again.output, "cached train features were computed from another layer"))
+      << again.output;
+  EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"))
+                .at("layer")
+                .as_string(),
             "classifier.4");
 
   // A head that starts at the first layer or at no layer is refused with the reason.
-  auto bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                       quoted(dir_ / "bad") + " --head-from features.0 --no-progress");
+  auto bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
+                       " --out " + quoted(dir_ / "bad") + " --head-from features.0 --no-progress");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(contains(bad.output, "first layer")) << bad.output;
-  bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                  quoted(dir_ / "bad") + " --head-from classifier.9 --no-progress");
+  bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
+                  " --out " + quoted(dir_ / "bad") + " --head-from classifier.9 --no-progress");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(contains(bad.output, "no layer named 'classifier.9'")) << bad.output;
 }
 
 TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
   const auto out = dir_ / "lr";
-  const auto result = tlkit_cli("lr-find --model " + quoted(tlkit::test::tiny_model()) + " --data " +
-                                quoted(data()) + " --out " + quoted(out) + " --steps 40 --batch-size 6");
+  const auto result =
+      tlkit_cli("lr-find --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                quoted(data()) + " --out " + quoted(out) + " --steps 40 --batch-size 6");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::smatch match;
-  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("suggested lr ([0-9.e+-]+)"))) << result.output;
+  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("suggested lr ([0-9.e+-]+)")))
+      << result.output;
   const double suggested = std::stod(match[1]);
   EXPECT_GE(suggested, 1e-7);
   EXPECT_LE(suggested, 10);
@@ -268,25 +300,26 @@ TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
 
 TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
   const auto model = quoted(tlkit::test::tiny_model());
-  auto result = tlkit_cli("train --model " + model + " --data " + quoted(dir_ / "nowhere") + " --out " +
-                          quoted(dir_ / "r"));
+  auto result = tlkit_cli("train --model " + model + " --data " + quoted(dir_ / "nowhere") +
+                          " --out " + quoted(dir_ / "r"));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "nowhere")) << result.output;
 
-  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " + quoted(dir_ / "r") +
-                     " --resume --no-progress --head-epochs 1");
+  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " +
+                     quoted(dir_ / "r") + " --resume --no-progress --head-epochs 1");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "cannot resume")) << result.output;
 
-  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " + quoted(dir_ / "r") +
-                     " --optimizer adam:lr=-1 --no-progress --head-epochs 1");
+  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " +
+                     quoted(dir_ / "r") + " --optimizer adam:lr=-1 --no-progress --head-epochs 1");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "lr")) << result.output;
 
   result = tlkit_cli("train --model " + model + " --data " + quoted(data()));
   EXPECT_EQ(result.exit_code, 2) << result.output;  // --out missing: a usage error
 
-  result = tlkit_cli("evaluate --model " + quoted(dir_ / "missing.pt") + " --data " + quoted(data()));
+  result =
+      tlkit_cli("evaluate --model " + quoted(dir_ / "missing.pt") + " --data " + quoted(data()));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "missing.pt")) << result.output;
 

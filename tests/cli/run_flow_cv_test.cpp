@@ -32,7 +32,8 @@ void make_flat_folder(const fs::path& root, int per_class) {
     for (int i = 0; i < per_class; ++i) {
       auto image = torch::randint(0, 70, {16, 16, 3}, torch::kLong);
       image.slice(1, 5 * static_cast<int64_t>(c), 5 * static_cast<int64_t>(c) + 5) += 150;
-      tlkit::data::write_image(root / classes[c] / ("img_" + std::to_string(i) + ".png"), image.to(torch::kByte));
+      tlkit::data::write_image(root / classes[c] / ("img_" + std::to_string(i) + ".png"),
+                               image.to(torch::kByte));
     }
   }
 }
@@ -48,8 +49,9 @@ class RunFlow : public ::testing::Test {
  protected:
   void SetUp() override { make_flat_folder(data_, 8); }
   std::string finetune(const fs::path& out, const std::string& extra) const {
-    return "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) + " --out " +
-           quoted(out) + " --val-split 0.25 --head-epochs 3 --epochs 2 --batch-size 6 --no-progress " + extra;
+    return "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
+           " --out " + quoted(out) +
+           " --val-split 0.25 --head-epochs 3 --epochs 2 --batch-size 6 --no-progress " + extra;
   }
   TempDir dir_;
   fs::path data_ = dir_ / "flat";
@@ -72,7 +74,8 @@ TEST_F(RunFlow, AnotherSeedDoesNotReuseTheOldSplitsFeatures) {
   const auto train2 = sources_of(out / "features" / "train");
   const auto val2 = sources_of(out / "features" / "val");
   EXPECT_NE(train1, train2);
-  for (const auto& file : val2) EXPECT_EQ(train2.count(file), 0u) << file << " is in both train and val";
+  for (const auto& file : val2)
+    EXPECT_EQ(train2.count(file), 0u) << file << " is in both train and val";
   // The same seed again: the same split, the cache is reused.
   auto third = tlkit_cli(finetune(out, "--seed 2"));
   ASSERT_EQ(third.exit_code, 0) << third.output;
@@ -82,7 +85,8 @@ TEST_F(RunFlow, AnotherSeedDoesNotReuseTheOldSplitsFeatures) {
   auto renamed = tlkit_cli(finetune(out, "--seed 2"));
   ASSERT_EQ(renamed.exit_code, 0) << renamed.output;
   EXPECT_FALSE(contains(renamed.output, "reusing cached train features")) << renamed.output;
-  const auto names = json_of(out / "features" / "train" / "manifest.json").at("class_names").as_string_list();
+  const auto names =
+      json_of(out / "features" / "train" / "manifest.json").at("class_names").as_string_list();
   EXPECT_EQ(names.back(), "zright");
 }
 
@@ -90,9 +94,10 @@ TEST_F(RunFlow, AnotherSeedDoesNotReuseTheOldSplitsFeatures) {
 // flags given beside it override it.
 TEST_F(RunFlow, ConfigFileRepeatsARun) {
   const auto first = dir_ / "first";
-  auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " + quoted(data_) +
-                          " --out " + quoted(first) + " --val-split 0.25 --epochs 3 --batch-size 6 " +
-                          "--optimizer adam --schedule step:step_size=2 --monitor val_acc --seed 4 --no-progress");
+  auto result = tlkit_cli(
+      "train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " + quoted(data_) +
+      " --out " + quoted(first) + " --val-split 0.25 --epochs 3 --batch-size 6 " +
+      "--optimizer adam --schedule step:step_size=2 --monitor val_acc --seed 4 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto config = json_of(first / "config.json");
   EXPECT_EQ(config.at("command").as_string(), "train");
@@ -104,7 +109,8 @@ TEST_F(RunFlow, ConfigFileRepeatsARun) {
   EXPECT_EQ(json_of(first / "summary.json").at("config").dump(), config.dump());
 
   const auto second = dir_ / "second";
-  result = tlkit_cli("train --config " + quoted(first / "config.json") + " --out " + quoted(second));
+  result =
+      tlkit_cli("train --config " + quoted(first / "config.json") + " --out " + quoted(second));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(tlkit::read_file(first / "metrics.csv"), tlkit::read_file(second / "metrics.csv"));
   auto repeated = json_of(second / "config.json");
@@ -113,12 +119,13 @@ TEST_F(RunFlow, ConfigFileRepeatsARun) {
   EXPECT_EQ(repeated.dump(), config.dump());
 
   // A flag beside --config overrides it; a bad config is one clear message.
-  result = tlkit_cli("train --config " + quoted(first / "config.json") + " --out " + quoted(dir_ / "third") +
-                     " --epochs 1");
+  result = tlkit_cli("train --config " + quoted(first / "config.json") + " --out " +
+                     quoted(dir_ / "third") + " --epochs 1");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(json_of(dir_ / "third" / "config.json").at("fit").at("epochs").as_int(), 1);
   tlkit::write_file_atomic(dir_ / "bad.json", "{\"command\": \"train\", \"fit\": {\"epoch\": 3}}");
-  result = tlkit_cli("train --config " + quoted(dir_ / "bad.json") + " --out " + quoted(dir_ / "fourth"));
+  result = tlkit_cli("train --config " + quoted(dir_ / "bad.json") + " --out " +
+                     quoted(dir_ / "fourth"));
   EXPECT_NE(result.exit_code, 0);
   EXPECT_TRUE(contains(result.output, "unknown setting 'fit.epoch'")) << result.output;
   EXPECT_FALSE(fs::exists(dir_ / "fourth"));
@@ -129,9 +136,10 @@ TEST_F(RunFlow, ConfigFileRepeatsARun) {
 // `--optimizer adam` without an lr trains at torch's 1e-3 (it trained at 0.01).
 TEST_F(RunFlow, AnOptimizerWithoutLrUsesTorchsDefault) {
   const auto out = dir_ / "adam";
-  const auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
-                                " --out " + quoted(out) + " --val-split 0.25 --epochs 1 --batch-size 6 " +
-                                "--optimizer adam --schedule constant --no-progress");
+  const auto result =
+      tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
+                " --out " + quoted(out) + " --val-split 0.25 --epochs 1 --batch-size 6 " +
+                "--optimizer adam --schedule constant --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::ifstream csv(out / "metrics.csv");
   std::string header, row;
@@ -147,14 +155,16 @@ TEST_F(RunFlow, AnOptimizerWithoutLrUsesTorchsDefault) {
 // weights only.
 TEST_F(RunFlow, ARerunStartsCleanAndCheckpointsHoldTheWeightsOnce) {
   const auto out = dir_ / "run";
-  auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
-                          " --out " + quoted(out) + " --val-split 0.25 --epochs 4 --batch-size 6 " +
-                          "--schedule restarts:T_0=1 --no-progress");
+  auto result =
+      tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
+                " --out " + quoted(out) + " --val-split 0.25 --epochs 4 --batch-size 6 " +
+                "--schedule restarts:T_0=1 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   ASSERT_TRUE(fs::exists(out / "snapshots"));
   EXPECT_TRUE(contains(tlkit::read_file(out / "results.md"), "snapshot ensemble"));
-  result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) + " --out " +
-                     quoted(out) + " --val-split 0.25 --epochs 2 --batch-size 6 --optimizer sgd:lr=0.01 " +
+  result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                     quoted(data_) + " --out " + quoted(out) +
+                     " --val-split 0.25 --epochs 2 --batch-size 6 --optimizer sgd:lr=0.01 " +
                      "--schedule constant --ema-decay 0 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_FALSE(fs::exists(out / "snapshots"));
@@ -179,10 +189,12 @@ TEST_F(RunFlow, PreprocessingFlagsReachTheExportAndTheManifest) {
   const auto manifest = json_of(out / "features" / "train" / "manifest.json");
   EXPECT_EQ(manifest.at("preprocessing").at("crop").as_int(), 16);
   EXPECT_EQ(manifest.at("preprocessing").at("resize").as_int(), 18);
-  EXPECT_EQ(manifest.at("preprocessing").at("mean").as_double_list(), (std::vector<double>{0.5, 0.5, 0.5}));
+  EXPECT_EQ(manifest.at("preprocessing").at("mean").as_double_list(),
+            (std::vector<double>{0.5, 0.5, 0.5}));
   result = tlkit_cli("info --model " + quoted(out / "model.pt"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_TRUE(contains(result.output, "resize 18 (model) -> centre crop 16 (model)")) << result.output;
+  EXPECT_TRUE(contains(result.output, "resize 18 (model) -> centre crop 16 (model)"))
+      << result.output;
   EXPECT_TRUE(contains(result.output, "std 0.25,0.25,0.25 (model)")) << result.output;
   result = tlkit_cli("info --model " + quoted(out / "model.pt") + " --input-size 24");
   ASSERT_EQ(result.exit_code, 0) << result.output;

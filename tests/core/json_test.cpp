@@ -31,9 +31,10 @@ TEST(Json, RoundTripKeepsValuesAndKeyOrder) {
 }
 
 TEST(Json, ReadsWhatPythonWrites) {
-  const auto result = tlkit::test::run_command(
-      tlkit::test::torch_python() +
-      " -c \"import json; print(json.dumps({'s': 'caf\\u00e9 \\U0001F600', 'x': [1.5e-7, -2, True]}))\"");
+  const auto result =
+      tlkit::test::run_command(tlkit::test::torch_python() +
+                               " -c \"import json; print(json.dumps({'s': 'caf\\u00e9 "
+                               "\\U0001F600', 'x': [1.5e-7, -2, True]}))\"");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto doc = tlkit::Json::parse(result.output);
   EXPECT_EQ(doc.at("s").as_string(), "caf\xc3\xa9 \xf0\x9f\x98\x80");

@@ -35,7 +35,8 @@ TEST(Npy, StreamedRowsAreReadByNumpy) {
   writer.append(values.slice(0, 3, 7));
   EXPECT_FALSE(fs::exists(dir / "features.npy")) << "visible before commit";
   writer.commit();
-  tlkit::write_npy(dir / "labels.npy", torch::arange(7, torch::kLong) * static_cast<int64_t>(1000000007));
+  tlkit::write_npy(dir / "labels.npy",
+                   torch::arange(7, torch::kLong) * static_cast<int64_t>(1000000007));
   const auto result = run_numpy(
       "a = np.load('{dir}/features.npy')\n"
       "assert a.dtype == np.float32 and a.shape == (7, 5), (a.dtype, a.shape)\n"
@@ -66,13 +67,15 @@ TEST(Npy, ReadsWhatNumpyWrites) {
       "np.save('{dir}/u8.npy', np.arange(24, dtype=np.uint8).reshape(2, 3, 4))\n"
       "np.save('{dir}/i32.npy', -np.arange(5, dtype=np.int32))\n"
       "np.save('{dir}/b.npy', np.array([True, False, True]))\n"
-      "np.lib.format.write_array(open('{dir}/v2.npy', 'wb'), np.arange(6, dtype=np.float32), version=(2, 0))\n",
+      "np.lib.format.write_array(open('{dir}/v2.npy', 'wb'), np.arange(6, dtype=np.float32), "
+      "version=(2, 0))\n",
       dir.path());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto f64 = tlkit::read_npy(dir / "f64.npy");
   EXPECT_EQ(f64.scalar_type(), torch::kDouble);
   EXPECT_TRUE(torch::equal(f64, torch::arange(12, torch::kDouble).reshape({3, 4}) / 3));
-  EXPECT_TRUE(torch::equal(tlkit::read_npy(dir / "u8.npy"), torch::arange(24, torch::kByte).reshape({2, 3, 4})));
+  EXPECT_TRUE(torch::equal(tlkit::read_npy(dir / "u8.npy"),
+                           torch::arange(24, torch::kByte).reshape({2, 3, 4})));
   EXPECT_TRUE(torch::equal(tlkit::read_npy(dir / "i32.npy"), -torch::arange(5, torch::kInt)));
   EXPECT_TRUE(torch::equal(tlkit::read_npy(dir / "b.npy"), torch::tensor({true, false, true})));
   EXPECT_TRUE(torch::equal(tlkit::read_npy(dir / "v2.npy"), torch::arange(6, torch::kFloat)));

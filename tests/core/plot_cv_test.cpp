@@ -16,7 +16,7 @@ namespace {
 struct Rgb {
   int r, g, b;
 };
-constexpr Rgb kBlue{31, 119, 180};   // first series (tab10)
+constexpr Rgb kBlue{31, 119, 180};    // first series (tab10)
 constexpr Rgb kOrange{255, 127, 14};  // second series
 
 bool near(const tlkit::PlotImage& img, int x, int y, Rgb c, int tolerance = 40) {
@@ -57,7 +57,8 @@ std::vector<tlkit::PlotSeries> two_lines() {
 }
 
 TEST(Plot, DrawsEachSeriesInItsColourAtItsHeight) {
-  const auto img = tlkit::render_line_plot(two_lines(), tlkit::PlotOptions{}.with_title("t").with_labels("x", "y"));
+  const auto img = tlkit::render_line_plot(
+      two_lines(), tlkit::PlotOptions{}.with_title("t").with_labels("x", "y"));
   ASSERT_EQ(img.width, 800);
   ASSERT_EQ(img.height, 480);
   ASSERT_EQ(img.rgb.size(), 800u * 480u * 3u);
@@ -65,7 +66,7 @@ TEST(Plot, DrawsEachSeriesInItsColourAtItsHeight) {
   int blue = 0, orange = 0;
   const double blue_row = mean_row(img, kBlue, &blue);
   const double orange_row = mean_row(img, kOrange, &orange);
-  EXPECT_GT(blue, 300);    // a line ~700 px long, 2 px wide (plus the legend sample)
+  EXPECT_GT(blue, 300);  // a line ~700 px long, 2 px wide (plus the legend sample)
   EXPECT_GT(orange, 300);
   EXPECT_GT(blue_row, orange_row + 50) << "y = 1 must be drawn below y = 2";
 }
@@ -77,11 +78,13 @@ TEST(Plot, LogAxisSkipsPointsItCannotShow) {
     y.push_back(i % 10 == 0 ? 0.0 : std::pow(10.0, -i / 10.0));  // zeros cannot be drawn on log-y
   }
   y[5] = NAN;
-  const auto img = tlkit::render_line_plot({{"lr", x, y}}, tlkit::PlotOptions{}.with_log(false, true));
+  const auto img =
+      tlkit::render_line_plot({{"lr", x, y}}, tlkit::PlotOptions{}.with_log(false, true));
   int blue = 0;
   mean_row(img, kBlue, &blue);
   EXPECT_GT(blue, 200);
-  EXPECT_THROW(tlkit::render_line_plot({{"zero", {1, 2}, {0, 0}}}, tlkit::PlotOptions{}.with_log(false, true)),
+  EXPECT_THROW(tlkit::render_line_plot({{"zero", {1, 2}, {0, 0}}},
+                                       tlkit::PlotOptions{}.with_log(false, true)),
                tlkit::Error);
 }
 
@@ -90,7 +93,8 @@ TEST(Plot, FlatAndSinglePointSeriesAreDrawn) {
   int blue = 0;
   mean_row(flat, kBlue, &blue);
   EXPECT_GT(blue, 100);
-  const auto dot = tlkit::render_line_plot({{"", {3}, {7}}}, tlkit::PlotOptions{}.with_log(true, true));
+  const auto dot =
+      tlkit::render_line_plot({{"", {3}, {7}}}, tlkit::PlotOptions{}.with_log(true, true));
   mean_row(dot, kBlue, &blue);
   EXPECT_GT(blue, 10);
 }
@@ -101,7 +105,8 @@ TEST(Plot, BadInputIsAClearError) {
     tlkit::render_line_plot({{"bad", {1, 2, 3}, {1, 2}}});
     FAIL() << "expected tlkit::Error";
   } catch (const tlkit::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'bad' has 3 x values but 2 y values"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'bad' has 3 x values but 2 y values"), std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(tlkit::render_line_plot({{"nan", {NAN}, {1}}}), tlkit::Error);
   tlkit::PlotOptions tiny;

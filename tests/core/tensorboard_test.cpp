@@ -26,9 +26,10 @@ TEST(TensorBoard, ScalarsReadBackByIndependentReader) {
     event_path = writer.path().string();
   }
   EXPECT_NE(event_path.find("events.out.tfevents."), std::string::npos);
-  const auto result = tlkit::test::run_command(tlkit::test::torch_python() + " " +
-                                               (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() +
-                                               " " + event_path);
+  const auto result = tlkit::test::run_command(
+      tlkit::test::torch_python() + " " +
+      (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() + " " + event_path);
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(result.output, "train/loss,0,2.5\ntrain/loss,1,1.25\nlr/group0,1,0.00100000005\nval/acc,300,0.875\n");
+  EXPECT_EQ(result.output,
+            "train/loss,0,2.5\ntrain/loss,1,1.25\nlr/group0,1,0.00100000005\nval/acc,300,0.875\n");
 }

@@ -17,7 +17,8 @@ namespace {
 
 // Writes `images` (N x 32 x 32 x 3 uint8) as a CIFAR-10 batch: per record the label byte, then
 // the R, G and B planes, each 32 x 32 row-major.
-void write_batch(const fs::path& file, const torch::Tensor& images, const std::vector<uint8_t>& labels) {
+void write_batch(const fs::path& file, const torch::Tensor& images,
+                 const std::vector<uint8_t>& labels) {
   std::string bytes;
   for (int64_t n = 0; n < images.size(0); ++n) {
     bytes.push_back(static_cast<char>(labels[static_cast<size_t>(n)]));
@@ -42,12 +43,14 @@ FakeCifar write_cifar(const fs::path& dir) {
     const int64_t n = b < 5 ? 4 : 3;
     fake.images.push_back(torch::randint(0, 256, {n, 32, 32, 3}, torch::kUInt8));
     std::vector<uint8_t> labels;
-    for (int64_t i = 0; i < n; ++i) labels.push_back(static_cast<uint8_t>((b * 4 + static_cast<size_t>(i)) % 10));
+    for (int64_t i = 0; i < n; ++i)
+      labels.push_back(static_cast<uint8_t>((b * 4 + static_cast<size_t>(i)) % 10));
     fake.labels.push_back(labels);
     write_batch(dir / names[b], fake.images.back(), labels);
   }
-  tlkit::test::write_bytes(dir / "batches.meta.txt",
-                           "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
+  tlkit::test::write_bytes(
+      dir / "batches.meta.txt",
+      "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
   return fake;
 }
 
@@ -93,7 +96,8 @@ TEST(DataCifar10, OpenSourceGivesTrainTestAndAStratifiedVal) {
   EXPECT_EQ(splits.val->size(), 10u);  // 2 per class, half of each to val
   EXPECT_EQ(class_counts(*splits.val), std::vector<size_t>(10, 1));
   EXPECT_EQ(splits.test->size(), 3u);
-  EXPECT_NE(splits.train->describe().find("CIFAR-10 train"), std::string::npos) << splits.train->describe();
+  EXPECT_NE(splits.train->describe().find("CIFAR-10 train"), std::string::npos)
+      << splits.train->describe();
 }
 
 TEST(DataCifar10, TruncatedBatchNamesTheFile) {

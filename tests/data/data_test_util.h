@@ -31,9 +31,12 @@ inline const std::map<std::string, torch::Tensor>& data_reference() {
       std::vector<double> values;
       for (double v; fields >> v;) values.push_back(v);
       auto tensor = torch::tensor(values, torch::kFloat64).reshape(shape);
-      if (dtype == "uint8") tensor = tensor.to(torch::kUInt8);
-      else if (dtype == "int64") tensor = tensor.to(torch::kInt64);
-      else if (dtype == "float32") tensor = tensor.to(torch::kFloat32);
+      if (dtype == "uint8")
+        tensor = tensor.to(torch::kUInt8);
+      else if (dtype == "int64")
+        tensor = tensor.to(torch::kInt64);
+      else if (dtype == "float32")
+        tensor = tensor.to(torch::kFloat32);
       out[name] = tensor;
     }
     return out;
@@ -67,7 +70,8 @@ inline std::string file_bytes(const std::filesystem::path& path) {
 
 // Runs Debian's python3 (with torch/numpy) on a program (no single quotes in it) with arguments;
 // returns its output and fails the test on error.
-inline std::string python(const std::string& program, const std::vector<std::string>& arguments = {}) {
+inline std::string python(const std::string& program,
+                          const std::vector<std::string>& arguments = {}) {
   std::string command = torch_python() + " -c '" + program + "'";
   for (const auto& argument : arguments) command += " '" + argument + "'";
   const auto result = run_command(command);

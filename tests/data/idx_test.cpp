@@ -19,8 +19,8 @@ namespace {
 const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
 std::string big_endian(uint32_t value) {
-  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8),
-          static_cast<char>(value)};
+  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+          static_cast<char>(value >> 8), static_cast<char>(value)};
 }
 
 // An IDX file of unsigned bytes: 0, 0, 0x08, ndim, big-endian sizes, data.
@@ -28,7 +28,8 @@ std::string idx_bytes(const torch::Tensor& data) {
   std::string bytes = {0, 0, 8, static_cast<char>(data.dim())};
   for (int64_t d : data.sizes()) bytes += big_endian(static_cast<uint32_t>(d));
   const auto flat = data.contiguous();
-  bytes.append(reinterpret_cast<const char*>(flat.data_ptr<uint8_t>()), static_cast<size_t>(flat.numel()));
+  bytes.append(reinterpret_cast<const char*>(flat.data_ptr<uint8_t>()),
+               static_cast<size_t>(flat.numel()));
   return bytes;
 }
 
@@ -57,8 +58,10 @@ FakeIdx write_idx(const fs::path& dir, bool gz) {
   fake.test_images = torch::randint(0, 256, {6, 5, 4}, torch::kUInt8);
   fake.test_labels = torch::arange(6, torch::kLong).remainder(10).to(torch::kUInt8);
   const std::vector<std::pair<std::string, torch::Tensor>> files = {
-      {"train-images-idx3-ubyte", fake.train_images}, {"train-labels-idx1-ubyte", fake.train_labels},
-      {"t10k-images-idx3-ubyte", fake.test_images}, {"t10k-labels-idx1-ubyte", fake.test_labels}};
+      {"train-images-idx3-ubyte", fake.train_images},
+      {"train-labels-idx1-ubyte", fake.train_labels},
+      {"t10k-images-idx3-ubyte", fake.test_images},
+      {"t10k-labels-idx1-ubyte", fake.test_labels}};
   std::vector<fs::path> written;
   for (const auto& [name, tensor] : files) {
     tlkit::test::write_bytes(dir / name, idx_bytes(tensor));
@@ -160,14 +163,16 @@ TEST(DataIdx, RealFashionMnistHasSixtyAndTenThousandBalancedImages) {
   EXPECT_EQ(class_counts(*splits.test), std::vector<size_t>(10, 1000));
   // Cross-check with an independent reader (Python gzip + numpy).
   const auto expected = tlkit::test::python(
-      "import gzip,numpy as n; p=\"" + kFashionMnist.string() + "/\"; "
-      "i=n.frombuffer(gzip.open(p+\"t10k-images-idx3-ubyte.gz\").read(),n.uint8,offset=16).reshape(-1,28,28); "
+      "import gzip,numpy as n; p=\"" + kFashionMnist.string() +
+      "/\"; "
+      "i=n.frombuffer(gzip.open(p+\"t10k-images-idx3-ubyte.gz\").read(),n.uint8,offset=16).reshape("
+      "-1,28,28); "
       "l=n.frombuffer(gzip.open(p+\"t10k-labels-idx1-ubyte.gz\").read(),n.uint8,offset=8); "
       "print(int(i[0].sum()), int(i[9999].sum()), int(l[0]), int(l[9999]))");
   const auto first = splits.test->get(0), last = splits.test->get(9999);
   EXPECT_EQ(first.image.sizes(), (torch::IntArrayRef{28, 28, 1}));
   const auto got = std::to_string(first.image.sum().item<int64_t>()) + " " +
-                   std::to_string(last.image.sum().item<int64_t>()) + " " + std::to_string(first.label) +
-                   " " + std::to_string(last.label) + "\n";
+                   std::to_string(last.image.sum().item<int64_t>()) + " " +
+                   std::to_string(first.label) + " " + std::to_string(last.label) + "\n";
   EXPECT_EQ(got, expected);
 }

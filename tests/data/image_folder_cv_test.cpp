@@ -27,7 +27,8 @@ torch::Tensor tiny_image(int64_t channels, int64_t seed, int64_t height = 8, int
 // Writes `count` PNGs named 0.png, 1.png, ... into root/name.
 void fill_class(const fs::path& root, const std::string& name, int count) {
   fs::create_directories(root / name);
-  for (int i = 0; i < count; ++i) write_image(root / name / (std::to_string(i) + ".png"), tiny_image(3, i));
+  for (int i = 0; i < count; ++i)
+    write_image(root / name / (std::to_string(i) + ".png"), tiny_image(3, i));
 }
 
 std::string error_of(const std::function<void()>& action) {
@@ -42,7 +43,8 @@ std::string error_of(const std::function<void()>& action) {
 // Captures the library's log lines while alive.
 class LogCapture {
  public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64)), old_(tlkit::logger()) {
+  LogCapture()
+      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64)), old_(tlkit::logger()) {
     tlkit::set_logger(std::make_shared<spdlog::logger>("tlkit_test_capture", sink_));
   }
   ~LogCapture() { tlkit::set_logger(old_); }
@@ -57,8 +59,8 @@ class LogCapture {
 
 TEST(DataImageFolder, DecodesEveryFormatLikePil) {
   const auto folder = tlkit::test::test_data_dir() / "data_images";
-  for (const std::string name : {"rgb.png", "grey.png", "rgba.png", "grey16.png", "rgb.bmp", "rgb.tiff",
-                                 "rgb.webp", "rgb.jpg", "grey.jpg"}) {
+  for (const std::string name : {"rgb.png", "grey.png", "rgba.png", "grey16.png", "rgb.bmp",
+                                 "rgb.tiff", "rgb.webp", "rgb.jpg", "grey.jpg"}) {
     const auto expected = tlkit::test::reference("pil_" + name);
     ASSERT_TRUE(expected.defined()) << name;
     EXPECT_EQ(check_image_file(folder / name), "") << name;
@@ -66,14 +68,18 @@ TEST(DataImageFolder, DecodesEveryFormatLikePil) {
     ASSERT_EQ(image.sizes(), expected.sizes()) << name;
     // Lossless formats decode exactly; JPEG decoders may differ by rounding in the IDCT.
     const int tolerance = name.find(".jpg") != std::string::npos ? 2 : 0;
-    EXPECT_LE((image.to(torch::kInt) - expected.to(torch::kInt)).abs().max().item<int>(), tolerance) << name;
+    EXPECT_LE((image.to(torch::kInt) - expected.to(torch::kInt)).abs().max().item<int>(), tolerance)
+        << name;
   }
 }
 
 TEST(DataImageFolder, ScansSortedClassesMixedFormatsAndOddNames) {
   TempDir dir;
   const auto root = dir / "images";
-  const std::string unicode_class = "\xc3\xbc" "n\xc3\xaf" "code \xe7\x8c\xab";  // "ünïcode 猫"
+  const std::string unicode_class =
+      "\xc3\xbc"
+      "n\xc3\xaf"
+      "code \xe7\x8c\xab";  // "ünïcode 猫"
   fs::create_directories(root / "b cats" / "sub folder");
   fs::create_directories(root / "a-dogs" / ".cache");
   fs::create_directories(root / unicode_class);
@@ -83,9 +89,11 @@ TEST(DataImageFolder, ScansSortedClassesMixedFormatsAndOddNames) {
   write_image(root / "a-dogs" / "\xc3\xbc.bmp", tiny_image(1, 4));
   write_image(root / "a-dogs" / "w.webp", tiny_image(3, 5));
   write_image(root / "a-dogs" / "y.jpeg", tiny_image(3, 6));
-  write_image(root / "a-dogs" / ".hidden.png", tiny_image(3, 7));          // hidden: ignored
-  write_image(root / "a-dogs" / ".cache" / "inside.png", tiny_image(3, 8));  // hidden folder: ignored
-  tlkit::test::write_bytes(root / "a-dogs" / "notes.txt", "not an image");  // other extension: ignored
+  write_image(root / "a-dogs" / ".hidden.png", tiny_image(3, 7));  // hidden: ignored
+  write_image(root / "a-dogs" / ".cache" / "inside.png",
+              tiny_image(3, 8));  // hidden folder: ignored
+  tlkit::test::write_bytes(root / "a-dogs" / "notes.txt",
+                           "not an image");  // other extension: ignored
   write_image(root / unicode_class / "\xe7\x8c\xab 1.png", tiny_image(1, 9));
   const auto splits = open_source(root.string());
   ASSERT_TRUE(splits.train);
@@ -122,11 +130,14 @@ TEST(DataImageFolder, CorruptFilesAreSkippedWithAWarningOrRejectedWhenStrict) {
   ImageFolder folder(dir.path());
   EXPECT_EQ(folder.size(), 5u);
   EXPECT_EQ(folder.skipped(), 4u);
-  EXPECT_NE(folder.describe().find("4 corrupt files skipped"), std::string::npos) << folder.describe();
+  EXPECT_NE(folder.describe().find("4 corrupt files skipped"), std::string::npos)
+      << folder.describe();
   std::string log;
   for (const auto& line : capture.lines()) log += line + "\n";
   for (const auto& name : {"a/text.jpg", "a/cut.jpg", "b/cut.png", "b/empty.png"}) {
-    EXPECT_NE(log.find((dir.path() / name).string()), std::string::npos) << name << " not named in:\n" << log;
+    EXPECT_NE(log.find((dir.path() / name).string()), std::string::npos)
+        << name << " not named in:\n"
+        << log;
   }
   const auto message = error_of([&] { ImageFolder(dir.path(), true); });
   EXPECT_NE(message.find("corrupt image"), std::string::npos) << message;
@@ -140,7 +151,8 @@ TEST(DataImageFolder, AFileThatFailsToDecodeIsAnErrorNeverGarbage) {
   TempDir dir;
   fill_class(dir.path(), "a", 3);
   // A JPEG signature and end marker around junk passes the scan but cannot be decoded.
-  tlkit::test::write_bytes(dir / "a" / "1x.jpg", std::string("\xFF\xD8\xFF\xE0junkjunkjunk\xFF\xD9", 18));
+  tlkit::test::write_bytes(dir / "a" / "1x.jpg",
+                           std::string("\xFF\xD8\xFF\xE0junkjunkjunk\xFF\xD9", 18));
   auto folder = std::make_shared<ImageFolder>(dir.path());
   ASSERT_EQ(folder->size(), 4u);
   const auto message = error_of([&] { folder->get(2); });  // "1.png" < "1x.jpg"
@@ -150,7 +162,8 @@ TEST(DataImageFolder, AFileThatFailsToDecodeIsAnErrorNeverGarbage) {
   options.batch_size = 4;
   DataLoader loader(folder, eval_transform(0, 8), options);
   const auto loader_message = error_of([&] { loader.next(); });
-  EXPECT_NE(loader_message.find("loading batch 0 of epoch 0, sample 2"), std::string::npos) << loader_message;
+  EXPECT_NE(loader_message.find("loading batch 0 of epoch 0, sample 2"), std::string::npos)
+      << loader_message;
   EXPECT_NE(loader_message.find("1x.jpg"), std::string::npos) << loader_message;
 }
 

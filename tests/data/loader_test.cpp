@@ -85,7 +85,8 @@ TEST(DataLoader, OrderAndAugmentationDoNotDependOnThreads) {
     EXPECT_EQ(got.sources, expected.sources) << workers << " workers";
     ASSERT_EQ(got.images.size(), expected.images.size());
     for (size_t b = 0; b < got.images.size(); ++b) {
-      EXPECT_TRUE(torch::equal(got.images[b], expected.images[b])) << "batch " << b << ", " << workers << " workers";
+      EXPECT_TRUE(torch::equal(got.images[b], expected.images[b]))
+          << "batch " << b << ", " << workers << " workers";
     }
   }
 }
@@ -94,7 +95,8 @@ TEST(DataLoader, EachEpochVisitsEverySampleOnceInItsOwnOrder) {
   auto dataset = std::make_shared<CountingDataset>(50);
   DataLoader loader(dataset, nullptr, options_with(2, 7));
   EXPECT_EQ(loader.num_batches(), 8u);
-  const auto first = run_epoch(loader, 0), second = run_epoch(loader, 1), again = run_epoch(loader, 0);
+  const auto first = run_epoch(loader, 0), second = run_epoch(loader, 1),
+             again = run_epoch(loader, 0);
   EXPECT_EQ(std::set<std::string>(first.sources.begin(), first.sources.end()).size(), 50u);
   EXPECT_EQ(std::set<std::string>(second.sources.begin(), second.sources.end()).size(), 50u);
   EXPECT_NE(first.sources, second.sources);
@@ -102,7 +104,8 @@ TEST(DataLoader, EachEpochVisitsEverySampleOnceInItsOwnOrder) {
   EXPECT_EQ(first.images.back().size(0), 50 - 7 * 7);
   // The order is the documented permutation of (seed, epoch).
   const auto order = permutation(50, derive_seed(1234, 1));
-  for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(second.sources[i], "item" + std::to_string(order[i]));
+  for (size_t i = 0; i < order.size(); ++i)
+    EXPECT_EQ(second.sources[i], "item" + std::to_string(order[i]));
 }
 
 TEST(DataLoader, BatchesHoldImagesLabelsAndIndices) {
@@ -228,16 +231,20 @@ TEST(DataLoader, BatchesTheConsumerKeepsAreNeverReused) {
     loader.epoch(static_cast<size_t>(e));
     size_t b = 0;
     while (auto batch = loader.next()) {
-      if (b++ % 2 == 0) kept.push_back(*batch);
-      else views.push_back(batch->images[0]);
+      if (b++ % 2 == 0)
+        kept.push_back(*batch);
+      else
+        views.push_back(batch->images[0]);
     }
   }
   auto holds = [](const torch::Tensor& image, size_t index) {
-    return torch::equal(image, torch::full({2, 3, 1}, static_cast<int64_t>(index % 256), torch::kUInt8));
+    return torch::equal(image,
+                        torch::full({2, 3, 1}, static_cast<int64_t>(index % 256), torch::kUInt8));
   };
   for (const auto& batch : kept) {
     for (size_t row = 0; row < batch.indices.size(); ++row) {
-      EXPECT_TRUE(holds(batch.images[static_cast<int64_t>(row)], batch.indices[row])) << "index " << batch.indices[row];
+      EXPECT_TRUE(holds(batch.images[static_cast<int64_t>(row)], batch.indices[row]))
+          << "index " << batch.indices[row];
     }
   }
   const auto first_epoch = loader.order(0);

@@ -25,7 +25,8 @@ std::vector<int64_t> uneven_labels() {
   return labels;
 }
 
-std::vector<size_t> counts_of(const std::vector<int64_t>& labels, const std::vector<size_t>& indices) {
+std::vector<size_t> counts_of(const std::vector<int64_t>& labels,
+                              const std::vector<size_t>& indices) {
   std::vector<size_t> counts(3, 0);
   for (size_t index : indices) ++counts[static_cast<size_t>(labels[index])];
   return counts;
@@ -62,7 +63,8 @@ TEST(DataSubset, StratifiedSplitKeepsClassProportions) {
   EXPECT_EQ(counts_of(labels, split.val), (std::vector<size_t>{10, 6, 1}));  // round(n_c * 0.2)
   EXPECT_EQ(counts_of(labels, split.train), (std::vector<size_t>{40, 24, 6}));
   std::set<size_t> all(split.train.begin(), split.train.end());
-  for (size_t index : split.val) EXPECT_TRUE(all.insert(index).second) << "index " << index << " in both";
+  for (size_t index : split.val)
+    EXPECT_TRUE(all.insert(index).second) << "index " << index << " in both";
   EXPECT_EQ(all.size(), labels.size());
   EXPECT_TRUE(std::is_sorted(split.val.begin(), split.val.end()));
 }

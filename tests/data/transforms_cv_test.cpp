@@ -45,7 +45,8 @@ TEST(DataTransforms, CenterCropMatchesTorchvisionIncludingPadding) {
     const auto expected = reference("crop_out_" + std::to_string(n));
     const auto size = reference("crop_size_" + std::to_string(n));
     ASSERT_TRUE(input.defined() && expected.defined() && size.defined());
-    CenterCrop crop(static_cast<int>(size[0].item<int64_t>()), static_cast<int>(size[1].item<int64_t>()));
+    CenterCrop crop(static_cast<int>(size[0].item<int64_t>()),
+                    static_cast<int>(size[1].item<int64_t>()));
     const auto out = crop(input, rng);
     ASSERT_EQ(out.sizes(), expected.sizes()) << "case " << n;
     EXPECT_TRUE(torch::equal(out, expected)) << "case " << n;
@@ -62,7 +63,8 @@ TEST(DataTransforms, ToNormalizedFloatMatchesToTensorNormalize) {
     ASSERT_EQ(fused.sizes(), expected.sizes()) << kind;
     EXPECT_TRUE(torch::allclose(fused, expected, 1e-6, 1e-6)) << kind;
     // The step-by-step pipeline gives the same numbers.
-    Compose steps({std::make_shared<GreyToRgb>(), std::make_shared<ToFloat>(), std::make_shared<Normalize>()});
+    Compose steps({std::make_shared<GreyToRgb>(), std::make_shared<ToFloat>(),
+                   std::make_shared<Normalize>()});
     EXPECT_TRUE(torch::allclose(steps(input, rng), expected, 1e-6, 1e-6)) << kind;
   }
 }
@@ -107,7 +109,8 @@ TEST(DataTransforms, RandomResizedCropBoxesFollowTorchvisionsDistribution) {
     const double area = static_cast<double>(box.height) * box.width / (375.0 * 500.0);
     // Whole pixels widen the ranges slightly beyond scale (0.08, 1) and ratio (3/4, 4/3).
     ASSERT_GE(area, 0.075);
-    ASSERT_LE(std::abs(std::log(static_cast<double>(box.width) / box.height)), std::log(4.0 / 3.0) + 0.05);
+    ASSERT_LE(std::abs(std::log(static_cast<double>(box.width) / box.height)),
+              std::log(4.0 / 3.0) + 0.05);
     mean_area += area / draws;
     mean_log_ratio += std::log(static_cast<double>(box.width) / box.height) / draws;
     whole += (box.height == 375 && box.width == 500) ? 1.0 / draws : 0.0;
@@ -160,7 +163,8 @@ TEST(DataTransforms, HorizontalFlipMirrorsWithItsProbability) {
   EXPECT_TRUE(torch::equal(HorizontalFlip(1.0)(planes, rng), planes.flip({2})));
   EXPECT_TRUE(torch::equal(HorizontalFlip(0.0)(image, rng), image));
   int flipped = 0;
-  for (int i = 0; i < 1000; ++i) flipped += torch::equal(HorizontalFlip(0.3)(image, rng), image) ? 0 : 1;
+  for (int i = 0; i < 1000; ++i)
+    flipped += torch::equal(HorizontalFlip(0.3)(image, rng), image) ? 0 : 1;
   EXPECT_NEAR(flipped, 300, 60);
 }
 

@@ -28,7 +28,9 @@ std::string error_of(const std::function<void()>& fn) {
   return "(no error)";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -39,7 +41,9 @@ TEST(Classifier, LoadErrorsSayWhatAndHow) {
 
   std::ofstream(dir / "garbage.pt") << "this is not a zip archive";
   message = error_of([&] { Classifier::load(dir / "garbage.pt"); });
-  EXPECT_TRUE(contains(message, "not a TorchScript archive") && contains(message, "export_vgg16.py")) << message;
+  EXPECT_TRUE(contains(message, "not a TorchScript archive") &&
+              contains(message, "export_vgg16.py"))
+      << message;
 
   torch::jit::Module empty("Empty");
   empty.define("def forward(self, x):\n  return x\n");
@@ -73,16 +77,19 @@ TEST(Classifier, LayerTableMatchesPython) {
   TempDir dir;
   const auto path = tlkit::test::tiny_model();
   const auto result = tlkit::test::run_python(
-      "m = torch.jit.load('" + path.string() + "').eval()\n"
-      "x = torch.zeros(1, 3, 16, 16)\n"
-      "for top in ['features', 'avgpool', 'classifier']:\n"
-      "  mods = list(getattr(m, top).named_children()) if top != 'avgpool' else [('', m.avgpool)]\n"
-      "  for n, c in mods:\n"
-      "    if top == 'classifier' and x.dim() > 2: x = torch.flatten(x, 1)\n"
-      "    x = c(x)\n"
-      "    name = top + ('.' + n if n else '')\n"
-      "    t = c.original_name\n"
-      "    print(name, t, 'x'.join(map(str, x.shape)), sum(p.numel() for p in c.parameters()))\n",
+      "m = torch.jit.load('" + path.string() +
+          "').eval()\n"
+          "x = torch.zeros(1, 3, 16, 16)\n"
+          "for top in ['features', 'avgpool', 'classifier']:\n"
+          "  mods = list(getattr(m, top).named_children()) if top != 'avgpool' else [('', "
+          "m.avgpool)]\n"
+          "  for n, c in mods:\n"
+          "    if top == 'classifier' and x.dim() > 2: x = torch.flatten(x, 1)\n"
+          "    x = c(x)\n"
+          "    name = top + ('.' + n if n else '')\n"
+          "    t = c.original_name\n"
+          "    print(name, t, 'x'.join(map(str, x.shape)), sum(p.numel() for p in "
+          "c.parameters()))\n",
       dir.path());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto model = Classifier::load(path);
@@ -127,17 +134,22 @@ TEST(Classifier, ForwardFromInvertsForwardUntil) {
   const auto x = torch::randn({5, 3, 16, 16});
   torch::NoGradGuard no_grad;
   const auto scores = model.forward(x);
-  // vgg_tiny: features.0 conv, .1 relu, .2 pool, .3 conv, .4 relu, .5 pool, avgpool, classifier.0-6.
+  // vgg_tiny: features.0 conv, .1 relu, .2 pool, .3 conv, .4 relu, .5 pool, avgpool,
+  // classifier.0-6.
   EXPECT_EQ(model.feature_layer_for("features.3"), "features.2");
   EXPECT_EQ(model.feature_layer_for("classifier.0"), "avgpool");
   EXPECT_EQ(model.feature_layer_for("classifier.6"), "classifier.4");  // skips the Dropout
   EXPECT_EQ(model.input_shape("features.3"), (std::vector<int64_t>{1, 4, 8, 8}));
   EXPECT_EQ(model.input_shape("features.0"), (std::vector<int64_t>{1, 3, 16, 16}));
-  for (const auto* head : {"features.1", "features.3", "classifier.0", "classifier.3", "classifier.6"}) {
+  for (const auto* head :
+       {"features.1", "features.3", "classifier.0", "classifier.3", "classifier.6"}) {
     const auto cut = model.feature_layer_for(head);
     // Flattened rows (the feature cache's form) and the layer's own shape both work.
-    EXPECT_TRUE(torch::allclose(model.forward_from(model.forward_until(x, cut), head), scores, 1e-5, 1e-6)) << head;
-    EXPECT_TRUE(torch::allclose(model.forward_from(model.forward_until(x, cut, false), head), scores, 1e-5, 1e-6))
+    EXPECT_TRUE(
+        torch::allclose(model.forward_from(model.forward_until(x, cut), head), scores, 1e-5, 1e-6))
+        << head;
+    EXPECT_TRUE(torch::allclose(model.forward_from(model.forward_until(x, cut, false), head),
+                                scores, 1e-5, 1e-6))
         << head;
   }
   const auto message = error_of([&] { model.forward_from(torch::zeros({2, 100}), "features.3"); });
@@ -151,7 +163,8 @@ TEST(Classifier, ForwardFromInvertsForwardUntil) {
 }
 
 TEST(Classifier, ReinitializeFromALayerKeepsTheLayersBelow) {
-  auto model = Classifier::load(tlkit::test::export_model_file("--arch vgg_cifar --random-init --seed 3", "cifar.pt"));
+  auto model = Classifier::load(
+      tlkit::test::export_model_file("--arch vgg_cifar --random-init --seed 3", "cifar.pt"));
   // Move the BatchNorm statistics away from their initial values first.
   model.train(true);
   {
@@ -185,7 +198,8 @@ TEST(Classifier, ReinitializeFromALayerKeepsTheLayersBelow) {
 
 TEST(Classifier, ReplaceHeadGivesNewClassesAndTrainableParameters) {
   auto model = Classifier::load(tlkit::test::tiny_model());
-  const auto old_weight = model.module().attr("classifier").toModule().attr("6").toModule().attr("weight").toTensor();
+  const auto old_weight =
+      model.module().attr("classifier").toModule().attr("6").toModule().attr("weight").toTensor();
   model.freeze_all();
   EXPECT_EQ(model.trainable_parameter_count(), 0);
   torch::manual_seed(0);
@@ -227,7 +241,8 @@ TEST(Classifier, FreezeBelowAndUnfreezeFrom) {
     }
   }
   const auto message = error_of([&] { model.freeze_below("feature.3"); });
-  EXPECT_TRUE(contains(message, "no layer named 'feature.3'") && contains(message, "tlkit info")) << message;
+  EXPECT_TRUE(contains(message, "no layer named 'feature.3'") && contains(message, "tlkit info"))
+      << message;
 }
 
 TEST(Classifier, SetHeadAcceptsOnlyLinearLayers) {
@@ -247,5 +262,6 @@ TEST(Classifier, CloneIsDeep) {
   const auto x = torch::randn({1, 3, 16, 16});
   model.train(false);
   copy.train(false);
-  EXPECT_TRUE(torch::equal(copy.forward_until(x, "classifier.4"), model.forward_until(x, "classifier.4")));
+  EXPECT_TRUE(
+      torch::equal(copy.forward_until(x, "classifier.4"), model.forward_until(x, "classifier.4")));
 }

@@ -60,7 +60,8 @@ TEST(Export, FailureLeavesNoFile) {
   TempDir dir;
   auto model = Classifier::load(tlkit::test::tiny_model());
   fs::create_directories(dir / "blocked");
-  EXPECT_THROW(tlkit::model::export_model(model, dir / "blocked"), tlkit::Error);  // a folder is in the way
+  EXPECT_THROW(tlkit::model::export_model(model, dir / "blocked"),
+               tlkit::Error);  // a folder is in the way
   for (const auto& entry : fs::directory_iterator(dir.path())) {
     EXPECT_EQ(entry.path().filename(), "blocked") << "left behind: " << entry.path();
   }

@@ -30,15 +30,18 @@ inline std::filesystem::path export_model_file(const std::string& args, const st
   const auto key = args + "|" + name;
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   const auto out = model_cache_dir() / name;
-  const auto result = run_command(torch_python() + " '" + (source_dir() / "scripts/export_vgg16.py").string() +
-                                  "' " + args + " --out '" + out.string() + "'");
+  const auto result =
+      run_command(torch_python() + " '" + (source_dir() / "scripts/export_vgg16.py").string() +
+                  "' " + args + " --out '" + out.string() + "'");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   cache[key] = out;
   return out;
 }
 
 // vgg_tiny (16×16 input, 10 classes, ~1.4K parameters), random weights with seed 0.
-inline std::filesystem::path tiny_model() { return export_model_file("--arch vgg_tiny --random-init", "tiny.pt"); }
+inline std::filesystem::path tiny_model() {
+  return export_model_file("--arch vgg_tiny --random-init", "tiny.pt");
+}
 
 // A copy of the named parameter of `model` (a test failure when there is none).
 inline at::Tensor parameter(tlkit::model::Classifier& model, const std::string& name) {
@@ -50,7 +53,8 @@ inline at::Tensor parameter(tlkit::model::Classifier& model, const std::string& 
 
 // Runs a Python snippet with torch; occurrences of {dir} become `dir`.
 inline CommandResult run_python(std::string code, const std::filesystem::path& dir) {
-  for (auto at = code.find("{dir}"); at != std::string::npos; at = code.find("{dir}")) code.replace(at, 5, dir.string());
+  for (auto at = code.find("{dir}"); at != std::string::npos; at = code.find("{dir}"))
+    code.replace(at, 5, dir.string());
   const auto file = dir / "snippet.py";
   std::ofstream(file) << "import sys, torch\n" << code;
   return run_command(torch_python() + " '" + file.string() + "'");

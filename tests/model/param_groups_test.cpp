@@ -13,8 +13,8 @@ using tlkit::model::Classifier;
 
 namespace {
 
-const tlkit::model::ParamGroupSpec* group_named(const std::vector<tlkit::model::ParamGroupSpec>& groups,
-                                                const std::string& name) {
+const tlkit::model::ParamGroupSpec* group_named(
+    const std::vector<tlkit::model::ParamGroupSpec>& groups, const std::string& name) {
   for (const auto& g : groups) {
     if (g.name == name) return &g;
   }
@@ -24,7 +24,8 @@ const tlkit::model::ParamGroupSpec* group_named(const std::vector<tlkit::model::
 }  // namespace
 
 TEST(ParamGroups, ParseRulesKeepsCommasInsideBrackets) {
-  const auto rules = tlkit::model::parse_lr_rules("features.[0-9]{1,2}\\..*=1e-4, classifier.*=1e-3,features.0.*=0");
+  const auto rules = tlkit::model::parse_lr_rules(
+      "features.[0-9]{1,2}\\..*=1e-4, classifier.*=1e-3,features.0.*=0");
   ASSERT_EQ(rules.size(), 3u);
   EXPECT_EQ(rules[0].pattern, "features.[0-9]{1,2}\\..*");
   EXPECT_EQ(rules[0].lr, 1e-4);
@@ -40,7 +41,8 @@ TEST(ParamGroups, ParseRulesKeepsCommasInsideBrackets) {
 TEST(ParamGroups, RulesAssignRatesAndFreezeZeroRate) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   // vgg_tiny: features.0 (conv), features.3 (conv), classifier.0/.3/.6 (linear).
-  const auto rules = tlkit::model::parse_lr_rules("features\\.0\\..*=0,features.*=1e-4,classifier\\.6\\..*=1e-2");
+  const auto rules =
+      tlkit::model::parse_lr_rules("features\\.0\\..*=0,features.*=1e-4,classifier\\.6\\..*=1e-2");
   const auto groups = tlkit::model::param_groups_from_rules(model, rules, 1e-3);
   ASSERT_EQ(groups.size(), 3u);
   const auto* lower = group_named(groups, "features.*");
@@ -70,7 +72,8 @@ TEST(ParamGroups, DepthDecayCountsParametrisedLayersFromTheTop) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   model.unfreeze_from("features.3");
   const auto groups = tlkit::model::param_groups_by_depth(model, 1e-2, 0.5);
-  const std::vector<std::string> names{"classifier.6", "classifier.3", "classifier.0", "features.3"};
+  const std::vector<std::string> names{"classifier.6", "classifier.3", "classifier.0",
+                                       "features.3"};
   ASSERT_EQ(groups.size(), names.size());
   for (size_t k = 0; k < names.size(); ++k) {
     EXPECT_EQ(groups[k].name, names[k]);
@@ -84,8 +87,11 @@ TEST(ParamGroups, ANewHeadTrainsAtTheFullRateAndTheDecayStartsBelowIt) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   model.unfreeze_from("features.0");
   const auto groups = tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "classifier.0");
-  const std::vector<std::pair<std::string, double>> expected{
-      {"classifier.6", 1e-2}, {"classifier.3", 1e-2}, {"classifier.0", 1e-2}, {"features.3", 5e-3}, {"features.0", 2.5e-3}};
+  const std::vector<std::pair<std::string, double>> expected{{"classifier.6", 1e-2},
+                                                             {"classifier.3", 1e-2},
+                                                             {"classifier.0", 1e-2},
+                                                             {"features.3", 5e-3},
+                                                             {"features.0", 2.5e-3}};
   ASSERT_EQ(groups.size(), expected.size());
   for (size_t k = 0; k < expected.size(); ++k) {
     EXPECT_EQ(groups[k].name, expected[k].first);
@@ -97,11 +103,13 @@ TEST(ParamGroups, ANewHeadTrainsAtTheFullRateAndTheDecayStartsBelowIt) {
 TEST(ParamGroups, OptimizerGroupsKeepTheirRates) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   const auto groups = tlkit::model::param_groups_by_depth(model, 0.1, 0.1);
-  torch::optim::SGD sgd(tlkit::model::to_optimizer_groups(groups, torch::optim::SGDOptions(1.0).momentum(0.9)),
-                        torch::optim::SGDOptions(1.0));
+  torch::optim::SGD sgd(
+      tlkit::model::to_optimizer_groups(groups, torch::optim::SGDOptions(1.0).momentum(0.9)),
+      torch::optim::SGDOptions(1.0));
   ASSERT_EQ(sgd.param_groups().size(), groups.size());
   for (size_t i = 0; i < groups.size(); ++i) {
-    const auto& options = static_cast<const torch::optim::SGDOptions&>(sgd.param_groups()[i].options());
+    const auto& options =
+        static_cast<const torch::optim::SGDOptions&>(sgd.param_groups()[i].options());
     EXPECT_DOUBLE_EQ(options.lr(), groups[i].lr);
     EXPECT_EQ(options.momentum(), 0.9);
   }

@@ -16,13 +16,15 @@ using tlkit::test::TempDir;
 TEST(VGG16, FullModelStructureAndHead) {
   TempDir dir;
   const auto path = dir / "vgg16.pt";
-  const auto result = tlkit::test::run_command(tlkit::test::torch_python() + " '" +
-                                               (tlkit::test::source_dir() / "scripts/export_vgg16.py").string() +
-                                               "' --arch vgg16 --random-init --out '" + path.string() + "'");
+  const auto result =
+      tlkit::test::run_command(tlkit::test::torch_python() + " '" +
+                               (tlkit::test::source_dir() / "scripts/export_vgg16.py").string() +
+                               "' --arch vgg16 --random-init --out '" + path.string() + "'");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   // The parameter count as Python's torchvision reports it.
   std::smatch match;
-  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("vgg16, ([0-9]+) parameters"))) << result.output;
+  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("vgg16, ([0-9]+) parameters")))
+      << result.output;
   const int64_t python_params = std::stoll(match[1]);
 
   auto model = Classifier::load(path);

@@ -195,7 +195,8 @@ void expect_matches_reference(const std::string& prefix, ReferenceRun run = {}) 
         const at::Tensor ours = run_steps(problem, *optimizer, 0, steps);
         const auto fused = tlkit::optim::fused_update_count() - fused_before;
         const auto updates = static_cast<std::uint64_t>(steps) * problem.params.size();
-        EXPECT_EQ(fused, fused_expected ? updates : 0) << name << ": updates done by the fused kernel";
+        EXPECT_EQ(fused, fused_expected ? updates : 0)
+            << name << ": updates done by the fused kernel";
         const auto foreach = tlkit::optim::foreach_update_count() - foreach_before;
         EXPECT_EQ(foreach, run.mode == tlkit::optim::KernelMode::kForeach ? updates : 0)
             << name << ": updates done by the foreach path";

@@ -37,12 +37,14 @@ TEST(RunConfig, DefaultLearningRatesAreTorchs) {
   const auto result = tlkit::test::run_command(
       tlkit::test::torch_python() +
       " -c \"import inspect, torch.optim as o; "
-      "print(' '.join('%s=%r' % (n, inspect.signature(getattr(o, c)).parameters['lr'].default) for n, c in "
+      "print(' '.join('%s=%r' % (n, inspect.signature(getattr(o, c)).parameters['lr'].default) for "
+      "n, c in "
       "[('adam','Adam'),('adamw','AdamW'),('adagrad','Adagrad'),('rmsprop','RMSprop')]))\"");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::smatch match;
   for (const auto* name : {"adam", "adamw", "adagrad", "rmsprop"}) {
-    ASSERT_TRUE(std::regex_search(result.output, match, std::regex(std::string(name) + "=([0-9.e-]+)")))
+    ASSERT_TRUE(
+        std::regex_search(result.output, match, std::regex(std::string(name) + "=([0-9.e-]+)")))
         << result.output;
     EXPECT_DOUBLE_EQ(tlkit::optim::default_lr(name).value(), std::stod(match[1])) << name;
     EXPECT_DOUBLE_EQ(tlkit::pipeline::base_lr(name), std::stod(match[1])) << name;
@@ -60,7 +62,8 @@ TEST(RunConfig, BuildOptimizerGivesEachGroupItsOwnLr) {
   auto optimizer = tlkit::pipeline::build_optimizer(
       "adam:weight_decay=0.1", {{"top", lr, {"a"}, {a}}, {"below", lr / 2, {"b"}, {b}}});
   ASSERT_EQ(optimizer->param_groups().size(), 2u);
-  const auto* top = dynamic_cast<const tlkit::optim::AdamOptions*>(&optimizer->param_groups()[0].options());
+  const auto* top =
+      dynamic_cast<const tlkit::optim::AdamOptions*>(&optimizer->param_groups()[0].options());
   ASSERT_NE(top, nullptr);
   EXPECT_DOUBLE_EQ(top->lr(), 1e-3);
   EXPECT_DOUBLE_EQ(top->weight_decay(), 0.1);
@@ -89,12 +92,16 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.data.preprocess.mean, std::vector<double>{0.5});
   EXPECT_EQ(back.head.batch_size, 17);
   // Missing keys keep the command's defaults; unknown keys and wrong types are errors.
-  const auto sparse = RunConfig::from_json(tlkit::Json::parse("{\"command\": \"train\", \"fit\": {\"epochs\": 3}}"));
+  const auto sparse = RunConfig::from_json(
+      tlkit::Json::parse("{\"command\": \"train\", \"fit\": {\"epochs\": 3}}"));
   EXPECT_EQ(sparse.fit.epochs, 3);
   EXPECT_EQ(sparse.data.batch_size, RunConfig::defaults("train").data.batch_size);
-  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"fit\": {\"lr\": 3}}")); }, "unknown setting 'fit.lr'");
-  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"data\": {\"limit\": -1}}")); }, "data.limit");
-  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"command\": \"serve\"}")); }, "unknown run command");
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"fit\": {\"lr\": 3}}")); },
+               "unknown setting 'fit.lr'");
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"data\": {\"limit\": -1}}")); },
+               "data.limit");
+  expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"command\": \"serve\"}")); },
+               "unknown run command");
 }
 
 TEST(RunConfig, ValidateNamesTheBadOption) {
@@ -115,8 +122,12 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.fit.grad_clip = -1; }, "--grad-clip"},
       {[](RunConfig& c) { c.fit.overfit_batches = -1; }, "--overfit-batches"},
       {[](RunConfig& c) { c.fit.on_nonfinite = "rollback"; }, "--on-nonfinite"},
-      {[](RunConfig& c) { c.data.preprocess.std = {0, 1, 1}; }, "--std"},
-      {[](RunConfig& c) { c.data.preprocess.input_size = 64, c.data.preprocess.resize = 32; }, "--resize"},
+      {[](RunConfig& c) {
+         c.data.preprocess.std = {0, 1, 1};
+       },
+       "--std"},
+      {[](RunConfig& c) { c.data.preprocess.input_size = 64, c.data.preprocess.resize = 32; },
+       "--resize"},
       {[](RunConfig& c) { c.lr_decay = 0; }, "--lr-decay"},
       {[](RunConfig& c) { c.resume = true; }, "cannot resume"},
       {[&](RunConfig& c) { c.model = dir / "missing.pt"; }, "no such file"},
@@ -155,7 +166,8 @@ TEST(Preprocessing, FlagsOverrideTheModelWhichOverridesTheDefaults) {
   EXPECT_EQ(tlkit::pipeline::resolve_preprocessing(vgg, {}).resize_from, "model");
   flags.resize = 40;
   EXPECT_EQ(tlkit::pipeline::resolve_preprocessing(vgg, flags).resize, 40);
-  EXPECT_NE(tlkit::pipeline::resolve_preprocessing(vgg, flags).describe().find("resize 40 (flag)"), std::string::npos);
+  EXPECT_NE(tlkit::pipeline::resolve_preprocessing(vgg, flags).describe().find("resize 40 (flag)"),
+            std::string::npos);
 }
 
 TEST(Schedules, AutoIsThreeWarmRestartCycles) {

@@ -26,8 +26,10 @@ class SyntheticDataset : public tlkit::data::Dataset {
   size_t size() const override { return n_; }
   tlkit::data::Sample get(size_t i) const override {
     if (i == fail_at_) tlkit::fail("synthetic sample ", i, " is unreadable");
-    const auto pixels = (torch::arange(20 * 18 * 3, torch::kLong) * static_cast<int64_t>(7 + i)) % 256;
-    return {pixels.to(torch::kByte).reshape({20, 18, 3}), static_cast<int64_t>(i % 3), "img" + std::to_string(i)};
+    const auto pixels =
+        (torch::arange(20 * 18 * 3, torch::kLong) * static_cast<int64_t>(7 + i)) % 256;
+    return {pixels.to(torch::kByte).reshape({20, 18, 3}), static_cast<int64_t>(i % 3),
+            "img" + std::to_string(i)};
   }
   const std::vector<std::string>& classes() const override { return classes_; }
   std::string describe() const override { return "synthetic (" + std::to_string(n_) + " images)"; }
@@ -45,10 +47,12 @@ torch::Tensor preprocessed(const Classifier& model, const tlkit::data::Dataset& 
     n.mean[c] = static_cast<float>(md.mean[c]);
     n.std[c] = static_cast<float>(md.std[c]);
   }
-  const auto transform = tlkit::data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop), n);
+  const auto transform =
+      tlkit::data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop), n);
   std::mt19937_64 rng(0);
   std::vector<torch::Tensor> images;
-  for (size_t i = 0; i < dataset.size(); ++i) images.push_back((*transform)(dataset.get(i).image, rng));
+  for (size_t i = 0; i < dataset.size(); ++i)
+    images.push_back((*transform)(dataset.get(i).image, rng));
   return torch::stack(images);
 }
 
@@ -75,21 +79,25 @@ TEST(Extract, NumpyReadsFeaturesEqualToTheModelsForward) {
       "f = np.load('{dir}/out/features.npy'); l = np.load('{dir}/out/labels.npy')\n"
       "assert f.dtype == np.float32 and f.shape == (11, 16), (f.dtype, f.shape)\n"
       "assert l.dtype == np.int64 and l.tolist() == [i % 3 for i in range(11)], l\n"
-      "m = torch.jit.load('" + tlkit::test::tiny_model().string() + "').eval()\n"
-      "x = torch.from_numpy(np.load('{dir}/inputs.npy'))\n"
-      "with torch.no_grad():\n"
-      "  h = torch.flatten(m.avgpool(m.features(x)), 1)\n"
-      "  for i in range(5): h = getattr(m.classifier, str(i))(h)\n"
-      "diff = (h - torch.from_numpy(f)).abs().max().item()\n"
-      "print('max abs diff', diff)\n"
-      "man = json.load(open('{dir}/out/manifest.json'))\n"
-      "assert man['rows'] == 11 and man['feature_dim'] == 16 and man['layer'] == 'classifier.4'\n"
-      "assert man['sources'][10] == 'img10' and man['class_names'] == ['a', 'b', 'c']\n"
-      "sys.exit(0 if diff < 1e-5 else 1)\n",
+      "m = torch.jit.load('" +
+          tlkit::test::tiny_model().string() +
+          "').eval()\n"
+          "x = torch.from_numpy(np.load('{dir}/inputs.npy'))\n"
+          "with torch.no_grad():\n"
+          "  h = torch.flatten(m.avgpool(m.features(x)), 1)\n"
+          "  for i in range(5): h = getattr(m.classifier, str(i))(h)\n"
+          "diff = (h - torch.from_numpy(f)).abs().max().item()\n"
+          "print('max abs diff', diff)\n"
+          "man = json.load(open('{dir}/out/manifest.json'))\n"
+          "assert man['rows'] == 11 and man['feature_dim'] == 16 and man['layer'] == "
+          "'classifier.4'\n"
+          "assert man['sources'][10] == 'img10' and man['class_names'] == ['a', 'b', 'c']\n"
+          "sys.exit(0 if diff < 1e-5 else 1)\n",
       dir.path());
   EXPECT_EQ(check.exit_code, 0) << check.output;
 
-  const auto set = tlkit::pipeline::load_features(dir / "out", tlkit::model::sha256_file(tlkit::test::tiny_model()));
+  const auto set = tlkit::pipeline::load_features(
+      dir / "out", tlkit::model::sha256_file(tlkit::test::tiny_model()));
   EXPECT_EQ(set.features.sizes(), (std::vector<int64_t>{11, 16}));
   EXPECT_EQ(set.sources.size(), 11u);
   EXPECT_EQ(set.layer, "classifier.4");
@@ -110,10 +118,12 @@ TEST(Extract, CutsAtAnyLayerAndHonoursLimit) {
   const auto features = tlkit::read_npy(dir / "features.npy");
   model.train(false);
   torch::NoGradGuard no_grad;
-  const auto expected = model.forward_until(preprocessed(model, *dataset).slice(0, 0, 5), "features");
+  const auto expected =
+      model.forward_until(preprocessed(model, *dataset).slice(0, 0, 5), "features");
   EXPECT_TRUE(torch::allclose(features, expected, 1e-6, 1e-6));
   options.layer = "classifier.42";
-  EXPECT_THROW(tlkit::pipeline::extract_features(model, dataset, dir / "other", options), tlkit::Error);
+  EXPECT_THROW(tlkit::pipeline::extract_features(model, dataset, dir / "other", options),
+               tlkit::Error);
 }
 
 TEST(Extract, FailureLeavesNoFilesAndKeepsAnOldSetIntact) {
@@ -122,7 +132,8 @@ TEST(Extract, FailureLeavesNoFilesAndKeepsAnOldSetIntact) {
   tlkit::pipeline::ExtractOptions options;
   options.batch_size = 2;
   model.train(true);
-  EXPECT_THROW(tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(10, 7), dir / "out", options),
+  EXPECT_THROW(tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(10, 7),
+                                                 dir / "out", options),
                tlkit::Error);
   EXPECT_FALSE(fs::exists(dir / "out" / "features.npy"));
   EXPECT_FALSE(fs::exists(dir / "out" / "manifest.json"));
@@ -132,8 +143,10 @@ TEST(Extract, FailureLeavesNoFilesAndKeepsAnOldSetIntact) {
   EXPECT_TRUE(model.is_training()) << "the model's mode was not restored";
 
   // A complete set survives a failed re-run.
-  tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(4), dir / "out", options);
-  EXPECT_THROW(tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(10, 7), dir / "out", options),
+  tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(4), dir / "out",
+                                    options);
+  EXPECT_THROW(tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(10, 7),
+                                                 dir / "out", options),
                tlkit::Error);
   const auto set = tlkit::pipeline::load_features(dir / "out");
   EXPECT_EQ(set.features.size(0), 4);

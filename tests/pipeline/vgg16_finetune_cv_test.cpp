@@ -1,8 +1,9 @@
-// The real VGG16 path end to end: scripts/export_vgg16.py exports a full VGG16 (random weights here;
-// ImageNet weights on a user's machine), and `tlkit finetune` runs both stages on a few 224×224
-// images: features of classifier.4 (4096-d) cached, a 2-class head trained on them, then the top
-// third (features.24 and up) fine-tuned with per-layer lrs and snapshots, and ONE TorchScript file
-// exported that Python loads. About two minutes on 2 cores; the ~530 MB files are removed after.
+// The real VGG16 path end to end: scripts/export_vgg16.py exports a full VGG16 (random weights
+// here; ImageNet weights on a user's machine), and `tlkit finetune` runs both stages on a few
+// 224×224 images: features of classifier.4 (4096-d) cached, a 2-class head trained on them, then
+// the top third (features.24 and up) fine-tuned with per-layer lrs and snapshots, and ONE
+// TorchScript file exported that Python loads. About two minutes on 2 cores; the ~530 MB files are
+// removed after.
 
 #include <regex>
 #include <sstream>
@@ -28,9 +29,10 @@ using tlkit::test::quoted;
 TEST(VGG16Finetune, BothStagesOnA224Folder) {
   TempDir dir;
   const auto model_path = dir / "vgg16.pt";
-  auto result = tlkit::test::run_command(tlkit::test::torch_python() + " " +
-                                         quoted(tlkit::test::source_dir() / "scripts/export_vgg16.py") +
-                                         " --arch vgg16 --random-init --out " + quoted(model_path));
+  auto result =
+      tlkit::test::run_command(tlkit::test::torch_python() + " " +
+                               quoted(tlkit::test::source_dir() / "scripts/export_vgg16.py") +
+                               " --arch vgg16 --random-init --out " + quoted(model_path));
   ASSERT_EQ(result.exit_code, 0) << result.output;
 
   // 2 classes × (3 train, 2 val, 2 test) images of 224×224: a light and a dark one.
@@ -41,33 +43,44 @@ TEST(VGG16Finetune, BothStagesOnA224Folder) {
     for (size_t c = 0; c < classes.size(); ++c) {
       fs::create_directories(dir / "photos" / split / classes[c]);
       for (int i = 0; i < count; ++i) {
-        const auto image = torch::randint(0, 100, {224, 224, 3}, torch::kLong) + 120 * static_cast<int64_t>(c);
+        const auto image =
+            torch::randint(0, 100, {224, 224, 3}, torch::kLong) + 120 * static_cast<int64_t>(c);
         tlkit::data::write_image(dir / "photos" / split / classes[c] / (std::to_string(i) + ".jpg"),
                                  image.to(torch::kByte));
       }
     }
 
   const auto out = dir / "run";
-  result = tlkit::test::run_command("'" + tlkit::test::cli_path() + "' finetune --model " + quoted(model_path) +
-                                    " --data " + quoted(dir / "photos") + " --out " + quoted(out) +
-                                    " --head-epochs 3 --epochs 2 --batch-size 3 --schedule restarts:T_0=1" +
-                                    " --optimizer momentum:lr=0.001 --ema-decay 0.5 --no-augment --no-progress");
+  result = tlkit::test::run_command(
+      "'" + tlkit::test::cli_path() + "' finetune --model " + quoted(model_path) + " --data " +
+      quoted(dir / "photos") + " --out " + quoted(out) +
+      " --head-epochs 3 --epochs 2 --batch-size 3 --schedule restarts:T_0=1" +
+      " --optimizer momentum:lr=0.001 --ema-decay 0.5 --no-augment --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_TRUE(std::regex_search(result.output, std::regex("extracted 6 x 4096 features \\(layer classifier\\.4"))) << result.output;
-  EXPECT_TRUE(std::regex_search(result.output, std::regex("stage 2: group classifier\\.6 lr 0\\.001"))) << result.output;
-  EXPECT_TRUE(std::regex_search(result.output, std::regex("stage 2: group features\\.24 lr"))) << result.output;
-  for (const auto* row : {"feature extraction (stage 1 head)", "fine-tuning: last", "fine-tuning: EMA",
-                          "fine-tuning: snapshot ensemble (2)"})
+  EXPECT_TRUE(std::regex_search(result.output,
+                                std::regex("extracted 6 x 4096 features \\(layer classifier\\.4")))
+      << result.output;
+  EXPECT_TRUE(
+      std::regex_search(result.output, std::regex("stage 2: group classifier\\.6 lr 0\\.001")))
+      << result.output;
+  EXPECT_TRUE(std::regex_search(result.output, std::regex("stage 2: group features\\.24 lr")))
+      << result.output;
+  for (const auto* row : {"feature extraction (stage 1 head)", "fine-tuning: last",
+                          "fine-tuning: EMA", "fine-tuning: snapshot ensemble (2)"})
     EXPECT_TRUE(result.output.find(row) != std::string::npos) << row << "\n" << result.output;
 
-  // One exported file: 2 classes with the folder's names, lower layers untouched, upper layers trained.
+  // One exported file: 2 classes with the folder's names, lower layers untouched, upper layers
+  // trained.
   auto before = tlkit::model::Classifier::load(model_path);
   auto after = tlkit::model::Classifier::load(out / "model.pt");
   EXPECT_EQ(after.num_classes(), 2);
   EXPECT_EQ(after.class_names(), classes);
-  EXPECT_TRUE(torch::equal(parameter(before, "features.0.weight"), parameter(after, "features.0.weight")));
-  EXPECT_TRUE(torch::equal(parameter(before, "features.21.weight"), parameter(after, "features.21.weight")));
-  EXPECT_FALSE(torch::equal(parameter(before, "features.28.weight"), parameter(after, "features.28.weight")));
+  EXPECT_TRUE(
+      torch::equal(parameter(before, "features.0.weight"), parameter(after, "features.0.weight")));
+  EXPECT_TRUE(torch::equal(parameter(before, "features.21.weight"),
+                           parameter(after, "features.21.weight")));
+  EXPECT_FALSE(torch::equal(parameter(before, "features.28.weight"),
+                            parameter(after, "features.28.weight")));
 
   // Python runs the exported file and gets the scores LibTorch gets.
   after.train(false);

@@ -103,7 +103,8 @@ TEST(ScheduleBehaviour, MisuseIsAClearError) {
 
   auto grows = two_groups();
   ExponentialLR exp(*grows, 0.5);
-  grows->add_param_group(torch::optim::OptimizerParamGroup({torch::zeros({1}, torch::requires_grad())}));
+  grows->add_param_group(
+      torch::optim::OptimizerParamGroup({torch::zeros({1}, torch::requires_grad())}));
   expect_error([&] { exp.step(); }, "after adding every param group");
 }
 
@@ -111,7 +112,9 @@ TEST(ScheduleBehaviour, ClosedFormsAgreeWithTheChainableSteps) {
   using Factory = std::function<std::unique_ptr<LRScheduler>(Optimizer&)>;
   const std::vector<Factory> factories = {
       [](Optimizer& o) { return std::make_unique<StepLR>(o, 3, 0.5); },
-      [](Optimizer& o) { return std::make_unique<MultiStepLR>(o, std::vector<std::int64_t>{2, 5, 5}, 0.3); },
+      [](Optimizer& o) {
+        return std::make_unique<MultiStepLR>(o, std::vector<std::int64_t>{2, 5, 5}, 0.3);
+      },
       [](Optimizer& o) { return std::make_unique<ConstantLR>(o, 0.25, 4); },
       [](Optimizer& o) { return std::make_unique<LinearLR>(o, 0.2, 0.8, 6); },
       [](Optimizer& o) { return std::make_unique<ExponentialLR>(o, 0.9); },
@@ -128,7 +131,8 @@ TEST(ScheduleBehaviour, ClosedFormsAgreeWithTheChainableSteps) {
       auto jumped = factory(*jump_optimizer);
       jumped->step_to(epoch);
       for (std::size_t g = 0; g < 2; ++g) {
-        EXPECT_NEAR(jumped->get_last_lr()[g], chained->get_last_lr()[g], 1e-12 * chained->base_lrs()[g])
+        EXPECT_NEAR(jumped->get_last_lr()[g], chained->get_last_lr()[g],
+                    1e-12 * chained->base_lrs()[g])
             << chained->name() << " epoch " << epoch;
       }
     }
@@ -223,13 +227,15 @@ struct PlainOptions : public torch::optim::OptimizerCloneableOptions<PlainOption
 class PlainOptimizer : public torch::optim::Optimizer {
  public:
   explicit PlainOptimizer(std::vector<at::Tensor> params)
-      : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))}, std::make_unique<PlainOptions>(0.1)) {}
+      : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
+                  std::make_unique<PlainOptions>(0.1)) {}
   at::Tensor step(LossClosure /*closure*/) override { return {}; }
 };
 
 TEST(ScheduleMomentum, OtherOptimizersRegisterTheirOptions) {
   PlainOptimizer optimizer({torch::zeros({3}, torch::requires_grad())});
-  expect_error([&] { OneCycleLR(optimizer, OneCycleLROptions(1.0).total_steps(20)); }, "register_momentum_option");
+  expect_error([&] { OneCycleLR(optimizer, OneCycleLROptions(1.0).total_steps(20)); },
+               "register_momentum_option");
   register_momentum_option<PlainOptions>("PlainOptions");
   OneCycleLR one_cycle(optimizer, OneCycleLROptions(1.0).total_steps(20));
   auto& options = static_cast<PlainOptions&>(optimizer.param_groups()[0].options());

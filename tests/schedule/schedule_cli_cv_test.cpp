@@ -35,8 +35,9 @@ TEST(ScheduleCli, PrintsWritesCsvAndPlotMatchingTheLibrary) {
   tlkit::test::TempDir dir;
   const auto csv = dir / "lr.csv";
   const auto png = dir / "lr.png";
-  const auto result = run_command(schedule_command("--spec restarts:T_0=5,T_mult=2 --steps 40 --groups 0.1,0.01 --csv '" +
-                                                   csv.string() + "' --plot '" + png.string() + "'"));
+  const auto result = run_command(
+      schedule_command("--spec restarts:T_0=5,T_mult=2 --steps 40 --groups 0.1,0.01 --csv '" +
+                       csv.string() + "' --plot '" + png.string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto printed = lines_of(result.output);
   ASSERT_EQ(printed.size(), 41u) << result.output;
@@ -62,11 +63,12 @@ TEST(ScheduleCli, PrintsWritesCsvAndPlotMatchingTheLibrary) {
 TEST(ScheduleCli, OneCycleAddsMomentumColumns) {
   tlkit::test::TempDir dir;
   const auto csv = dir / "onecycle.csv";
-  const auto result = run_command(schedule_command("--spec onecycle --steps 30 --optimizer adam --csv '" + csv.string() + "'"));
+  const auto result = run_command(
+      schedule_command("--spec onecycle --steps 30 --optimizer adam --csv '" + csv.string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto rows = lines_of(tlkit::read_file(csv));
   EXPECT_EQ(rows[0], "step,lr_group0,momentum_group0");
-  EXPECT_NEAR(csv_row(rows[1])[2], 0.95, 1e-15);  // momentum starts at max_momentum
+  EXPECT_NEAR(csv_row(rows[1])[2], 0.95, 1e-15);      // momentum starts at max_momentum
   EXPECT_NEAR(csv_row(rows[1])[1], 0.1 / 25, 1e-15);  // lr starts at max_lr / div_factor
 }
 
@@ -74,8 +76,8 @@ TEST(ScheduleCli, PlateauReadsTheMetricFile) {
   tlkit::test::TempDir dir;
   const auto metrics = dir / "val_loss.txt";
   tlkit::write_file_atomic(metrics, "# validation loss\n1.0\n0.9\n0.9\n0.9\n0.9\n0.9\n");
-  const auto result = run_command(schedule_command("--spec plateau:patience=1,factor=0.5 --steps 6 --metric-file '" +
-                                                   metrics.string() + "'"));
+  const auto result = run_command(schedule_command(
+      "--spec plateau:patience=1,factor=0.5 --steps 6 --metric-file '" + metrics.string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto printed = lines_of(result.output);
   ASSERT_EQ(printed.size(), 7u) << result.output;

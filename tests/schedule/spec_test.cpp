@@ -29,10 +29,19 @@ ScheduleContext steps(std::int64_t total) {
 
 TEST(ScheduleSpec, EveryNameBuildsWithDefaultsFromTheContext) {
   const std::map<std::string, std::string> expected = {
-      {"constant", "FixedLR"},      {"constantlr", "ConstantLR"},   {"step", "StepLR"},
-      {"multistep", "MultiStepLR"}, {"exp", "ExponentialLR"},       {"exponential", "ExponentialLR"}, {"linear", "LinearLR"},
-      {"poly", "PolynomialLR"},     {"cosine", "CosineAnnealingLR"}, {"restarts", "CosineAnnealingWarmRestarts"},
-      {"onecycle", "OneCycleLR"},   {"plateau", "ReduceLROnPlateau"}, {"warmup", "LinearLR"},
+      {"constant", "FixedLR"},
+      {"constantlr", "ConstantLR"},
+      {"step", "StepLR"},
+      {"multistep", "MultiStepLR"},
+      {"exp", "ExponentialLR"},
+      {"exponential", "ExponentialLR"},
+      {"linear", "LinearLR"},
+      {"poly", "PolynomialLR"},
+      {"cosine", "CosineAnnealingLR"},
+      {"restarts", "CosineAnnealingWarmRestarts"},
+      {"onecycle", "OneCycleLR"},
+      {"plateau", "ReduceLROnPlateau"},
+      {"warmup", "LinearLR"},
   };
   const auto names = schedule_names();
   EXPECT_EQ(names.size(), expected.size());
@@ -78,7 +87,8 @@ TEST(ScheduleSpec, ContextDefaultsFollowTheRunLength) {
 }
 
 TEST(ScheduleSpec, WarmupForms) {
-  for (const std::string spec : {"warmup:5+cosine", "warmup:total_iters=5+cosine", " warmup : 5 , start_factor=0.1 + cosine "}) {
+  for (const std::string spec : {"warmup:5+cosine", "warmup:total_iters=5+cosine",
+                                 " warmup : 5 , start_factor=0.1 + cosine "}) {
     auto optimizer = tlkit::test::make_reference_optimizer("sgd");
     auto scheduler = make_scheduler(spec, *optimizer, steps(40));
     EXPECT_EQ(scheduler->name(), "SequentialLR") << spec;
@@ -92,7 +102,8 @@ TEST(ScheduleSpec, WarmupForms) {
 TEST(ScheduleSpec, UnknownNamesAndKeysListTheValidOnes) {
   const auto bad_name = error_of("cosinus");
   EXPECT_NE(bad_name.find("unknown schedule 'cosinus'"), std::string::npos) << bad_name;
-  for (const auto& name : schedule_names()) EXPECT_NE(bad_name.find(name), std::string::npos) << name;
+  for (const auto& name : schedule_names())
+    EXPECT_NE(bad_name.find(name), std::string::npos) << name;
 
   const auto bad_key = error_of("step:step_size=3,gama=0.5");
   EXPECT_NE(bad_key.find("unknown key 'gama'"), std::string::npos) << bad_key;
@@ -102,12 +113,15 @@ TEST(ScheduleSpec, UnknownNamesAndKeysListTheValidOnes) {
 }
 
 TEST(ScheduleSpec, MalformedValuesAndMissingTotalsAreClearErrors) {
-  EXPECT_NE(error_of("step:step_size=abc").find("step_size='abc' is not an integer"), std::string::npos);
+  EXPECT_NE(error_of("step:step_size=abc").find("step_size='abc' is not an integer"),
+            std::string::npos);
   EXPECT_NE(error_of("step:step_size=2.5").find("not an integer"), std::string::npos);
   EXPECT_NE(error_of("exp:gamma=").find("not a number"), std::string::npos);
   EXPECT_NE(error_of("multistep:milestones=3/x").find("list of integers"), std::string::npos);
-  EXPECT_NE(error_of("onecycle:total_steps=10,three_phase=maybe").find("true or false"), std::string::npos);
-  EXPECT_NE(error_of("onecycle:total_steps=10,anneal_strategy=cosine").find("cos, linear"), std::string::npos);
+  EXPECT_NE(error_of("onecycle:total_steps=10,three_phase=maybe").find("true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of("onecycle:total_steps=10,anneal_strategy=cosine").find("cos, linear"),
+            std::string::npos);
   EXPECT_NE(error_of("plateau:mode=lowest").find("min, max"), std::string::npos);
   EXPECT_NE(error_of("cosine").find("needs T_max"), std::string::npos);
   EXPECT_NE(error_of("step:step_size=2,step_size=3").find("twice"), std::string::npos);

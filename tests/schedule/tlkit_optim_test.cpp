@@ -24,11 +24,14 @@ std::unique_ptr<torch::optim::Optimizer> tlkit_optimizer(const std::string& kind
     if (kind == "adam") {
       groups.emplace_back(params, std::make_unique<tlkit::optim::AdamOptions>(lrs[i]));
     } else {
-      groups.emplace_back(params, std::make_unique<tlkit::optim::SGDOptions>(tlkit::optim::SGDOptions(lrs[i]).momentum(0.9)));
+      groups.emplace_back(params, std::make_unique<tlkit::optim::SGDOptions>(
+                                      tlkit::optim::SGDOptions(lrs[i]).momentum(0.9)));
     }
   }
-  if (kind == "adam") return std::make_unique<tlkit::optim::Adam>(groups, tlkit::optim::AdamOptions(lrs[0]));
-  return std::make_unique<tlkit::optim::SGD>(groups, tlkit::optim::SGDOptions(lrs[0]).momentum(0.9));
+  if (kind == "adam")
+    return std::make_unique<tlkit::optim::Adam>(groups, tlkit::optim::AdamOptions(lrs[0]));
+  return std::make_unique<tlkit::optim::SGD>(groups,
+                                             tlkit::optim::SGDOptions(lrs[0]).momentum(0.9));
 }
 
 // Runs every reference case on a tlkit optimizer; returns the seconds spent.
@@ -41,9 +44,11 @@ double run_all_cases() {
     for (std::size_t step = 0; step < c.lr.size(); ++step) {
       if (step > 0) tlkit::test::step_reference_case(c, *scheduler, step);
       for (std::size_t g = 0; g < 2; ++g) {
-        EXPECT_NEAR(optimizer->param_groups()[g].options().get_lr(), c.lr[step][g], 1e-12) << "step " << step;
+        EXPECT_NEAR(optimizer->param_groups()[g].options().get_lr(), c.lr[step][g], 1e-12)
+            << "step " << step;
         if (!c.momentum.empty()) {
-          EXPECT_NEAR(tlkit::test::group_momenta(*optimizer)[g], c.momentum[step][g], 1e-12) << "step " << step;
+          EXPECT_NEAR(tlkit::test::group_momenta(*optimizer)[g], c.momentum[step][g], 1e-12)
+              << "step " << step;
         }
       }
     }
@@ -53,13 +58,14 @@ double run_all_cases() {
 
 TEST(ScheduleWithTlkitOptim, MatchesTorchWithAndWithoutRegistration) {
   auto probe = tlkit_optimizer("adam");
-  ASSERT_EQ(get_momentum(probe->param_groups()[0].options()).value_or(-1), 0.9);  // generic path: beta1 of betas
+  ASSERT_EQ(get_momentum(probe->param_groups()[0].options()).value_or(-1),
+            0.9);  // generic path: beta1 of betas
   const double generic = run_all_cases();
   register_momentum_option<tlkit::optim::SGDOptions>("tlkit::optim::SGDOptions");
   register_beta1_option<tlkit::optim::AdamOptions>("tlkit::optim::AdamOptions");
   const double registered = run_all_cases();
-  std::cout << "[ schedule ] all reference cases on tlkit::optim: " << generic * 1e3 << " ms generic path, "
-            << registered * 1e3 << " ms with registered accessors\n";
+  std::cout << "[ schedule ] all reference cases on tlkit::optim: " << generic * 1e3
+            << " ms generic path, " << registered * 1e3 << " ms with registered accessors\n";
 }
 
 TEST(ScheduleWithTlkitOptim, AdagradHasNoMomentumToCycle) {

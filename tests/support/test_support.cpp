@@ -15,9 +15,9 @@ namespace tlkit::test {
 TempDir::TempDir() {
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
-  path_ = fs::temp_directory_path() /
-          ("tlkit_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-           std::to_string(rd() % 100000));
+  path_ =
+      fs::temp_directory_path() / ("tlkit_test_" + std::to_string(::getpid()) + "_" +
+                                   std::to_string(counter++) + "_" + std::to_string(rd() % 100000));
   fs::create_directories(path_);
 }
 
@@ -32,7 +32,8 @@ CommandResult run_command(const std::string& command_line) {
   if (!pipe) return result;
   std::array<char, 4096> buffer{};
   size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -43,6 +44,8 @@ fs::path test_data_dir() { return TLKIT_TEST_DATA_DIR; }
 std::string torch_python() { return TLKIT_TORCH_PYTHON; }
 std::string cli_path() { return TLKIT_CLI_PATH; }
 
-CommandResult tlkit_cli(const std::string& args) { return run_command("'" + cli_path() + "' " + args); }
+CommandResult tlkit_cli(const std::string& args) {
+  return run_command("'" + cli_path() + "' " + args);
+}
 
 }  // namespace tlkit::test

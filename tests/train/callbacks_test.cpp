@@ -1,6 +1,6 @@
+#include <tlkit/schedule/cosine.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/trainer.h>
-#include <tlkit/schedule/cosine.h>
 
 #include <cmath>
 
@@ -23,8 +23,10 @@ struct Harness {
 };
 }  // namespace
 
-// Drives one epoch end by hand as the trainer does: the monitor is updated first, then the callback.
-bool end_epoch(Harness& h, MetricTracker& tracker, Callback& callback, int e, const std::string& metric, double value) {
+// Drives one epoch end by hand as the trainer does: the monitor is updated first, then the
+// callback.
+bool end_epoch(Harness& h, MetricTracker& tracker, Callback& callback, int e,
+               const std::string& metric, double value) {
   h.context.epoch = e;
   h.context.metrics.clear();
   h.context.metrics.set("epoch", e + 1);
@@ -125,7 +127,8 @@ TEST(Trainer, RunsCheckpointWritersLast) {
   h.trainer.add_callback(std::make_shared<CsvLogger>(dir / "m.csv"));
   std::vector<std::string> names;
   for (const auto& callback : h.trainer.callbacks()) names.push_back(callback->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"early_stopping", "csv_logger", "best_weights", "checkpoint"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"early_stopping", "csv_logger", "best_weights",
+                                             "checkpoint"}));
 }
 
 TEST(SnapshotEnsemble, SnapshotAtEachRestartAndAveragesSoftmax) {
@@ -159,7 +162,8 @@ TEST(SnapshotEnsemble, SnapshotAtEachRestartAndAveragesSoftmax) {
   }
   copy_state(*h.network, own);
   const double expected_loss = torch::nll_loss(mean_probability.log(), y).item<double>();
-  const double expected_acc = mean_probability.argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
+  const double expected_acc =
+      mean_probability.argmax(1).eq(y).to(torch::kDouble).mean().item<double>();
   EXPECT_NEAR(evaluation.loss, expected_loss, 1e-12);
   EXPECT_DOUBLE_EQ(evaluation.accuracy, expected_acc);
   EXPECT_EQ(evaluation.examples, 30);
@@ -216,5 +220,6 @@ TEST(Metrics, ConfusionMatrixAndPerClassAccuracy) {
   EXPECT_EQ(evaluation.confusion[2][1].item<std::int64_t>(), 1);
   EXPECT_EQ(evaluation.confusion[2][2].item<std::int64_t>(), 1);
   EXPECT_EQ(evaluation.per_class_accuracy(), (std::vector<double>{1.0, 1.0, 0.5}));
-  EXPECT_THROW(accumulator.add_log_probabilities(torch::zeros({2, 4}), torch::tensor({0, 1})), tlkit::Error);
+  EXPECT_THROW(accumulator.add_log_probabilities(torch::zeros({2, 4}), torch::tensor({0, 1})),
+               tlkit::Error);
 }

@@ -54,15 +54,20 @@ void check_recurrence(torch::Dtype dtype, bool warmup, double tolerance) {
       const auto got = values(ema.averages()[i]);
       for (std::size_t k = 0; k < w.size(); ++k) {
         expected[i][k] = beta * expected[i][k] + (1 - beta) * w[k];
-        ASSERT_NEAR(got[k], expected[i][k], tolerance) << "step " << t << " tensor " << i << " element " << k;
+        ASSERT_NEAR(got[k], expected[i][k], tolerance)
+            << "step " << t << " tensor " << i << " element " << k;
       }
     }
   }
   EXPECT_EQ(ema.num_updates(), 25);
 }
 
-TEST(EMA, MatchesTheRecurrenceStepByStepInFloat64) { check_recurrence(torch::kDouble, false, 1e-12); }
-TEST(EMA, MatchesTheRecurrenceWithWarmupInFloat64) { check_recurrence(torch::kDouble, true, 1e-12); }
+TEST(EMA, MatchesTheRecurrenceStepByStepInFloat64) {
+  check_recurrence(torch::kDouble, false, 1e-12);
+}
+TEST(EMA, MatchesTheRecurrenceWithWarmupInFloat64) {
+  check_recurrence(torch::kDouble, true, 1e-12);
+}
 TEST(EMA, MatchesTheRecurrenceInFloat32) { check_recurrence(torch::kFloat, true, 1e-6); }
 
 TEST(EMA, SwapInAndOutRestoresRawWeightsBitForBit) {
@@ -87,7 +92,8 @@ TEST(EMA, SwapInAndOutRestoresRawWeightsBitForBit) {
     EXPECT_THROW(ema.swap_in(), tlkit::Error);
   }
   EXPECT_FALSE(ema.swapped_in());
-  for (std::size_t i = 0; i < raw.size(); ++i) EXPECT_TRUE(torch::equal(model->parameters()[i], raw[i]));
+  for (std::size_t i = 0; i < raw.size(); ++i)
+    EXPECT_TRUE(torch::equal(model->parameters()[i], raw[i]));
   EXPECT_THROW(ema.swap_out(), tlkit::Error);
   // Training goes on with the raw weights and gradients still flow.
   train_step(model, sgd, torch::kFloat);
@@ -128,8 +134,10 @@ TEST(EMA, WorksOnTorchScriptModules) {
   }
   ema.update();
   ema.swap_in();
-  EXPECT_TRUE(torch::allclose(module.attr("weight").toTensor(), torch::full({2, 2}, 0.75 * 1 + 0.25 * 5)));
-  EXPECT_TRUE(torch::allclose(module.attr("scale").toTensor(), torch::full({2}, 0.75 * 3 + 0.25 * 7)));
+  EXPECT_TRUE(
+      torch::allclose(module.attr("weight").toTensor(), torch::full({2, 2}, 0.75 * 1 + 0.25 * 5)));
+  EXPECT_TRUE(
+      torch::allclose(module.attr("scale").toTensor(), torch::full({2}, 0.75 * 3 + 0.25 * 7)));
   ema.swap_out();
   EXPECT_TRUE(torch::equal(module.attr("weight").toTensor(), torch::full({2, 2}, 5.0)));
 }

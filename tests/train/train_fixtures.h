@@ -13,10 +13,12 @@ namespace tlkit::test {
 // Three Gaussian blobs in 4-D; seeded, so every call gives the same data.
 inline std::pair<torch::Tensor, torch::Tensor> blobs(std::int64_t per_class, std::uint64_t seed) {
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto centres = torch::tensor({{2.0, 0.0, 0.0, 1.0}, {-2.0, 1.0, 0.0, 0.0}, {0.0, -2.0, 1.5, -1.0}});
+  auto centres =
+      torch::tensor({{2.0, 0.0, 0.0, 1.0}, {-2.0, 1.0, 0.0, 0.0}, {0.0, -2.0, 1.5, -1.0}});
   std::vector<torch::Tensor> xs, ys;
   for (std::int64_t c = 0; c < 3; ++c) {
-    xs.push_back(centres[c] + at::randn({per_class, 4}, generator, at::TensorOptions().dtype(at::kFloat)));
+    xs.push_back(centres[c] +
+                 at::randn({per_class, 4}, generator, at::TensorOptions().dtype(at::kFloat)));
     ys.push_back(torch::full({per_class}, c, torch::kLong));
   }
   return {torch::cat(xs), torch::cat(ys)};
@@ -36,7 +38,8 @@ struct TinyMlp : torch::nn::Module {
 inline std::shared_ptr<train::ModuleNetwork> tiny_network(std::uint64_t seed) {
   torch::manual_seed(seed);
   auto mlp = std::make_shared<TinyMlp>();
-  return std::make_shared<train::ModuleNetwork>(mlp, [mlp](const torch::Tensor& x) { return mlp->forward(x); });
+  return std::make_shared<train::ModuleNetwork>(
+      mlp, [mlp](const torch::Tensor& x) { return mlp->forward(x); });
 }
 
 }  // namespace tlkit::test

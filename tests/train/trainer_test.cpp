@@ -45,7 +45,8 @@ TEST(Trainer, LearnsASeparableProblem) {
 TEST(Trainer, OverfitsATinySubset) {
   auto network = tlkit::test::tiny_network(3);
   auto [x, y] = tlkit::test::blobs(40, 5);
-  y = torch::randint(0, 3, {y.size(0)}, torch::kLong);  // random labels: only memorisation fits them
+  y = torch::randint(0, 3, {y.size(0)},
+                     torch::kLong);  // random labels: only memorisation fits them
   auto all = std::make_shared<TensorBatchSource>(x, y, 8, true, 3);
   RepeatFirstBatches tiny(all, 2);
   torch::optim::Adam optimizer(network->parameters(), torch::optim::AdamOptions(0.02));
@@ -113,7 +114,8 @@ TEST(Trainer, InitialLossCheckAcceptsLnCAndFlagsOthers) {
     auto network = tlkit::test::tiny_network(3);
     {
       torch::NoGradGuard no_grad;
-      network->parameters()[2].mul_(scale);  // fc2.weight: 0 -> uniform predictions, 50 -> overconfident
+      network->parameters()[2].mul_(
+          scale);  // fc2.weight: 0 -> uniform predictions, 50 -> overconfident
     }
     torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.0));
     Trainer trainer(*network, optimizer, quiet_options(1));
@@ -140,32 +142,38 @@ TEST(Trainer, WritesCsvAndTensorBoardEvents) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
   std::string events;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
-    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = entry.path().string();
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      events = entry.path().string();
   ASSERT_FALSE(events.empty());
-  const auto read = tlkit::test::run_command(tlkit::test::torch_python() + " " +
-                                             (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() + " " + events);
+  const auto read = tlkit::test::run_command(
+      tlkit::test::torch_python() + " " +
+      (tlkit::test::source_dir() / "scripts/read_tfevents.py").string() + " " + events);
   ASSERT_EQ(read.exit_code, 0) << read.output;
   EXPECT_NE(read.output.find("val/acc,3,"), std::string::npos) << read.output;
   EXPECT_NE(read.output.find("lr/group0,1,0.0500000007"), std::string::npos) << read.output;
 }
 
-// Resume: 3 epochs, checkpoint, fresh objects, resume, 3 more == 6 uninterrupted epochs, bit for bit
-// (dropout draws from the global RNG, momentum buffers live in the optimizer, early stopping counts).
+// Resume: 3 epochs, checkpoint, fresh objects, resume, 3 more == 6 uninterrupted epochs, bit for
+// bit (dropout draws from the global RNG, momentum buffers live in the optimizer, early stopping
+// counts).
 TEST(Trainer, ResumeIsBitIdentical) {
   tlkit::test::TempDir dir;
   auto [x, y] = tlkit::test::blobs(30, 9);
   auto run = [&](std::int64_t epochs, const std::filesystem::path* resume_from, bool checkpoint) {
     auto network = tlkit::test::tiny_network(11);
     TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
-    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+    torch::optim::SGD optimizer(network->parameters(),
+                                torch::optim::SGDOptions(0.05).momentum(0.9));
     Trainer trainer(*network, optimizer, quiet_options(epochs));
     trainer.add_callback(std::make_shared<EarlyStopping>(EarlyStoppingOptions{50}));
     if (checkpoint) {
       trainer.add_callback(std::make_shared<Checkpoint>(dir / "checkpoints"));
       trainer.add_callback(std::make_shared<BestWeights>(dir / "checkpoints" / "best.pt"));
     }
-    if (resume_from) trainer.resume(*resume_from);
-    else torch::manual_seed(1234);
+    if (resume_from)
+      trainer.resume(*resume_from);
+    else
+      torch::manual_seed(1234);
     trainer.fit(train, &val);
     return std::make_pair(clone_state(*network), trainer.history());
   };

@@ -1,7 +1,7 @@
 #pragma once
 // Atomic file writes: data goes to a temporary file beside the target, which is renamed over the
-// target only on commit(). A failure (exception, crash) before commit leaves the old file intact and
-// no half-written file behind.
+// target only on commit(). A failure (exception, crash) before commit leaves the old file intact
+// and no half-written file behind.
 
 #include <filesystem>
 #include <fstream>

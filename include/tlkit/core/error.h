@@ -3,7 +3,8 @@
 //
 // Every failure a user can cause (bad option, unreadable file, wrong format) is reported as a
 // tlkit::Error whose message says what was wrong and how to fix it. At I/O boundaries, library
-// code catches c10::Error / cv::Exception and rethrows with that context (see rethrow_with_context).
+// code catches c10::Error / cv::Exception and rethrows with that context (see
+// rethrow_with_context).
 
 #include <sstream>
 #include <stdexcept>
@@ -34,8 +35,9 @@ template <typename... Args>
 
 }  // namespace tlkit
 
-// TLKIT_CHECK(cond, "what was wrong", value, "; how to fix it") throws tlkit::Error when cond is false.
-#define TLKIT_CHECK(cond, ...)             \
-  do {                                     \
+// TLKIT_CHECK(cond, "what was wrong", value, "; how to fix it") throws tlkit::Error when cond is
+// false.
+#define TLKIT_CHECK(cond, ...)               \
+  do {                                       \
     if (!(cond)) ::tlkit::fail(__VA_ARGS__); \
   } while (false)

@@ -17,7 +17,8 @@ class Json {
   Json() = default;  // null
   Json(std::nullptr_t) {}
   Json(bool value) : type_(Type::Bool), bool_(value) {}
-  template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  template <typename T,
+            std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
   Json(T value) : type_(Type::Integer), int_(static_cast<std::int64_t>(value)) {}
   Json(double value) : type_(Type::Number), number_(value) {}
   Json(float value) : Json(static_cast<double>(value)) {}
@@ -28,8 +29,16 @@ class Json {
     for (const auto& value : values) array_.emplace_back(value);
   }
 
-  static Json array() { Json j; j.type_ = Type::Array; return j; }
-  static Json object() { Json j; j.type_ = Type::Object; return j; }
+  static Json array() {
+    Json j;
+    j.type_ = Type::Array;
+    return j;
+  }
+  static Json object() {
+    Json j;
+    j.type_ = Type::Object;
+    return j;
+  }
 
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::Null; }
@@ -72,7 +81,7 @@ class Json {
   std::int64_t int_ = 0;
   double number_ = 0;
   std::string string_;
-  std::vector<Json> array_;      // array elements, or object values
+  std::vector<Json> array_;        // array elements, or object values
   std::vector<std::string> keys_;  // object keys, parallel to array_
 };
 

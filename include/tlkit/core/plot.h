@@ -6,7 +6,8 @@
 // Points that cannot be drawn (NaN / Inf, or <= 0 on a log axis) are skipped and break the line
 // there. Available when tlkit is built with OpenCV (TLKIT_WITH_OPENCV, the default).
 //
-//   tlkit::write_line_plot("curves.png", {{"train", epochs, train_loss}, {"val", epochs, val_loss}},
+//   tlkit::write_line_plot("curves.png", {{"train", epochs, train_loss}, {"val", epochs,
+//   val_loss}},
 //                          tlkit::PlotOptions{}.with_title("loss").with_labels("epoch", "loss"));
 
 #include <cstdint>
@@ -32,7 +33,10 @@ struct PlotOptions {
   int width = 800;   // pixels, 160..8192
   int height = 480;  // pixels, 120..8192
 
-  PlotOptions& with_title(std::string text) { title = std::move(text); return *this; }
+  PlotOptions& with_title(std::string text) {
+    title = std::move(text);
+    return *this;
+  }
   PlotOptions& with_labels(std::string x, std::string y) {
     x_label = std::move(x);
     y_label = std::move(y);
@@ -58,7 +62,8 @@ struct PlotImage {
 PlotImage render_line_plot(const std::vector<PlotSeries>& series, const PlotOptions& options = {});
 
 // The plot as PNG bytes (e.g. for a TensorBoard image summary).
-std::string encode_line_plot_png(const std::vector<PlotSeries>& series, const PlotOptions& options = {});
+std::string encode_line_plot_png(const std::vector<PlotSeries>& series,
+                                 const PlotOptions& options = {});
 
 // Writes the plot as a PNG file, atomically (parent folders are created).
 void write_line_plot(const std::filesystem::path& path, const std::vector<PlotSeries>& series,

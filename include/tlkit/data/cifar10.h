@@ -41,9 +41,9 @@ class Cifar10 : public Dataset {
   std::filesystem::path dir_;
   Part part_;
   std::vector<std::string> classes_;
-  std::vector<std::string> files_;       // file name of each loaded batch
+  std::vector<std::string> files_;  // file name of each loaded batch
   std::vector<size_t> records_per_file_;
-  at::Tensor images_;                    // N x 32 x 32 x 3 uint8
+  at::Tensor images_;  // N x 32 x 32 x 3 uint8
   std::vector<int64_t> labels_;
 };
 

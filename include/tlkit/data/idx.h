@@ -37,15 +37,16 @@ class IdxDataset : public Dataset {
   std::string describe() const override;
 
  private:
-  std::string source_;           // images file name, for Sample::source
+  std::string source_;  // images file name, for Sample::source
   std::string name_;
   std::vector<std::string> classes_;
-  at::Tensor images_;            // N x H x W x 1 uint8
+  at::Tensor images_;  // N x H x W x 1 uint8
   std::vector<int64_t> labels_;
 };
 
-// The IDX file for `stem` (e.g. "train-images-idx3-ubyte") in `dir`: the plain file, the .gz, or the
-// variant with a dot ("train-images.idx3-ubyte"). Throws tlkit::Error listing what was looked for.
+// The IDX file for `stem` (e.g. "train-images-idx3-ubyte") in `dir`: the plain file, the .gz, or
+// the variant with a dot ("train-images.idx3-ubyte"). Throws tlkit::Error listing what was looked
+// for.
 std::filesystem::path find_idx_file(const std::filesystem::path& dir, const std::string& stem);
 
 std::vector<std::string> mnist_classes();          // "0".."9"

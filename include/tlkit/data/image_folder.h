@@ -9,9 +9,9 @@
 // Corrupt files: each file's signature and end (JPEG end-of-image marker, PNG IEND chunk, BMP and
 // WebP sizes from the header) are checked when the folder is scanned, which is cheap and catches
 // non-images, renamed files and truncated downloads before any training starts. Such a file is left
-// out with one warning naming it and counted in skipped() (or is a tlkit::Error when strict). A file
-// that passes the scan but still cannot be decoded is a tlkit::Error at get(), naming the file, so
-// a batch never holds garbage.
+// out with one warning naming it and counted in skipped() (or is a tlkit::Error when strict). A
+// file that passes the scan but still cannot be decoded is a tlkit::Error at get(), naming the
+// file, so a batch never holds garbage.
 
 #include <filesystem>
 #include <string>

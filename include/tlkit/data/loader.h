@@ -6,14 +6,15 @@
 // epoch e is transformed with a generator seeded from (seed, e, i), so augmentation is reproducible
 // too. Each worker builds whole batches; at most `prefetch` batches are claimed but not yet handed
 // to the consumer (a bounded queue). Batches come out in order. Batch tensors are recycled once the
-// consumer holds no reference to them (a fresh 38 MB batch costs thousands of page faults). An exception while loading is
-// rethrown from next() as a tlkit::Error naming the batch and sample. The destructor stops the
-// workers (between samples) and joins them. One consumer thread calls next()/epoch().
+// consumer holds no reference to them (a fresh 38 MB batch costs thousands of page faults). An
+// exception while loading is rethrown from next() as a tlkit::Error naming the batch and sample.
+// The destructor stops the workers (between samples) and joins them. One consumer thread calls
+// next()/epoch().
 
 #include <atomic>
 #include <condition_variable>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,7 +68,8 @@ class DataLoader {
   size_t current_epoch() const { return epoch_; }
   size_t num_samples() const;  // samples per epoch (after limit)
   size_t num_batches() const;  // batches per epoch
-  std::vector<size_t> order(size_t epoch) const;  // dataset indices in the order epoch `epoch` visits them
+  std::vector<size_t> order(
+      size_t epoch) const;  // dataset indices in the order epoch `epoch` visits them
   const LoaderOptions& options() const { return options_; }
 
   // Range-for over one epoch: `for (auto& batch : loader)`. begin() continues the current epoch,
@@ -98,7 +100,8 @@ class DataLoader {
     std::exception_ptr error;
     bool cancelled = false;
   };
-  Result build(const std::vector<size_t>& order, size_t batch, size_t epoch, size_t generation) const;
+  Result build(const std::vector<size_t>& order, size_t batch, size_t epoch,
+               size_t generation) const;
   void worker_loop();
 
   std::shared_ptr<const Dataset> dataset_;
@@ -109,7 +112,7 @@ class DataLoader {
   std::condition_variable work_ready_;   // workers wait for a batch to claim
   std::condition_variable batch_ready_;  // the consumer waits for the next batch
   std::atomic<bool> stop_{false};
-  std::atomic<size_t> generation_{0};    // bumped by epoch(); stale work is dropped
+  std::atomic<size_t> generation_{0};  // bumped by epoch(); stale work is dropped
   bool started_ = false;
   size_t epoch_ = 0;
   std::shared_ptr<const std::vector<size_t>> order_;

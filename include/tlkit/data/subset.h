@@ -40,7 +40,8 @@ struct IndexSplit {
 // Stratified split: for each class c with n_c samples, round(n_c * fraction) of them (chosen by a
 // seeded shuffle within the class, at most n_c - 1 so no class leaves train) go to val.
 // Same labels + fraction + seed -> same split. fraction must be in [0, 1).
-IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction, std::uint64_t seed);
+IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction,
+                            std::uint64_t seed);
 
 // `count` indices chosen so every class keeps its share (as near as integers allow), seeded;
 // returned ascending. count >= labels.size() returns every index.

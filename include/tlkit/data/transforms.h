@@ -7,8 +7,9 @@
 // expands grey to RGB and normalises in one pass: x' = (x / 255 - mean_c) / std_c.
 // Random transforms draw only from the generator they are given; the DataLoader seeds one per
 // sample from (seed, epoch, index), so augmentation does not depend on threads or timing.
-// Sources: torchvision.transforms 0.14 (Resize, CenterCrop, RandomResizedCrop, RandomHorizontalFlip,
-// ToTensor, Normalize); Szegedy et al. 2015 for the random-resized-crop augmentation.
+// Sources: torchvision.transforms 0.14 (Resize, CenterCrop, RandomResizedCrop,
+// RandomHorizontalFlip, ToTensor, Normalize); Szegedy et al. 2015 for the random-resized-crop
+// augmentation.
 
 #include <array>
 #include <memory>
@@ -148,7 +149,8 @@ class ToNormalizedFloat : public Transform {
 
 // Evaluation: Resize(resize) -> CenterCrop(crop) -> ToNormalizedFloat(n) (grey becomes RGB).
 // resize <= 0 or crop <= 0 leaves that step out (e.g. 32 x 32 CIFAR images fed as they are).
-std::shared_ptr<Transform> eval_transform(int resize, int crop, Normalization normalization = imagenet());
+std::shared_ptr<Transform> eval_transform(int resize, int crop,
+                                          Normalization normalization = imagenet());
 
 struct Augmentation {
   std::pair<double, double> scale{0.08, 1.0};

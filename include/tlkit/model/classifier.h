@@ -1,7 +1,8 @@
 #pragma once
 // tlkit::model::Classifier — a TorchScript image classifier (VGG16 by default) prepared for
 // transfer learning: its layers in order, its head, freezing, and the metadata stored in the file
-// by scripts/export_vgg16.py (architecture, input size, preprocessing, weights source, class names).
+// by scripts/export_vgg16.py (architecture, input size, preprocessing, weights source, class
+// names).
 //
 // Layers. The layer list comes from a dry run on a 1×C×S×S input (S = the declared input size):
 // the top-level children are visited in registration order; a Sequential is entered and its
@@ -52,8 +53,8 @@ struct ModelMetadata {
 // One row of the layer table.
 struct Layer {
   size_t index = 0;
-  std::string name;  // qualified module name, e.g. "features.0"
-  std::string type;  // class name, e.g. "Conv2d"
+  std::string name;                        // qualified module name, e.g. "features.0"
+  std::string type;                        // class name, e.g. "Conv2d"
   std::vector<std::int64_t> output_shape;  // for a batch of 1; empty when unknown
   std::int64_t params = 0;
   std::int64_t trainable_params = 0;  // parameters with requires_grad
@@ -97,7 +98,8 @@ class Classifier {
   // The output of layer `name` (flattened to [N, D] when flatten is true), running only the layers
   // up to it; the model's current train/eval mode applies.
   at::Tensor forward_until(const at::Tensor& images, const std::string& name, bool flatten = true);
-  // The layer whose output feeds the head, skipping Dropout (identity in eval), e.g. "classifier.4".
+  // The layer whose output feeds the head, skipping Dropout (identity in eval), e.g.
+  // "classifier.4".
   std::string penultimate_layer() const;
   // The layer whose output feeds layer `name`, skipping Dropout: where features are cut when the
   // layers from `name` on are trained as a head (penultimate_layer() is feature_layer_for(head)).
@@ -110,7 +112,8 @@ class Classifier {
   std::vector<std::int64_t> input_shape(const std::string& name) const;
   // The modules of the layers from `name` on, with their qualified names (they share the model's
   // parameters), e.g. to train them as a head.
-  std::vector<std::pair<std::string, torch::jit::Module>> layers_from(const std::string& name) const;
+  std::vector<std::pair<std::string, torch::jit::Module>> layers_from(
+      const std::string& name) const;
   // Fresh random weights for the layers from `name` on (every layer when `name` is empty): weights
   // of Linear / Conv as torch initialises them (kaiming_uniform_, a = √5), biases 0, normalisation
   // scales 1, BatchNorm running statistics reset.
@@ -120,7 +123,8 @@ class Classifier {
   // last layer with a 2-D weight (the last Linear).
   std::string find_head() const;
   void set_head(const std::string& name);
-  // New head for `num_classes` outputs; names default to class_0...; the new parameters are trainable.
+  // New head for `num_classes` outputs; names default to class_0...; the new parameters are
+  // trainable.
   void replace_head(std::int64_t num_classes, std::vector<std::string> class_names = {});
   // Records where the weights now come from (e.g. "tlkit train on fashion-mnist:DIR"), so a trained
   // model no longer reads as random-init; stored with the next store_metadata / export.
@@ -128,7 +132,8 @@ class Classifier {
   // The preprocessing this model is fed with (shorter side -> resize, centre crop, mean / std per
   // channel); stored with the next store_metadata / export. The layer walk keeps the input size
   // given at load (LoadOptions::input_size).
-  void set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean, std::vector<double> std);
+  void set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean,
+                         std::vector<double> std);
   // Writes the metadata (class names included) into the module's tlkit_* attributes.
   void store_metadata();
 

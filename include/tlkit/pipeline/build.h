@@ -2,7 +2,8 @@
 // The builders every command puts a run together with (after timm's resolve_data_config,
 // create_optimizer_v2 and create_scheduler): data and its splits, the model's preprocessing,
 // the model, loaders, the optimizer over parameter groups, the schedule, the trainer's options.
-// train, finetune, evaluate, predict, lr-find, extract and info all use these; nothing is wired twice.
+// train, finetune, evaluate, predict, lr-find, extract and info all use these; nothing is wired
+// twice.
 
 #include <array>
 #include <cstdint>
@@ -32,7 +33,7 @@ namespace tlkit::pipeline {
 struct PreparedData {
   data::Splits splits;
   std::shared_ptr<const data::Dataset> train, val, eval;  // eval: the test split, else val
-  std::string eval_split;                                // "test" or "val"
+  std::string eval_split;                                 // "test" or "val"
   std::vector<std::string> classes;
 };
 
@@ -49,8 +50,10 @@ struct Preprocessing {
   std::int64_t resize = 256;      // shorter side before the crop
   std::array<double, 3> mean{0.485, 0.456, 0.406};
   std::array<double, 3> std{0.229, 0.224, 0.225};
-  std::string input_size_from = "default", resize_from = "default", mean_from = "default", std_from = "default";
-  std::string describe() const;  // "resize 256 (model) -> centre crop 224 (model), mean ... (flag), std ..."
+  std::string input_size_from = "default", resize_from = "default", mean_from = "default",
+              std_from = "default";
+  std::string describe()
+      const;  // "resize 256 (model) -> centre crop 224 (model), mean ... (flag), std ..."
 };
 
 // Throws for values that cannot be used (sizes out of range, resize below the crop, not 1 or 3
@@ -60,7 +63,8 @@ void check_preprocess(const PreprocessOptions& options);
 // Flags first, then the model's metadata, then the defaults. --input-size alone sets the resize to
 // the same size scaled by the model's own resize/crop ratio when it has metadata, else to the input
 // size itself (the whole image, no crop margin). One mean/std value applies to all three channels.
-Preprocessing resolve_preprocessing(const model::ModelMetadata& metadata, const PreprocessOptions& options);
+Preprocessing resolve_preprocessing(const model::ModelMetadata& metadata,
+                                    const PreprocessOptions& options);
 
 // Loads a classifier at its resolved input size and records the resolved preprocessing in it (so
 // exports and feature manifests carry it). A model without tlkit metadata loaded without any
@@ -73,7 +77,8 @@ data::Normalization normalization(const model::ModelMetadata& metadata);
 // Resize -> centre crop -> normalise, from the model's metadata (evaluation, features, prediction).
 std::shared_ptr<data::Transform> eval_transform(const model::Classifier& model);
 // Random resized crop (+ flip) -> normalise, or eval_transform without augmentation.
-std::shared_ptr<data::Transform> train_transform(const model::Classifier& model, const DataOptions& options);
+std::shared_ptr<data::Transform> train_transform(const model::Classifier& model,
+                                                 const DataOptions& options);
 
 // Logs when the images are much smaller than the network input (e.g. 32-pixel images upscaled to
 // 224): a hint that --input-size is missing.
@@ -87,19 +92,24 @@ struct Sources {
   std::shared_ptr<train::BatchSource> train, val, eval;
 };
 // Training (shuffled, augmented), validation and evaluation loaders with the model's preprocessing.
-Sources make_sources(const PreparedData& data, const model::Classifier& model, const DataOptions& options);
+Sources make_sources(const PreparedData& data, const model::Classifier& model,
+                     const DataOptions& options);
 
 // ------------------------------------------------------------------ optimizer, schedule, trainer
 // The lr an optimizer spec trains at: its lr=, else torch.optim's default for that optimizer.
 double base_lr(const std::string& optimizer_spec);
-// The optimizer of `spec` over `groups`, each group at its own lr (per-layer rates keep their ratios).
-std::unique_ptr<torch::optim::Optimizer> build_optimizer(const std::string& spec,
-                                                         const std::vector<model::ParamGroupSpec>& groups);
+// The optimizer of `spec` over `groups`, each group at its own lr (per-layer rates keep their
+// ratios).
+std::unique_ptr<torch::optim::Optimizer> build_optimizer(
+    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups);
 // "auto" -> three warm-restart cosine cycles (three snapshots for the ensemble); others unchanged.
 std::string resolve_schedule(const std::string& spec, std::int64_t epochs);
 // The schedule of `spec` for `epochs` epochs of `steps_per_epoch` scheduler steps each.
-std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec, torch::optim::Optimizer& optimizer,
-                                                       std::int64_t epochs, std::int64_t steps_per_epoch);
-train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes, const std::string& label);
+std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
+                                                       torch::optim::Optimizer& optimizer,
+                                                       std::int64_t epochs,
+                                                       std::int64_t steps_per_epoch);
+train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes,
+                                      const std::string& label);
 
 }  // namespace tlkit::pipeline

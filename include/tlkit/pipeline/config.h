@@ -29,11 +29,11 @@ struct PreprocessOptions {
 };
 
 struct DataOptions {
-  std::string source;           // DIR | cifar10:DIR | fashion-mnist:DIR | mnist:DIR
-  double val_split = 0.2;       // when the source has no val split of its own
+  std::string source;      // DIR | cifar10:DIR | fashion-mnist:DIR | mnist:DIR
+  double val_split = 0.2;  // when the source has no val split of its own
   std::uint64_t seed = 0;
-  size_t limit = 0;             // at most this many samples per split (0 = all)
-  size_t workers = 2;           // decoding threads
+  size_t limit = 0;    // at most this many samples per split (0 = all)
+  size_t workers = 2;  // decoding threads
   std::int64_t batch_size = 32;
   bool augment = true;          // random resized crop + flip for training
   double min_crop_scale = 0.5;  // smallest area fraction of the random crop
@@ -45,14 +45,14 @@ struct DataOptions {
 struct FitOptions {
   std::int64_t epochs = 10;
   std::string optimizer = "momentum:lr=0.01";  // tlkit::optim spec: name[:key=value,...]
-  std::string schedule = "cosine";              // tlkit::schedule spec, or "auto"
+  std::string schedule = "cosine";             // tlkit::schedule spec, or "auto"
   bool schedule_per_batch = false;
   // The one monitored metric on validation: early stopping, best weights, the exported model.
   std::string monitor = "val_loss";
-  std::int64_t patience = 5;  // early stopping: epochs without improvement; 0 = off
-  double min_delta = 0;       // an improvement of the monitor must exceed this
-  double ema_decay = 0.999;   // 0 = no EMA
-  bool snapshots = true;      // a snapshot at each warm restart
+  std::int64_t patience = 5;         // early stopping: epochs without improvement; 0 = off
+  double min_delta = 0;              // an improvement of the monitor must exceed this
+  double ema_decay = 0.999;          // 0 = no EMA
+  bool snapshots = true;             // a snapshot at each warm restart
   std::int64_t overfit_batches = 0;  // > 0: train and validate on these batches only
   double grad_clip = 0;
   std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
@@ -80,7 +80,7 @@ struct RunConfig {
   HeadOptions head;
   std::string unfreeze_from;  // finetune: first trainable layer; empty = the top third
   std::string lr_rules;       // finetune: "regex=lr,..." (0 = frozen); overrides the depth decay
-  double lr_decay = 0.5;      // finetune: lr x decay^k for the k-th parametrised layer below the head
+  double lr_decay = 0.5;  // finetune: lr x decay^k for the k-th parametrised layer below the head
   bool reinitialize = false;  // train: fresh random weights (training from scratch)
   bool resume = false;        // continue from out/checkpoints/last.pt
 

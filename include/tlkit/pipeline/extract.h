@@ -30,10 +30,10 @@
 namespace tlkit::pipeline {
 
 struct ExtractOptions {
-  std::string layer;         // empty: Classifier::penultimate_layer() (e.g. "classifier.4")
+  std::string layer;  // empty: Classifier::penultimate_layer() (e.g. "classifier.4")
   size_t batch_size = 64;
-  size_t workers = 2;        // decoding threads
-  size_t limit = 0;          // at most this many rows; 0 = all
+  size_t workers = 2;  // decoding threads
+  size_t limit = 0;    // at most this many rows; 0 = all
   c10::Device device = c10::kCPU;
   std::string source;        // recorded in the manifest (e.g. "fashion-mnist:DIR")
   std::string split;         // recorded in the manifest ("train", "val", "test", "all")
@@ -48,8 +48,10 @@ struct ExtractResult {
   double seconds = 0;
 };
 
-ExtractResult extract_features(model::Classifier& model, std::shared_ptr<const data::Dataset> dataset,
-                               const std::filesystem::path& out_dir, const ExtractOptions& options = {});
+ExtractResult extract_features(model::Classifier& model,
+                               std::shared_ptr<const data::Dataset> dataset,
+                               const std::filesystem::path& out_dir,
+                               const ExtractOptions& options = {});
 
 struct FeatureSet {
   at::Tensor features;  // float32 [N, D]
@@ -63,22 +65,24 @@ struct FeatureSet {
 
 // Reads a folder written by extract_features. With `expected_model_sha256`, features from another
 // model are an error (re-run the extraction).
-FeatureSet load_features(const std::filesystem::path& dir, const std::string& expected_model_sha256 = "");
+FeatureSet load_features(const std::filesystem::path& dir,
+                         const std::string& expected_model_sha256 = "");
 
 // What features are computed from, as recorded in a manifest's "key": the model's SHA-256, the
 // layer, the preprocessing, the class names and a hash of the ordered file list (each row's file,
 // label, size and modification time). A cache is reused only when every part is equal.
-Json feature_key(const std::string& model_sha256, const std::string& layer, const data::Transform& transform,
-                 const data::Dataset& dataset);
+Json feature_key(const std::string& model_sha256, const std::string& layer,
+                 const data::Transform& transform, const data::Dataset& dataset);
 // Why `cached` was not computed from `key` (the first part that differs), or "" when it was.
 std::string stale_reason(const FeatureSet& cached, const Json& key);
 
 // The SHA-256 that extract_features records for `model`.
 std::string model_sha256(model::Classifier& model);
 
-// "train" | "val" | "test" | "all" (the splits that exist, one after the other) | "auto" (test, else
-// val, else train) of a source; `name` (optional) receives the split chosen.
-std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits, const std::string& split,
+// "train" | "val" | "test" | "all" (the splits that exist, one after the other) | "auto" (test,
+// else val, else train) of a source; `name` (optional) receives the split chosen.
+std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits,
+                                                  const std::string& split,
                                                   std::string* name = nullptr);
 
 }  // namespace tlkit::pipeline

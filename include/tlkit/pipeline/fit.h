@@ -2,9 +2,9 @@
 // One stage of training with the standard callbacks: the step of a run between build and select.
 //
 // fit_stage runs the trainer with the NaN/Inf guard, the initial-loss check, EMA, snapshots, early
-// stopping and the best weights on the run's one monitored metric, the CSV / TensorBoard loggers and
-// (with checkpoints) checkpoints/last.pt, which the trainer writes last. It returns what selection
-// needs: the last, best and EMA weights and the snapshots.
+// stopping and the best weights on the run's one monitored metric, the CSV / TensorBoard loggers
+// and (with checkpoints) checkpoints/last.pt, which the trainer writes last. It returns what
+// selection needs: the last, best and EMA weights and the snapshots.
 
 #include <cstdint>
 #include <filesystem>
@@ -27,8 +27,8 @@ struct StageSetup {
   std::string label;          // progress-bar label, e.g. "stage 2 (fine-tune)"
   std::string schedule;       // the schedule spec ("auto" resolved by build_scheduler)
   std::int64_t num_classes = 0;
-  bool checkpoints = true;    // checkpoints/last.pt + best.pt (else best weights in memory only)
-  bool resume = false;        // continue from dir/checkpoints/last.pt
+  bool checkpoints = true;  // checkpoints/last.pt + best.pt (else best weights in memory only)
+  bool resume = false;      // continue from dir/checkpoints/last.pt
   bool initial_loss_check = true;
 };
 
@@ -41,7 +41,8 @@ struct StageOutcome {
 };
 
 // The network holds the last weights afterwards.
-StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimizer, const FitOptions& fit,
-                       train::BatchSource& train_source, train::BatchSource* val_source, const StageSetup& setup);
+StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimizer,
+                       const FitOptions& fit, train::BatchSource& train_source,
+                       train::BatchSource* val_source, const StageSetup& setup);
 
 }  // namespace tlkit::pipeline

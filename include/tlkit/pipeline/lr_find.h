@@ -29,15 +29,15 @@ struct LrFindOptions {
 };
 
 struct LrFindResult {
-  std::vector<double> lrs;        // lr of group 0 at each step
-  std::vector<double> losses;     // raw batch losses
-  std::vector<double> smoothed;   // smoothed, debiased losses
-  double suggested_lr = 0;        // steepest descent of the smoothed loss (per log lr)
-  double min_loss_lr = 0;         // lr at the lowest smoothed loss
+  std::vector<double> lrs;       // lr of group 0 at each step
+  std::vector<double> losses;    // raw batch losses
+  std::vector<double> smoothed;  // smoothed, debiased losses
+  double suggested_lr = 0;       // steepest descent of the smoothed loss (per log lr)
+  double min_loss_lr = 0;        // lr at the lowest smoothed loss
   bool diverged = false;
 };
 
-LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& optimizer, train::BatchSource& source,
-                           const LrFindOptions& options = {});
+LrFindResult lr_range_test(train::Network& network, torch::optim::Optimizer& optimizer,
+                           train::BatchSource& source, const LrFindOptions& options = {});
 
 }  // namespace tlkit::pipeline

@@ -24,7 +24,7 @@ struct Candidate {
 struct Selection {
   size_t chosen = 0;
   std::vector<train::Evaluation> validation;  // one per candidate
-  std::string reason;                         // e.g. "lowest val_loss on validation (0.4123) of 4 candidates"
+  std::string reason;  // e.g. "lowest val_loss on validation (0.4123) of 4 candidates"
 };
 
 // The single-model candidates of a fitted stage.
@@ -33,7 +33,7 @@ std::vector<Candidate> stage_candidates(const StageOutcome& outcome);
 // Evaluates each candidate on `val` and picks one by `monitor`; the network is left holding the
 // chosen weights.
 Selection select_on_validation(train::Network& network, const std::vector<Candidate>& candidates,
-                               train::BatchSource& val, const std::string& monitor, std::int64_t num_classes,
-                               const c10::Device& device);
+                               train::BatchSource& val, const std::string& monitor,
+                               std::int64_t num_classes, const c10::Device& device);
 
 }  // namespace tlkit::pipeline

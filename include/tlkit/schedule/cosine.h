@@ -35,8 +35,8 @@ class CosineAnnealingLR : public LRScheduler {
 // The minima just before each restart are where snapshot ensembles take their snapshots.
 class CosineAnnealingWarmRestarts : public LRScheduler {
  public:
-  CosineAnnealingWarmRestarts(torch::optim::Optimizer& optimizer, std::int64_t T_0, std::int64_t T_mult = 1,
-                              double eta_min = 0);
+  CosineAnnealingWarmRestarts(torch::optim::Optimizer& optimizer, std::int64_t T_0,
+                              std::int64_t T_mult = 1, double eta_min = 0);
   std::string name() const override { return "CosineAnnealingWarmRestarts"; }
 
   void step() override;

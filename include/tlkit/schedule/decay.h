@@ -57,7 +57,8 @@ class MultiStepLR : public LRScheduler {
 // lr_t = lr0 * factor for t < total_iters, lr0 afterwards.
 class ConstantLR : public LRScheduler {
  public:
-  ConstantLR(torch::optim::Optimizer& optimizer, double factor = 1.0 / 3, std::int64_t total_iters = 5);
+  ConstantLR(torch::optim::Optimizer& optimizer, double factor = 1.0 / 3,
+             std::int64_t total_iters = 5);
   std::string name() const override { return "ConstantLR"; }
 
  protected:
@@ -73,8 +74,8 @@ class ConstantLR : public LRScheduler {
 // (the usual linear warm-up): lr_t = lr0 * (s + (e - s) * min(t, T) / T).
 class LinearLR : public LRScheduler {
  public:
-  LinearLR(torch::optim::Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0,
-           std::int64_t total_iters = 5);
+  LinearLR(torch::optim::Optimizer& optimizer, double start_factor = 1.0 / 3,
+           double end_factor = 1.0, std::int64_t total_iters = 5);
   std::string name() const override { return "LinearLR"; }
 
  protected:
@@ -104,7 +105,8 @@ class ExponentialLR : public LRScheduler {
 // Polynomial decay to zero over total_iters: lr_t = lr0 * (1 - min(t, T) / T)^power.
 class PolynomialLR : public LRScheduler {
  public:
-  PolynomialLR(torch::optim::Optimizer& optimizer, std::int64_t total_iters = 5, double power = 1.0);
+  PolynomialLR(torch::optim::Optimizer& optimizer, std::int64_t total_iters = 5,
+               double power = 1.0);
   std::string name() const override { return "PolynomialLR"; }
 
  protected:

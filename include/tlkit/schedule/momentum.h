@@ -46,7 +46,8 @@ template <typename Options>
 MomentumAccessor momentum_option_accessor(std::string name) {
   return {std::move(name),
           [](const torch::optim::OptimizerOptions& options) -> std::optional<double> {
-            if (const auto* typed = dynamic_cast<const Options*>(&options)) return typed->momentum();
+            if (const auto* typed = dynamic_cast<const Options*>(&options))
+              return typed->momentum();
             return std::nullopt;
           },
           [](torch::optim::OptimizerOptions& options, double value) {
@@ -62,7 +63,8 @@ template <typename Options>
 MomentumAccessor beta1_option_accessor(std::string name) {
   return {std::move(name),
           [](const torch::optim::OptimizerOptions& options) -> std::optional<double> {
-            if (const auto* typed = dynamic_cast<const Options*>(&options)) return std::get<0>(typed->betas());
+            if (const auto* typed = dynamic_cast<const Options*>(&options))
+              return std::get<0>(typed->betas());
             return std::nullopt;
           },
           [](torch::optim::OptimizerOptions& options, double value) {

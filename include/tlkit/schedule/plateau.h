@@ -34,7 +34,8 @@ struct ReduceLROnPlateauOptions {
 
 class ReduceLROnPlateau : public LRScheduler {
  public:
-  explicit ReduceLROnPlateau(torch::optim::Optimizer& optimizer, ReduceLROnPlateauOptions options = {});
+  explicit ReduceLROnPlateau(torch::optim::Optimizer& optimizer,
+                             ReduceLROnPlateauOptions options = {});
   std::string name() const override { return "ReduceLROnPlateau"; }
 
   // One epoch with its metric.

@@ -20,7 +20,8 @@ class SequentialLR : public LRScheduler {
  public:
   // The cycle of the schedule now in charge (nullopt when it has none).
   std::optional<std::int64_t> cycle() const override;
-  SequentialLR(torch::optim::Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+  SequentialLR(torch::optim::Optimizer& optimizer,
+               std::vector<std::shared_ptr<LRScheduler>> schedulers,
                std::vector<std::int64_t> milestones);
   std::string name() const override { return "SequentialLR"; }
 

@@ -29,7 +29,8 @@ struct ScheduleContext {
 // Builds the schedule described by `spec` on `optimizer`. Throws tlkit::Error for an unknown
 // name or key (listing the valid ones), a malformed value, or a default that needs a total step
 // count the context does not have.
-std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, torch::optim::Optimizer& optimizer,
+std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec,
+                                            torch::optim::Optimizer& optimizer,
                                             const ScheduleContext& context = {});
 
 // The schedule names make_scheduler accepts.

@@ -1,6 +1,7 @@
 #pragma once
 // BatchSource: where the trainer's batches come from, one epoch at a time. The order of an epoch
-// depends only on (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would.
+// depends only on (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one
+// would.
 
 #include <cstdint>
 #include <memory>
@@ -49,7 +50,9 @@ class RepeatFirstBatches : public BatchSource {
   RepeatFirstBatches(std::shared_ptr<BatchSource> inner, std::int64_t batches);
   void start_epoch(std::int64_t epoch) override;
   std::optional<Batch> next() override;
-  std::int64_t batches_per_epoch() const override { return static_cast<std::int64_t>(cache_.size()); }
+  std::int64_t batches_per_epoch() const override {
+    return static_cast<std::int64_t>(cache_.size());
+  }
   std::int64_t size() const override;
 
  private:

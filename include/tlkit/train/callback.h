@@ -37,16 +37,16 @@ struct TrainContext {
   Network& network;
   torch::optim::Optimizer& optimizer;
   schedule::LRScheduler* scheduler = nullptr;  // the trainer's schedule, if any
-  std::int64_t epoch = 0;            // 0-based index of the current epoch
-  std::int64_t epochs = 0;           // planned number of epochs
-  std::int64_t global_step = 0;      // optimizer steps so far
-  std::int64_t batch = 0;            // index of the batch within the epoch
+  std::int64_t epoch = 0;                      // 0-based index of the current epoch
+  std::int64_t epochs = 0;                     // planned number of epochs
+  std::int64_t global_step = 0;                // optimizer steps so far
+  std::int64_t batch = 0;                      // index of the batch within the epoch
   std::int64_t batches_per_epoch = 0;
-  double batch_loss = 0;             // loss of the last batch (on_batch_end)
+  double batch_loss = 0;  // loss of the last batch (on_batch_end)
   std::int64_t batch_size = 0;
-  Metrics metrics;                   // this epoch's metrics (train_loss, val_acc, lr_group0, ...)
-  std::string stop_reason;           // set by the callback that stops training
-  bool skip_step = false;            // set in on_before_optimizer_step: this batch's update is not applied
+  Metrics metrics;          // this epoch's metrics (train_loss, val_acc, lr_group0, ...)
+  std::string stop_reason;  // set by the callback that stops training
+  bool skip_step = false;   // set in on_before_optimizer_step: this batch's update is not applied
   // The run's one monitored metric (TrainerOptions::monitor): its best so far and whether this
   // epoch improved on it (set after validation, before on_validation_end).
   const MetricTracker* monitor = nullptr;
@@ -68,12 +68,13 @@ class Callback {
   // After backward (and gradient clipping), before the update: set context.skip_step to leave the
   // weights unchanged, or throw to stop with the weights of the last good step.
   virtual void on_before_optimizer_step(TrainContext&) {}
-  virtual void on_batch_end(TrainContext&) {}         // after the optimizer step
-  virtual void on_validation_end(TrainContext&) {}    // add metrics before anyone decides
+  virtual void on_batch_end(TrainContext&) {}                 // after the optimizer step
+  virtual void on_validation_end(TrainContext&) {}            // add metrics before anyone decides
   virtual bool on_epoch_end(TrainContext&) { return false; }  // true = stop training
   virtual void on_train_end(TrainContext&) {}
 
-  // State needed for an exact resume (counters, best values); stateless callbacks keep the defaults.
+  // State needed for an exact resume (counters, best values); stateless callbacks keep the
+  // defaults.
   virtual void save(torch::serialize::OutputArchive&) const {}
   virtual void load(torch::serialize::InputArchive&) {}
 };

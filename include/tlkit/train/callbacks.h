@@ -7,8 +7,10 @@
 //   Checkpoint        checkpoints/last.pt every epoch, atomically: what Trainer::resume needs for
 //                     an exact continuation (weights once, optimizer, schedule, callbacks, RNG).
 //   SnapshotEnsemble  a snapshot of the weights at each learning-rate restart (the minimum of a
-//                     cosine cycle: Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for free").
-//   NonFiniteGuard    before the update: a NaN/Inf loss or gradient stops the run (or skips the step)
+//                     cosine cycle: Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for
+//                     free").
+//   NonFiniteGuard    before the update: a NaN/Inf loss or gradient stops the run (or skips the
+//   step)
 //                     with the weights of the last good step.
 //   InitialLossCheck  warns when the first loss is far from ln(C), the loss of uniform predictions.
 //   CsvLogger / TensorBoardLogger  one row / one scalar per metric and epoch.
@@ -56,7 +58,7 @@ class BestWeights : public Callback {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   const NamedTensors& weights() const { return weights_; }  // empty until an epoch improved
-  std::int64_t epoch() const { return epoch_; }              // 1-based; -1 before
+  std::int64_t epoch() const { return epoch_; }             // 1-based; -1 before
   const std::filesystem::path& file() const { return file_; }
 
  private:
@@ -80,12 +82,14 @@ class Checkpoint : public Callback {
 
 // Weights-only files for snapshots, best weights and exports of a state: one archive of named
 // tensors, written atomically; `epoch` (1-based, -1 = none) is stored beside them.
-void save_state(const NamedTensors& state, const std::filesystem::path& path, std::int64_t epoch = -1);
+void save_state(const NamedTensors& state, const std::filesystem::path& path,
+                std::int64_t epoch = -1);
 NamedTensors load_state(const std::filesystem::path& path, std::int64_t* epoch = nullptr);
 
 class SnapshotEnsemble : public Callback {
  public:
-  // dir: where snapshot_<k>.pt files go (empty = keep in memory only). max_snapshots: keep the last M.
+  // dir: where snapshot_<k>.pt files go (empty = keep in memory only). max_snapshots: keep the last
+  // M.
   explicit SnapshotEnsemble(std::filesystem::path dir = {}, std::int64_t max_snapshots = 0);
   std::string name() const override { return "snapshot_ensemble"; }
   void on_train_begin(TrainContext& context) override;
@@ -114,7 +118,8 @@ enum class NonFinitePolicy { kStop, kSkip };
 class NonFiniteGuard : public Callback {
  public:
   // kSkip: a non-finite step is not applied; `max_skips` of them in a row stop the run.
-  explicit NonFiniteGuard(NonFinitePolicy policy = NonFinitePolicy::kStop, std::int64_t max_skips = 10)
+  explicit NonFiniteGuard(NonFinitePolicy policy = NonFinitePolicy::kStop,
+                          std::int64_t max_skips = 10)
       : policy_(policy), max_skips_(max_skips) {}
   std::string name() const override { return "non_finite_guard"; }
   void on_before_optimizer_step(TrainContext& context) override;

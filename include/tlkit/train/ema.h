@@ -101,7 +101,7 @@ class ExponentialMovingAverage {
   bool averaged(std::size_t index) const;
 
   EMAOptions options_;
-  std::vector<at::Tensor> targets_;   // model tensors: parameters, then buffers
+  std::vector<at::Tensor> targets_;  // model tensors: parameters, then buffers
   std::size_t num_parameters_ = 0;
   std::vector<at::Tensor> averages_;  // same order as targets_
   std::vector<at::Tensor> raw_;       // the model's own values while swapped in

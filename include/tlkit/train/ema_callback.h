@@ -14,7 +14,8 @@ namespace tlkit::train {
 class EmaCallback : public Callback {
  public:
   // val: where to evaluate the averaged weights (may be null: then only the average is kept).
-  EmaCallback(Network& network, BatchSource* val, std::int64_t num_classes, EMAOptions options = {});
+  EmaCallback(Network& network, BatchSource* val, std::int64_t num_classes,
+              EMAOptions options = {});
   std::string name() const override { return "ema"; }
   void on_batch_end(TrainContext& context) override;
   void on_validation_end(TrainContext& context) override;

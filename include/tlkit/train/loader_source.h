@@ -18,7 +18,9 @@ class LoaderSource : public BatchSource {
     if (!batch) return std::nullopt;
     return Batch{batch->images, batch->labels};
   }
-  std::int64_t batches_per_epoch() const override { return static_cast<std::int64_t>(loader_->num_batches()); }
+  std::int64_t batches_per_epoch() const override {
+    return static_cast<std::int64_t>(loader_->num_batches());
+  }
   std::int64_t size() const override { return static_cast<std::int64_t>(loader_->num_samples()); }
   data::DataLoader& loader() { return *loader_; }
 

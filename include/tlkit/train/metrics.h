@@ -56,10 +56,12 @@ Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_clas
 
 // Evaluates an ensemble: each member's state is loaded into `network` in turn and the members'
 // softmax outputs are averaged per example. The network's own state is restored afterwards.
-Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members, BatchSource& source,
-                             std::int64_t num_classes, const c10::Device& device = c10::Device(c10::kCPU));
+Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members,
+                             BatchSource& source, std::int64_t num_classes,
+                             const c10::Device& device = c10::Device(c10::kCPU));
 
 // A text table of a confusion matrix with class names.
-std::string format_confusion(const Evaluation& evaluation, const std::vector<std::string>& class_names);
+std::string format_confusion(const Evaluation& evaluation,
+                             const std::vector<std::string>& class_names);
 
 }  // namespace tlkit::train

@@ -89,8 +89,8 @@ class ModuleNetwork : public Network {
   // For holders with a forward(Tensor) (torch::nn::Sequential, torch::nn::Linear, ...).
   template <typename Holder>
   static std::shared_ptr<ModuleNetwork> from(Holder holder) {
-    return std::make_shared<ModuleNetwork>(holder.ptr(),
-                                           [holder](const torch::Tensor& x) mutable { return holder->forward(x); });
+    return std::make_shared<ModuleNetwork>(
+        holder.ptr(), [holder](const torch::Tensor& x) mutable { return holder->forward(x); });
   }
   torch::Tensor forward(const torch::Tensor& input) override { return forward_(input); }
   void train(bool on) override;
@@ -105,7 +105,8 @@ class ModuleNetwork : public Network {
   std::function<torch::Tensor(const torch::Tensor&)> forward_;
 };
 
-// Deep copies of a network's state (for best-weights, snapshots); copy_state restores them in place.
+// Deep copies of a network's state (for best-weights, snapshots); copy_state restores them in
+// place.
 NamedTensors clone_state(const Network& network);
 void copy_state(Network& network, const NamedTensors& state);
 

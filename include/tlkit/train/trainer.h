@@ -26,16 +26,16 @@ enum class ScheduleStep { kPerEpoch, kPerBatch };
 
 struct TrainerOptions {
   std::int64_t epochs = 10;
-  std::int64_t num_classes = 0;          // required: size of the model's output
+  std::int64_t num_classes = 0;  // required: size of the model's output
   c10::Device device = c10::Device(c10::kCPU);
   ScheduleStep schedule_step = ScheduleStep::kPerEpoch;
   // The run's one monitored metric: early stopping, best weights and a ReduceLROnPlateau schedule
   // watch it (mode kAuto: maximised for names containing "acc").
   std::string monitor = "val_loss";
   Mode monitor_mode = Mode::kAuto;
-  double min_delta = 0;  // an improvement must exceed this
-  double grad_clip_norm = 0;             // 0 = no clipping
-  std::string label = "train";           // shown in the progress bar and logs
+  double min_delta = 0;         // an improvement must exceed this
+  double grad_clip_norm = 0;    // 0 = no clipping
+  std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
 };
 
