@@ -18,14 +18,10 @@ Examples:
   /usr/bin/python3 scripts/export_vgg16.py --out models/vgg16.pt --weights DEFAULT
   /usr/bin/python3 scripts/export_vgg16.py --out models/vgg16.pt --weights-file vgg16-397923af.pth
   /usr/bin/python3 scripts/export_vgg16.py --arch vgg_cifar --num-classes 10 --random-init --out m.pt
-Optionally the state dict is written too (--state-dict-out W.pth | W.safetensors), in the names
-tlkit::model::VGG loads.
 """
 import argparse
 import hashlib
-import json
 import os
-import struct
 import sys
 import tempfile
 
@@ -99,8 +95,6 @@ def parse_args(argv):
     src.add_argument("--weights-file", help="a torchvision .pth state dict you already have")
     src.add_argument("--random-init", action="store_true", help="random weights (NOT pretrained)")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
-    p.add_argument("--state-dict-out", default=None,
-                   help="also write the state dict (.pth via torch.save, or .safetensors)")
     return p.parse_args(argv)
 
 
@@ -151,28 +145,6 @@ def replace_head(model, num_classes):
     old = model.classifier[6]
     if old.out_features != num_classes:
         model.classifier[6] = nn.Linear(old.in_features, num_classes)
-
-
-def write_safetensors(state, path):
-    """The safetensors format by hand: u64 LE header size, JSON header, raw little-endian data."""
-    dtype_names = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
-                   torch.bfloat16: "BF16", torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8"}
-    header, blobs, offset = {}, [], 0
-    for name, tensor in state.items():
-        t = tensor.detach().contiguous().cpu()
-        data = t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes()
-        header[name] = {"dtype": dtype_names[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
 
 
 def attach_metadata(scripted, meta):
@@ -230,11 +202,6 @@ def main(argv):
         out = model(torch.zeros(1, channels, size, size))
     if tuple(out.shape) != (1, num_classes):
         sys.exit(f"--input-size {size} does not fit {args.arch}: output shape {tuple(out.shape)}")
-    if args.state_dict_out:
-        if args.state_dict_out.endswith(".safetensors"):
-            write_safetensors(model.state_dict(), args.state_dict_out)
-        else:
-            torch.save(model.state_dict(), args.state_dict_out)
     scripted = torch.jit.script(model)
     attach_metadata(scripted, {
         "tlkit_format": 1, "tlkit_architecture": args.arch, "tlkit_input_size": size,

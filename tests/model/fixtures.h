@@ -23,8 +23,7 @@ inline const std::filesystem::path& model_cache_dir() {
 }
 
 // Runs scripts/export_vgg16.py with `args` (e.g. "--arch vgg_tiny --random-init"); the file is
-// written once per process and per argument list. Extra outputs named in args (like
-// --state-dict-out) should live under model_cache_dir().
+// written once per process and per argument list.
 inline std::filesystem::path export_model_file(const std::string& args, const std::string& name) {
   static std::map<std::string, std::filesystem::path> cache;
   const auto key = args + "|" + name;
