@@ -11,7 +11,6 @@ std::string trim(const std::string& text) {
 
 std::vector<std::string> split_trimmed(const std::string& text, char separator) {
   std::vector<std::string> pieces;
-  if (trim(text).empty()) return pieces;
   size_t begin = 0;
   while (true) {
     const auto end = text.find(separator, begin);

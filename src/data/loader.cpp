@@ -128,7 +128,7 @@ DataLoader::Iterator DataLoader::begin() {
   return Iterator(this);
 }
 
-std::optional<Batch> DataLoader::next() {
+std::optional<ImageBatch> DataLoader::next() {
   if (!started_) epoch(epoch_);
   std::unique_lock<std::mutex> lock(mutex_);
   if (next_deliver_ >= batches_) return std::nullopt;

@@ -99,13 +99,13 @@ at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
                             bool decoupled_weight_decay) {
   // Parameters for the foreach path are collected per group, device and dtype, then updated
   // together after the per-parameter ones.
-  struct Batch {
+  struct SameKind {
     const Options* options;
     c10::Device device;
     at::ScalarType dtype;
     std::vector<AdamItem> items;
   };
-  std::vector<Batch> batches;
+  std::vector<SameKind> batches;
   at::Tensor loss = step_params<Options>(
       optimizer, closure, name, validate_adam_options<Options>,
       [&](const at::Tensor& param, const at::Tensor& grad, const Options& options) {
@@ -114,7 +114,7 @@ at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
           adam_update(param, grad, state, adam_hyper(options, decoupled_weight_decay));
           return;
         }
-        auto batch = std::find_if(batches.begin(), batches.end(), [&](const Batch& b) {
+        auto batch = std::find_if(batches.begin(), batches.end(), [&](const SameKind& b) {
           return b.options == &options && b.device == param.device() &&
                  b.dtype == param.scalar_type();
         });
@@ -125,7 +125,7 @@ at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
         batch->items.push_back({param, grad, &state});
       });
   at::NoGradGuard no_grad;
-  for (const Batch& batch : batches)
+  for (const SameKind& batch : batches)
     adam_update_foreach(batch.items, adam_hyper(*batch.options, decoupled_weight_decay));
   return loss;
 }

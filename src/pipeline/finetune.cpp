@@ -158,22 +158,20 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
 
 RunResult finetune(const RunConfig& config) {
   TLKIT_CHECK(config.command == "finetune", "finetune() got a '", config.command, "' config");
-  detail::start_run(config);
-  const auto data = open_data(config.data);
-  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  auto model = load_model(config.model, config.data.preprocess, config.fit.device);
-  warn_if_upscaled(*data.train, model);
+  auto run = detail::start_run(config);
+  auto& model = run.model;
   if (model.metadata().random_init())
     logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone",
                    config.model.string(), model.metadata().weights);
-  model.replace_head(num_classes, data.classes);
+  model.replace_head(run.num_classes, run.data.classes);
 
   // Stage 1: the new head, the classification layer or the layers from --head-from.
   const auto head = config.head.from.empty() ? model.find_head() : config.head.from;
-  std::vector<ResultRow> rows{train_head(model, head, data, config)};
-  logger()->info("stage 1: {:.2f}% on {}", 100 * rows.back().accuracy, data.eval_split);
+  detail::Earlier stage1;
+  stage1.rows.push_back(train_head(model, head, run.data, config));
+  logger()->info("stage 1: {:.2f}% on {}", 100 * stage1.rows.back().accuracy, run.data.eval_split);
   train::ScriptNetwork network(model.module());
-  std::vector<Candidate> candidates{{"stage 1 head", train::clone_state(network)}};
+  stage1.candidates.push_back({"stage 1 head", train::clone_state(network)});
 
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
   const auto groups = fine_tuning_groups(model, head, config);
@@ -182,15 +180,13 @@ RunResult finetune(const RunConfig& config) {
                    group.params.size());
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
   network.set_dropout(config.fit.overfit_batches == 0);
-  const auto sources = make_sources(data, model, detail::loading_options(config));
-  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", num_classes);
+  const auto sources = make_sources(run.data, model, detail::loading_options(config));
+  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.num_classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
-  for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
-  return detail::finish_run(model, network, outcome, std::move(candidates), std::move(rows), data,
-                            sources, config, "fine-tuning: ");
+  return detail::finish_run(run, network, outcome, std::move(stage1), sources, config);
 }
 
 }  // namespace tlkit::pipeline

@@ -28,12 +28,17 @@ void clear_previous_run(const fs::path& out) {
 
 }  // namespace
 
-void start_run(const RunConfig& config) {
+Started start_run(const RunConfig& config) {
   config.validate();
+  auto data = open_data(config.data);
+  auto model = load_model(config.model, config.data.preprocess, config.fit.device);
+  warn_if_upscaled(*data.train, model);
   fs::create_directories(config.out);
   if (!config.resume) clear_previous_run(config.out);
   config.save(config.out / "config.json");
   torch::manual_seed(config.data.seed);
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  return {std::move(data), std::move(model), num_classes};
 }
 
 StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes) {
@@ -53,14 +58,17 @@ DataOptions loading_options(const RunConfig& config) {
   return options;
 }
 
-RunResult finish_run(model::Classifier& model, train::Network& network, const StageOutcome& outcome,
-                     std::vector<Candidate> candidates, std::vector<ResultRow> rows,
-                     const PreparedData& data, const Sources& sources, const RunConfig& config,
-                     const std::string& row_prefix) {
-  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+RunResult finish_run(Started& run, train::Network& network, const StageOutcome& outcome,
+                     Earlier earlier, const Sources& sources, const RunConfig& config) {
+  const auto num_classes = run.num_classes;
   const auto& device = config.fit.device;
-  const auto first_own = candidates.size() - stage_candidates(outcome).size();
-  TLKIT_CHECK(rows.size() == first_own, "finish_run: one row per earlier candidate expected");
+  const std::string row_prefix = config.command == "finetune" ? "fine-tuning: " : "train: ";
+  TLKIT_CHECK(earlier.rows.size() == earlier.candidates.size(),
+              "finish_run: one row per earlier candidate");
+  auto candidates = std::move(earlier.candidates);
+  auto rows = std::move(earlier.rows);
+  const auto first_own = candidates.size();
+  for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
   network.train(false);
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
   for (size_t i = first_own; i < candidates.size(); ++i) {
@@ -78,12 +86,13 @@ RunResult finish_run(model::Classifier& model, train::Network& network, const St
   const auto selection = select_on_validation(network, candidates, *sources.val, config.fit.monitor,
                                               num_classes, device);
   RunResult result;
-  result.split = data.eval_split;
+  result.split = run.data.eval_split;
   result.exported = config.out / "model.pt";
   result.exported_from = candidates[selection.chosen].name;
   result.exported_because = selection.reason;
   rows.at(selection.chosen).exported = true;  // one row per candidate, in candidate order
   result.rows = std::move(rows);
+  auto& model = run.model;
   model.set_weights_origin("tlkit " + config.command + " on " + config.data.source + " (from " +
                            model.metadata().weights + ")");
   model.train(false);

@@ -13,23 +13,35 @@
 
 namespace tlkit::pipeline::detail {
 
-// Validates the config, creates the run folder, removes what an earlier run into the same folder
-// left behind (checkpoints, snapshots, model, curves, events) unless resuming, writes config.json
-// and seeds the global RNG. Inputs are checked before the folder is created.
-void start_run(const RunConfig& config);
+// What a run starts from.
+struct Started {
+  PreparedData data;
+  model::Classifier model;
+  std::int64_t num_classes = 0;
+};
+
+// Validates the config, opens the data and loads the model (so bad inputs fail before any folder
+// is made), then creates the run folder, removes what an earlier run into it left behind
+// (checkpoints, snapshots, model, reports, events) unless resuming, writes config.json and seeds
+// the global RNG.
+Started start_run(const RunConfig& config);
 
 // The stage-2 / train setup in `config.out`, with the sanity-check data options: an overfit check
 // trains without augmentation.
 StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes);
 DataOptions loading_options(const RunConfig& config);
 
+// Earlier stages' candidates (finetune: the stage-1 head), one result row each.
+struct Earlier {
+  std::vector<Candidate> candidates;
+  std::vector<ResultRow> rows;
+};
+
 // Rows for the fitted stage (last / best / EMA / snapshot ensemble) on the evaluation split, the
-// choice among `candidates` (earlier stages' first, one row each in `rows`, then the stage's own)
-// on validation, the export of the chosen weights as model.pt and the report.
-RunResult finish_run(model::Classifier& model, train::Network& network, const StageOutcome& outcome,
-                     std::vector<Candidate> candidates, std::vector<ResultRow> rows,
-                     const PreparedData& data, const Sources& sources, const RunConfig& config,
-                     const std::string& row_prefix);
+// choice among the earlier and this stage's candidates on validation, the export of the chosen
+// weights as model.pt, and the report.
+RunResult finish_run(Started& run, train::Network& network, const StageOutcome& outcome,
+                     Earlier earlier, const Sources& sources, const RunConfig& config);
 
 // summary.json (config, results, history), results.md and curves_*.png of a run.
 void write_report(const RunConfig& config, const RunResult& result,

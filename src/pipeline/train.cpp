@@ -12,27 +12,23 @@ namespace tlkit::pipeline {
 
 RunResult train(const RunConfig& config) {
   TLKIT_CHECK(config.command == "train", "train() got a '", config.command, "' config");
-  detail::start_run(config);
-  const auto data = open_data(config.data);
-  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  auto model = load_model(config.model, config.data.preprocess, config.fit.device);
-  warn_if_upscaled(*data.train, model);
+  auto run = detail::start_run(config);
+  auto& model = run.model;
   if (config.reinitialize) model.reinitialize();
-  if (model.num_classes() != num_classes || model.class_names() != data.classes)
-    model.replace_head(num_classes, data.classes);
+  if (model.num_classes() != run.num_classes || model.class_names() != run.data.classes)
+    model.replace_head(run.num_classes, run.data.classes);
   model.unfreeze_all();
   auto optimizer = build_optimizer(config.fit.optimizer,
                                    model::single_param_group(model, base_lr(config.fit.optimizer)));
   train::ScriptNetwork network(model.module());
   network.set_dropout(config.fit.overfit_batches == 0);
-  const auto sources = make_sources(data, model, detail::loading_options(config));
-  auto setup = detail::main_stage(config, "train", num_classes);
+  const auto sources = make_sources(run.data, model, detail::loading_options(config));
+  auto setup = detail::main_stage(config, "train", run.num_classes);
   setup.initial_loss_check = config.reinitialize || model.metadata().random_init();
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
-  return detail::finish_run(model, network, outcome, stage_candidates(outcome), {}, data, sources,
-                            config, "train: ");
+  return detail::finish_run(run, network, outcome, {}, sources, config);
 }
 
 }  // namespace tlkit::pipeline

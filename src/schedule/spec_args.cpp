@@ -11,19 +11,6 @@
 namespace tlkit::schedule::detail {
 namespace {
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> pieces;
-  std::string::size_type start = 0;
-  while (true) {
-    const auto end = text.find(separator, start);
-    pieces.push_back(
-        trim(text.substr(start, end == std::string::npos ? std::string::npos : end - start)));
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return pieces;
-}
-
 std::optional<double> to_double(const std::string& text) {
   if (text.empty()) return std::nullopt;
   errno = 0;
@@ -54,7 +41,7 @@ SpecPart parse_spec_part(const std::string& text) {
   if (colon == std::string::npos) return part;
   const auto rest = trim(text.substr(colon + 1));
   if (rest.empty()) return part;
-  for (const auto& item : split(rest, ',')) {
+  for (const auto& item : split_trimmed(rest, ',')) {
     const auto equals = item.find('=');
     if (equals == std::string::npos) {
       TLKIT_CHECK(!item.empty(), "schedule spec '", text,
@@ -119,7 +106,7 @@ bool SpecArgs::boolean(const std::string& key, bool fallback) const {
 std::vector<double> SpecArgs::numbers(const std::string& key, std::vector<double> fallback) const {
   if (!has(key)) return fallback;
   std::vector<double> values;
-  for (const auto& piece : split(raw(key), '/')) {
+  for (const auto& piece : split_trimmed(raw(key), '/')) {
     const auto value = to_double(piece);
     if (!value) bad_value(key, "a number or a '/'-separated list of numbers");
     values.push_back(*value);
@@ -131,7 +118,7 @@ std::vector<std::int64_t> SpecArgs::integers(const std::string& key,
                                              std::vector<std::int64_t> fallback) const {
   if (!has(key)) return fallback;
   std::vector<std::int64_t> values;
-  for (const auto& piece : split(raw(key), '/')) {
+  for (const auto& piece : split_trimmed(raw(key), '/')) {
     const auto value = to_int(piece);
     if (!value) bad_value(key, "an integer or a '/'-separated list of integers");
     values.push_back(*value);

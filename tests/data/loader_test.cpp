@@ -225,7 +225,7 @@ TEST(DataLoader, BatchesTheConsumerKeepsAreNeverReused) {
   LoaderOptions options = options_with(2, 4);
   options.prefetch = 1;
   DataLoader loader(dataset, nullptr, options);
-  std::vector<Batch> kept;
+  std::vector<ImageBatch> kept;
   std::vector<torch::Tensor> views;  // only a view of every other batch survives
   for (int e = 0; e < 2; ++e) {
     loader.epoch(static_cast<size_t>(e));

@@ -21,14 +21,7 @@ using tlkit::pipeline::RunConfig;
 
 namespace {
 
-void expect_error(const std::function<void()>& f, const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing '" << part << "'";
-  } catch (const tlkit::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using tlkit::test::expect_error;
 
 }  // namespace
 

@@ -14,6 +14,8 @@
 
 #include "schedule/schedule_reference.h"
 
+#include "support/test_support.h"
+
 namespace {
 
 using namespace tlkit::schedule;
@@ -31,14 +33,7 @@ torch::serialize::InputArchive reopen(torch::serialize::OutputArchive& out) {
   return in;
 }
 
-void expect_error(const std::function<void()>& fn, const std::string& fragment) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected tlkit::Error containing '" << fragment << "'";
-  } catch (const tlkit::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
+using tlkit::test::expect_error;
 
 TEST(ScheduleValidation, BadArgumentsAreClearErrors) {
   auto o = two_groups();

@@ -1,5 +1,9 @@
 #include "support/test_support.h"
 
+#include <gtest/gtest.h>
+
+#include <tlkit/core/error.h>
+
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -46,6 +50,15 @@ std::string cli_path() { return TLKIT_CLI_PATH; }
 
 CommandResult tlkit_cli(const std::string& args) {
   return run_command("'" + cli_path() + "' " + args);
+}
+
+void expect_error(const std::function<void()>& fn, const std::string& fragment) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected tlkit::Error containing '" << fragment << "'";
+  } catch (const tlkit::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace tlkit::test

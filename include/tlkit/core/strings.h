@@ -9,7 +9,7 @@ namespace tlkit {
 // `text` without leading and trailing blanks (spaces, tabs, CR, LF).
 std::string trim(const std::string& text);
 
-// `text` split at `separator`, each piece trimmed; an empty text gives no pieces.
+// `text` split at `separator`, each piece trimmed (an empty text is one empty piece).
 std::vector<std::string> split_trimmed(const std::string& text, char separator);
 
 // The items joined with `separator`.

@@ -44,7 +44,8 @@ struct LoaderOptions {
   size_t limit = 0;        // visit only the first `limit` samples of each epoch's order; 0 = all
 };
 
-struct Batch {
+// One batch of decoded, transformed images (the trainer sees only images and labels: train::Batch).
+struct ImageBatch {
   at::Tensor images;                 // B x (transformed shape), e.g. B x 3 x 224 x 224 float
   at::Tensor labels;                 // B, int64
   std::vector<std::string> sources;  // Sample::source of each row
@@ -63,7 +64,7 @@ class DataLoader {
   // Starts epoch e (its own order and augmentation); work in flight for the old epoch is dropped.
   void epoch(size_t e);
   // The next batch of the current epoch, or nullopt at its end. Starts epoch 0 if none was started.
-  std::optional<Batch> next();
+  std::optional<ImageBatch> next();
 
   size_t current_epoch() const { return epoch_; }
   size_t num_samples() const;  // samples per epoch (after limit)
@@ -78,8 +79,8 @@ class DataLoader {
    public:
     Iterator() = default;
     explicit Iterator(DataLoader* loader) : loader_(loader), batch_(loader->next()) {}
-    Batch& operator*() { return *batch_; }
-    Batch* operator->() { return &*batch_; }
+    ImageBatch& operator*() { return *batch_; }
+    ImageBatch* operator->() { return &*batch_; }
     Iterator& operator++() {
       batch_ = loader_->next();
       return *this;
@@ -89,14 +90,14 @@ class DataLoader {
 
    private:
     DataLoader* loader_ = nullptr;
-    std::optional<Batch> batch_;
+    std::optional<ImageBatch> batch_;
   };
   Iterator begin();
   Iterator end() { return Iterator(); }
 
  private:
   struct Result {
-    Batch batch;
+    ImageBatch batch;
     std::exception_ptr error;
     bool cancelled = false;
   };
