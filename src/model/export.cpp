@@ -23,8 +23,10 @@ void export_model(Classifier& model, const std::filesystem::path& path) {
   }
   model.train(was_training);
   write_file_atomic(path, bytes.str());
-  logger()->info("exported {} ({} classes) to {}", model.metadata().architecture,
-                 model.num_classes(), path.string());
+  const auto& md = model.metadata();
+  const auto what = md.architecture == "unknown" ? std::string("the model") : md.architecture;
+  logger()->info("wrote {} ({} classes, input {}x{}) to {}", what, model.num_classes(), md.crop, md.crop,
+                 path.string());
 }
 
 }  // namespace tlkit::model
