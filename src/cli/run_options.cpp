@@ -68,98 +68,120 @@ pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& resul
 void add_run_options(cxxopts::Options& options, const std::string& command) {
   const auto d = pipeline::RunConfig::defaults(command);
   const bool finetune = command == "finetune";
-  options.add_options()("model",
-                        finetune ? "pretrained TorchScript classifier"
-                                 : "TorchScript classifier (scripts/export_vgg16.py)",
-                        cxxopts::value<std::string>())("out", "run folder",
-                                                       cxxopts::value<std::string>())(
-      "config",
-      "a run's config.json (e.g. RUN/config.json): repeat that run; flags given here override it",
-      cxxopts::value<std::string>())("resume",
-                                     "continue the run in --out from its checkpoints/last.pt");
+  using cxxopts::value;
+  options.add_options(
+      "", {{"model", finetune ? "pretrained TorchScript classifier" : "TorchScript classifier",
+            value<std::string>()},
+           {"out", "run folder", value<std::string>()},
+           {"config",
+            "a run's config.json (e.g. RUN/config.json): repeat that run; flags given here "
+            "override it",
+            value<std::string>()},
+           {"resume", "continue the run in --out from its checkpoints/last.pt"}});
   if (!finetune)
-    options.add_options()("reinit", "start from fresh random weights (training from scratch)");
-  options.add_options("Data")(
-      "data", "DIR (class sub-folders), cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
-      cxxopts::value<std::string>())(
-      "val-split",
-      with_default("fraction of train held out for validation when the data has no val split",
-                   text(d.data.val_split)),
-      cxxopts::value<double>())("batch-size", with_default("batch size", text(d.data.batch_size)),
-                                cxxopts::value<std::int64_t>())(
-      "limit", "at most N images per split (quick runs; default: all)", cxxopts::value<size_t>())(
-      "workers", with_default("image decoding threads", text(d.data.workers)),
-      cxxopts::value<size_t>())("no-augment", "no random crop / flip in training")(
-      "flip",
-      with_default("probability of a horizontal flip in training (0 for digits, text, ...)",
-                   text(d.data.flip)),
-      cxxopts::value<double>())("min-crop-scale",
-                                with_default("smallest area fraction of the random resized crop",
-                                             text(d.data.min_crop_scale)),
-                                cxxopts::value<double>())(
-      "strict", "a corrupt image is an error (default: skipped with a warning)");
+    options.add_options("", {{"reinit", "start from fresh random weights (from scratch)"}});
+  options.add_options(
+      "Data",
+      {{"data", "DIR (class sub-folders), cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
+        value<std::string>()},
+       {"val-split",
+        with_default("fraction of train held out for validation when the data has no val split",
+                     text(d.data.val_split)),
+        value<double>()},
+       {"batch-size",
+        with_default("batch size (0 = auto: training images / 8, within [8, 32])",
+                     text(d.data.batch_size)),
+        value<std::int64_t>()},
+       {"limit", "at most N images per split (quick runs; default: all)", value<size_t>()},
+       {"workers", with_default("image decoding threads", text(d.data.workers)), value<size_t>()},
+       {"no-augment", "no random crop / flip in training"},
+       {"flip",
+        with_default("probability of a horizontal flip in training (0 for digits, text, ...)",
+                     text(d.data.flip)),
+        value<double>()},
+       {"min-crop-scale",
+        with_default("smallest area fraction of the random resized crop",
+                     text(d.data.min_crop_scale)),
+        value<double>()},
+       {"strict", "a corrupt image is an error (default: skipped with a warning)"}});
   add_preprocess_options(options);
   if (finetune) {
-    options.add_options("Stage 1 (head on cached features)")(
-        "head-from",
-        "first layer of the new head: the layers from it on are re-initialised and trained on the "
-        "cached output of the layer below (default: the classification layer only; e.g. "
-        "classifier.0 or a convolution when your images are unlike the pretraining data)",
-        cxxopts::value<std::string>())("head-epochs", with_default("epochs", text(d.head.epochs)),
-                                       cxxopts::value<std::int64_t>())(
-        "head-optimizer", with_default("optimizer spec", d.head.optimizer),
-        cxxopts::value<std::string>())("head-schedule",
-                                       with_default("schedule spec", d.head.schedule),
-                                       cxxopts::value<std::string>())(
-        "head-batch-size", with_default("batch size", text(d.head.batch_size)),
-        cxxopts::value<std::int64_t>());
+    options.add_options(
+        "Stage 1 (head on cached features)",
+        {{"head-from",
+          "first layer of the new head: the layers from it on are re-initialised and trained on "
+          "the cached output of the layer below (default: the classification layer only; e.g. "
+          "classifier.0 or a convolution when your images are unlike the pretraining data)",
+          value<std::string>()},
+         {"head-steps",
+          with_default("optimizer steps (0 = auto: at least 500 and 10 epochs)",
+                       text(d.head.steps)),
+          value<std::int64_t>()},
+         {"head-epochs", "epochs, instead of --head-steps", value<std::int64_t>()},
+         {"head-optimizer", with_default("optimizer spec", d.head.optimizer), value<std::string>()},
+         {"head-schedule", with_default("schedule spec", d.head.schedule), value<std::string>()},
+         {"head-batch-size",
+          with_default("batch size (0 = auto: training images / 8, within [8, 64])",
+                       text(d.head.batch_size)),
+          value<std::int64_t>()},
+         {"head-patience",
+          with_default("early stopping epochs (0 = auto: 100 steps' worth)", text(d.head.patience)),
+          value<std::int64_t>()}});
   }
   const std::string group = finetune ? "Stage 2 (fine-tuning)" : "Training";
-  options.add_options(group)("epochs", with_default("epochs", text(d.fit.epochs)),
-                             cxxopts::value<std::int64_t>())(
-      "optimizer",
-      with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
-                   "(sgd momentum nesterov adagrad rmsprop adam adamw)",
-                   d.fit.optimizer),
-      cxxopts::value<std::string>())(
-      "schedule",
-      with_default("auto (3 warm-restart cycles) or a spec, e.g. cosine, step:step_size=10, "
-                   "warmup:2+cosine, restarts:T_0=5 (see 'tlkit schedule --help')",
-                   d.fit.schedule),
-      cxxopts::value<std::string>())("schedule-per-batch",
-                                     "step the schedule after every batch instead of every epoch")(
-      "monitor",
-      with_default("the one validation metric for early stopping, best weights and the exported "
-                   "model: val_loss or val_acc",
-                   d.fit.monitor),
-      cxxopts::value<std::string>())(
-      "patience",
-      with_default("early stopping: epochs without improvement (0 = off)", text(d.fit.patience)),
-      cxxopts::value<std::int64_t>())(
-      "min-delta",
-      with_default("smallest improvement of the monitor that counts", text(d.fit.min_delta)),
-      cxxopts::value<double>())(
-      "ema-decay",
-      with_default("Polyak/EMA weight averaging decay (0 = off)", text(d.fit.ema_decay)),
-      cxxopts::value<double>())("no-snapshots", "no snapshot at warm restarts (no ensemble)")(
-      "overfit-batches", "sanity check: train and validate on N batches only; should reach ~100%",
-      cxxopts::value<std::int64_t>())("grad-clip", "clip the gradient norm (default: off)",
-                                      cxxopts::value<double>())(
-      "on-nonfinite",
-      with_default("a NaN/Inf loss or gradient: stop, or skip the step (never applied)",
-                   d.fit.on_nonfinite),
-      cxxopts::value<std::string>())("no-progress", "no progress bar");
+  options.add_options(
+      group,
+      {{"epochs",
+        with_default("epochs (0 = auto: about 300 optimizer steps, within [5, 40])",
+                     text(d.fit.epochs)),
+        value<std::int64_t>()},
+       {"optimizer",
+        with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
+                     "(sgd momentum nesterov adagrad rmsprop adam adamw)",
+                     d.fit.optimizer),
+        value<std::string>()},
+       {"schedule",
+        with_default("auto (3 warm-restart cycles) or a spec, e.g. cosine, step:step_size=10, "
+                     "warmup:2+cosine, restarts:T_0=5 (see 'tlkit schedule --help')",
+                     d.fit.schedule),
+        value<std::string>()},
+       {"schedule-per-batch", "step the schedule after every batch instead of every epoch"},
+       {"monitor",
+        with_default("the one validation metric for early stopping, best weights and the "
+                     "exported model: val_loss or val_acc",
+                     d.fit.monitor),
+        value<std::string>()},
+       {"patience",
+        with_default("early stopping: epochs without improvement (0 = off, -1 = auto: 5, at "
+                     "least 100 steps' worth)",
+                     text(d.fit.patience)),
+        value<std::int64_t>()},
+       {"min-delta",
+        with_default("smallest improvement of the monitor that counts", text(d.fit.min_delta)),
+        value<double>()},
+       {"ema-decay",
+        with_default("Polyak/EMA weight averaging decay (0 = off)", text(d.fit.ema_decay)),
+        value<double>()},
+       {"no-snapshots", "no snapshot at warm restarts (no ensemble)"},
+       {"overfit-batches", "sanity check: train and validate on N batches only; should reach ~100%",
+        value<std::int64_t>()},
+       {"grad-clip", "clip the gradient norm (default: off)", value<double>()},
+       {"on-nonfinite",
+        with_default("a NaN/Inf loss or gradient: stop, or skip the step (never applied)",
+                     d.fit.on_nonfinite),
+        value<std::string>()},
+       {"no-progress", "no progress bar"}});
   if (finetune) {
-    options.add_options(group)(
-        "unfreeze-from",
-        "first trainable layer, e.g. features.24 (default: top third of the layers)",
-        cxxopts::value<std::string>())(
-        "lr-rules",
-        "per-layer lrs 'regex=lr,...' (0 = frozen); overrides --unfreeze-from/--lr-decay",
-        cxxopts::value<std::string>())(
-        "lr-decay",
-        with_default("lr x decay^k for the k-th layer below the head", text(d.lr_decay)),
-        cxxopts::value<double>());
+    options.add_options(
+        group, {{"unfreeze-from", "first trainable layer, e.g. features.24 (default: every layer)",
+                 value<std::string>()},
+                {"lr-rules",
+                 "per-layer lrs 'regex=lr,...' (0 = frozen); overrides --unfreeze-from/--lr-decay",
+                 value<std::string>()},
+                {"lr-decay",
+                 with_default("lr x decay^k for the k-th parametrised layer below the head",
+                              text(d.lr_decay)),
+                 value<double>()}});
   }
 }
 
@@ -211,7 +233,9 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   if (result.count("device")) f.device = c10::Device(common.device);
   if (command == "finetune") {
     take(result, "head-from", config.head.from);
+    take(result, "head-steps", config.head.steps);
     take(result, "head-epochs", config.head.epochs);
+    take(result, "head-patience", config.head.patience);
     take(result, "head-optimizer", config.head.optimizer);
     take(result, "head-schedule", config.head.schedule);
     take(result, "head-batch-size", config.head.batch_size);

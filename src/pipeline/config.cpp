@@ -102,10 +102,12 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.device", f.device),
           field("fit.progress", f.progress),
           field("head.from", h.from),
+          field("head.steps", h.steps),
           field("head.epochs", h.epochs),
           field("head.optimizer", h.optimizer),
           field("head.schedule", h.schedule),
           field("head.batch_size", h.batch_size),
+          field("head.patience", h.patience),
           field("unfreeze_from", c.unfreeze_from),
           field("lr_rules", c.lr_rules),
           field("lr_decay", c.lr_decay),
@@ -138,11 +140,47 @@ RunConfig RunConfig::defaults(const std::string& command) {
     config.fit.epochs = 10;
     config.fit.schedule = "cosine";
   } else {
-    config.data.batch_size = 32;
-    config.fit.epochs = 9;
+    // Small-data defaults that match or beat the usual Python two-stage recipe: a converged head,
+    // then every layer fine-tuned with Adam at 1e-4 (lower layers smaller), budgets by data size.
+    config.data.batch_size = 0;
+    config.fit.epochs = 0;
+    config.fit.optimizer = "adam:lr=1e-4";
     config.fit.schedule = "auto";
   }
   return config;
+}
+
+namespace {
+
+std::int64_t auto_batch(size_t images, std::int64_t cap) {
+  return std::clamp<std::int64_t>(static_cast<std::int64_t>(images / 8), 8, cap);
+}
+
+std::int64_t epochs_for(std::int64_t steps, std::int64_t steps_per_epoch) {
+  return (steps + steps_per_epoch - 1) / steps_per_epoch;
+}
+
+std::int64_t steps_per_epoch(size_t images, std::int64_t batch) {
+  return std::max<std::int64_t>(1, epochs_for(static_cast<std::int64_t>(images), batch));
+}
+
+}  // namespace
+
+RunConfig RunConfig::resolved(size_t train_images) const {
+  RunConfig r = *this;
+  if (r.data.batch_size == 0) r.data.batch_size = auto_batch(train_images, 32);
+  const auto spe = steps_per_epoch(train_images, r.data.batch_size);
+  if (r.fit.epochs == 0) r.fit.epochs = std::clamp<std::int64_t>(epochs_for(300, spe), 5, 40);
+  if (r.fit.patience < 0) r.fit.patience = std::max<std::int64_t>(5, epochs_for(100, spe));
+  if (r.command != "finetune") return r;
+  if (r.head.batch_size == 0) r.head.batch_size = auto_batch(train_images, 64);
+  const auto head_spe = steps_per_epoch(train_images, r.head.batch_size);
+  if (r.head.epochs == 0)
+    r.head.epochs = r.head.steps > 0 ? epochs_for(r.head.steps, head_spe)
+                                     : std::max<std::int64_t>(10, epochs_for(500, head_spe));
+  r.head.steps = r.head.epochs * head_spe;
+  if (r.head.patience == 0) r.head.patience = std::max<std::int64_t>(10, epochs_for(100, head_spe));
+  return r;
 }
 
 void RunConfig::validate() const {
@@ -155,15 +193,17 @@ void RunConfig::validate() const {
   TLKIT_CHECK(fs::exists(model), "cannot read model '", model.string(), "': no such file");
   TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ",
               data.val_split);
-  TLKIT_CHECK(data.batch_size > 0, "--batch-size must be positive, got ", data.batch_size);
+  TLKIT_CHECK(data.batch_size >= 0, "--batch-size must be positive (or 0 = auto), got ",
+              data.batch_size);
   TLKIT_CHECK(data.workers >= 1 && data.workers <= 256, "--workers must be in [1, 256], got ",
               data.workers);
   TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
   TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1,
               "--min-crop-scale must be in (0, 1], got ", data.min_crop_scale);
   check_preprocess(data.preprocess);
-  TLKIT_CHECK(fit.epochs > 0, "--epochs must be positive, got ", fit.epochs);
-  TLKIT_CHECK(fit.patience >= 0, "--patience must be >= 0 (0 = off), got ", fit.patience);
+  TLKIT_CHECK(fit.epochs >= 0, "--epochs must be positive (or 0 = auto), got ", fit.epochs);
+  TLKIT_CHECK(fit.patience >= -1, "--patience must be >= 0 (0 = off, -1 = auto), got ",
+              fit.patience);
   TLKIT_CHECK(fit.min_delta >= 0, "--min-delta must be >= 0, got ", fit.min_delta);
   TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ",
               fit.ema_decay);
@@ -174,13 +214,17 @@ void RunConfig::validate() const {
               "--on-nonfinite must be stop or skip, got '", fit.on_nonfinite, "'");
   TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
               "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
-  check_specs(fit.optimizer, fit.schedule, fit.epochs,
+  check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),
               command == "finetune" ? "stage 2" : "training");
   if (command == "finetune") {
-    TLKIT_CHECK(head.epochs > 0, "--head-epochs must be positive, got ", head.epochs);
-    TLKIT_CHECK(head.batch_size > 0, "--head-batch-size must be positive, got ", head.batch_size);
+    TLKIT_CHECK(head.epochs >= 0, "--head-epochs must be positive (or 0 = auto), got ",
+                head.epochs);
+    TLKIT_CHECK(head.steps >= 0, "--head-steps must be positive (or 0 = auto), got ", head.steps);
+    TLKIT_CHECK(head.patience >= 0, "--head-patience must be >= 0 (0 = auto), got ", head.patience);
+    TLKIT_CHECK(head.batch_size >= 0, "--head-batch-size must be positive (or 0 = auto), got ",
+                head.batch_size);
     TLKIT_CHECK(lr_decay > 0 && lr_decay <= 1, "--lr-decay must be in (0, 1], got ", lr_decay);
-    check_specs(head.optimizer, head.schedule, head.epochs,
+    check_specs(head.optimizer, head.schedule, std::max<std::int64_t>(head.epochs, 1),
                 "stage 1 (--head-optimizer / --head-schedule)");
     if (!lr_rules.empty()) model::parse_lr_rules(lr_rules);
   }

@@ -62,26 +62,15 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   return load_features(dir, request.model_sha256);
 }
 
-// The default first unfrozen layer: the top third of the parametrised layers (for VGG16 the last
-// conv block and the classifier), so lower, more generic layers stay frozen.
-std::string default_unfreeze_from(const model::Classifier& model) {
-  std::vector<std::string> parametrised;
-  for (const auto& layer : model.layers())
-    if (layer.has_params()) parametrised.push_back(layer.name);
-  TLKIT_CHECK(!parametrised.empty(), "the model has no parametrised layers");
-  const size_t top = (parametrised.size() + 2) / 3;
-  return parametrised[parametrised.size() - top];
-}
-
-// Stage 1 trains on cheap cached features: its own length, optimizer, schedule and batch size; no
-// EMA or snapshots; the run's monitor with at least 10 epochs of patience.
+// Stage 1 trains on cheap cached features: its own length, optimizer, schedule, batch size and
+// patience (resolved from the data size); no EMA or snapshots; the run's monitor.
 FitOptions head_fit_options(const RunConfig& config) {
   FitOptions fit;
   fit.epochs = config.head.epochs;
   fit.optimizer = config.head.optimizer;
   fit.schedule = config.head.schedule;
   fit.monitor = config.fit.monitor;
-  fit.patience = std::max<std::int64_t>(10, config.fit.patience);
+  fit.patience = config.head.patience;
   fit.min_delta = config.fit.min_delta;
   fit.ema_decay = 0;
   fit.snapshots = false;
@@ -138,8 +127,8 @@ ResultRow train_head(model::Classifier& model, const std::string& head, const Pr
           evaluation.examples};
 }
 
-// Stage 2's parameter groups: the upper layers unfrozen (at least the whole new head), per-layer
-// learning rates by depth decay below the head, or explicit rules.
+// Stage 2's parameter groups: every layer from --unfreeze-from (default: all of them) with
+// per-layer learning rates by depth decay below the head, or explicit rules.
 std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
                                                       const std::string& head,
                                                       const RunConfig& config) {
@@ -147,18 +136,20 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
   model.freeze_all();
   if (!config.lr_rules.empty())
     return model::param_groups_from_rules(model, model::parse_lr_rules(config.lr_rules), lr);
-  auto first = config.unfreeze_from.empty() ? default_unfreeze_from(model) : config.unfreeze_from;
-  if (config.unfreeze_from.empty() && model.layer_index(head) < model.layer_index(first))
-    first = head;
-  model.unfreeze_from(first);
+  if (config.unfreeze_from.empty()) {
+    model.unfreeze_all();
+  } else {
+    model.unfreeze_from(config.unfreeze_from);
+  }
   return model::param_groups_by_depth(model, lr, config.lr_decay, head);
 }
 
 }  // namespace
 
-RunResult finetune(const RunConfig& config) {
-  TLKIT_CHECK(config.command == "finetune", "finetune() got a '", config.command, "' config");
-  auto run = detail::start_run(config);
+RunResult finetune(const RunConfig& requested) {
+  TLKIT_CHECK(requested.command == "finetune", "finetune() got a '", requested.command, "' config");
+  auto run = detail::start_run(requested);
+  const auto config = detail::resolve_budgets(requested, run);
   auto& model = run.model;
   if (model.metadata().random_init())
     logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone",

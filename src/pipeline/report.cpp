@@ -63,12 +63,13 @@ void plot_curves(const std::filesystem::path& out, const std::vector<train::Metr
 
 }  // namespace
 
-void write_report(const RunConfig& config, const RunResult& result,
+void write_report(const RunConfig& requested, const RunConfig& resolved, const RunResult& result,
                   const std::vector<train::Metrics>& history) {
-  const auto& out = config.out;
+  const auto& out = resolved.out;
   Json summary = Json::object();
-  summary["command"] = config.command;
-  summary["config"] = config.to_json();
+  summary["command"] = resolved.command;
+  summary["config"] = requested.to_json();   // as in config.json
+  summary["resolved"] = resolved.to_json();  // with the budgets chosen for the data
   summary["split"] = result.split;
   Json rows = Json::array();
   for (const auto& row : result.rows) {

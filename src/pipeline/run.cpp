@@ -38,7 +38,21 @@ Started start_run(const RunConfig& config) {
   config.save(config.out / "config.json");
   torch::manual_seed(config.data.seed);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  return {std::move(data), std::move(model), num_classes};
+  return {config, std::move(data), std::move(model), num_classes};
+}
+
+RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
+  const auto images = run.data.train->size();
+  auto resolved = config.resolved(images);
+  if (config.command == "finetune") {
+    logger()->info("stage 1 budget: {} images, batch {}, {} epochs ({} steps), patience {} epochs",
+                   images, resolved.head.batch_size, resolved.head.epochs, resolved.head.steps,
+                   resolved.head.patience);
+  }
+  logger()->info("{} budget: batch {}, {} epochs, patience {} epochs",
+                 config.command == "finetune" ? "stage 2" : "training", resolved.data.batch_size,
+                 resolved.fit.epochs, resolved.fit.patience);
+  return resolved;
 }
 
 StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes) {
@@ -99,7 +113,7 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   model::export_model(model, result.exported);
   logger()->info("exported the {} weights to {} ({})", result.exported_from,
                  result.exported.string(), result.exported_because);
-  write_report(config, result, outcome.fit.history);
+  write_report(run.requested, config, result, outcome.fit.history);
   return result;
 }
 

@@ -15,6 +15,7 @@ namespace tlkit::pipeline::detail {
 
 // What a run starts from.
 struct Started {
+  RunConfig requested;  // as given (config.json); the stages run the resolved one
   PreparedData data;
   model::Classifier model;
   std::int64_t num_classes = 0;
@@ -25,6 +26,9 @@ struct Started {
 // (checkpoints, snapshots, model, reports, events) unless resuming, writes config.json and seeds
 // the global RNG.
 Started start_run(const RunConfig& config);
+
+// The config with its "auto" budgets resolved for the run's training set, logged.
+RunConfig resolve_budgets(const RunConfig& config, const Started& run);
 
 // The stage-2 / train setup in `config.out`, with the sanity-check data options: an overfit check
 // trains without augmentation.
@@ -44,7 +48,7 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
                      Earlier earlier, const Sources& sources, const RunConfig& config);
 
 // summary.json (config, results, history), results.md and curves_*.png of a run.
-void write_report(const RunConfig& config, const RunResult& result,
+void write_report(const RunConfig& requested, const RunConfig& resolved, const RunResult& result,
                   const std::vector<train::Metrics>& history);
 
 }  // namespace tlkit::pipeline::detail

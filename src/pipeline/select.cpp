@@ -3,16 +3,42 @@
 
 #include <cstdio>
 
+#include <ATen/ATen.h>
+
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 
 namespace tlkit::pipeline {
+
+train::NamedTensors average_weights(const std::vector<train::NamedTensors>& members) {
+  TLKIT_CHECK(!members.empty(), "nothing to average");
+  train::NamedTensors average;
+  for (size_t i = 0; i < members.front().size(); ++i) {
+    const auto& [name, first] = members.front()[i];
+    if (!first.is_floating_point()) {
+      average.emplace_back(name, members.back()[i].second.clone());  // counters: the last member's
+      continue;
+    }
+    auto sum = at::zeros_like(first, first.options().dtype(at::kDouble));
+    for (const auto& member : members) {
+      TLKIT_CHECK(member.size() == members.front().size() && member[i].first == name,
+                  "the snapshots hold different tensors; they cannot be averaged");
+      sum.add_(member[i].second.to(at::kDouble));
+    }
+    average.emplace_back(name, sum.div_(static_cast<double>(members.size())).to(first.dtype()));
+  }
+  return average;
+}
 
 std::vector<Candidate> stage_candidates(const StageOutcome& outcome) {
   std::vector<Candidate> candidates{{"last", outcome.last}};
   if (!outcome.best.empty())
     candidates.push_back({"best (epoch " + std::to_string(outcome.best_epoch) + ")", outcome.best});
   if (!outcome.ema.empty()) candidates.push_back({"EMA", outcome.ema});
+  if (outcome.snapshots.size() >= 2) {
+    candidates.push_back({"snapshot average (" + std::to_string(outcome.snapshots.size()) + ")",
+                          average_weights(outcome.snapshots)});
+  }
   return candidates;
 }
 

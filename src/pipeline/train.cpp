@@ -10,9 +10,10 @@
 
 namespace tlkit::pipeline {
 
-RunResult train(const RunConfig& config) {
-  TLKIT_CHECK(config.command == "train", "train() got a '", config.command, "' config");
-  auto run = detail::start_run(config);
+RunResult train(const RunConfig& requested) {
+  TLKIT_CHECK(requested.command == "train", "train() got a '", requested.command, "' config");
+  auto run = detail::start_run(requested);
+  const auto config = detail::resolve_budgets(requested, run);
   auto& model = run.model;
   if (config.reinitialize) model.reinitialize();
   if (model.num_classes() != run.num_classes || model.class_names() != run.data.classes)

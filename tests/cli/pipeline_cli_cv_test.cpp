@@ -231,13 +231,13 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   const auto pretrained = tlkit::test::tiny_model();
   const auto out = dir_ / "ft_conv";
   // The head is features.3 (a convolution) and everything above it: stage 1 trains it on the
-  // cached output of features.2 (4 × 8 × 8 per image); stage 2 (unfrozen from the head by default)
-  // keeps features.0 frozen.
+  // cached output of features.2 (4 × 8 × 8 per image); stage 2, unfrozen from the head, keeps
+  // features.0 frozen.
   const auto result = tlkit_cli(
       "finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
       quoted(out) + " --head-from features.3 --head-epochs 30 --head-batch-size 6 " +
       "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
-      "--schedule cosine --lr-decay 0.5 --seed 3 --no-progress");
+      "--schedule cosine --lr-decay 0.5 --unfreeze-from features.3 --seed 3 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto manifest =
       tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));

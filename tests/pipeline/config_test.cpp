@@ -106,7 +106,8 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
   good.data.source = (dir / "data").string();
   EXPECT_NO_THROW(good.validate());
   const std::vector<std::pair<std::function<void(RunConfig&)>, std::string>> cases = {
-      {[](RunConfig& c) { c.fit.epochs = 0; }, "--epochs"},
+      {[](RunConfig& c) { c.fit.epochs = -1; }, "--epochs"},
+      {[](RunConfig& c) { c.fit.patience = -2; }, "--patience"},
       {[](RunConfig& c) { c.fit.monitor = "loss"; }, "--monitor"},
       {[](RunConfig& c) { c.fit.optimizer = "momentum"; }, "needs lr"},
       {[](RunConfig& c) { c.fit.schedule = "cosine:T_max=x"; }, "stage 2"},

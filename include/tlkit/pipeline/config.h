@@ -32,24 +32,26 @@ struct DataOptions {
   std::string source;      // DIR | cifar10:DIR | fashion-mnist:DIR | mnist:DIR
   double val_split = 0.2;  // when the source has no val split of its own
   std::uint64_t seed = 0;
-  size_t limit = 0;    // at most this many samples per split (0 = all)
-  size_t workers = 2;  // decoding threads
-  std::int64_t batch_size = 32;
-  bool augment = true;          // random resized crop + flip for training
-  double min_crop_scale = 0.5;  // smallest area fraction of the random crop
-  double flip = 0.5;            // probability of a horizontal flip (0 for digits and text)
-  bool strict = false;          // a corrupt file is an error instead of a skip
+  size_t limit = 0;              // at most this many samples per split (0 = all)
+  size_t workers = 2;            // decoding threads
+  std::int64_t batch_size = 32;  // 0 = auto: the training images / 8, within [8, 32]
+  bool augment = true;           // random resized crop + flip for training
+  double min_crop_scale = 0.5;   // smallest area fraction of the random crop
+  double flip = 0.5;             // probability of a horizontal flip (0 for digits and text)
+  bool strict = false;           // a corrupt file is an error instead of a skip
   PreprocessOptions preprocess;
 };
 
 struct FitOptions {
-  std::int64_t epochs = 10;
+  std::int64_t epochs = 10;  // 0 = auto: about 300 optimizer steps, within [5, 40] epochs
   std::string optimizer = "momentum:lr=0.01";  // tlkit::optim spec: name[:key=value,...]
   std::string schedule = "cosine";             // tlkit::schedule spec, or "auto"
   bool schedule_per_batch = false;
   // The one monitored metric on validation: early stopping, best weights, the exported model.
   std::string monitor = "val_loss";
-  std::int64_t patience = 5;         // early stopping: epochs without improvement; 0 = off
+  // Early stopping: epochs without improvement (0 = off; -1 = auto: 5 epochs, at least 100
+  // optimizer steps' worth).
+  std::int64_t patience = -1;
   double min_delta = 0;              // an improvement of the monitor must exceed this
   double ema_decay = 0.999;          // 0 = no EMA
   bool snapshots = true;             // a snapshot at each warm restart
@@ -65,10 +67,14 @@ struct HeadOptions {
   // The first layer of the new head: every layer from it to the output is re-initialised and
   // trained on the cached output of the layer below it. Empty: the classification layer only.
   std::string from;
-  std::int64_t epochs = 30;
-  std::string optimizer = "adam:lr=0.001";
+  // The budget counts optimizer steps, so 50 images and 50,000 both get a converged head:
+  // `steps` (0 = auto: at least 500, and at least 10 epochs), or `epochs` when set (> 0).
+  std::int64_t steps = 0;
+  std::int64_t epochs = 0;
+  std::string optimizer = "adam";  // torch's default lr, 1e-3
   std::string schedule = "cosine";
-  std::int64_t batch_size = 64;
+  std::int64_t batch_size = 0;  // 0 = auto: the training images / 8, within [8, 64]
+  std::int64_t patience = 0;    // early stopping (epochs); 0 = auto: 100 optimizer steps' worth
 };
 
 struct RunConfig {
@@ -78,14 +84,18 @@ struct RunConfig {
   DataOptions data;
   FitOptions fit;  // train, or stage 2 of finetune
   HeadOptions head;
-  std::string unfreeze_from;  // finetune: first trainable layer; empty = the top third
+  std::string unfreeze_from;  // finetune: first trainable layer; empty = every layer
   std::string lr_rules;       // finetune: "regex=lr,..." (0 = frozen); overrides the depth decay
-  double lr_decay = 0.5;  // finetune: lr x decay^k for the k-th parametrised layer below the head
+  double lr_decay = 0.8;  // finetune: lr x decay^k for the k-th parametrised layer below the head
   bool reinitialize = false;  // train: fresh random weights (training from scratch)
   bool resume = false;        // continue from out/checkpoints/last.pt
 
   // The defaults of a command ("train" or "finetune").
   static RunConfig defaults(const std::string& command);
+
+  // The config with every "auto" (0) budget replaced by its value for `train_images` training
+  // images: batch sizes, epochs, patience (see the fields). Deterministic, so --config repeats it.
+  RunConfig resolved(size_t train_images) const;
 
   // Every check of every value, once; throws tlkit::Error with one message naming the option and
   // the fix. Optimizer and schedule specs are built on a stand-in parameter, so a bad spec fails
