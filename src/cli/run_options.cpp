@@ -110,8 +110,9 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         "Stage 1 (head on cached features)",
         {{"head-from",
           "first layer of the new head: the layers from it on are re-initialised and trained on "
-          "the cached output of the layer below (default: the classification layer only; e.g. "
-          "classifier.0 or a convolution when your images are unlike the pretraining data)",
+          "the cached output of the layer below, e.g. classifier.6, classifier.0 or a convolution; "
+          "auto (default) tries the classification layer, the whole classifier and the last conv "
+          "block + classifier and keeps the best on validation (k-fold CV when val is small)",
           value<std::string>()},
          {"head-steps",
           with_default("optimizer steps (0 = auto: at least 500 and 10 epochs)",

@@ -146,6 +146,7 @@ RunConfig RunConfig::defaults(const std::string& command) {
     config.fit.epochs = 0;
     config.fit.optimizer = "adam:lr=1e-4";
     config.fit.schedule = "auto";
+    config.head.from = "auto";
   }
   return config;
 }

@@ -78,8 +78,10 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
         setup.checkpoints ? setup.dir / "checkpoints" / "best.pt" : fs::path());
     trainer.add_callback(best);
   }
-  trainer.add_callback(std::make_shared<train::CsvLogger>(setup.dir / "metrics.csv"));
-  trainer.add_callback(std::make_shared<train::TensorBoardLogger>(setup.dir));
+  if (setup.log) {
+    trainer.add_callback(std::make_shared<train::CsvLogger>(setup.dir / "metrics.csv"));
+    trainer.add_callback(std::make_shared<train::TensorBoardLogger>(setup.dir));
+  }
   if (setup.checkpoints) {
     trainer.add_callback(std::make_shared<train::Checkpoint>(setup.dir / "checkpoints"));
     if (setup.resume) trainer.resume(setup.dir / "checkpoints" / "last.pt");

@@ -152,7 +152,7 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
       tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
                 quoted(out) + " --head-epochs 6 --epochs 4 --batch-size 6 " +
                 "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
-                "--unfreeze-from classifier.3 --seed 2 --no-progress");
+                "--head-from classifier.6 --unfreeze-from classifier.3 --seed 2 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
 
   // Stage 1 ran on cached features, stage 2 left snapshots at the ends of the two cycles.
@@ -239,8 +239,8 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
       "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
       "--schedule cosine --lr-decay 0.5 --unfreeze-from features.3 --seed 3 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  const auto manifest =
-      tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));
+  const auto manifest = tlkit::Json::parse(
+      tlkit::read_file(out / "features" / "features.2" / "train" / "manifest.json"));
   EXPECT_EQ(manifest.at("layer").as_string(), "features.2");
   EXPECT_TRUE(contains(result.output, "group features.3 lr 0.003")) << result.output;
   EXPECT_TRUE(contains(result.output, "group classifier.6 lr 0.003")) << result.output;
@@ -256,17 +256,37 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   for (const auto* name : {"features.3.weight", "classifier.0.weight", "classifier.3.weight"})
     EXPECT_FALSE(torch::equal(parameter(before, name), parameter(after, name))) << name;
 
-  // Features cached for another layer are not taken for the default head's.
-  const auto again =
-      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
+  // Each layer's features have their own cache: the classification head's in features/<split>,
+  // the conv head's in features/features.2/<split>, both kept.
+  const auto again = tlkit_cli(
+      "finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      quoted(out) + " --head-from classifier.6 --head-epochs 1 --epochs 1 --batch-size 6 " +
+      "--no-progress");
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  EXPECT_TRUE(contains(again.output, "cached train features were computed from another layer"))
-      << again.output;
   EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"))
                 .at("layer")
                 .as_string(),
             "classifier.4");
+  EXPECT_EQ(tlkit::Json::parse(
+                tlkit::read_file(out / "features" / "features.2" / "train" / "manifest.json"))
+                .at("layer")
+                .as_string(),
+            "features.2");
+
+  // --head-from auto (the default) tries the classification layer, the whole classifier and the
+  // last conv block; with 4 val images per class the choice uses 5-fold cross-validation.
+  const auto automatic =
+      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+                quoted(dir_ / "auto") + " --epochs 1 --seed 3 --no-progress");
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.output;
+  for (const auto* candidate : {"head-from auto: classifier.6", "head-from auto: classifier.0",
+                                "head-from auto: features.3"})
+    EXPECT_TRUE(contains(automatic.output, candidate)) << candidate << "\n" << automatic.output;
+  EXPECT_TRUE(contains(automatic.output, "5-fold cross-validation on 36 train + val images"))
+      << automatic.output;
+  EXPECT_TRUE(contains(automatic.output, "the head starts at")) << automatic.output;
+  EXPECT_TRUE(contains(tlkit::read_file(dir_ / "auto" / "results.md"),
+                       "feature extraction (stage 1 head), from "));
 
   // A head that starts at the first layer or at no layer is refused with the reason.
   auto bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +

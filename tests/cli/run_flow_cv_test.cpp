@@ -51,7 +51,9 @@ class RunFlow : public ::testing::Test {
   std::string finetune(const fs::path& out, const std::string& extra) const {
     return "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
            " --out " + quoted(out) +
-           " --val-split 0.25 --head-epochs 3 --epochs 2 --batch-size 6 --no-progress " + extra;
+           " --val-split 0.25 --head-from classifier.6 --head-epochs 3 --epochs 2 --batch-size 6 "
+           "--no-progress " +
+           extra;
   }
   TempDir dir_;
   fs::path data_ = dir_ / "flat";

@@ -65,7 +65,10 @@ struct FitOptions {
 // Stage 1 of finetune: a new head trained on cached features.
 struct HeadOptions {
   // The first layer of the new head: every layer from it to the output is re-initialised and
-  // trained on the cached output of the layer below it. Empty: the classification layer only.
+  // trained on the cached output of the layer below it. Empty: the classification layer only;
+  // "auto" (finetune's default): the classification layer, the whole classifier and the last conv
+  // block with the classifier are each tried, the best by a validation estimate (k-fold
+  // cross-validation when the val split is small) is kept.
   std::string from;
   // The budget counts optimizer steps, so 50 images and 50,000 both get a converged head:
   // `steps` (0 = auto: at least 500, and at least 10 epochs), or `epochs` when set (> 0).

@@ -30,6 +30,7 @@ struct StageSetup {
   bool checkpoints = true;  // checkpoints/last.pt + best.pt (else best weights in memory only)
   bool resume = false;      // continue from dir/checkpoints/last.pt
   bool initial_loss_check = true;
+  bool log = true;  // metrics.csv and TensorBoard events in `dir`
 };
 
 struct StageOutcome {

@@ -1,0 +1,287 @@
+// Stage 1 of finetune: the head on cached features, k-fold estimates, the choice of head depth.
+#include "stage1.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <ATen/ATen.h>
+#include <torch/optim/optimizer.h>
+
+#include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/data/random.h>
+#include <tlkit/pipeline/extract.h>
+#include <tlkit/pipeline/fit.h>
+
+namespace fs = std::filesystem;
+
+namespace tlkit::pipeline::detail {
+namespace {
+
+// What the features of one split are computed from.
+struct FeatureRequest {
+  std::shared_ptr<const data::Dataset> dataset;
+  std::string split;
+  std::string layer;
+  std::string model_sha256;
+};
+
+// out/features/<split> for the classification head's input, out/features/<layer>/<split> for
+// any other layer.
+fs::path feature_dir(const model::Classifier& model, const RunConfig& config,
+                     const FeatureRequest& request) {
+  const auto root = config.out / "features";
+  return request.layer == model.penultimate_layer() ? root / request.split
+                                                    : root / request.layer / request.split;
+}
+
+// The features of one split, reused only when the manifest's key (model, layer, preprocessing,
+// ordered file list) equals this request's; extracted otherwise, with the reason logged.
+FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request,
+                           const RunConfig& config) {
+  const auto dir = feature_dir(model, config, request);
+  const auto key =
+      feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
+  if (fs::exists(dir / "manifest.json")) {
+    try {
+      auto cached = load_features(dir);
+      const auto reason = stale_reason(cached, key);
+      if (reason.empty()) {
+        logger()->info("stage 1: reusing cached {} features of {} ({} x {})", request.split,
+                       request.layer, cached.features.size(0), cached.features.size(1));
+        return cached;
+      }
+      logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
+                     reason);
+    } catch (const Error& e) {
+      logger()->info("stage 1: cached {} features not reusable ({}); extracting again",
+                     request.split, e.what());
+    }
+  }
+  ExtractOptions extract;
+  extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
+  extract.workers = config.data.workers;
+  extract.device = config.fit.device;
+  extract.source = config.data.source;
+  extract.split = request.split;
+  extract.layer = request.layer;
+  extract.model_sha256 = request.model_sha256;
+  const auto extracted = extract_features(model, request.dataset, dir, extract);
+  logger()->info("stage 1: extracted {} features of {} ({} x {}) in {:.1f}s", request.split,
+                 request.layer, extracted.rows, extracted.dim, extracted.seconds);
+  return load_features(dir, request.model_sha256);
+}
+
+// Stage 1 trains on cheap cached features: its own length, optimizer, schedule, batch size and
+// patience (resolved from the data size); no EMA or snapshots; the run's monitor.
+FitOptions head_fit_options(const RunConfig& config) {
+  FitOptions fit;
+  fit.epochs = config.head.epochs;
+  fit.optimizer = config.head.optimizer;
+  fit.schedule = config.head.schedule;
+  fit.monitor = config.fit.monitor;
+  fit.patience = config.head.patience;
+  fit.min_delta = config.fit.min_delta;
+  fit.ema_decay = 0;
+  fit.snapshots = false;
+  fit.on_nonfinite = config.fit.on_nonfinite;
+  fit.device = config.fit.device;
+  fit.progress = config.fit.progress;
+  return fit;
+}
+
+// One training run of the head's layers on (inputs, labels), with early stopping on `val` when
+// given; `log` writes stage1/metrics.csv and events.
+train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
+                             const at::Tensor& labels, train::BatchSource* val, FitOptions fit,
+                             const RunConfig& config, std::int64_t num_classes, bool log) {
+  train::TensorBatchSource source(inputs, labels, config.head.batch_size, true, config.data.seed);
+  auto optimizer = build_optimizer(
+      fit.optimizer,
+      {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
+  StageSetup setup;
+  setup.dir = config.out / "stage1";
+  setup.label = "stage 1 (head on features)";
+  setup.schedule = fit.schedule;
+  setup.num_classes = num_classes;
+  setup.checkpoints = false;
+  setup.log = log;
+  if (!log) fit.progress = false;
+  const auto outcome = fit_stage(network, *optimizer, fit, source, val, setup);
+  return outcome.best.empty() ? outcome.last : outcome.best;
+}
+
+// The smallest number of images any class has in `labels`.
+std::int64_t smallest_class(const at::Tensor& labels, std::int64_t num_classes) {
+  return at::bincount(labels, {}, num_classes).min().item<std::int64_t>();
+}
+
+// k-fold cross-validation of the head on the pooled train + val features: stratified, seeded
+// folds; each fold trains from `start` for the stage's step budget (no early stopping: the held
+// fold is only scored). Losses and accuracies are pooled over all held-out images.
+train::Evaluation cross_validate(train::Network& network, const train::NamedTensors& start,
+                                 const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
+                                 const RunConfig& config, std::int64_t num_classes) {
+  const auto inputs = at::cat({train.features, val.features});
+  const auto labels = at::cat({train.labels, val.labels});
+  const auto n = labels.size(0);
+  // Fold of each image: within each class a seeded shuffle, then round robin.
+  std::vector<std::int64_t> fold(static_cast<size_t>(n));
+  const auto label = labels.accessor<std::int64_t, 1>();
+  for (std::int64_t c = 0; c < num_classes; ++c) {
+    std::vector<std::int64_t> members;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (label[i] == c) members.push_back(i);
+    const auto order = data::permutation(
+        members.size(), data::derive_seed(config.data.seed, static_cast<std::uint64_t>(c), 17));
+    for (size_t j = 0; j < members.size(); ++j)
+      fold[static_cast<size_t>(members[order[j]])] = static_cast<std::int64_t>(j) % folds;
+  }
+  const auto fold_of = at::tensor(fold);
+  double loss_sum = 0, correct = 0;
+  std::int64_t seen = 0;
+  for (std::int64_t f = 0; f < folds; ++f) {
+    const auto held = fold_of.eq(f).nonzero().squeeze(1);
+    const auto kept = fold_of.ne(f).nonzero().squeeze(1);
+    train::copy_state(network, start);
+    auto fit = head_fit_options(config);
+    const auto batches = (kept.size(0) + config.head.batch_size - 1) / config.head.batch_size;
+    fit.epochs = std::max<std::int64_t>(1, (config.head.steps + batches - 1) / batches);
+    fit.patience = 0;
+    fit_head(network, inputs.index_select(0, kept), labels.index_select(0, kept), nullptr, fit,
+             config, num_classes, false);
+    train::TensorBatchSource scored(inputs.index_select(0, held), labels.index_select(0, held),
+                                    1024, false);
+    const auto e = train::evaluate(network, scored, num_classes, config.fit.device);
+    loss_sum += e.loss * static_cast<double>(e.examples);
+    correct += e.accuracy * static_cast<double>(e.examples);
+    seen += e.examples;
+  }
+  train::copy_state(network, start);
+  train::Evaluation pooled;
+  pooled.loss = loss_sum / static_cast<double>(seen);
+  pooled.accuracy = correct / static_cast<double>(seen);
+  pooled.examples = seen;
+  return pooled;
+}
+
+bool better_estimate(const train::Evaluation& a, const train::Evaluation& b,
+                     const std::string& monitor) {
+  if (monitor == "val_acc" && a.accuracy != b.accuracy) return a.accuracy > b.accuracy;
+  return a.loss < b.loss;
+}
+
+}  // namespace
+
+HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
+                      const RunConfig& config, bool estimate) {
+  const auto num_classes = static_cast<std::int64_t>(data.classes.size());
+  const auto feature_layer = model.feature_layer_for(head);
+  if (head != model.find_head()) model.reinitialize(head);
+  model.freeze_all();
+  model.train(false);
+  const auto sha = model_sha256(model);
+  const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset,
+                            const std::string& split) {
+    return cached_features(model, {dataset, split, feature_layer, sha}, config);
+  };
+  const auto train_features = features(data.train, "train");
+  const auto val_features = features(data.val, "val");
+  const auto eval_features =
+      data.eval == data.val ? val_features : features(data.eval, data.eval_split);
+  logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head,
+                 feature_layer);
+
+  model.unfreeze_from(head);
+  train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
+    return model.forward_from(x, head);
+  });
+  train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
+  train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
+
+  HeadResult result;
+  result.head = head;
+  // A validation split of a handful of images per class decides by noise: with fewer than 5 of
+  // some class, the estimate is k-fold cross-validation on the cached train + val features.
+  const auto pooled = at::cat({train_features.labels, val_features.labels});
+  const auto folds = std::min<std::int64_t>(5, smallest_class(pooled, num_classes));
+  const bool small_val =
+      estimate && smallest_class(val_features.labels, num_classes) < 5 && folds >= 2;
+  if (small_val) {
+    result.estimate = cross_validate(network, train::clone_state(network), train_features,
+                                     val_features, folds, config, num_classes);
+    result.estimate_name = std::to_string(folds) + "-fold cross-validation on " +
+                           std::to_string(pooled.size(0)) + " train + val images";
+  }
+  const auto best = fit_head(network, train_features.features, train_features.labels, &val_source,
+                             head_fit_options(config), config, num_classes, true);
+  train::copy_state(network, best);
+  result.validation = train::evaluate(network, val_source, num_classes, config.fit.device);
+  if (!small_val) {
+    result.estimate = result.validation;
+    result.estimate_name = "the val split (" + std::to_string(val_features.labels.size(0)) + ")";
+  }
+  const auto e = train::evaluate(network, eval_source, num_classes, config.fit.device);
+  result.row = {"feature extraction (stage 1 head), from " + head, e.accuracy, e.loss, e.examples};
+  return result;
+}
+
+std::vector<std::string> head_candidates(const model::Classifier& model, size_t images) {
+  const auto layers = model.layers();
+  const auto head = model.find_head();
+  std::vector<std::string> candidates{head};
+  const auto first_linear = std::find_if(layers.begin(), layers.end(),
+                                         [](const model::Layer& l) { return l.type == "Linear"; });
+  if (first_linear == layers.end()) return candidates;
+  if (first_linear->name != head) candidates.push_back(first_linear->name);
+  std::vector<size_t> pools;
+  for (auto it = layers.begin(); it != first_linear; ++it)
+    if (it->type.find("MaxPool") != std::string::npos) pools.push_back(it->index);
+  if (pools.size() < 2) return candidates;
+  for (size_t i = pools[pools.size() - 2] + 1; i < first_linear->index; ++i) {
+    if (!layers[i].has_params()) continue;
+    // The block's input features must fit in memory for every image (1 GiB of float32).
+    const auto shape = model.input_shape(layers[i].name);
+    const double bytes = 4.0 * static_cast<double>(images) *
+                         std::accumulate(shape.begin(), shape.end(), 1.0, std::multiplies<>());
+    if (bytes <= 1024.0 * 1024 * 1024) {
+      candidates.push_back(layers[i].name);
+    } else {
+      logger()->info("head-from auto: skipping {} ({:.1f} GiB of features)", layers[i].name,
+                     bytes / (1024.0 * 1024 * 1024));
+    }
+    break;
+  }
+  return candidates;
+}
+
+HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config) {
+  if (config.head.from != "auto") {
+    const auto head = config.head.from.empty() ? model.find_head() : config.head.from;
+    return train_head(model, head, data, config, false);
+  }
+  const auto candidates = head_candidates(model, data.train->size() + data.val->size());
+  train::ScriptNetwork whole(model.module());
+  const auto pretrained = train::clone_state(whole);
+  HeadResult best;
+  for (const auto& head : candidates) {
+    train::copy_state(whole, pretrained);
+    auto result = train_head(model, head, data, config, true);
+    logger()->info("head-from auto: {:<14} estimate loss {:.4f}, accuracy {:.2f}% ({})", head,
+                   result.estimate.loss, 100 * result.estimate.accuracy, result.estimate_name);
+    if (best.head.empty() || better_estimate(result.estimate, best.estimate, config.fit.monitor))
+      best = std::move(result);
+  }
+  logger()->info("head-from auto: the head starts at {} (best {} by {})", best.head,
+                 config.fit.monitor, best.estimate_name);
+  // The winner trained once more, so the run's stage1/ logs and its weights are exactly those of
+  // a run with --head-from <winner>.
+  train::copy_state(whole, pretrained);
+  auto chosen = train_head(model, best.head, data, config, false);
+  chosen.estimate = best.estimate;
+  chosen.estimate_name = best.estimate_name;
+  return chosen;
+}
+
+}  // namespace tlkit::pipeline::detail
