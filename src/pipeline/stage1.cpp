@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
+#include <torch/utils.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
@@ -178,7 +179,14 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
                       const RunConfig& config, bool estimate) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
-  if (head != model.find_head()) model.reinitialize(head);
+  if (head != model.find_head()) {
+    // Seeded by the run's seed and the layer's name: the head starts from the same weights
+    // whether it was chosen by --head-from auto or given.
+    std::uint64_t name_hash = 1469598103934665603ull;  // FNV-1a
+    for (const unsigned char c : head) name_hash = (name_hash ^ c) * 1099511628211ull;
+    torch::manual_seed(data::derive_seed(config.data.seed, name_hash));
+    model.reinitialize(head);
+  }
   model.freeze_all();
   model.train(false);
   const auto sha = model_sha256(model);
