@@ -108,6 +108,7 @@ train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
   setup.num_classes = num_classes;
   setup.checkpoints = false;
   setup.log = log;
+  setup.initial_loss_check = log;  // once per stage, not once per cross-validation fold
   if (!log) fit.progress = false;
   const auto outcome = fit_stage(network, *optimizer, fit, source, val, setup);
   return outcome.best.empty() ? outcome.last : outcome.best;
