@@ -2,7 +2,9 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
+#include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
 
 #include <tlkit/core/atomic_file.h>
@@ -18,13 +20,15 @@ namespace {
 // makes its sum non-finite.
 bool step_is_finite(const TrainContext& context) {
   if (!std::isfinite(context.batch_loss)) return false;
+  // One sum per gradient, read back once: a single device sync per step, not one per parameter.
+  std::vector<at::Tensor> sums;
   for (const auto& group : context.optimizer.param_groups()) {
     for (const auto& parameter : group.params()) {
       const auto& grad = parameter.grad();
-      if (grad.defined() && !std::isfinite(grad.sum().item<double>())) return false;
+      if (grad.defined()) sums.push_back(grad.sum().to(at::kDouble));
     }
   }
-  return true;
+  return sums.empty() || at::stack(sums).isfinite().all().item<bool>();
 }
 
 }  // namespace
