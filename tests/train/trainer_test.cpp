@@ -55,17 +55,27 @@ TEST(Trainer, OverfitsATinySubset) {
   EXPECT_EQ(trainer.history().back().at("val_acc"), 1.0);  // 16 examples memorised
 }
 
+// A network, plain SGD and blobs whose first example holds a NaN, in batches of `batch`
+// (60 = one batch for the whole set; smaller: only the first batch is bad).
+struct NanProblem {
+  explicit NanProblem(std::int64_t batch) {
+    auto [x, y] = tlkit::test::blobs(20, 5);
+    x[0][0] = std::numeric_limits<float>::quiet_NaN();
+    train = std::make_unique<TensorBatchSource>(x, y, batch, false);
+  }
+  std::shared_ptr<ModuleNetwork> network = tlkit::test::tiny_network(3);
+  torch::optim::SGD optimizer{network->parameters(), torch::optim::SGDOptions(0.1)};
+  std::unique_ptr<TensorBatchSource> train;
+};
+
 TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
-  auto network = tlkit::test::tiny_network(3);
-  auto [x, y] = tlkit::test::blobs(20, 5);
-  x[0][0] = std::numeric_limits<float>::quiet_NaN();
-  TensorBatchSource train(x, y, 60, false);
-  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
-  Trainer trainer(*network, optimizer, quiet_options(2));
+  NanProblem p(60);
+  auto& network = p.network;
+  Trainer trainer(*network, p.optimizer, quiet_options(2));
   trainer.add_callback(std::make_shared<NonFiniteGuard>());
   const auto before = clone_state(*network);
   try {
-    trainer.fit(train);
+    trainer.fit(*p.train);
     FAIL() << "expected tlkit::Error";
   } catch (const tlkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("learning rate"), std::string::npos) << e.what();
@@ -80,13 +90,10 @@ TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
 
 // Negative control for the test above: without the guard the same NaN batch reaches the weights.
 TEST(Trainer, WithoutTheGuardANaNStepReachesTheWeights) {
-  auto network = tlkit::test::tiny_network(3);
-  auto [x, y] = tlkit::test::blobs(20, 5);
-  x[0][0] = std::numeric_limits<float>::quiet_NaN();
-  TensorBatchSource train(x, y, 60, false);
-  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
-  Trainer trainer(*network, optimizer, quiet_options(1));
-  trainer.fit(train);
+  NanProblem p(60);
+  auto& network = p.network;
+  Trainer trainer(*network, p.optimizer, quiet_options(1));
+  trainer.fit(*p.train);
   bool any_nan = false;
   for (const auto& p : network->parameters()) any_nan = any_nan || p.isnan().any().item<bool>();
   EXPECT_TRUE(any_nan);
@@ -94,15 +101,12 @@ TEST(Trainer, WithoutTheGuardANaNStepReachesTheWeights) {
 
 // --on-nonfinite skip: the bad batch's step is not applied and training goes on.
 TEST(Trainer, SkipPolicyLeavesTheWeightsOfABadStepUnchanged) {
-  auto network = tlkit::test::tiny_network(3);
-  auto [x, y] = tlkit::test::blobs(20, 5);
-  x[0][0] = std::numeric_limits<float>::quiet_NaN();  // only the first of several batches is bad
-  TensorBatchSource train(x, y, 10, false);
-  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
-  Trainer trainer(*network, optimizer, quiet_options(1));
+  NanProblem p(10);  // only the first of several batches is bad
+  auto& network = p.network;
+  Trainer trainer(*network, p.optimizer, quiet_options(1));
   auto guard = std::make_shared<NonFiniteGuard>(NonFinitePolicy::kSkip);
   trainer.add_callback(guard);
-  trainer.fit(train);
+  trainer.fit(*p.train);
   EXPECT_EQ(guard->skipped(), 1);
   for (const auto& p : network->parameters()) EXPECT_FALSE(p.isnan().any().item<bool>());
 }
