@@ -67,6 +67,12 @@ Axis data_axis(const std::vector<PlotSeries>& series, const PlotOptions& o, bool
       const double v = to_axis(x_axis ? s.x[i] : s.y[i], axis.log);
       lo = std::min(lo, v);
       hi = std::max(hi, v);
+      if (x_axis || s.lower.size() != s.x.size() || s.upper.size() != s.x.size()) continue;
+      for (const double band : {s.lower[i], s.upper[i]}) {
+        if (!usable(band, axis.log)) continue;
+        lo = std::min(lo, to_axis(band, axis.log));
+        hi = std::max(hi, to_axis(band, axis.log));
+      }
     }
   }
   if (hi - lo <= 1e-12 * std::max(1.0, std::abs(hi))) {
@@ -202,6 +208,42 @@ void draw_series(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOp
   if (!segments.empty()) cv::polylines(img, segments, false, color, 2, cv::LINE_AA, kShift);
 }
 
+// The band between s.lower and s.upper, blended at 20% over what is drawn so far.
+void draw_band(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOptions& o,
+               const cv::Scalar& color) {
+  if (s.lower.size() != s.x.size() || s.upper.size() != s.x.size()) return;
+  auto usable_at = [&](std::size_t i) {
+    return usable(s.x[i], o.log_x) && usable(s.lower[i], o.log_y) && usable(s.upper[i], o.log_y);
+  };
+  cv::Mat overlay = img.clone();
+  bool drawn = false;
+  for (std::size_t i = 0; i < s.x.size();) {
+    if (!usable_at(i)) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < s.x.size() && usable_at(end)) ++end;
+    if (end - i >= 2) {
+      std::vector<cv::Point> polygon;
+      for (std::size_t k = i; k < end; ++k) {
+        const auto p = f.map(s.x[k], s.upper[k]);
+        polygon.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+      }
+      for (std::size_t k = end; k-- > i;) {
+        const auto p = f.map(s.x[k], s.lower[k]);
+        polygon.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+      }
+      cv::fillPoly(overlay, std::vector<std::vector<cv::Point>>{polygon}, color, cv::LINE_AA);
+      drawn = true;
+    }
+    i = end;
+  }
+  if (!drawn) return;
+  cv::Mat area = img(f.area);
+  cv::addWeighted(overlay(f.area), 0.2, area, 0.8, 0, area);
+}
+
 void draw_legend(cv::Mat& img, const Frame& f, const std::vector<PlotSeries>& series) {
   std::vector<std::size_t> listed;
   int text_width = 0;
@@ -252,6 +294,9 @@ cv::Mat render_bgr(const std::vector<PlotSeries>& series, const PlotOptions& o) 
   cv::Mat img(o.height, o.width, CV_8UC3, kWhite);
   const Frame frame = layout(series, o);
   draw_axes(img, frame);
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    draw_band(img, frame, series[i], o, kPalette[i % std::size(kPalette)]);
+  }
   for (std::size_t i = 0; i < series.size(); ++i) {
     draw_series(img, frame, series[i], o, kPalette[i % std::size(kPalette)]);
   }

@@ -13,14 +13,27 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tlkit {
 
 struct PlotSeries {
+  PlotSeries() = default;
+  PlotSeries(std::string name_, std::vector<double> x_, std::vector<double> y_,
+             std::vector<double> lower_ = {}, std::vector<double> upper_ = {})
+      : name(std::move(name_)),
+        x(std::move(x_)),
+        y(std::move(y_)),
+        lower(std::move(lower_)),
+        upper(std::move(upper_)) {}
   std::string name;  // shown in the legend; empty = not listed
   std::vector<double> x;
   std::vector<double> y;
+  // Optional band (e.g. mean +- std): when both have y's length, the area between them is shaded
+  // in the series' colour.
+  std::vector<double> lower;
+  std::vector<double> upper;
 };
 
 struct PlotOptions {
