@@ -44,13 +44,14 @@ int run(int argc, char** argv) {
   options.add_options()("problem", "A built-in test problem: " + problems,
                         cxxopts::value<std::string>())(
       "model", "Or any TorchScript classifier (re-initialised per seed)",
-      cxxopts::value<std::string>())(
-      "keep-weights", "With --model: start every run from the file's weights")(
-      "data", "cifar10:DIR, fashion-mnist:DIR, mnist:DIR or an image folder with test/ (default: "
-              "the problem's)",
-      cxxopts::value<std::string>())(
-      "optimizers", "Comma-separated optimizer specs",
-      cxxopts::value<std::string>()->default_value("sgd,momentum,nesterov,adagrad,rmsprop,adam,adamw"))(
+      cxxopts::value<std::string>())("keep-weights",
+                                     "With --model: start every run from the file's weights")(
+      "data",
+      "cifar10:DIR, fashion-mnist:DIR, mnist:DIR or an image folder with test/ (default: "
+      "the problem's)",
+      cxxopts::value<std::string>())("optimizers", "Comma-separated optimizer specs",
+                                     cxxopts::value<std::string>()->default_value(
+                                         "sgd,momentum,nesterov,adagrad,rmsprop,adam,adamw"))(
       "schedules", "Comma-separated schedule specs (see tlkit schedule --help)",
       cxxopts::value<std::string>()->default_value("constant,step,cosine"))(
       "epochs", "Epochs per final run (0 = the problem's: 100 for DeepOBS's, 10 for a model)",
@@ -78,8 +79,8 @@ int run(int argc, char** argv) {
       cxxopts::value<std::int64_t>()->default_value("0"))(
       "workers", "Image decoding threads", cxxopts::value<std::size_t>()->default_value("2"))(
       "max-memory-mb", "Hold the splits in memory up to this size, else stream them",
-      cxxopts::value<std::size_t>()->default_value("4096"))(
-      "out", "Output folder", cxxopts::value<std::string>())(
+      cxxopts::value<std::size_t>()->default_value("4096"))("out", "Output folder",
+                                                            cxxopts::value<std::string>())(
       "resume", "Continue an interrupted bench in --out, keeping its finished runs")(
       "progress", "Show a progress bar per epoch");
   cli::add_preprocess_options(options);

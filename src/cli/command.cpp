@@ -1,6 +1,7 @@
 #include "command.h"
 
 #include <iostream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
@@ -35,9 +36,39 @@ void require(const cxxopts::ParseResult& result, std::initializer_list<const cha
     if (!result.count(name)) throw UsageError(std::string("--") + name + " is required");
 }
 
+namespace {
+
+// cxxopts says "Argument '1.5' failed to parse" without the option: find the option whose value it
+// was on the command line.
+std::string name_the_option(const std::string& message, int argc, char** argv) {
+  const auto open = message.find("\xe2\x80\x98"), close = message.find("\xe2\x80\x99");
+  if (open == std::string::npos || close == std::string::npos || close <= open) return message;
+  const auto value = message.substr(open + 3, close - open - 3);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos && arg.substr(eq + 1) == value)
+      return arg.substr(0, eq) + ": '" + value + "' is not a valid value (see --help for its type)";
+    if (arg == value && i > 1 && argv[i - 1][0] == '-')
+      return std::string(argv[i - 1]) + ": '" + value +
+             "' is not a valid value (see --help for its type)";
+  }
+  return message;
+}
+
+}  // namespace
+
 bool parse(cxxopts::Options& options, int argc, char** argv, const std::string& example,
            cxxopts::ParseResult& result) {
-  result = options.parse(argc, argv);
+  try {
+    result = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    throw UsageError(name_the_option(e.what(), argc, argv));
+  }
+  if (!result.unmatched().empty()) {
+    throw UsageError("unexpected argument '" + result.unmatched().front() +
+                     "': every value follows the --option it belongs to");
+  }
   if (result.count("help")) {
     std::cout << options.help() << "\nExample:\n  " << example << "\n";
     return false;
@@ -56,7 +87,14 @@ Common apply_common(const cxxopts::ParseResult& result) {
     TLKIT_CHECK(torch::cuda::is_available(), "--device ", common.device,
                 " was asked for but no CUDA device is available; use --device cpu");
   }
-  common.threads = set_threads(result["threads"].as<int>());
+  const int threads = result["threads"].as<int>();
+  const int most = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads < 0 || threads > most) {
+    throw UsageError("--threads " + std::to_string(threads) +
+                     " is out of range: use 0 (every core) or 1.." + std::to_string(most) +
+                     " (at most 4x the " + std::to_string(most / 4) + " hardware threads)");
+  }
+  common.threads = set_threads(threads);
   const auto blas = blas_library();
   if (is_reference_blas(blas)) {
     logger()->warn(

@@ -228,11 +228,13 @@ void draw_band(cv::Mat& img, const Frame& f, const PlotSeries& s, const PlotOpti
       std::vector<cv::Point> polygon;
       for (std::size_t k = i; k < end; ++k) {
         const auto p = f.map(s.x[k], s.upper[k]);
-        polygon.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+        polygon.emplace_back(static_cast<int>(std::lround(p.x)),
+                             static_cast<int>(std::lround(p.y)));
       }
       for (std::size_t k = end; k-- > i;) {
         const auto p = f.map(s.x[k], s.lower[k]);
-        polygon.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+        polygon.emplace_back(static_cast<int>(std::lround(p.x)),
+                             static_cast<int>(std::lround(p.y)));
       }
       cv::fillPoly(overlay, std::vector<std::vector<cv::Point>>{polygon}, color, cv::LINE_AA);
       drawn = true;

@@ -486,8 +486,8 @@ std::pair<at::Tensor, at::Tensor> load_split(const std::shared_ptr<const data::D
 // and stops the run when the loss is no longer finite.
 class Recorder : public train::Callback {
  public:
-  Recorder(BenchRun& run, std::vector<at::Tensor> l2_weights, double l2,
-           train::BatchSource* test, double target, std::int64_t num_classes)
+  Recorder(BenchRun& run, std::vector<at::Tensor> l2_weights, double l2, train::BatchSource* test,
+           double target, std::int64_t num_classes)
       : run_(run),
         l2_weights_(std::move(l2_weights)),
         l2_(l2),
@@ -495,7 +495,9 @@ class Recorder : public train::Callback {
         target_(target),
         num_classes_(num_classes) {}
   std::string name() const override { return "bench_recorder"; }
-  void on_epoch_begin(train::TrainContext&) override { epoch_start_ = last_batch_end_ = Clock::now(); }
+  void on_epoch_begin(train::TrainContext&) override {
+    epoch_start_ = last_batch_end_ = Clock::now();
+  }
   void on_before_optimizer_step(train::TrainContext& context) override {
     if (!std::isfinite(context.batch_loss)) {
       throw Diverged{"epoch " + std::to_string(context.epoch + 1) + ", step " +
@@ -530,8 +532,8 @@ class Recorder : public train::Callback {
     }
     if (test_) {
       const auto start = Clock::now();
-      const auto e = train::evaluate(context.network, *test_, num_classes_,
-                                     context.trainer.options().device);
+      const auto e =
+          train::evaluate(context.network, *test_, num_classes_, context.trainer.options().device);
       run_.test_loss.push_back(e.loss);
       run_.test_acc.push_back(e.accuracy);
       run_.eval_seconds += seconds_since(start);
@@ -613,8 +615,8 @@ BenchRun train_one(const Setup& s, const std::string& phase, const std::string& 
   train::Trainer trainer(*network, *opt, options);
   trainer.set_scheduler(
       build_scheduler(schedule, *opt, epochs, 1));  // stepped once per epoch, as in train
-  auto recorder = std::make_shared<Recorder>(run, l2_weights, s.l2, test_source.get(), s.target,
-                                             s.num_classes);
+  auto recorder =
+      std::make_shared<Recorder>(run, l2_weights, s.l2, test_source.get(), s.target, s.num_classes);
   trainer.add_callback(recorder);
 
   {
@@ -804,10 +806,9 @@ Setup prepare(const BenchConfig& config) {
   s.data.in_memory = total <= static_cast<double>(config.max_memory_mb) * 1024 * 1024;
   logger()->info("data: {} train / {} val / {} test images, {} classes; {}", splits.train->size(),
                  splits.val->size(), splits.test->size(), s.num_classes,
-                 s.data.in_memory
-                     ? "held in memory (" + std::to_string(static_cast<long>(total / 1048576)) +
-                           " MB)"
-                     : "streamed (larger than --max-memory-mb), without augmentation");
+                 s.data.in_memory ? "held in memory (" +
+                                        std::to_string(static_cast<long>(total / 1048576)) + " MB)"
+                                  : "streamed (larger than --max-memory-mb), without augmentation");
   if (s.data.in_memory) {
     std::tie(s.data.train_x, s.data.train_y) = load_split(splits.train, transform, s.data);
     std::tie(s.data.val_x, s.data.val_y) = load_split(splits.val, transform, s.data);
@@ -867,10 +868,10 @@ BenchSummary bench(const BenchConfig& config) {
     planned += static_cast<std::int64_t>(c.schedules.size()) *
                (static_cast<std::int64_t>(grid) * c.tune_seeds + c.seeds);
   }
-  logger()->info("bench: {} optimizers x {} schedules, {} epochs ({} for tuning), {} seeds; {} runs "
-                 "planned",
-                 c.optimizers.size(), c.schedules.size(), c.epochs, c.tune_epochs, c.seeds,
-                 planned);
+  logger()->info(
+      "bench: {} optimizers x {} schedules, {} epochs ({} for tuning), {} seeds; {} runs "
+      "planned",
+      c.optimizers.size(), c.schedules.size(), c.epochs, c.tune_epochs, c.seeds, planned);
   Runner runner(setup, planned);
   BenchSummary summary;
   for (const auto& opt : c.optimizers) {
@@ -887,9 +888,9 @@ BenchSummary bench(const BenchConfig& config) {
           std::vector<const BenchRun*> runs;
           double loss = 0;
           for (std::int64_t t = 0; t < c.tune_seeds; ++t) {
-            const auto& r = runner.get("tune", opt, schedule, lr,
-                                       c.seed + 1000 + static_cast<std::uint64_t>(t),
-                                       c.tune_epochs);
+            const auto& r =
+                runner.get("tune", opt, schedule, lr, c.seed + 1000 + static_cast<std::uint64_t>(t),
+                           c.tune_epochs);
             runs.push_back(&r);
             loss += r.diverged ? INFINITY : r.final_val_loss;
           }

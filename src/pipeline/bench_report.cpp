@@ -90,11 +90,12 @@ std::vector<Group> groups_of(const BenchConfig& config, const BenchSummary& summ
   std::vector<Group> groups;
   for (const auto& opt : config.optimizers) {
     for (const auto& schedule : config.schedules) {
-      Group g{opt, schedule, summary.tuned.count(opt + "/" + schedule)
-                                 ? summary.tuned.at(opt + "/" + schedule)
-                                 : 0,
-              {},
-              {}};
+      Group g{
+          opt,
+          schedule,
+          summary.tuned.count(opt + "/" + schedule) ? summary.tuned.at(opt + "/" + schedule) : 0,
+          {},
+          {}};
       for (const auto& run : summary.runs) {
         if (run.optimizer != opt || run.schedule != schedule) continue;
         (run.phase == "final" ? g.finals : g.tunes).push_back(&run);
@@ -113,9 +114,8 @@ std::vector<double> collect(const std::vector<const BenchRun*>& runs, F field) {
 }
 
 // Mean and std per epoch of a curve over runs (runs that stopped early contribute what they have).
-void curve_stats(const std::vector<const BenchRun*>& runs,
-                 std::vector<double> BenchRun::*curve, std::vector<double>& x,
-                 std::vector<double>& mean, std::vector<double>& lower,
+void curve_stats(const std::vector<const BenchRun*>& runs, std::vector<double> BenchRun::*curve,
+                 std::vector<double>& x, std::vector<double>& mean, std::vector<double>& lower,
                  std::vector<double>& upper) {
   size_t epochs = 0;
   for (const auto* r : runs) epochs = std::max(epochs, ((*r).*curve).size());
@@ -144,11 +144,10 @@ void write_csv(const BenchReportInput& in, const BenchSummary& summary) {
          "target,target_seconds,target_steps,target_epoch,train_seconds,optimizer_seconds,"
          "optimizer_share,eval_seconds,wall_seconds,cpu,cores,threads,device,libtorch,tlkit\n";
   const auto& env = in.environment;
-  const std::string machine = csv_field(env.at("cpu").as_string()) + "," +
-                              std::to_string(env.at("cores").as_int()) + "," +
-                              std::to_string(env.at("threads").as_int()) + "," +
-                              env.at("device").as_string() + "," +
-                              env.at("libtorch").as_string() + "," + env.at("tlkit").as_string();
+  const std::string machine =
+      csv_field(env.at("cpu").as_string()) + "," + std::to_string(env.at("cores").as_int()) + "," +
+      std::to_string(env.at("threads").as_int()) + "," + env.at("device").as_string() + "," +
+      env.at("libtorch").as_string() + "," + env.at("tlkit").as_string();
   for (const auto& r : summary.runs) {
     const double share = r.train_seconds > 0 ? r.optimizer_seconds / r.train_seconds : NAN;
     csv << r.id << "," << r.phase << "," << csv_field(r.optimizer) << "," << csv_field(r.schedule)
@@ -157,8 +156,8 @@ void write_csv(const BenchReportInput& in, const BenchSummary& summary) {
         << r.steps << "," << num(r.final_val_acc) << "," << num(r.best_val_acc) << ","
         << num(r.final_val_loss) << "," << (r.final_test_acc >= 0 ? num(r.final_test_acc) : "")
         << "," << (r.best_test_acc >= 0 ? num(r.best_test_acc) : "") << ","
-        << (r.best_test_acc >= 0 ? std::to_string(r.best_test_epoch) : "") << ","
-        << num(in.target) << "," << (r.target_seconds >= 0 ? num(r.target_seconds) : "") << ","
+        << (r.best_test_acc >= 0 ? std::to_string(r.best_test_epoch) : "") << "," << num(in.target)
+        << "," << (r.target_seconds >= 0 ? num(r.target_seconds) : "") << ","
         << (r.target_steps >= 0 ? std::to_string(r.target_steps) : "") << ","
         << (r.target_epoch >= 0 ? std::to_string(r.target_epoch) : "") << ","
         << num(r.train_seconds) << "," << num(r.optimizer_seconds) << "," << num(share) << ","
@@ -233,7 +232,7 @@ std::vector<std::string> write_plots(const BenchReportInput& in, const std::vect
   }
   // Performance profile (Dolan & More 2002): each schedule is a task, each optimizer a solver;
   // the cost is the median training time to the validation target (never reached = infinite), or
-  // the test error when there is no target.
+  // the test error when there is no target or some schedule has no optimizer that reached it.
   if (in.config.schedules.size() >= 2) {
     // optimizer -> schedule -> cost, by time to target and by test error.
     std::map<std::string, std::map<std::string, double>> by_time, by_error;
@@ -255,7 +254,8 @@ std::vector<std::string> write_plots(const BenchReportInput& in, const std::vect
     bool timed = in.target > 0;
     for (const auto& schedule : in.config.schedules) {
       bool reached = false;
-      for (const auto& opt : in.config.optimizers) reached = reached || std::isfinite(by_time[opt][schedule]);
+      for (const auto& opt : in.config.optimizers)
+        reached = reached || std::isfinite(by_time[opt][schedule]);
       timed = timed && reached;
     }
     auto& cost = timed ? by_time : by_error;
@@ -310,8 +310,7 @@ void write_bench_results(const BenchReportInput& in, BenchSummary& summary) {
   if (best) {
     const auto s = stats(collect(best->finals, [](const BenchRun& r) { return r.final_test_acc; }));
     summary.best = best->optimizer + " + " + best->schedule + " (lr " + lr_text(best->lr) +
-                   "): final test accuracy " + pct(s) + "% over " + std::to_string(s.n) +
-                   " seeds";
+                   "): final test accuracy " + pct(s) + "% over " + std::to_string(s.n) + " seeds";
   }
   write_csv(in, summary);
   write_json(in, summary);
@@ -320,9 +319,8 @@ void write_bench_results(const BenchReportInput& in, BenchSummary& summary) {
   const auto& env = in.environment;
   std::ostringstream md;
   md << "# tlkit bench: " << in.problem << "\n\n";
-  md << "- data: `" << c.data << "`" << (c.limit ? ", at most " + std::to_string(c.limit) +
-                                                       " images per split"
-                                                 : std::string())
+  md << "- data: `" << c.data << "`"
+     << (c.limit ? ", at most " + std::to_string(c.limit) + " images per split" : std::string())
      << ", " << in.num_classes << " classes; validation split " << c.val_split
      << " of the training data (the lr is chosen on it; test is only reported)\n";
   md << "- " << c.epochs << " epochs per final run (" << c.tune_epochs << " per tuning run), "
@@ -336,13 +334,13 @@ void write_bench_results(const BenchReportInput& in, BenchSummary& summary) {
   }
   md << "\n- target: validation accuracy "
      << (in.target > 0 ? fmt("%.3g", in.target) : std::string("none")) << "\n";
-  md << "- machine: " << env.at("cpu").as_string() << ", " << env.at("cores").as_int()
-     << " cores, " << env.at("threads").as_int() << " threads, device "
-     << env.at("device").as_string() << ", BLAS "
+  md << "- machine: " << env.at("cpu").as_string() << ", " << env.at("cores").as_int() << " cores, "
+     << env.at("threads").as_int() << " threads, device " << env.at("device").as_string()
+     << ", BLAS "
      << (env.contains("blas") && !env.at("blas").as_string().empty() ? env.at("blas").as_string()
-                                                                    : std::string("built in"))
-     << "; LibTorch " << env.at("libtorch").as_string()
-     << ", tlkit " << env.at("tlkit").as_string() << "\n\n";
+                                                                     : std::string("built in"))
+     << "; LibTorch " << env.at("libtorch").as_string() << ", tlkit " << env.at("tlkit").as_string()
+     << "\n\n";
   if (best) md << "**Best configuration:** " << summary.best << ".\n\n";
 
   md << "## Final runs (test split, mean ± std over seeds)\n\n";
@@ -351,8 +349,10 @@ void write_bench_results(const BenchReportInput& in, BenchSummary& summary) {
         "share | diverged |\n";
   md << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& g : groups) {
-    const auto final_acc = stats(collect(g.finals, [](const BenchRun& r) { return r.final_test_acc; }));
-    const auto best_acc = stats(collect(g.finals, [](const BenchRun& r) { return r.best_test_acc; }));
+    const auto final_acc =
+        stats(collect(g.finals, [](const BenchRun& r) { return r.final_test_acc; }));
+    const auto best_acc =
+        stats(collect(g.finals, [](const BenchRun& r) { return r.best_test_acc; }));
     const auto best_epoch =
         stats(collect(g.finals, [](const BenchRun& r) { return double(r.best_test_epoch); }));
     std::vector<double> times, steps;
@@ -370,9 +370,10 @@ void write_bench_results(const BenchReportInput& in, BenchSummary& summary) {
     const auto n = g.finals.size();
     std::string reached = "—", reached_steps = "—";
     if (in.target > 0 && !times.empty()) {
-      reached = fmt("%.1f", median(times)) + (times.size() < n ? " (" + std::to_string(times.size()) +
-                                                                      "/" + std::to_string(n) + ")"
-                                                                : std::string());
+      reached =
+          fmt("%.1f", median(times)) +
+          (times.size() < n ? " (" + std::to_string(times.size()) + "/" + std::to_string(n) + ")"
+                            : std::string());
       reached_steps = fmt("%.0f", median(steps));
     } else if (in.target > 0) {
       reached = "not reached";

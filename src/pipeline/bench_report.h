@@ -13,8 +13,8 @@ struct BenchReportInput {
   const BenchConfig& config;  // with the problem's defaults filled in
   const Json& environment;
   std::int64_t num_classes;
-  double target;             // validation-accuracy target (0 = none)
-  std::string problem;       // the problem's name, or the model's file name
+  double target;        // validation-accuracy target (0 = none)
+  std::string problem;  // the problem's name, or the model's file name
 };
 
 // results.csv, results.json, report.md and the PNG plots in config.out; fills summary.best and

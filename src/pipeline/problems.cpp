@@ -58,7 +58,8 @@ void truncated_normal_(at::Tensor& weight, double stddev) {
   for (int round = 0; round < 100; ++round) {
     const auto outside = weight.abs() > 2 * stddev;
     if (!outside.any().item<bool>()) return;
-    weight.masked_scatter_(outside, at::empty_like(weight).normal_(0, stddev).masked_select(outside));
+    weight.masked_scatter_(outside,
+                           at::empty_like(weight).normal_(0, stddev).masked_select(outside));
   }
 }
 
@@ -160,10 +161,10 @@ const std::vector<TestProblem>& problems() {
       {"fmnist_2c2d", "DeepOBS 2c2d (2 conv + 2 dense, 3.3M parameters) on Fashion-MNIST",
        "fashion-mnist:/usr/share/datasets/fashion-mnist", 1, 28, kZero, kOne, 128, 0.0, 100, 0.9,
        "none", false},
-      {"cifar10_3c3d", "DeepOBS 3c3d (3 conv + 3 dense, 0.9M parameters, L2 0.002) on CIFAR-10",
-       "", 3, 32, kCifarMean, kCifarStd, 128, 0.002, 100, 0.8, "cifar", true},
-      {"vgg_cifar", "the export script's small VGG (6 conv + BN, 0.5M parameters) on 32x32 RGB",
-       "", 3, 32, kImagenetMean, kImagenetStd, 128, 0.0, 30, 0.8, "cifar", false},
+      {"cifar10_3c3d", "DeepOBS 3c3d (3 conv + 3 dense, 0.9M parameters, L2 0.002) on CIFAR-10", "",
+       3, 32, kCifarMean, kCifarStd, 128, 0.002, 100, 0.8, "cifar", true},
+      {"vgg_cifar", "the export script's small VGG (6 conv + BN, 0.5M parameters) on 32x32 RGB", "",
+       3, 32, kImagenetMean, kImagenetStd, 128, 0.0, 30, 0.8, "cifar", false},
   };
   return all;
 }

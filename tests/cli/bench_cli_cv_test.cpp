@@ -76,14 +76,15 @@ class BenchCli : public ::testing::Test {
 
 TEST_F(BenchCli, TunesOnValidationReportsTestAndStartsEveryOptimizerEqually) {
   const auto out = dir_ / "bench";
-  const auto result = tlkit_cli(bench(out, "--optimizers sgd,adam --schedules constant,cosine "
-                                           "--epochs 2 --seeds 2 --lr-grid 1e-3,1e-2 "
-                                           "--max-extensions 1 --target 0.3"));
+  const auto result = tlkit_cli(bench(out,
+                                      "--optimizers sgd,adam --schedules constant,cosine "
+                                      "--epochs 2 --seeds 2 --lr-grid 1e-3,1e-2 "
+                                      "--max-extensions 1 --target 0.3"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(contains(result.output, "best: ")) << result.output;
-  for (const auto* file : {"report.md", "results.csv", "results.json", "bench.json",
-                           "train_loss_constant.png", "test_acc_cosine.png",
-                           "lr_sensitivity_cosine.png", "performance_profile.png"})
+  for (const auto* file :
+       {"report.md", "results.csv", "results.json", "bench.json", "train_loss_constant.png",
+        "test_acc_cosine.png", "lr_sensitivity_cosine.png", "performance_profile.png"})
     EXPECT_TRUE(fs::exists(out / file)) << file;
 
   const auto results = json_of(out / "results.json");
@@ -137,8 +138,9 @@ TEST_F(BenchCli, TunesOnValidationReportsTestAndStartsEveryOptimizerEqually) {
 
 TEST_F(BenchCli, FixedLrSkipsTuningAndDivergedRunsAreKept) {
   const auto out = dir_ / "diverge";
-  const auto result = tlkit_cli(bench(out, "--optimizers sgd,adam --schedules constant --epochs 2 "
-                                           "--seeds 2 --lr sgd=1e30,adam=1e-3"));
+  const auto result = tlkit_cli(bench(out,
+                                      "--optimizers sgd,adam --schedules constant --epochs 2 "
+                                      "--seeds 2 --lr sgd=1e30,adam=1e-3"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(contains(result.output, "DIVERGED")) << result.output;
   const auto runs = json_of(out / "results.json").at("runs").as_array();
@@ -162,8 +164,9 @@ TEST_F(BenchCli, FixedLrSkipsTuningAndDivergedRunsAreKept) {
 // completes the rest; other options are refused.
 TEST_F(BenchCli, AKilledBenchResumesWithItsFinishedRunsKept) {
   const auto out = dir_ / "killed";
-  const auto args = bench(out, "--optimizers sgd,adam,rmsprop --schedules constant --epochs 3 "
-                               "--seeds 2 --lr-grid 1e-3,1e-2 --max-extensions 0");
+  const auto args = bench(out,
+                          "--optimizers sgd,adam,rmsprop --schedules constant --epochs 3 "
+                          "--seeds 2 --lr-grid 1e-3,1e-2 --max-extensions 0");
   const auto pid_file = dir_ / "pid";
   ASSERT_EQ(tlkit::test::run_command("'" + tlkit::test::cli_path() + "' " + args +
                                      " >/dev/null 2>&1 & echo $! > " + quoted(pid_file))
@@ -182,8 +185,9 @@ TEST_F(BenchCli, AKilledBenchResumesWithItsFinishedRunsKept) {
   for (const auto& entry : fs::directory_iterator(out / "runs"))
     if (entry.path().extension() == ".json") before[entry.path()] = tlkit::read_file(entry.path());
 
-  auto other = tlkit_cli(bench(out, "--optimizers sgd,adam --schedules constant --epochs 3 "
-                                    "--seeds 2 --lr-grid 1e-3,1e-2 --max-extensions 0 --resume"));
+  auto other = tlkit_cli(bench(out,
+                               "--optimizers sgd,adam --schedules constant --epochs 3 "
+                               "--seeds 2 --lr-grid 1e-3,1e-2 --max-extensions 0 --resume"));
   EXPECT_NE(other.exit_code, 0);
   EXPECT_TRUE(contains(other.output, "optimizers")) << other.output;
 

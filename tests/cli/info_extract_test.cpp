@@ -87,6 +87,28 @@ TEST(CliInfo, BadInputGivesOneClearMessage) {
   EXPECT_TRUE(contains(result.output, "Example:")) << result.output;
 }
 
+// Bad option values are usage errors (exit 2) that name the option; nothing runs with them.
+TEST(CliOptions, BadValuesStrayArgumentsAndAbsurdThreadCountsAreUsageErrors) {
+  const auto model = quoted(tlkit::test::tiny_model());
+  auto result = tlkit_cli("info --model " + model + " --threads 1.5");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "--threads: '1.5' is not a valid value")) << result.output;
+  result = tlkit_cli("info --model=" + model + " --seed=-x");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "--seed: '-x'")) << result.output;
+  result = tlkit_cli("info stray --model " + model);
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "unexpected argument 'stray'")) << result.output;
+  for (const char* threads : {"100000", "-1"}) {
+    // 100000 used to hang starting that many OpenMP threads; -1 used to mean "all".
+    result = tlkit_cli("info --model " + model + " --threads " + threads);
+    EXPECT_EQ(result.exit_code, 2) << threads << ": " << result.output;
+    EXPECT_TRUE(contains(result.output, std::string("--threads ") + threads + " is out of range"))
+        << result.output;
+  }
+  EXPECT_EQ(tlkit_cli("info --model " + model + " --threads 1").exit_code, 0);
+}
+
 TEST(CliExtract, WritesFeaturesForAnImageFolder) {
 #if !TLKIT_WITH_OPENCV
   GTEST_SKIP() << "built without OpenCV: no image folders";

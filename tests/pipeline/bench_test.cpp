@@ -112,7 +112,8 @@ TEST(LrGrid, LogSpacedPerDecade) {
   ASSERT_EQ(grid.size(), 13u);
   EXPECT_DOUBLE_EQ(grid.front(), 1e-4);
   EXPECT_NEAR(grid.back(), 1.0, 1e-12);
-  for (size_t i = 1; i < grid.size(); ++i) EXPECT_NEAR(grid[i] / grid[i - 1], std::cbrt(10.0), 1e-9);
+  for (size_t i = 1; i < grid.size(); ++i)
+    EXPECT_NEAR(grid[i] / grid[i - 1], std::cbrt(10.0), 1e-9);
   EXPECT_EQ(parse_lr_grid("0.01:0.01:2", "sgd"), std::vector<double>{0.01});
 }
 
@@ -123,7 +124,7 @@ TEST(LrGrid, ExplicitValuesAreSortedAndAutoCentresOnTorchsDefault) {
   EXPECT_NEAR(adam[0], 1e-4, 1e-15);
   EXPECT_NEAR(adam[1], 1e-3, 1e-15);
   EXPECT_NEAR(adam[2], 1e-2, 1e-15);
-  EXPECT_NEAR(parse_lr_grid("auto", "rmsprop")[1], 1e-2, 1e-15);  // torch's RMSprop default
+  EXPECT_NEAR(parse_lr_grid("auto", "rmsprop")[1], 1e-2, 1e-15);   // torch's RMSprop default
   EXPECT_NEAR(parse_lr_grid("auto", "momentum")[1], 1e-2, 1e-15);  // no torch default: 0.01
 }
 

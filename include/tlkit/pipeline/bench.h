@@ -41,7 +41,7 @@ struct BenchConfig {
   std::vector<std::string> optimizers{"sgd",     "momentum", "nesterov", "adagrad",
                                       "rmsprop", "adam",     "adamw"};
   std::vector<std::string> schedules{"constant", "step", "cosine"};
-  std::int64_t epochs = 0;      // 0 = the problem's (100 for DeepOBS's)
+  std::int64_t epochs = 0;       // 0 = the problem's (100 for DeepOBS's)
   std::int64_t tune_epochs = 0;  // 0 = epochs
   std::int64_t seeds = 3;        // final runs per optimizer x schedule
   std::int64_t tune_seeds = 1;   // runs per grid point
@@ -52,11 +52,11 @@ struct BenchConfig {
   std::map<std::string, double> lr;  // optimizer -> lr: no tuning for it
   double target = -1;                // validation-accuracy target (-1 = the problem's, 0 = none)
   double val_split = 0.1;
-  size_t limit = 0;               // at most this many images per split (0 = all)
-  std::int64_t batch_size = 0;    // 0 = the problem's (64 for a model)
+  size_t limit = 0;             // at most this many images per split (0 = all)
+  std::int64_t batch_size = 0;  // 0 = the problem's (64 for a model)
   size_t workers = 2;
-  size_t max_memory_mb = 4096;    // splits are held in memory up to this size, else streamed
-  std::uint64_t seed = 0;         // the data split; run seeds are seed + 1000 (tuning) / seed + k
+  size_t max_memory_mb = 4096;  // splits are held in memory up to this size, else streamed
+  std::uint64_t seed = 0;       // the data split; run seeds are seed + 1000 (tuning) / seed + k
   c10::Device device = c10::kCPU;
   std::filesystem::path out;
   bool resume = false;

@@ -14,8 +14,8 @@
 //                  augmentation (pad 2 + random crop, flip, brightness/contrast/saturation jitter).
 //                  895,210 parameters for 10 classes.
 //   vgg_cifar      the small VGG of scripts/export_vgg16.py (--arch vgg_cifar): 3 blocks of two
-//                  conv3x3+BN+ReLU (32, 64, 128) with max-pooling, avgpool 2x2, classifier 256-256-C
-//                  with dropout 0.5; torchvision's VGG initialisation; batch 128, no
+//                  conv3x3+BN+ReLU (32, 64, 128) with max-pooling, avgpool 2x2, classifier
+//                  256-256-C with dropout 0.5; torchvision's VGG initialisation; batch 128, no
 //                  regularisation, CIFAR augmentation.
 //
 // "same"/"valid" are TensorFlow's padding rules (DeepOBS's networks come from TensorFlow):
@@ -33,17 +33,17 @@ namespace tlkit::pipeline {
 
 struct TestProblem {
   std::string name;
-  std::string summary;          // one line
-  std::string default_data;     // a source string, e.g. "fashion-mnist:/usr/share/datasets/..."
-  std::int64_t input_channels;  // 1: grey (RGB input is averaged), 3: RGB
-  std::int64_t input_size;      // square network input
+  std::string summary;              // one line
+  std::string default_data;         // a source string, e.g. "fashion-mnist:/usr/share/datasets/..."
+  std::int64_t input_channels;      // 1: grey (RGB input is averaged), 3: RGB
+  std::int64_t input_size;          // square network input
   std::array<double, 3> mean, std;  // normalisation of [0, 1] pixels
   std::int64_t batch_size;
-  double l2;                   // L2 factor on weights (0.5 * l2 * |w|^2 added to the loss)
-  std::int64_t epochs;         // the reference's training length
-  double target;               // default validation-accuracy target for time-to-target
-  std::string augmentation;    // "none" | "cifar" (pad 2 + crop 32, flip, colour jitter)
-  bool jitter = false;         // colour jitter as part of "cifar" (DeepOBS's cifar10 has it)
+  double l2;                 // L2 factor on weights (0.5 * l2 * |w|^2 added to the loss)
+  std::int64_t epochs;       // the reference's training length
+  double target;             // default validation-accuracy target for time-to-target
+  std::string augmentation;  // "none" | "cifar" (pad 2 + crop 32, flip, colour jitter)
+  bool jitter = false;       // colour jitter as part of "cifar" (DeepOBS's cifar10 has it)
 
   // A freshly initialised network for `num_classes` classes, drawn from torch's global RNG (seed
   // it first). Its parameters are named "<layer>.weight" / "<layer>.bias".
