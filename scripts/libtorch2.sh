@@ -96,12 +96,12 @@ echo "libtorch2.sh: LibTorch $torch_version ($flavour), building with $jobs jobs
 build="/build-$flavour"
 configure="cmake -S /src/tlkit -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release"
 if [ "$flavour" = cpu ]; then
-  in_root "$configure && cmake --build $build -j $jobs && \
+  in_root "$configure && cmake --build $build -j $jobs -- -k 0 && \
            cd $build && ctest -j $jobs --output-on-failure --timeout 1800"
 else
   in_root "$configure -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined \
              -DCMAKE_SHARED_LINKER_FLAGS=-Wl,--allow-shlib-undefined && \
-           cmake --build $build -j $jobs"
+           cmake --build $build -j $jobs -- -k 0"
   echo "libtorch2.sh: every target compiled and linked against libtorch-cuda (not run: no GPU here)"
 fi
 echo "libtorch2.sh: $flavour passed in $(( $(date +%s) - start )) s"

@@ -73,6 +73,9 @@ int run(int argc, char** argv) {
       cxxopts::value<double>()->default_value("-1"))(
       "val-split", "Fraction of the training data held out for tuning",
       cxxopts::value<double>()->default_value("0.1"))(
+      "test-split",
+      "For data without a test split: this fraction of the training images becomes it",
+      cxxopts::value<double>()->default_value("0"))(
       "limit", "At most this many images per split (stratified; 0 = all)",
       cxxopts::value<std::size_t>()->default_value("0"))(
       "batch-size", "Batch size (0 = the problem's: 128 for DeepOBS's, 64 for a model)",
@@ -109,6 +112,7 @@ int run(int argc, char** argv) {
   config.lr = pipeline::parse_lr_overrides(args["lr"].as<std::string>());
   config.target = args["target"].as<double>();
   config.val_split = args["val-split"].as<double>();
+  config.test_split = args["test-split"].as<double>();
   config.limit = args["limit"].as<std::size_t>();
   config.batch_size = args["batch-size"].as<std::int64_t>();
   config.workers = args["workers"].as<std::size_t>();

@@ -3,6 +3,7 @@
 // Each subcommand lives in its own src/cli/<name>.cpp and registers itself with
 // TLKIT_REGISTER_COMMAND; main.cpp dispatches on the first argument.
 
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <stdexcept>

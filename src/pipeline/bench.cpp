@@ -23,6 +23,7 @@
 #include <tlkit/core/threads.h>
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/optim/settings.h>
@@ -168,6 +169,7 @@ Json BenchConfig::to_json() const {
   j["lr"] = fixed;
   j["target"] = target;
   j["val_split"] = val_split;
+  j["test_split"] = test_split;
   j["limit"] = static_cast<std::int64_t>(limit);
   j["batch_size"] = batch_size;
   j["seed"] = static_cast<std::int64_t>(seed);
@@ -206,6 +208,7 @@ void BenchConfig::validate() const {
               " must be a validation accuracy in [0, 1] (0 = none)");
   TLKIT_CHECK(val_split > 0 && val_split < 1, "--val-split ", val_split,
               " must be in (0, 1): the lr is tuned on a validation split, never on test");
+  TLKIT_CHECK(test_split >= 0 && test_split < 1, "--test-split ", test_split, " must be in [0, 1)");
   TLKIT_CHECK(batch_size >= 0 && batch_size <= 65536, "--batch-size ", batch_size,
               " is out of range");
   if (preprocess.any()) check_preprocess(preprocess);
@@ -787,8 +790,17 @@ Setup prepare(const BenchConfig& config) {
   options.limit = config.limit;
   auto splits = data::open_source(s.config.data, options);
   TLKIT_CHECK(splits.train && splits.val, "the data has no validation split; give --val-split");
+  if (!splits.test && config.test_split > 0) {
+    // Carved from the training images left after the val split.
+    auto all = splits.train;
+    auto parts =
+        data::stratified_split(all->labels(), config.test_split, data::derive_seed(config.seed, 7));
+    splits.test = std::make_shared<data::Subset>(all, std::move(parts.val), "test split");
+    splits.train = std::make_shared<data::Subset>(all, std::move(parts.train), "train");
+  }
   TLKIT_CHECK(splits.test, s.config.data,
-              " has no test split; the bench reports test accuracy (image folders: add test/)");
+              " has no test split; the bench reports test accuracy: add a test/ folder or give "
+              "--test-split 0.2");
   s.data.classes = splits.train->classes();
   s.num_classes = static_cast<std::int64_t>(s.data.classes.size());
   TLKIT_CHECK(s.num_classes >= 2, "the data has ", s.num_classes, " class; need at least 2");

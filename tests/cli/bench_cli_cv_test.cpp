@@ -12,6 +12,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/json.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/data/image_io.h>
 
 #include "model/fixtures.h"
 
@@ -218,4 +219,31 @@ TEST_F(BenchCli, AModelFileStreamedFromDisk) {
   const auto runs = json_of(out / "results.json").at("runs").as_array();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_NEAR(runs[0].at("initial_loss").as_double(), std::log(10.0), 0.5);
+}
+
+// An image folder without test/: an error that names the fix, then --test-split carves one.
+TEST_F(BenchCli, AFolderWithoutTestNeedsTestSplit) {
+  const auto folder = dir_ / "photos";
+  torch::manual_seed(4);
+  for (const std::string name : {"cat", "dog", "fox"}) {
+    fs::create_directories(folder / name);
+    for (int i = 0; i < 12; ++i) {
+      const auto image = torch::randint(0, 256, {16, 16, 3}, torch::kLong).to(torch::kByte);
+      tlkit::data::write_image(folder / name / (std::to_string(i) + ".png"), image);
+    }
+  }
+  const auto args = "bench --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                    quoted(folder) +
+                    " --optimizers adam --schedules constant --lr adam=1e-3 --epochs 1 --seeds 1"
+                    " --val-split 0.25 --batch-size 4 --threads 2 --out ";
+  auto result = tlkit_cli(args + quoted(dir_ / "no_test"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "--test-split")) << result.output;
+  result = tlkit_cli(args + quoted(dir_ / "carved") + " --test-split 0.25");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  // 12 per class: 3 to val (0.25), then 2 of the remaining 9 to test (round(9 x 0.25)).
+  EXPECT_TRUE(contains(result.output, "21 train / 9 val / 6 test images")) << result.output;
+  const auto runs = json_of(dir_ / "carved" / "results.json").at("runs").as_array();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_GE(runs[0].at("final_test_acc").as_double(), 0);
 }

@@ -52,6 +52,10 @@ struct BenchConfig {
   std::map<std::string, double> lr;  // optimizer -> lr: no tuning for it
   double target = -1;                // validation-accuracy target (-1 = the problem's, 0 = none)
   double val_split = 0.1;
+  // A source without a test split (an image folder without test/): this fraction of the training
+  // images left after the val split, stratified and seeded, becomes the test split (0 = such a
+  // source is an error).
+  double test_split = 0;
   size_t limit = 0;             // at most this many images per split (0 = all)
   std::int64_t batch_size = 0;  // 0 = the problem's (64 for a model)
   size_t workers = 2;
