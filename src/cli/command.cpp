@@ -41,9 +41,16 @@ namespace {
 // cxxopts says "Argument '1.5' failed to parse" without the option: find the option whose value it
 // was on the command line.
 std::string name_the_option(const std::string& message, int argc, char** argv) {
+  // cxxopts 3.1 quotes the value with U+2018 / U+2019, 3.2 with ASCII apostrophes.
+  std::string value;
   const auto open = message.find("\xe2\x80\x98"), close = message.find("\xe2\x80\x99");
-  if (open == std::string::npos || close == std::string::npos || close <= open) return message;
-  const auto value = message.substr(open + 3, close - open - 3);
+  if (open != std::string::npos && close != std::string::npos && close > open) {
+    value = message.substr(open + 3, close - open - 3);
+  } else {
+    const auto first = message.find('\''), last = message.rfind('\'');
+    if (first == std::string::npos || last <= first) return message;
+    value = message.substr(first + 1, last - first - 1);
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const auto eq = arg.find('=');

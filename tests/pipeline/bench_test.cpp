@@ -24,7 +24,7 @@ std::int64_t parameters(tlkit::train::Network& net) { return net.parameter_count
 // DeepOBS's fmnist_2c2d: 832 + 51,264 + 3,212,288 + 10,250 parameters; biases 0.05, weights a
 // normal truncated at two standard deviations (0.05).
 TEST(Problems, Fmnist2c2dIsDeepObssNetwork) {
-  const auto& problem = test_problem("fmnist_2c2d");
+  const auto problem = test_problem("fmnist_2c2d");
   EXPECT_EQ(problem.batch_size, 128);
   EXPECT_EQ(problem.l2, 0.0);
   EXPECT_EQ(problem.input_channels, 1);
@@ -47,7 +47,7 @@ TEST(Problems, Fmnist2c2dIsDeepObssNetwork) {
 // pooling to 6, same 3x3, pooling to 3: 3 x 3 x 128 into the dense layers; 895,210 parameters;
 // L2 0.002 on the weights only.
 TEST(Problems, Cifar10_3c3dIsDeepObssNetwork) {
-  const auto& problem = test_problem("cifar10_3c3d");
+  const auto problem = test_problem("cifar10_3c3d");
   EXPECT_EQ(problem.batch_size, 128);
   EXPECT_DOUBLE_EQ(problem.l2, 0.002);
   torch::manual_seed(0);
@@ -96,7 +96,7 @@ TEST(Problems, TheSameSeedGivesTheSameWeights) {
       differs = differs || !pa[i].equal(pc[i]);
     }
     EXPECT_TRUE(differs) << name << ": another seed gave the same weights";
-    const auto& problem = test_problem(name);
+    const auto problem = test_problem(name);
     const auto input =
         torch::rand({2, problem.input_channels, problem.input_size, problem.input_size});
     EXPECT_EQ(a->forward(input).size(1), 7) << name;
