@@ -215,82 +215,71 @@ void BenchConfig::validate() const {
 }
 
 // ------------------------------------------------------------------ run records
+namespace {
+
+// Every field of a run with its JSON key, once, for both directions.
+template <typename Run, typename Visit>
+void visit_fields(Run& r, Visit&& v) {
+  v("id", r.id);
+  v("phase", r.phase);
+  v("optimizer", r.optimizer);
+  v("schedule", r.schedule);
+  v("lr", r.lr);
+  v("seed", r.seed);
+  v("diverged", r.diverged);
+  v("diverged_at", r.diverged_at);
+  v("initial_loss", r.initial_loss);
+  v("epochs_run", r.epochs_run);
+  v("steps", r.steps);
+  v("final_val_acc", r.final_val_acc);
+  v("best_val_acc", r.best_val_acc);
+  v("final_val_loss", r.final_val_loss);
+  v("final_test_acc", r.final_test_acc);
+  v("best_test_acc", r.best_test_acc);
+  v("best_test_epoch", r.best_test_epoch);
+  v("target_seconds", r.target_seconds);
+  v("target_steps", r.target_steps);
+  v("target_epoch", r.target_epoch);
+  v("train_seconds", r.train_seconds);
+  v("optimizer_seconds", r.optimizer_seconds);
+  v("eval_seconds", r.eval_seconds);
+  v("wall_seconds", r.wall_seconds);
+  v("train_loss", r.train_loss);
+  v("val_loss", r.val_loss);
+  v("val_acc", r.val_acc);
+  v("test_loss", r.test_loss);
+  v("test_acc", r.test_acc);
+  v("epoch_seconds", r.epoch_seconds);
+}
+
+// NaN/Inf are written as null (a diverged run's loss) and read back as NaN.
+double number_of(const Json& v) { return v.is_null() ? NAN : v.as_double(); }
+void read_value(const Json& v, double& out) { out = number_of(v); }
+void read_value(const Json& v, std::int64_t& out) { out = v.as_int(); }
+void read_value(const Json& v, std::uint64_t& out) { out = static_cast<std::uint64_t>(v.as_int()); }
+void read_value(const Json& v, bool& out) { out = v.as_bool(); }
+void read_value(const Json& v, std::string& out) { out = v.as_string(); }
+void read_value(const Json& v, std::vector<double>& out) {
+  out.clear();
+  for (const auto& x : v.as_array()) out.push_back(number_of(x));
+}
+Json json_value(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+template <typename T>
+Json json_value(const T& v) {
+  return v;
+}
+
+}  // namespace
+
 Json BenchRun::to_json() const {
   Json j = Json::object();
-  j["id"] = id;
-  j["phase"] = phase;
-  j["optimizer"] = optimizer;
-  j["schedule"] = schedule;
-  j["lr"] = lr;
-  j["seed"] = static_cast<std::int64_t>(seed);
-  j["diverged"] = diverged;
-  j["diverged_at"] = diverged_at;
-  j["initial_loss"] = initial_loss;
-  j["epochs_run"] = epochs_run;
-  j["steps"] = steps;
-  j["final_val_acc"] = final_val_acc;
-  j["best_val_acc"] = best_val_acc;
-  j["final_val_loss"] = final_val_loss;
-  j["final_test_acc"] = final_test_acc;
-  j["best_test_acc"] = best_test_acc;
-  j["best_test_epoch"] = best_test_epoch;
-  j["target_seconds"] = target_seconds;
-  j["target_steps"] = target_steps;
-  j["target_epoch"] = target_epoch;
-  j["train_seconds"] = train_seconds;
-  j["optimizer_seconds"] = optimizer_seconds;
-  j["eval_seconds"] = eval_seconds;
-  j["wall_seconds"] = wall_seconds;
-  j["train_loss"] = train_loss;
-  j["val_loss"] = val_loss;
-  j["val_acc"] = val_acc;
-  j["test_loss"] = test_loss;
-  j["test_acc"] = test_acc;
-  j["epoch_seconds"] = epoch_seconds;
+  visit_fields(*this, [&](const char* key, const auto& value) { j[key] = json_value(value); });
   return j;
 }
 
 BenchRun BenchRun::from_json(const Json& j) {
   BenchRun r;
-  auto number = [&](const char* key) {
-    // NaN/Inf are written as null (a diverged run's loss).
-    return j.at(key).is_null() ? NAN : j.at(key).as_double();
-  };
-  auto list = [&](const char* key) {
-    std::vector<double> values;
-    for (const auto& v : j.at(key).as_array()) values.push_back(v.is_null() ? NAN : v.as_double());
-    return values;
-  };
-  r.id = j.at("id").as_string();
-  r.phase = j.at("phase").as_string();
-  r.optimizer = j.at("optimizer").as_string();
-  r.schedule = j.at("schedule").as_string();
-  r.lr = number("lr");
-  r.seed = static_cast<std::uint64_t>(j.at("seed").as_int());
-  r.diverged = j.at("diverged").as_bool();
-  r.diverged_at = j.at("diverged_at").as_string();
-  r.initial_loss = number("initial_loss");
-  r.epochs_run = j.at("epochs_run").as_int();
-  r.steps = j.at("steps").as_int();
-  r.final_val_acc = number("final_val_acc");
-  r.best_val_acc = number("best_val_acc");
-  r.final_val_loss = number("final_val_loss");
-  r.final_test_acc = number("final_test_acc");
-  r.best_test_acc = number("best_test_acc");
-  r.best_test_epoch = j.at("best_test_epoch").as_int();
-  r.target_seconds = number("target_seconds");
-  r.target_steps = j.at("target_steps").as_int();
-  r.target_epoch = j.at("target_epoch").as_int();
-  r.train_seconds = number("train_seconds");
-  r.optimizer_seconds = number("optimizer_seconds");
-  r.eval_seconds = number("eval_seconds");
-  r.wall_seconds = number("wall_seconds");
-  r.train_loss = list("train_loss");
-  r.val_loss = list("val_loss");
-  r.val_acc = list("val_acc");
-  r.test_loss = list("test_loss");
-  r.test_acc = list("test_acc");
-  r.epoch_seconds = list("epoch_seconds");
+  visit_fields(r, [&](const char* key, auto& value) { read_value(j.at(key), value); });
   return r;
 }
 
