@@ -36,13 +36,14 @@ ModelMetadata read_metadata(const torch::jit::Module& m) {
     const auto doubles = [&](const char* name, std::vector<double>& out) {
       if (!has(name)) return;
       out.clear();
-      for (const auto& v : m.attr(name).toListRef()) out.push_back(v.toDouble());
+      const auto list = m.attr(name);  // keep the IValue alive while its list is read
+      for (const auto& v : list.toListRef()) out.push_back(v.toDouble());
     };
     doubles("tlkit_mean", md.mean);
     doubles("tlkit_std", md.std);
     if (has("tlkit_class_names")) {
-      for (const auto& v : m.attr("tlkit_class_names").toListRef())
-        md.class_names.push_back(v.toStringRef());
+      const auto names = m.attr("tlkit_class_names");
+      for (const auto& v : names.toListRef()) md.class_names.push_back(v.toStringRef());
     }
   } catch (const c10::Error& e) {
     fail("the model's tlkit_* metadata attributes have unexpected types (",
