@@ -317,6 +317,7 @@ struct BenchData {
   std::vector<std::string> classes;
   std::int64_t channels = 3;
   std::array<double, 3> mean{}, std{};
+  at::Tensor mean_t, std_t;  // [1, channels, 1, 1], made once from mean / std
   std::string augmentation = "none";
   bool jitter = false;
   std::int64_t batch_size = 128;
@@ -331,12 +332,7 @@ struct BenchData {
 
 at::Tensor normalize(at::Tensor x, const BenchData& d) {
   if (d.channels == 1 && x.size(1) == 3) x = x.mean(1, true);
-  const auto c = x.size(1);
-  auto mean = at::tensor(std::vector<double>(d.mean.begin(), d.mean.begin() + c), x.options())
-                  .view({1, c, 1, 1});
-  auto std = at::tensor(std::vector<double>(d.std.begin(), d.std.begin() + c), x.options())
-                 .view({1, c, 1, 1});
-  return (x - mean) / std;
+  return x.sub(d.mean_t).div_(d.std_t);
 }
 
 // DeepOBS's CIFAR-10 augmentation on a batch of [0, 1] pixels: zero-pad by 2 and take a random
@@ -799,7 +795,16 @@ Setup prepare(const BenchConfig& config) {
   s.data.transform = transform;
 
   // Hold the splits in memory when they fit: no decoding per run, the same tensors for every run.
-  const auto probe = (*transform)(splits.train->get(0).image, *std::make_unique<std::mt19937_64>());
+  const auto c = s.data.channels;
+  s.data.mean_t =
+      at::tensor(std::vector<double>(s.data.mean.begin(), s.data.mean.begin() + c), at::kFloat)
+          .view({1, c, 1, 1});
+  s.data.std_t =
+      at::tensor(std::vector<double>(s.data.std.begin(), s.data.std.begin() + c), at::kFloat)
+          .view({1, c, 1, 1});
+
+  std::mt19937_64 rng;
+  const auto probe = (*transform)(splits.train->get(0).image, rng);
   const double per_image = static_cast<double>(probe.numel()) * 4 *
                            (s.data.channels == 1 ? 1.0 / static_cast<double>(probe.size(0)) : 1.0);
   const double total = per_image * static_cast<double>(splits.train->size() + splits.val->size() +
