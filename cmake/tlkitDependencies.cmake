@@ -18,6 +18,22 @@ foreach(lib IN LISTS TORCH_LIBRARIES)
   endif()
 endforeach()
 find_package(OpenMP REQUIRED)
+# c10d's ProcessGroupGloo header includes Gloo's headers, which LibTorch's packages do not all ship
+# (Debian: libgloo-dev). Data parallelism (--nproc) needs them.
+find_path(TLKIT_GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
+if(NOT TLKIT_GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "tlkit: Gloo's headers (gloo/config.h) were not found; on Debian install "
+                      "libgloo-dev (scripts/setup.sh does), or set TLKIT_GLOO_INCLUDE_DIR")
+endif()
+# NCCL for CUDA data parallelism, where LibTorch was built with CUDA and ships c10d's NCCL header.
+set(TLKIT_WITH_NCCL OFF)
+if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND)
+  find_file(TLKIT_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
+            HINTS ${TORCH_INCLUDE_DIRS} NO_CACHE)
+  if(TLKIT_NCCL_HEADER)
+    set(TLKIT_WITH_NCCL ON)
+  endif()
+endif()
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)  # gzip-compressed IDX files (tlkit::data)
 if(TLKIT_BUILD_CLI)

@@ -95,6 +95,8 @@ def parse_args(argv):
     src.add_argument("--weights-file", help="a torchvision .pth state dict you already have")
     src.add_argument("--random-init", action="store_true", help="random weights (NOT pretrained)")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-init")
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="dropout probability of the small archs' classifier (0: none)")
     return p.parse_args(argv)
 
 
@@ -114,7 +116,7 @@ def build_model(args):
         if args.weights:
             sys.exit(f"--weights: there are no published weights for {args.arch}; use --random-init "
                      "(then train it) or --weights-file")
-        model = SmallVGG(cfg, bn, 3, pool, hidden, args.num_classes or 10)
+        model = SmallVGG(cfg, bn, 3, pool, hidden, args.num_classes or 10, dropout=args.dropout)
         return model, None, None, mean, std
     import torchvision
     builder = getattr(torchvision.models, args.arch)

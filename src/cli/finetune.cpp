@@ -2,6 +2,7 @@
 #include <tlkit/pipeline/transfer.h>
 
 #include "command.h"
+#include "launch.h"
 #include "run_options.h"
 
 namespace {
@@ -15,6 +16,7 @@ int run_finetune(int argc, char** argv) {
       "features of the frozen backbone; stage 2 fine-tunes the upper layers with per-layer\n"
       "learning rates, early stopping, snapshot ensembles and EMA weights.");
   cli::add_run_options(options, "finetune");
+  cli::add_parallel_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(
@@ -22,7 +24,9 @@ int run_finetune(int argc, char** argv) {
           "tlkit finetune --model models/vgg16.pt --data my_photos/ --out runs/photos --epochs 9",
           result))
     return cli::kOk;
+  if (const auto code = cli::launch_if_asked(result, argc, argv)) return *code;
   const auto common = cli::apply_common(result);
+  cli::join_process_group(result, common.device);
   const auto config = cli::run_config(result, "finetune", common);
   cli::print_run(pipeline::finetune(config), config.out);
   return cli::kOk;

@@ -1,6 +1,7 @@
 // tlkit: the command-line tool. Dispatches to one subcommand per src/cli/<name>.cpp.
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -56,6 +57,10 @@ int main(int argc, char** argv) {
     std::cerr << "tlkit: unknown command '" << name << "'; run 'tlkit --help' for the list\n";
     return kUsage;
   }
+  // A data-parallel worker names its rank in what it prints.
+  std::string who = name;
+  if (const char* rank = std::getenv("RANK"); rank && std::getenv("WORLD_SIZE"))
+    who += std::string(" [rank ") + rank + "]";
   try {
     return it->run(argc - 1, argv + 1);
   } catch (const UsageError& e) {
@@ -65,13 +70,13 @@ int main(int argc, char** argv) {
     std::cerr << "tlkit " << name << ": " << e.what() << " (see 'tlkit " << name << " --help')\n";
     return kUsage;
   } catch (const tlkit::Error& e) {
-    std::cerr << "tlkit " << name << ": error: " << e.what() << "\n";
+    std::cerr << "tlkit " << who << ": error: " << e.what() << "\n";
     return kFailure;
   } catch (const c10::Error& e) {
-    std::cerr << "tlkit " << name << ": error in LibTorch: " << e.what_without_backtrace() << "\n";
+    std::cerr << "tlkit " << who << ": error in LibTorch: " << e.what_without_backtrace() << "\n";
     return kFailure;
   } catch (const std::exception& e) {
-    std::cerr << "tlkit " << name << ": error: " << e.what() << "\n";
+    std::cerr << "tlkit " << who << ": error: " << e.what() << "\n";
     return kFailure;
   }
 }

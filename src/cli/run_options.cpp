@@ -7,6 +7,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/train/distributed.h>
 
 namespace tlkit::cli {
 namespace {
@@ -249,6 +250,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
 }
 
 void print_run(const pipeline::RunResult& result, const std::filesystem::path& out) {
+  if (!train::is_main_process()) return;  // data parallel: rank 0 reports for all
   std::cout << pipeline::format_results(result) << "\nRun folder: " << out.string()
             << " (config.json, model.pt, metrics.csv, summary.json, results.md, curves_*.png, "
                "TensorBoard events)\n";

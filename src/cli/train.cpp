@@ -2,6 +2,7 @@
 #include <tlkit/pipeline/transfer.h>
 
 #include "command.h"
+#include "launch.h"
 #include "run_options.h"
 
 namespace {
@@ -12,6 +13,7 @@ int run_train(int argc, char** argv) {
   cxxopts::Options options("tlkit train",
                            "Train every layer of a TorchScript classifier on a dataset");
   cli::add_run_options(options, "train");
+  cli::add_parallel_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv,
@@ -20,7 +22,9 @@ int run_train(int argc, char** argv) {
                   "--out runs/pretrain --epochs 3 --optimizer adam:lr=1e-3",
                   result))
     return cli::kOk;
+  if (const auto code = cli::launch_if_asked(result, argc, argv)) return *code;
   const auto common = cli::apply_common(result);
+  cli::join_process_group(result, common.device);
   const auto config = cli::run_config(result, "train", common);
   cli::print_run(pipeline::train(config), config.out);
   return cli::kOk;

@@ -61,9 +61,12 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset,
   TLKIT_CHECK(dataset_ != nullptr, "DataLoader needs a dataset; got a null pointer");
   TLKIT_CHECK(options_.batch_size > 0, "batch size must be at least 1");
   TLKIT_CHECK(dataset_->size() > 0, "cannot load from an empty dataset: ", dataset_->describe());
-  TLKIT_CHECK(num_batches() > 0, dataset_->describe(), " has ", num_samples(),
-              " samples, fewer than one batch of ", options_.batch_size,
-              " with drop_last; lower the batch size or keep the last batch");
+  TLKIT_CHECK(options_.shards >= 1 && options_.shard < options_.shards, "loader shard ",
+              options_.shard, " of ", options_.shards, " does not exist");
+  // An evaluation shard may be empty (fewer samples than ranks); the ranks' sums still add up.
+  TLKIT_CHECK(num_batches() > 0 || (options_.shards > 1 && !options_.pad_shards),
+              dataset_->describe(), " has ", num_samples(), " samples, fewer than one batch of ",
+              options_.batch_size, " with drop_last; lower the batch size or keep the last batch");
   if (options_.prefetch == 0) options_.prefetch = std::max<size_t>(2 * options_.workers, 1);
   buffers_ = std::make_unique<detail::BatchBuffers>(options_.prefetch + options_.workers + 2);
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -78,9 +81,25 @@ DataLoader::~DataLoader() {
   for (auto& worker : workers_) worker.join();
 }
 
+std::vector<size_t> shard_order(const std::vector<size_t>& order, size_t shards, size_t shard,
+                                bool pad) {
+  TLKIT_CHECK(shards >= 1 && shard < shards, "shard ", shard, " of ", shards, " does not exist");
+  if (shards == 1) return order;
+  std::vector<size_t> part;
+  const size_t total =
+      pad && !order.empty() ? (order.size() + shards - 1) / shards * shards : order.size();
+  part.reserve(total / shards + 1);
+  for (size_t position = shard; position < total; position += shards)
+    part.push_back(order[position % order.size()]);
+  return part;
+}
+
 size_t DataLoader::num_samples() const {
   const size_t n = dataset_->size();
-  return options_.limit > 0 ? std::min(n, options_.limit) : n;
+  const size_t all = options_.limit > 0 ? std::min(n, options_.limit) : n;
+  if (options_.shards <= 1) return all;
+  if (options_.pad_shards) return (all + options_.shards - 1) / options_.shards;
+  return all / options_.shards + (options_.shard < all % options_.shards ? 1 : 0);
 }
 
 size_t DataLoader::num_batches() const {
@@ -96,8 +115,8 @@ std::vector<size_t> DataLoader::order(size_t epoch) const {
     indices.resize(dataset_->size());
     std::iota(indices.begin(), indices.end(), size_t{0});
   }
-  indices.resize(num_samples());
-  return indices;
+  indices.resize(options_.limit > 0 ? std::min(indices.size(), options_.limit) : indices.size());
+  return shard_order(indices, options_.shards, options_.shard, options_.pad_shards);
 }
 
 void DataLoader::epoch(size_t e) {

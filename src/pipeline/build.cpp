@@ -19,6 +19,7 @@
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/schedule/momentum.h>
 #include <tlkit/schedule/spec.h>
+#include <tlkit/train/distributed.h>
 #include <tlkit/train/loader_source.h>
 
 namespace fs = std::filesystem;
@@ -219,6 +220,19 @@ std::shared_ptr<train::BatchSource> make_loader(std::shared_ptr<const data::Data
   loader.shuffle = shuffle;
   loader.seed = options.seed;
   loader.workers = options.workers;
+  if (train::world_size() > 1) {
+    // Data parallel: --batch-size is the whole step's batch, split between the ranks, so the
+    // number of processes changes the speed, not the result. Training shards pad (every rank
+    // the same number of batches); evaluation shards do not (every image counted once).
+    const auto ranks = static_cast<size_t>(train::world_size());
+    TLKIT_CHECK(loader.batch_size % ranks == 0, "the batch size ", loader.batch_size,
+                " does not split evenly over ", ranks,
+                " processes: give --batch-size a multiple of ", ranks);
+    loader.batch_size /= ranks;
+    loader.shards = ranks;
+    loader.shard = static_cast<size_t>(train::world_rank());
+    loader.pad_shards = shuffle;
+  }
   return std::make_shared<train::LoaderSource>(
       std::make_shared<data::DataLoader>(std::move(dataset), std::move(transform), loader));
 }

@@ -11,6 +11,7 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/train/distributed.h>
 
 namespace fs = std::filesystem;
 
@@ -169,7 +170,12 @@ std::int64_t steps_per_epoch(size_t images, std::int64_t batch) {
 
 RunConfig RunConfig::resolved(size_t train_images) const {
   RunConfig r = *this;
-  if (r.data.batch_size == 0) r.data.batch_size = auto_batch(train_images, 32);
+  if (r.data.batch_size == 0) {
+    r.data.batch_size = auto_batch(train_images, 32);
+    // Data parallel: a batch the processes can split evenly (each takes batch / processes).
+    const std::int64_t ranks = train::world_size();
+    r.data.batch_size = (r.data.batch_size + ranks - 1) / ranks * ranks;
+  }
   const auto spe = steps_per_epoch(train_images, r.data.batch_size);
   if (r.fit.epochs == 0) r.fit.epochs = std::clamp<std::int64_t>(epochs_for(300, spe), 5, 40);
   if (r.fit.patience < 0) r.fit.patience = std::max<std::int64_t>(5, epochs_for(100, spe));

@@ -15,6 +15,7 @@
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/train/distributed.h>
 
 namespace fs = std::filesystem;
 
@@ -264,6 +265,80 @@ ExtractResult extract_features(model::Classifier& model,
                  result.rows, result.dim, result.layer, result.seconds,
                  result.rows / std::max(result.seconds, 1e-9), out_dir.string());
   return result;
+}
+
+FeatureSet extract_features_sharded(model::Classifier& model,
+                                    std::shared_ptr<const data::Dataset> dataset,
+                                    const fs::path& out_dir, const ExtractOptions& options) {
+  auto* world = train::world();
+  TLKIT_CHECK(world != nullptr,
+              "extract_features_sharded needs a process group (train::set_world)");
+  TLKIT_CHECK(dataset && dataset->size() > 0, "no images to extract features from; check --data");
+  TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
+  ExtractResult result{out_dir, 0, 0,
+                       options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
+  model.layer_index(result.layer);
+  const std::string sha256 =
+      options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
+  const auto transform = eval_transform(model);
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.shuffle = false;
+  loader_options.workers = options.workers;
+  loader_options.limit = options.limit;
+  loader_options.shards = static_cast<size_t>(world->world_size());
+  loader_options.shard = static_cast<size_t>(world->rank());
+  loader_options.pad_shards = false;
+  data::DataLoader loader(dataset, transform, loader_options);
+  const auto total = static_cast<std::int64_t>(
+      options.limit > 0 ? std::min(dataset->size(), options.limit) : dataset->size());
+
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<at::Tensor> rows, labels;
+  {
+    ModelStateGuard guard(model, options.device);
+    at::NoGradGuard no_grad;
+    for (auto& batch : loader) {
+      rows.push_back(model.forward_until(batch.images.to(options.device), result.layer)
+                         .to(at::kCPU, at::kFloat));
+      labels.push_back(batch.labels.to(at::kLong).clone());
+    }
+  }
+  // The feature width also on a rank whose shard is empty (fewer images than processes).
+  const auto width = train::allreduce_sum(
+      *world,
+      {rows.empty() ? 0.0 : static_cast<double>(rows.front().size(1)), rows.empty() ? 0.0 : 1.0});
+  const auto dim = static_cast<std::int64_t>(width[0] / std::max(width[1], 1.0));
+  auto local_rows = rows.empty() ? at::zeros({0, dim}) : at::cat(rows);
+  auto local_labels = labels.empty() ? at::zeros({0}, at::kLong) : at::cat(labels);
+  FeatureSet set;
+  set.features = train::gather_sharded_rows(*world, local_rows, total);
+  set.labels = train::gather_sharded_rows(*world, local_labels, total);
+  result.rows = total;
+  result.dim = set.features.size(1);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (std::int64_t i = 0; i < total; ++i)
+    set.sources.push_back(dataset->source(static_cast<size_t>(i)));
+  set.manifest = manifest_for(model, *dataset, *transform, options, result, sha256);
+  set.manifest["sources"] = set.sources;
+  set.layer = result.layer;
+  set.model_sha256 = sha256;
+  set.class_names = dataset->classes();
+  if (train::is_main_process()) {
+    fs::create_directories(out_dir);
+    std::error_code ignored;
+    fs::remove(out_dir / "manifest.json", ignored);
+    write_npy(out_dir / "features.npy", set.features);
+    write_npy(out_dir / "labels.npy", set.labels);
+    write_file_atomic(out_dir / "manifest.json", set.manifest.dump(2) + "\n");
+    logger()->info(
+        "extracted {} x {} features (layer {}) on {} processes in {:.1f} s ({:.0f} "
+        "images/s) to {}",
+        result.rows, result.dim, result.layer, world->world_size(), result.seconds,
+        result.rows / std::max(result.seconds, 1e-9), out_dir.string());
+  }
+  world->barrier();
+  return set;
 }
 
 FeatureSet load_features(const fs::path& dir, const std::string& expected_model_sha256) {

@@ -8,6 +8,7 @@
 #include <tlkit/pipeline/build.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/distributed.h>
 #include <tlkit/train/ema_callback.h>
 
 namespace fs = std::filesystem;
@@ -78,7 +79,7 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
         setup.checkpoints ? setup.dir / "checkpoints" / "best.pt" : fs::path());
     trainer.add_callback(best);
   }
-  if (setup.log) {
+  if (setup.log && train::is_main_process()) {
     trainer.add_callback(std::make_shared<train::CsvLogger>(setup.dir / "metrics.csv"));
     trainer.add_callback(std::make_shared<train::TensorBoardLogger>(setup.dir));
   }

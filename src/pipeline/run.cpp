@@ -6,6 +6,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/model/export.h>
+#include <tlkit/train/distributed.h>
 
 namespace fs = std::filesystem;
 
@@ -33,9 +34,14 @@ Started start_run(const RunConfig& config) {
   auto data = open_data(config.data);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
-  fs::create_directories(config.out);
-  if (!config.resume) clear_previous_run(config.out);
-  config.save(config.out / "config.json");
+  // Rank 0 alone makes and cleans the run folder; the others wait for it (they read from it only
+  // when resuming).
+  if (train::is_main_process()) {
+    fs::create_directories(config.out);
+    if (!config.resume) clear_previous_run(config.out);
+    config.save(config.out / "config.json");
+  }
+  if (auto* world = train::world()) world->barrier();
   torch::manual_seed(config.data.seed);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   return {config, std::move(data), std::move(model), num_classes};
@@ -110,10 +116,14 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   model.set_weights_origin("tlkit " + config.command + " on " + config.data.source + " (from " +
                            model.metadata().weights + ")");
   model.train(false);
-  model::export_model(model, result.exported);
-  logger()->info("exported the {} weights to {} ({})", result.exported_from,
-                 result.exported.string(), result.exported_because);
-  write_report(run.requested, config, result, outcome.fit.history);
+  if (train::is_main_process()) {
+    model::export_model(model, result.exported);
+    logger()->info("exported the {} weights to {} ({})", result.exported_from,
+                   result.exported.string(), result.exported_because);
+    write_report(run.requested, config, result, outcome.fit.history);
+  }
+  // No rank leaves before the files are written: a launcher reads them when the ranks are done.
+  if (auto* world = train::world()) world->barrier();
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include <tlkit/data/random.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/pipeline/fit.h>
+#include <tlkit/train/distributed.h>
 
 namespace fs = std::filesystem;
 
@@ -44,14 +45,18 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   const auto dir = feature_dir(model, config, request);
   const auto key =
       feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
-  if (fs::exists(dir / "manifest.json")) {
+  auto* world = train::world();
+  // Data parallel: rank 0 reads the cache and decides; the others follow its decision.
+  bool reuse = false;
+  if (train::is_main_process() && fs::exists(dir / "manifest.json")) {
     try {
       auto cached = load_features(dir);
       const auto reason = stale_reason(cached, key);
       if (reason.empty()) {
         logger()->info("stage 1: reusing cached {} features of {} ({} x {})", request.split,
                        request.layer, cached.features.size(0), cached.features.size(1));
-        return cached;
+        if (!world) return cached;
+        reuse = true;
       }
       logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
                      reason);
@@ -59,6 +64,10 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
       logger()->info("stage 1: cached {} features not reusable ({}); extracting again",
                      request.split, e.what());
     }
+  }
+  if (world) {
+    const auto decided = train::broadcast_string(*world, reuse ? "reuse" : "extract");
+    if (decided == "reuse") return load_features(dir);
   }
   ExtractOptions extract;
   extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
@@ -68,6 +77,7 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   extract.split = request.split;
   extract.layer = request.layer;
   extract.model_sha256 = request.model_sha256;
+  if (world) return extract_features_sharded(model, request.dataset, dir, extract);
   const auto extracted = extract_features(model, request.dataset, dir, extract);
   logger()->info("stage 1: extracted {} features of {} ({} x {}) in {:.1f}s", request.split,
                  request.layer, extracted.rows, extracted.dim, extracted.seconds);

@@ -32,16 +32,31 @@ TensorBatchSource::TensorBatchSource(at::Tensor inputs, at::Tensor targets, std:
 void TensorBatchSource::start_epoch(std::int64_t epoch) {
   order_ = shuffle_ ? epoch_permutation(inputs_.size(0), seed_, epoch)
                     : at::arange(inputs_.size(0), at::TensorOptions().dtype(at::kLong));
+  if (shards_ > 1) {
+    const auto n = order_.size(0);
+    const auto total = pad_ ? (n + shards_ - 1) / shards_ * shards_ : n;
+    auto positions = at::arange(shard_, total, shards_, at::TensorOptions().dtype(at::kLong));
+    order_ = order_.index_select(0, positions.remainder(n));
+  }
   position_ = 0;
 }
 
+void TensorBatchSource::set_shard(std::int64_t shards, std::int64_t shard, bool pad) {
+  TLKIT_CHECK(shards >= 1 && shard >= 0 && shard < shards, "shard ", shard, " of ", shards,
+              " does not exist");
+  shards_ = shards;
+  shard_ = shard;
+  pad_ = pad;
+  start_epoch(0);
+}
+
 std::int64_t TensorBatchSource::batches_per_epoch() const {
-  const auto n = inputs_.size(0);
+  const auto n = order_.size(0);
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 std::optional<Batch> TensorBatchSource::next() {
-  const auto n = inputs_.size(0);
+  const auto n = order_.size(0);
   const auto end = std::min(position_ + batch_size_, n);
   if (position_ >= n || (drop_last_ && end - position_ < batch_size_)) return std::nullopt;
   auto index = order_.slice(0, position_, end).to(inputs_.device());
@@ -49,7 +64,8 @@ std::optional<Batch> TensorBatchSource::next() {
   return Batch{inputs_.index_select(0, index), targets_.index_select(0, index)};
 }
 
-RepeatFirstBatches::RepeatFirstBatches(std::shared_ptr<BatchSource> inner, std::int64_t batches) {
+RepeatFirstBatches::RepeatFirstBatches(std::shared_ptr<BatchSource> inner, std::int64_t batches)
+    : shards_(inner->shards()) {
   TLKIT_CHECK(batches > 0, "--overfit-batches must be positive, got ", batches);
   inner->start_epoch(0);
   while (static_cast<std::int64_t>(cache_.size()) < batches) {

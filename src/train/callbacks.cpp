@@ -12,6 +12,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/schedule/lr_scheduler.h>
+#include <tlkit/train/distributed.h>
 #include <tlkit/train/trainer.h>
 
 namespace tlkit::train {
@@ -186,6 +187,7 @@ bool Checkpoint::on_epoch_end(TrainContext& context) {
 
 // ------------------------------------------------------------------------- weights-only files
 void save_state(const NamedTensors& state, const std::filesystem::path& path, std::int64_t epoch) {
+  if (!is_main_process()) return;  // data parallel: every rank holds these weights; rank 0 writes
   torch::serialize::OutputArchive archive;
   write_state(archive, "t", state);
   archive.write("epoch", c10::IValue(epoch));

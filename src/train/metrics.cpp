@@ -7,6 +7,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/train/distributed.h>
 
 namespace tlkit::train {
 
@@ -64,6 +65,19 @@ void EvaluationAccumulator::add_log_probabilities(const at::Tensor& log_probabil
   confusion_.view(-1).index_add_(0, y * num_classes + predicted, at::ones_like(y));
 }
 
+void EvaluationAccumulator::reduce_over_ranks() {
+  auto* comm = world();
+  if (!comm) return;
+  const auto sums = allreduce_sum(
+      *comm, {loss_sum_, static_cast<double>(correct_), static_cast<double>(examples_)});
+  loss_sum_ = sums[0];
+  correct_ = static_cast<std::int64_t>(sums[1]);
+  examples_ = static_cast<std::int64_t>(sums[2]);
+  std::vector<at::Tensor> confusion{confusion_.contiguous()};
+  comm->allreduce_sum(confusion);
+  confusion_ = confusion.front();
+}
+
 Evaluation EvaluationAccumulator::result() const {
   Evaluation evaluation;
   evaluation.examples = examples_;
@@ -99,6 +113,7 @@ Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_clas
                       [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y) {
                         accumulator.add_log_probabilities(log_p, y);
                       });
+  if (source.shards() > 1) accumulator.reduce_over_ranks();
   return accumulator.result();
 }
 
@@ -127,6 +142,7 @@ Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& 
   const double count = static_cast<double>(members.size());
   for (size_t i = 0; i < probability_sums.size(); ++i)
     accumulator.add_log_probabilities((probability_sums[i] / count).log(), targets[i]);
+  if (source.shards() > 1) accumulator.reduce_over_ranks();
   return accumulator.result();
 }
 

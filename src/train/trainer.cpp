@@ -16,6 +16,7 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/progress.h>
 #include <tlkit/schedule/lr_scheduler.h>
+#include <tlkit/train/distributed.h>
 
 namespace tlkit::train {
 namespace {
@@ -76,6 +77,15 @@ void set_cpu_rng_state(const at::Tensor& state) {
 
 }  // namespace
 
+// What a data-parallel fit needs beyond the plain loop: the group, the gradient averager and the
+// buffers (batch-norm statistics) that rank 0's copy overrides after every step.
+struct Trainer::Parallel {
+  Communicator& comm;
+  std::unique_ptr<GradientAverager> averager;
+  std::vector<at::Tensor> buffers;
+  double reported_seconds = 0;
+};
+
 Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOptions options)
     : network_(network),
       optimizer_(optimizer),
@@ -114,13 +124,13 @@ Evaluation Trainer::evaluate(BatchSource& source) {
   return train::evaluate(network_, source, options_.num_classes, options_.device);
 }
 
-Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
+Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel* parallel) {
   network_.train(true);
   train.start_epoch(context.epoch);
   ProgressBar bar(options_.label + " epoch " + std::to_string(context.epoch + 1) + "/" +
                       std::to_string(options_.epochs),
                   context.batches_per_epoch);
-  bar.set_enabled(options_.progress);
+  bar.set_enabled(options_.progress && is_main_process());
   double loss_sum = 0;
   std::int64_t correct = 0, seen = 0;
   context.batch = 0;
@@ -131,12 +141,25 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
     auto loss = at::cross_entropy_loss(logits, targets);
     optimizer_.zero_grad();
     loss.backward();
+    double n = static_cast<double>(targets.size(0));
+    double batch_correct =
+        static_cast<double>(logits.argmax(1).eq(targets).sum().item<std::int64_t>());
+    context.batch_loss = loss.item<double>();
+    if (parallel) {
+      // Every rank sees the whole batch's loss and counts: decisions stay the same on all ranks.
+      if (parallel->averager) parallel->averager->average(network_.trainable_parameters());
+      const auto sums = allreduce_sum(parallel->comm, {context.batch_loss * n, batch_correct, n});
+      context.batch_loss = sums[0] / sums[2];
+      batch_correct = sums[1];
+      n = sums[2];
+    }
     if (options_.grad_clip_norm > 0)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
-    context.batch_loss = loss.item<double>();
     context.skip_step = false;
     for (auto& callback : callbacks_) callback->on_before_optimizer_step(context);
     if (!context.skip_step) optimizer_.step();
+    if (parallel && !parallel->buffers.empty())
+      broadcast_tensors(parallel->comm, parallel->buffers);
     if (scheduler_ && options_.schedule_step == ScheduleStep::kPerBatch) {
       TLKIT_CHECK(!scheduler_->uses_metric(), scheduler_->name(),
                   " needs a validation metric: step it per epoch");
@@ -144,12 +167,11 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
     }
     ++global_step_;
 
-    const auto n = targets.size(0);
-    context.batch_size = n;
+    context.batch_size = static_cast<std::int64_t>(n);
     context.global_step = global_step_;
-    loss_sum += context.batch_loss * static_cast<double>(n);
-    correct += logits.argmax(1).eq(targets).sum().item<std::int64_t>();
-    seen += n;
+    loss_sum += context.batch_loss * n;
+    correct += static_cast<std::int64_t>(batch_correct);
+    seen += static_cast<std::int64_t>(n);
     for (auto& callback : callbacks_) callback->on_batch_end(context);
     ++context.batch;
     bar.update(context.batch, {{"loss", loss_sum / static_cast<double>(seen)},
@@ -161,6 +183,12 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train) {
   metrics.set("epoch", static_cast<double>(context.epoch + 1));
   metrics.set("train_loss", loss_sum / static_cast<double>(seen));
   metrics.set("train_acc", static_cast<double>(correct) / static_cast<double>(seen));
+  if (parallel && parallel->averager) {
+    // Seconds this epoch spent in the gradient allreduce (the communication share of the steps).
+    const double total = parallel->averager->communication_seconds();
+    metrics.set("allreduce_s", total - parallel->reported_seconds);
+    parallel->reported_seconds = total;
+  }
   bar.finish(metrics.items());
   return metrics;
 }
@@ -185,6 +213,28 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
   context.global_step = global_step_;
   context.batches_per_epoch = train.batches_per_epoch();
   context.monitor = &monitor_;
+
+  // Data parallel when the training batches are split between the ranks: every rank starts from
+  // rank 0's weights and buffers.
+  std::unique_ptr<Parallel> parallel;
+  if (train.shards() > 1) {
+    auto* comm = world();
+    TLKIT_CHECK(comm && comm->world_size() == train.shards(), "the training data is split into ",
+                train.shards(), " shards but this process is not one of ", train.shards(),
+                " ranks (train::set_world)");
+    parallel = std::make_unique<Parallel>(Parallel{*comm, nullptr, {}, 0});
+    if (options_.average_gradients) parallel->averager = std::make_unique<GradientAverager>(*comm);
+    std::vector<at::Tensor> state;
+    for (const auto& entry : network_.named_state()) state.push_back(entry.second);
+    broadcast_tensors(*comm, state);
+    std::vector<const void*> params;
+    for (const auto& p : network_.parameters()) params.push_back(p.data_ptr());
+    for (const auto& t : state)
+      if (t.is_floating_point() &&
+          std::find(params.begin(), params.end(), static_cast<const void*>(t.data_ptr())) ==
+              params.end())
+        parallel->buffers.push_back(t);
+  }
   for (auto& callback : callbacks_) callback->on_train_begin(context);
 
   FitResult result;
@@ -193,7 +243,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     for (auto& callback : callbacks_) callback->on_epoch_begin(context);
     // Learning rates used during this epoch (before the per-epoch scheduler step).
     const auto rates = learning_rates();
-    context.metrics = train_epoch(context, train);
+    context.metrics = train_epoch(context, train, parallel.get());
     for (size_t g = 0; g < rates.size(); ++g)
       context.metrics.set("lr_group" + std::to_string(g), rates[g]);
     if (val) {
@@ -226,6 +276,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
 }
 
 void Trainer::save_checkpoint(const std::filesystem::path& path) const {
+  if (!is_main_process()) return;  // every rank holds the same state; rank 0 writes it
   torch::serialize::OutputArchive archive;
   archive.write("tlkit_checkpoint_version", c10::IValue(kCheckpointVersion));
   archive.write("epoch", c10::IValue(next_epoch_));

@@ -42,7 +42,20 @@ struct LoaderOptions {
   size_t prefetch = 0;     // batches loaded ahead of the consumer; 0 = 2 * workers
   bool drop_last = false;  // leave out a last, smaller batch
   size_t limit = 0;        // visit only the first `limit` samples of each epoch's order; 0 = all
+  // Data parallelism: this process is shard `shard` of `shards` and visits only its part of each
+  // epoch's order (shard_order). Training pads (every rank the same number of samples); evaluation
+  // does not (every sample counted once when the ranks' sums are added).
+  size_t shards = 1;
+  size_t shard = 0;
+  bool pad_shards = true;
 };
+
+// The part of `order` that shard `shard` of `shards` visits, as torch's DistributedSampler: with
+// `pad`, `order` is first extended by wrapping around to a multiple of `shards`; then every
+// shards-th entry from position `shard`. The shards' batch k together hold the batch k of one
+// process with `shards` times the batch size.
+std::vector<size_t> shard_order(const std::vector<size_t>& order, size_t shards, size_t shard,
+                                bool pad);
 
 // One batch of decoded, transformed images (the trainer sees only images and labels: train::Batch).
 struct ImageBatch {
@@ -67,7 +80,7 @@ class DataLoader {
   std::optional<ImageBatch> next();
 
   size_t current_epoch() const { return epoch_; }
-  size_t num_samples() const;  // samples per epoch (after limit)
+  size_t num_samples() const;  // samples per epoch (after limit; this shard's)
   size_t num_batches() const;  // batches per epoch
   std::vector<size_t> order(
       size_t epoch) const;  // dataset indices in the order epoch `epoch` visits them

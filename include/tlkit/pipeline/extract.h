@@ -63,6 +63,14 @@ struct FeatureSet {
   Json manifest;
 };
 
+// Data parallel extraction (train::world() set): every rank extracts every world_size()-th image,
+// the rows are gathered on every rank in file order, and rank 0 writes the same files as
+// extract_features. Returns the whole set on every rank.
+FeatureSet extract_features_sharded(model::Classifier& model,
+                                    std::shared_ptr<const data::Dataset> dataset,
+                                    const std::filesystem::path& out_dir,
+                                    const ExtractOptions& options);
+
 // Reads a folder written by extract_features. With `expected_model_sha256`, features from another
 // model are an error (re-run the extraction).
 FeatureSet load_features(const std::filesystem::path& dir,

@@ -22,7 +22,11 @@ class BatchSource {
   virtual void start_epoch(std::int64_t epoch) = 0;
   virtual std::optional<Batch> next() = 0;
   virtual std::int64_t batches_per_epoch() const = 0;
-  virtual std::int64_t size() const = 0;  // examples per epoch
+  virtual std::int64_t size() const = 0;  // examples per epoch (this process's share)
+  // Data parallelism: how many processes share each epoch (1 = this process sees all of it). The
+  // trainer averages gradients over the ranks, and evaluation adds their sums, only for a source
+  // split between them.
+  virtual std::int64_t shards() const { return 1; }
 };
 
 // Batches from tensors in memory (e.g. cached features), reshuffled each epoch from (seed, epoch).
@@ -33,7 +37,10 @@ class TensorBatchSource : public BatchSource {
   void start_epoch(std::int64_t epoch) override;
   std::optional<Batch> next() override;
   std::int64_t batches_per_epoch() const override;
-  std::int64_t size() const override { return inputs_.size(0); }
+  std::int64_t size() const override { return order_.size(0); }
+  std::int64_t shards() const override { return shards_; }
+  // Visit only shard `shard` of `shards` of each epoch's order (data::shard_order's rule).
+  void set_shard(std::int64_t shards, std::int64_t shard, bool pad);
 
  private:
   at::Tensor inputs_, targets_, order_;
@@ -41,6 +48,8 @@ class TensorBatchSource : public BatchSource {
   bool shuffle_, drop_last_;
   std::uint64_t seed_;
   std::int64_t position_ = 0;
+  std::int64_t shards_ = 1, shard_ = 0;
+  bool pad_ = true;
 };
 
 // The first `batches` batches of epoch 0 of `inner`, every epoch: the course's "overfit a tiny
@@ -54,9 +63,11 @@ class RepeatFirstBatches : public BatchSource {
     return static_cast<std::int64_t>(cache_.size());
   }
   std::int64_t size() const override;
+  std::int64_t shards() const override { return shards_; }
 
  private:
   std::vector<Batch> cache_;
+  std::int64_t shards_ = 1;
   size_t position_ = 0;
 };
 

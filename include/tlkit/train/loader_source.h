@@ -22,6 +22,9 @@ class LoaderSource : public BatchSource {
     return static_cast<std::int64_t>(loader_->num_batches());
   }
   std::int64_t size() const override { return static_cast<std::int64_t>(loader_->num_samples()); }
+  std::int64_t shards() const override {
+    return static_cast<std::int64_t>(loader_->options().shards);
+  }
   data::DataLoader& loader() { return *loader_; }
 
  private:

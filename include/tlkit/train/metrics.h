@@ -43,6 +43,8 @@ class EvaluationAccumulator {
   explicit EvaluationAccumulator(std::int64_t num_classes);
   void add_log_probabilities(const at::Tensor& log_probabilities, const at::Tensor& targets);
   Evaluation result() const;
+  // Adds every rank's totals (data parallelism: each rank evaluated its shard of the data).
+  void reduce_over_ranks();
 
  private:
   double loss_sum_ = 0;

@@ -37,6 +37,9 @@ struct TrainerOptions {
   double grad_clip_norm = 0;    // 0 = no clipping
   std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
+  // Data parallelism (a training source split between the ranks of train::world()): gradients are
+  // averaged over the ranks after backward. Off only for the equality test's negative control.
+  bool average_gradients = true;
 };
 
 struct FitResult {
@@ -74,7 +77,8 @@ class Trainer {
   std::vector<double> learning_rates() const;  // one per param group
 
  private:
-  Metrics train_epoch(TrainContext& context, BatchSource& train);
+  struct Parallel;
+  Metrics train_epoch(TrainContext& context, BatchSource& train, Parallel* parallel);
   void step_scheduler_after_epoch(const Metrics& metrics);
 
   Network& network_;

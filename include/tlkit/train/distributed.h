@@ -1,0 +1,103 @@
+#pragma once
+// Data parallelism on PyTorch's own distributed engine, c10d (Gloo on CPU; NCCL on CUDA where
+// LibTorch was built with it). This header stays free of c10d: the process group lives behind
+// Communicator, and every LibTorch-version difference lives in src/train/c10d_compat.h.
+//
+// A distributed run is N processes, each holding the whole model and 1/N of every batch. The
+// process with rank 0 writes every file (checkpoints, exports, logs, reports); every process
+// computes every decision from the same, reduced numbers, so all ranks stay bitwise identical.
+// tlkit starts the processes itself (`--nproc N`) or is started by torchrun or any launcher that
+// sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace tlkit::train {
+
+struct DistributedEnv {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  // TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent hosts the store, every rank is a client
+  // (under the prefix "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>").
+  bool agent_store = false;
+  std::string store_prefix;
+  std::string socket_interface;  // GLOO_SOCKET_IFNAME: the network interface Gloo binds to
+};
+
+// The launcher's environment, or nullopt when WORLD_SIZE is unset. Throws a tlkit::Error naming
+// the variable for missing or inconsistent values (RANK outside [0, WORLD_SIZE), a bad port, ...).
+std::optional<DistributedEnv> distributed_env_from_environment();
+
+// A process group: collectives over every rank, each blocking until done on this rank. Tensors
+// are reduced in place; they must be contiguous and on the group's device. A peer that dies makes
+// the call throw a tlkit::Error (at once, or after the timeout for a peer that hangs).
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual std::string backend() const = 0;  // "gloo" or "nccl"
+
+  virtual void allreduce_sum(std::vector<at::Tensor>& tensors) = 0;
+  virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
+  // outputs[r] receives rank r's `input` (equal shapes on every rank).
+  virtual void allgather(const at::Tensor& input, std::vector<at::Tensor>& outputs) = 0;
+  virtual void barrier() = 0;
+};
+
+// Connects to the group described by `env`: rank 0 hosts the TCP store at MASTER_ADDR:MASTER_PORT
+// (unless the launcher's agent does), every rank joins, Gloo (or NCCL for `backend` "nccl")
+// connects them. `timeout` bounds the rendezvous and every later collective.
+std::shared_ptr<Communicator> connect(const DistributedEnv& env, std::chrono::milliseconds timeout,
+                                      const std::string& backend = "gloo");
+
+// The process's group, when it runs as one rank of several: set once by the application (the CLI
+// does it when the launcher's variables are set), read by the trainer, the loaders' sharding and
+// every file writer. Null when not distributed.
+void set_world(std::shared_ptr<Communicator> world);
+Communicator* world();
+// Rank and size of the process's group (0 and 1 when not distributed).
+int world_rank();
+int world_size();
+// True for the process that writes files and logs: rank 0, or the only process.
+bool is_main_process();
+
+// ------------------------------------------------------------------ helpers over a Communicator
+// Broadcasts `tensors` from `root` in place, flattened into one buffer per dtype.
+void broadcast_tensors(Communicator& comm, const std::vector<at::Tensor>& tensors, int root = 0);
+// Sums `values` over the ranks (in double; exact for counts below 2^53).
+std::vector<double> allreduce_sum(Communicator& comm, std::vector<double> values);
+// Rank `root`'s string on every rank.
+std::string broadcast_string(Communicator& comm, const std::string& text, int root = 0);
+// Rows of a [n, ...] tensor sharded as shard_rows(n, world, rank) (row i on rank i % world),
+// gathered into the full [n, ...] tensor, in the original row order, on every rank.
+at::Tensor gather_sharded_rows(Communicator& comm, const at::Tensor& local, std::int64_t n);
+
+// Averages gradients over the ranks after backward: the defined gradients of `parameters`,
+// flattened into buckets of about `bucket_bytes` (per dtype and device), summed in one allreduce
+// per bucket and divided by the world size. The flat buffers are kept between steps.
+class GradientAverager {
+ public:
+  explicit GradientAverager(Communicator& comm, std::int64_t bucket_bytes = 25 << 20)
+      : comm_(comm), bucket_bytes_(bucket_bytes) {}
+  void average(const std::vector<at::Tensor>& parameters);
+  // Seconds spent in allreduce calls so far (the communication share of a step).
+  double communication_seconds() const { return comm_seconds_; }
+
+ private:
+  Communicator& comm_;
+  std::int64_t bucket_bytes_;
+  std::vector<at::Tensor> buffers_;
+  double comm_seconds_ = 0;
+};
+
+}  // namespace tlkit::train

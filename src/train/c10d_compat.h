@@ -1,0 +1,27 @@
+#pragma once
+// Every difference between LibTorch versions in the c10d API tlkit uses, in one place.
+//
+// LibTorch 1.13: ProcessGroupGloo derives from ProcessGroup and is used directly.
+// LibTorch 2.x: Gloo and NCCL derive from c10d::Backend; calling the backend directly works the
+// same way (collectives return a Work to wait on), so only the includes and the NCCL test differ.
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#if defined(TLKIT_WITH_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+namespace tlkit::train::compat {
+
+using Store = ::c10d::Store;
+using TCPStore = ::c10d::TCPStore;
+using TCPStoreOptions = ::c10d::TCPStoreOptions;
+using PrefixStore = ::c10d::PrefixStore;
+using Gloo = ::c10d::ProcessGroupGloo;
+#if defined(TLKIT_WITH_NCCL)
+using Nccl = ::c10d::ProcessGroupNCCL;
+#endif
+
+}  // namespace tlkit::train::compat

@@ -1,0 +1,344 @@
+#include <tlkit/train/distributed.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <ATen/ATen.h>
+
+#include <tlkit/core/error.h>
+
+#include "c10d_compat.h"
+
+namespace tlkit::train {
+namespace {
+
+std::optional<std::string> env(const char* name) {
+  const char* value = std::getenv(name);
+  if (!value) return std::nullopt;
+  return std::string(value);
+}
+
+int env_int(const char* name, const std::string& text, long lo, long hi) {
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  TLKIT_CHECK(!text.empty() && end && *end == '\0' && errno == 0 && value >= lo && value <= hi,
+              "the environment variable ", name, "='", text, "' must be an integer in [", lo, ", ",
+              hi, "]");
+  return static_cast<int>(value);
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+class GroupCommunicator final : public Communicator {
+ public:
+  GroupCommunicator(c10::intrusive_ptr<compat::Store> store,
+                    c10::intrusive_ptr<::c10d::ProcessGroup> group, int rank, int size,
+                    std::string backend, std::chrono::milliseconds timeout)
+      : store_(std::move(store)),
+        group_(std::move(group)),
+        rank_(rank),
+        size_(size),
+        backend_(std::move(backend)),
+        timeout_(timeout) {}
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return size_; }
+  std::string backend() const override { return backend_; }
+
+  void allreduce_sum(std::vector<at::Tensor>& tensors) override {
+    if (tensors.empty()) return;
+    for (auto& t : tensors) {
+      ::c10d::AllreduceOptions options;
+      options.timeout = timeout_;
+      std::vector<at::Tensor> one{t};
+      wait("allreduce", group_->allreduce(one, options));
+    }
+  }
+
+  void broadcast(std::vector<at::Tensor>& tensors, int root) override {
+    for (auto& t : tensors) {
+      ::c10d::BroadcastOptions options;
+      options.rootRank = root;
+      options.timeout = timeout_;
+      std::vector<at::Tensor> one{t};
+      wait("broadcast", group_->broadcast(one, options));
+    }
+  }
+
+  void allgather(const at::Tensor& input, std::vector<at::Tensor>& outputs) override {
+    outputs.clear();
+    for (int r = 0; r < size_; ++r) outputs.push_back(at::empty_like(input));
+    std::vector<std::vector<at::Tensor>> out{outputs};
+    std::vector<at::Tensor> in{input};
+    ::c10d::AllgatherOptions options;
+    options.timeout = timeout_;
+    wait("allgather", group_->allgather(out, in, options));
+    outputs = out.front();
+  }
+
+  void barrier() override {
+    // A tiny allreduce rather than ProcessGroup::barrier: the same timeout and error path as
+    // every other collective.
+    std::vector<at::Tensor> one{at::zeros({1})};
+    allreduce_sum(one);
+  }
+
+ private:
+  void wait(const char* what, const c10::intrusive_ptr<::c10d::Work>& work) {
+    try {
+      work->wait(timeout_);
+    } catch (const std::exception& e) {
+      std::string message = e.what();
+      if (const auto* c10 = dynamic_cast<const c10::Error*>(&e))
+        message = c10->what_without_backtrace();
+      const auto newline = message.find('\n');
+      if (newline != std::string::npos) message.resize(newline);
+      fail("rank ", rank_, " of ", size_, ": the ", what,
+           " with the other ranks failed (a rank died, hung or could not be reached within ",
+           timeout_.count() / 1000, " s): ", message);
+    }
+  }
+
+  c10::intrusive_ptr<compat::Store> store_;
+  c10::intrusive_ptr<::c10d::ProcessGroup> group_;
+  int rank_, size_;
+  std::string backend_;
+  std::chrono::milliseconds timeout_;
+};
+
+std::mutex world_mutex;
+std::shared_ptr<Communicator> world_instance;
+
+}  // namespace
+
+std::optional<DistributedEnv> distributed_env_from_environment() {
+  const auto world = env("WORLD_SIZE");
+  if (!world) return std::nullopt;
+  DistributedEnv e;
+  e.world_size = env_int("WORLD_SIZE", *world, 1, 1 << 20);
+  const auto rank = env("RANK");
+  TLKIT_CHECK(rank.has_value(), "WORLD_SIZE is set but RANK is not: a launcher sets both");
+  e.rank = env_int("RANK", *rank, 0, e.world_size - 1);
+  e.local_rank = env_int("LOCAL_RANK", env("LOCAL_RANK").value_or(*rank), 0, e.world_size - 1);
+  e.master_addr = env("MASTER_ADDR").value_or("127.0.0.1");
+  TLKIT_CHECK(!e.master_addr.empty(), "the environment variable MASTER_ADDR is empty");
+  if (const auto port = env("MASTER_PORT")) {
+    e.master_port = env_int("MASTER_PORT", *port, 1, 65535);
+  } else {
+    TLKIT_CHECK(e.world_size == 1, "WORLD_SIZE=", e.world_size,
+                " but MASTER_PORT is not set: a launcher sets MASTER_ADDR and MASTER_PORT");
+  }
+  const auto agent = env("TORCHELASTIC_USE_AGENT_STORE").value_or("");
+  e.agent_store = agent == "True" || agent == "true" || agent == "1";
+  if (e.agent_store)
+    e.store_prefix = "/worker/attempt_" + env("TORCHELASTIC_RESTART_COUNT").value_or("0");
+  e.socket_interface = env("GLOO_SOCKET_IFNAME").value_or("");
+  return e;
+}
+
+std::shared_ptr<Communicator> connect(const DistributedEnv& e, std::chrono::milliseconds timeout,
+                                      const std::string& backend) {
+  TLKIT_CHECK(e.world_size >= 1 && e.rank >= 0 && e.rank < e.world_size, "rank ", e.rank,
+              " is outside a world of ", e.world_size);
+  TLKIT_CHECK(backend == "gloo" || backend == "nccl", "unknown distributed backend '", backend,
+              "' (gloo or nccl)");
+  c10::intrusive_ptr<compat::Store> store;
+  try {
+    compat::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(e.master_port);
+    options.isServer = e.rank == 0 && !e.agent_store;
+    options.numWorkers = static_cast<std::size_t>(e.world_size);
+    options.waitWorkers = false;
+    options.timeout = timeout;
+    store = c10::make_intrusive<compat::TCPStore>(e.master_addr, options);
+  } catch (const std::exception& error) {
+    fail("rank ", e.rank, " could not ", e.rank == 0 && !e.agent_store ? "host" : "reach",
+         " the rendezvous store at ", e.master_addr, ":", e.master_port, ": ", error.what());
+  }
+  if (!e.store_prefix.empty())
+    store = c10::make_intrusive<compat::PrefixStore>(e.store_prefix, store);
+  auto prefixed = c10::make_intrusive<compat::PrefixStore>("tlkit/", store);
+
+  c10::intrusive_ptr<::c10d::ProcessGroup> group;
+  try {
+    if (backend == "gloo") {
+      auto options = compat::Gloo::Options::create(timeout);
+      if (!e.socket_interface.empty())
+        options->devices.push_back(compat::Gloo::createDeviceForInterface(e.socket_interface));
+      else if (is_loopback(e.master_addr))
+        options->devices.push_back(compat::Gloo::createDeviceForHostname("127.0.0.1"));
+      else
+        options->devices.push_back(compat::Gloo::createDefaultDevice());
+      options->threads = 2;
+      group = c10::make_intrusive<compat::Gloo>(prefixed, e.rank, e.world_size, options);
+    } else {
+#if defined(TLKIT_WITH_NCCL)
+      auto options = compat::Nccl::Options::create();
+      options->timeout = timeout;
+      group = c10::make_intrusive<compat::Nccl>(prefixed, e.rank, e.world_size, options);
+#else
+      fail("this tlkit was built without NCCL (LibTorch without CUDA): use --dist-backend gloo");
+#endif
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    std::string message = error.what();
+    const auto newline = message.find('\n');
+    if (newline != std::string::npos) message.resize(newline);
+    fail("rank ", e.rank, " of ", e.world_size, " could not join the process group through ",
+         e.master_addr, ":", e.master_port, " within ", timeout.count() / 1000, " s: ", message);
+  }
+  return std::make_shared<GroupCommunicator>(store, group, e.rank, e.world_size, backend, timeout);
+}
+
+void set_world(std::shared_ptr<Communicator> world) {
+  std::lock_guard<std::mutex> lock(world_mutex);
+  world_instance = std::move(world);
+}
+
+Communicator* world() {
+  std::lock_guard<std::mutex> lock(world_mutex);
+  return world_instance && world_instance->world_size() > 1 ? world_instance.get() : nullptr;
+}
+
+int world_rank() {
+  auto* w = world();
+  return w ? w->rank() : 0;
+}
+
+int world_size() {
+  auto* w = world();
+  return w ? w->world_size() : 1;
+}
+
+bool is_main_process() { return world_rank() == 0; }
+
+// ------------------------------------------------------------------ helpers
+namespace {
+
+// Tensors grouped by (dtype, device), in their order: one flat buffer per group.
+std::map<std::string, std::vector<at::Tensor>> by_kind(const std::vector<at::Tensor>& tensors) {
+  std::map<std::string, std::vector<at::Tensor>> groups;
+  for (const auto& t : tensors)
+    if (t.defined() && t.numel() > 0)
+      groups[std::string(c10::toString(t.scalar_type())) + "/" + t.device().str()].push_back(t);
+  return groups;
+}
+
+at::Tensor flatten(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> flat;
+  flat.reserve(tensors.size());
+  for (const auto& t : tensors) flat.push_back(t.detach().reshape({-1}));
+  return at::cat(flat);
+}
+
+void unflatten_into(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) {
+  at::NoGradGuard no_grad;
+  std::int64_t offset = 0;
+  for (const auto& t : tensors) {
+    const auto n = t.numel();
+    t.detach().copy_(flat.slice(0, offset, offset + n).view(t.sizes()));
+    offset += n;
+  }
+}
+
+}  // namespace
+
+void broadcast_tensors(Communicator& comm, const std::vector<at::Tensor>& tensors, int root) {
+  for (auto& [kind, group] : by_kind(tensors)) {
+    std::vector<at::Tensor> flat{flatten(group)};
+    comm.broadcast(flat, root);
+    unflatten_into(flat.front(), group);
+  }
+}
+
+std::vector<double> allreduce_sum(Communicator& comm, std::vector<double> values) {
+  if (values.empty()) return values;
+  std::vector<at::Tensor> t{at::from_blob(values.data(), {static_cast<std::int64_t>(values.size())},
+                                          at::TensorOptions().dtype(at::kDouble))
+                                .clone()};
+  comm.allreduce_sum(t);
+  std::memcpy(values.data(), t.front().data_ptr<double>(), values.size() * sizeof(double));
+  return values;
+}
+
+std::string broadcast_string(Communicator& comm, const std::string& text, int root) {
+  std::vector<at::Tensor> size{
+      at::full({1}, static_cast<std::int64_t>(text.size()), at::TensorOptions().dtype(at::kLong))};
+  comm.broadcast(size, root);
+  const auto n = size.front().item<std::int64_t>();
+  std::vector<at::Tensor> bytes{at::zeros({std::max<std::int64_t>(n, 1)}, at::kByte)};
+  if (comm.rank() == root && n > 0) std::memcpy(bytes.front().data_ptr(), text.data(), text.size());
+  comm.broadcast(bytes, root);
+  return std::string(static_cast<const char*>(bytes.front().data_ptr()), static_cast<size_t>(n));
+}
+
+at::Tensor gather_sharded_rows(Communicator& comm, const at::Tensor& local, std::int64_t n) {
+  const auto size = comm.world_size();
+  const auto rows = (n + size - 1) / size;  // rows per rank, the last ones padded
+  TLKIT_CHECK(local.dim() >= 1 && local.size(0) <= rows, "rank ", comm.rank(), " holds ",
+              local.size(0), " rows of ", n, " but a rank holds at most ", rows);
+  auto sizes = local.sizes().vec();
+  sizes[0] = rows;
+  auto padded = at::zeros(sizes, local.options());
+  padded.slice(0, 0, local.size(0)).copy_(local);
+  std::vector<at::Tensor> parts;
+  comm.allgather(padded.contiguous(), parts);
+  // Row i of the whole came from rank i % size, as its (i / size)-th row.
+  auto stacked = at::stack(parts, 1);  // [rows, size, ...]
+  sizes[0] = rows * size;
+  return stacked.reshape(sizes).slice(0, 0, n).contiguous();
+}
+
+void GradientAverager::average(const std::vector<at::Tensor>& parameters) {
+  std::vector<at::Tensor> grads;
+  for (const auto& p : parameters)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  size_t buffer = 0;
+  for (auto& [kind, group] : by_kind(grads)) {
+    // Consecutive gradients up to bucket_bytes per bucket.
+    size_t begin = 0;
+    while (begin < group.size()) {
+      size_t end = begin;
+      std::int64_t numel = 0, bytes = 0;
+      while (end < group.size() && (end == begin || bytes < bucket_bytes_)) {
+        numel += group[end].numel();
+        bytes += group[end].numel() * static_cast<std::int64_t>(group[end].element_size());
+        ++end;
+      }
+      if (buffer == buffers_.size()) buffers_.emplace_back();
+      auto& flat = buffers_[buffer++];
+      if (!flat.defined() || flat.numel() != numel ||
+          flat.scalar_type() != group[begin].scalar_type())
+        flat = at::empty({numel}, group[begin].options());
+      std::int64_t offset = 0;
+      for (size_t i = begin; i < end; ++i) {
+        const auto count = group[i].numel();
+        flat.slice(0, offset, offset + count).copy_(group[i].reshape({-1}));
+        offset += count;
+      }
+      std::vector<at::Tensor> one{flat};
+      const auto start = std::chrono::steady_clock::now();
+      comm_.allreduce_sum(one);
+      comm_seconds_ +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      flat.div_(comm_.world_size());
+      offset = 0;
+      for (size_t i = begin; i < end; ++i) {
+        const auto count = group[i].numel();
+        group[i].copy_(flat.slice(0, offset, offset + count).view(group[i].sizes()));
+        offset += count;
+      }
+      begin = end;
+    }
+  }
+}
+
+}  // namespace tlkit::train
