@@ -3,6 +3,8 @@
 // lower layers, the results table), `tlkit evaluate` (model and ensemble, agreeing with the run's
 // own table), `tlkit predict` and `tlkit lr-find`, and the messages for bad input.
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -346,4 +348,109 @@ TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
   result = tlkit_cli("evaluate --ensemble " + quoted(dir_.path()) + " --data " + quoted(data()));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "snapshots")) << result.output;
+}
+
+// ------------------------------------------------------------------ data parallelism (--nproc)
+// The numbers of a metrics.csv column, one per epoch.
+std::vector<double> csv_column(const fs::path& csv, const std::string& name) {
+  const auto lines = lines_of(csv);
+  std::vector<double> values;
+  if (lines.empty()) return values;
+  std::vector<std::string> header;
+  std::stringstream head(lines[0]);
+  for (std::string cell; std::getline(head, cell, ',');) header.push_back(cell);
+  const auto column = std::find(header.begin(), header.end(), name) - header.begin();
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::stringstream row(lines[i]);
+    std::string cell;
+    for (std::int64_t c = 0; std::getline(row, cell, ','); ++c)
+      if (c == column) values.push_back(std::stod(cell));
+  }
+  return values;
+}
+
+TEST_F(PipelineCli, TwoProcessesFollowOneProcessAndResumeExactly) {
+  // No dropout: 2 processes x half the batch then follow 1 process x the batch up to float
+  // rounding (the ranks' dropout masks cannot match one process's).
+  const auto model = tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",
+                                                    "tiny_no_dropout.pt");
+  const std::string common = "train --model " + quoted(model) + " --reinit --data " +
+                             quoted(data()) +
+                             " --batch-size 8 --no-augment --optimizer sgd:lr=0.05,momentum=0.9 "
+                             "--schedule constant --seed 3 --no-progress --dist-timeout 60";
+  const auto one = dir_ / "one", two = dir_ / "two", resumed = dir_ / "resumed";
+  auto result = tlkit_cli(common + " --epochs 4 --out " + quoted(one));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = tlkit_cli(common + " --epochs 4 --nproc 2 --out " + quoted(two));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "starting 2 processes")) << result.output;
+  for (const auto* column : {"train_loss", "val_loss", "val_acc"}) {
+    const auto a = csv_column(one / "metrics.csv", column);
+    const auto b = csv_column(two / "metrics.csv", column);
+    ASSERT_EQ(a.size(), 4u) << column;
+    ASSERT_EQ(b.size(), 4u) << column;
+    for (size_t e = 0; e < a.size(); ++e) EXPECT_NEAR(a[e], b[e], 1e-4) << column << " " << e;
+  }
+  EXPECT_FALSE(csv_column(two / "metrics.csv", "allreduce_s").empty());
+  // Negative control: one process at the per-rank batch (what the ranks would follow without
+  // averaging their gradients) is told apart by the same comparison.
+  result = tlkit_cli(std::regex_replace(common, std::regex("--batch-size 8"), "--batch-size 4") +
+                     " --epochs 4 --out " + quoted(dir_ / "control"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto control = csv_column(dir_ / "control" / "metrics.csv", "train_loss");
+  const auto parallel = csv_column(two / "metrics.csv", "train_loss");
+  ASSERT_EQ(control.size(), parallel.size());
+  double largest = 0;
+  for (size_t e = 0; e < control.size(); ++e)
+    largest = std::max(largest, std::abs(control[e] - parallel[e]));
+  EXPECT_GT(largest, 1e-3);
+
+  // Resumed with 2 processes after 2 epochs: the same run as the uninterrupted one, exactly.
+  result = tlkit_cli(common + " --epochs 2 --nproc 2 --out " + quoted(resumed));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = tlkit_cli(common + " --epochs 4 --nproc 2 --resume --out " + quoted(resumed));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  for (const auto* column : {"train_loss", "val_loss"})
+    EXPECT_EQ(csv_column(two / "metrics.csv", column), csv_column(resumed / "metrics.csv", column))
+        << column;
+
+  // Bad combinations are usage errors.
+  result = tlkit_cli(common + " --epochs 1 --nproc 0 --out " + quoted(dir_ / "bad"));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  result = tlkit_cli(common + " --epochs 1 --nproc 3 --out " + quoted(dir_ / "bad"));
+  EXPECT_NE(result.exit_code, 0) << result.output;  // batch 8 does not split over 3
+  EXPECT_TRUE(contains(result.output, "multiple of 3")) << result.output;
+}
+
+TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
+  const auto out = dir_ / "killed";
+  const std::string args = "train --model " + quoted(tlkit::test::tiny_model()) +
+                           " --reinit --data " + quoted(data()) +
+                           " --batch-size 8 --seed 3 --no-progress --dist-timeout 30 --nproc 2";
+  // Start, wait for the first epoch's checkpoint, SIGKILL rank 1 (the launcher's second child),
+  // then report the launcher's exit code and whether any worker is left.
+  const std::string script =
+      "'" + tlkit::test::cli_path() + "' " + args + " --epochs 100000 --out " + quoted(out) +
+      " > " + quoted(dir_ / "log.txt") + " 2>&1 & L=$!; for i in $(seq 600); do [ -s " +
+      quoted(out / "checkpoints/last.pt") + " ] && break; sleep 0.1; done; sleep 0.5; " +
+      "C=$(cat /proc/$L/task/$L/children); set -- $C; kill -9 $2; " +
+      "wait $L; echo \"exit=$?\"; sleep 0.5; for p in $C; do kill -0 $p 2>/dev/null && echo "
+      "\"orphan $p\"; done; true";
+  const auto started = std::chrono::steady_clock::now();
+  std::ofstream(dir_ / "kill.sh") << script << "\n";
+  const auto result = tlkit::test::run_command("bash " + quoted(dir_ / "kill.sh"));
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto log = tlkit::read_file(dir_ / "log.txt");
+  EXPECT_TRUE(contains(result.output, "exit=137")) << result.output << log;
+  EXPECT_FALSE(contains(result.output, "orphan")) << result.output;
+  EXPECT_TRUE(contains(log, "rank 1 of 2")) << log;
+  EXPECT_TRUE(contains(log, "SIGKILL")) << log;
+  EXPECT_TRUE(contains(log, "--resume")) << log;
+  EXPECT_LT(seconds, 60) << log;
+  // The run goes on from its last checkpoint (one more epoch than the log shows).
+  const auto done = lines_of(out / "metrics.csv").size();
+  const auto resumed =
+      tlkit_cli(args + " --epochs " + std::to_string(done + 1) + " --resume --out " + quoted(out));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
 }
