@@ -252,3 +252,44 @@ TEST(DataLoader, BatchesTheConsumerKeepsAreNeverReused) {
     EXPECT_TRUE(holds(views[v], first_epoch[(2 * v + 1) * 4])) << "view " << v;
   }
 }
+
+TEST(DataLoader, ShardsFollowDistributedSamplersRule) {
+  // 2 shards x batch 3 visit, batch by batch, what one loader x batch 6 visits.
+  auto dataset = std::make_shared<CountingDataset>(23);
+  auto whole_options = options_with(0, 6);
+  DataLoader whole(dataset, nullptr, whole_options);
+  const auto all = whole.order(3);
+  std::vector<std::vector<size_t>> parts;
+  for (size_t shard = 0; shard < 2; ++shard) {
+    auto options = options_with(0, 3);
+    options.shards = 2;
+    options.shard = shard;
+    DataLoader part(dataset, nullptr, options);
+    EXPECT_EQ(part.num_samples(), 12u);  // padded: 24 = 23 + the first index again
+    parts.push_back(part.order(3));
+  }
+  for (size_t k = 0; k < 4; ++k) {
+    std::multiset<size_t> joined, expected;
+    for (size_t j = 3 * k; j < std::min<size_t>(3 * k + 3, 12); ++j) {
+      joined.insert(parts[0][j]);
+      joined.insert(parts[1][j]);
+    }
+    for (size_t j = 6 * k; j < 6 * k + 6; ++j) expected.insert(all[j % all.size()]);
+    EXPECT_EQ(joined, expected) << "batch " << k;
+  }
+  // Unpadded (evaluation): every index exactly once over the shards.
+  std::multiset<size_t> seen;
+  for (size_t shard = 0; shard < 3; ++shard) {
+    auto options = options_with(0, 4);
+    options.shuffle = false;
+    options.shards = 3;
+    options.shard = shard;
+    options.pad_shards = false;
+    DataLoader part(dataset, nullptr, options);
+    for (const auto i : part.order(0)) seen.insert(i);
+    EXPECT_EQ(part.num_samples(), shard < 2 ? 8u : 7u);
+  }
+  EXPECT_EQ(seen.size(), 23u);
+  EXPECT_EQ(std::set<size_t>(seen.begin(), seen.end()).size(), 23u);
+  EXPECT_THROW(shard_order({1, 2, 3}, 2, 2, true), tlkit::Error);
+}
