@@ -225,24 +225,42 @@ std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader&
   return sources;
 }
 
+// What both extractions check and set up before any work: the layer (a clear error for an
+// unknown one), the model's hash, its eval transform and an unshuffled loader.
+struct Extraction {
+  ExtractResult result;
+  std::string sha256;
+  std::shared_ptr<data::Transform> transform;
+  data::LoaderOptions loader;
+};
+
+Extraction prepare_extraction(model::Classifier& model, const data::Dataset& dataset,
+                              const fs::path& out_dir, const ExtractOptions& options) {
+  TLKIT_CHECK(dataset.size() > 0, "no images to extract features from; check --data");
+  TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
+  Extraction e{
+      {out_dir, 0, 0, options.layer.empty() ? model.penultimate_layer() : options.layer, 0},
+      options.model_sha256.empty() ? std::string() : options.model_sha256,
+      nullptr,
+      {}};
+  model.layer_index(e.result.layer);
+  if (e.sha256.empty()) e.sha256 = model_sha256(model);
+  e.transform = eval_transform(model);
+  e.loader.batch_size = options.batch_size;
+  e.loader.shuffle = false;
+  e.loader.workers = options.workers;
+  e.loader.limit = options.limit;
+  return e;
+}
+
 }  // namespace
 
 ExtractResult extract_features(model::Classifier& model,
                                std::shared_ptr<const data::Dataset> dataset,
                                const fs::path& out_dir, const ExtractOptions& options) {
-  TLKIT_CHECK(dataset && dataset->size() > 0, "no images to extract features from; check --data");
-  TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
-  ExtractResult result{out_dir, 0, 0,
-                       options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
-  model.layer_index(result.layer);  // a clear error for an unknown layer, before any work
-  const std::string sha256 =
-      options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
-  const auto transform = eval_transform(model);
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = options.batch_size;
-  loader_options.shuffle = false;
-  loader_options.workers = options.workers;
-  loader_options.limit = options.limit;
+  TLKIT_CHECK(dataset != nullptr, "no images to extract features from; check --data");
+  auto [result, sha256, transform, loader_options] =
+      prepare_extraction(model, *dataset, out_dir, options);
   data::DataLoader loader(dataset, transform, loader_options);
 
   const auto start = std::chrono::steady_clock::now();
@@ -273,19 +291,9 @@ FeatureSet extract_features_sharded(model::Classifier& model,
   auto* world = train::world();
   TLKIT_CHECK(world != nullptr,
               "extract_features_sharded needs a process group (train::set_world)");
-  TLKIT_CHECK(dataset && dataset->size() > 0, "no images to extract features from; check --data");
-  TLKIT_CHECK(options.batch_size > 0, "the batch size must be positive");
-  ExtractResult result{out_dir, 0, 0,
-                       options.layer.empty() ? model.penultimate_layer() : options.layer, 0};
-  model.layer_index(result.layer);
-  const std::string sha256 =
-      options.model_sha256.empty() ? model_sha256(model) : options.model_sha256;
-  const auto transform = eval_transform(model);
-  data::LoaderOptions loader_options;
-  loader_options.batch_size = options.batch_size;
-  loader_options.shuffle = false;
-  loader_options.workers = options.workers;
-  loader_options.limit = options.limit;
+  TLKIT_CHECK(dataset != nullptr, "no images to extract features from; check --data");
+  auto [result, sha256, transform, loader_options] =
+      prepare_extraction(model, *dataset, out_dir, options);
   loader_options.shards = static_cast<size_t>(world->world_size());
   loader_options.shard = static_cast<size_t>(world->rank());
   loader_options.pad_shards = false;

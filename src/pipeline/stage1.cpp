@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
@@ -47,7 +48,7 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
       feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
   auto* world = train::world();
   // Data parallel: rank 0 reads the cache and decides; the others follow its decision.
-  bool reuse = false;
+  std::optional<FeatureSet> reusable;
   if (train::is_main_process() && fs::exists(dir / "manifest.json")) {
     try {
       auto cached = load_features(dir);
@@ -55,20 +56,19 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
       if (reason.empty()) {
         logger()->info("stage 1: reusing cached {} features of {} ({} x {})", request.split,
                        request.layer, cached.features.size(0), cached.features.size(1));
-        if (!world) return cached;
-        reuse = true;
+        reusable = std::move(cached);
+      } else {
+        logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
+                       reason);
       }
-      logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
-                     reason);
     } catch (const Error& e) {
       logger()->info("stage 1: cached {} features not reusable ({}); extracting again",
                      request.split, e.what());
     }
   }
-  if (world) {
-    const auto decided = train::broadcast_string(*world, reuse ? "reuse" : "extract");
-    if (decided == "reuse") return load_features(dir);
-  }
+  if (world && train::broadcast_string(*world, reusable ? "reuse" : "extract") == "reuse")
+    return reusable ? std::move(*reusable) : load_features(dir);
+  if (reusable) return std::move(*reusable);
   ExtractOptions extract;
   extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
   extract.workers = config.data.workers;
