@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/pipeline/bench.h>
 #include <tlkit/pipeline/problems.h>
@@ -91,6 +92,7 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   const auto common = cli::apply_common(args);
+  install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   cli::require(args, {"out"});
   if (!args.count("problem") && !args.count("model"))
     throw cli::UsageError("give --problem (" + problems + ") or --model M.pt");

@@ -3,7 +3,9 @@
 
 #include <iostream>
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 #include <tlkit/data/dataset.h>
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
@@ -44,6 +46,7 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   const auto common = cli::apply_common(args);
+  install_interrupt_handlers();  // Ctrl-C: stop between batches, no partial files
   cli::require(args, {"model", "data", "out"});
   auto model = pipeline::load_model(args["model"].as<std::string>(), cli::preprocess_options(args),
                                     c10::Device(common.device));
@@ -63,6 +66,7 @@ int run(int argc, char** argv) {
   extract.device = c10::Device(common.device);
   extract.source = source;
   extract.split = split;
+  remove_stale_temporaries(args["out"].as<std::string>());  // a killed extraction's partial files
   const auto result =
       pipeline::extract_features(model, dataset, args["out"].as<std::string>(), extract);
   std::cout << "wrote " << result.rows << " x " << result.dim << " features (layer " << result.layer

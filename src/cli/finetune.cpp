@@ -1,4 +1,5 @@
 // tlkit finetune: the two-stage transfer pipeline (features -> head, then fine-tuning).
+#include <tlkit/core/interrupt.h>
 #include <tlkit/pipeline/transfer.h>
 
 #include "command.h"
@@ -27,6 +28,7 @@ int run_finetune(int argc, char** argv) {
   if (const auto code = cli::launch_if_asked(result, argc, argv)) return *code;
   const auto common = cli::apply_common(result);
   cli::join_process_group(result, common.device);
+  install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   const auto config = cli::run_config(result, "finetune", common);
   cli::print_run(pipeline::finetune(config), config.out);
   return cli::kOk;

@@ -137,6 +137,9 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
       // The worker dies with the launcher (no orphans even if the launcher is killed).
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != launcher) _exit(137);
+      // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which passes
+      // it on once (a second one from the terminal would make the ranks quit at once).
+      setpgid(0, 0);
       setenv("RANK", std::to_string(rank).c_str(), 1);
       setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
       setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -192,7 +195,9 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
       }
       continue;
     }
-    if ((first_failure >= 0 || forwarded_signal) && !stopping) {
+    // A forwarded Ctrl-C lets the ranks finish their step and write the checkpoint, however long
+    // that takes (a second Ctrl-C, forwarded too, ends them at once); a failure starts the clock.
+    if (first_failure >= 0 && !stopping) {
       stopping = true;
       stop_started = std::chrono::steady_clock::now();
     }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/version.h>
 
@@ -69,6 +70,9 @@ int main(int argc, char** argv) {
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "tlkit " << name << ": " << e.what() << " (see 'tlkit " << name << " --help')\n";
     return kUsage;
+  } catch (const tlkit::Interrupted& e) {
+    std::cerr << "tlkit " << who << ": " << e.what() << "\n";
+    return 128 + e.signal();
   } catch (const tlkit::Error& e) {
     std::cerr << "tlkit " << who << ": error: " << e.what() << "\n";
     return kFailure;

@@ -1,10 +1,14 @@
 #include <tlkit/core/atomic_file.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <system_error>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <tlkit/core/error.h>
@@ -40,11 +44,40 @@ AtomicFile::~AtomicFile() {
   fs::remove(temp_, ignored);
 }
 
+size_t AtomicFile::write(const void* data, size_t size) {
+  if (write_errno_ == 0) {
+    errno = 0;
+    out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (!out_) write_errno_ = errno != 0 ? errno : EIO;
+  }
+  return size;
+}
+
 void AtomicFile::commit() {
   TLKIT_CHECK(!committed_, "AtomicFile for '", target_.string(), "' committed twice");
-  out_.flush();
-  TLKIT_CHECK(out_.good(), "writing '", target_.string(), "' failed (disk full?)");
+  int error = write_errno_;
+  if (error == 0) {
+    errno = 0;
+    out_.flush();
+    if (!out_.good()) error = errno != 0 ? errno : EIO;
+  }
   out_.close();
+  if (error == 0 && out_.fail()) error = errno != 0 ? errno : EIO;
+  if (error == 0) {
+    // The data is on disk before the name is: a crash of the machine cannot leave a target that
+    // names unwritten blocks (and a delayed allocation failure shows up here, not later).
+    const int fd = ::open(temp_.c_str(), O_RDONLY);
+    if (fd < 0 || ::fsync(fd) != 0) error = errno;
+    if (fd >= 0) ::close(fd);
+  }
+  if (error != 0) {
+    std::error_code ignored;
+    fs::remove(temp_, ignored);
+    fail("writing '", target_.string(), "' failed: ", std::strerror(error),
+         error == ENOSPC || error == EFBIG || error == EDQUOT
+             ? "; the disk (or quota) is full: free space and rerun (the previous file is kept)"
+             : "; the previous file is kept");
+  }
   std::error_code ec;
   fs::rename(temp_, target_, ec);
   TLKIT_CHECK(!ec, "cannot move '", temp_.string(), "' to '", target_.string(),
@@ -56,6 +89,30 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
   AtomicFile file(path);
   file.stream().write(contents.data(), static_cast<std::streamsize>(contents.size()));
   file.commit();
+}
+
+std::size_t remove_stale_temporaries(const fs::path& dir) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    // .<target>.tmp.<pid>.<n>
+    const auto at = name.rfind(".tmp.");
+    if (name.empty() || name[0] != '.' || at == std::string::npos) continue;
+    const auto rest = name.substr(at + 5);
+    const auto dot = rest.find('.');
+    if (dot == std::string::npos || dot == 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(rest.c_str(), &end, 10);
+    if (end != rest.c_str() + dot || pid <= 0) continue;
+    if (pid == ::getpid()) continue;  // this process's own writes in flight
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // still running
+    std::error_code ignored;
+    if (it->is_regular_file(ignored) && fs::remove(it->path(), ignored)) ++removed;
+  }
+  return removed;
 }
 
 std::string read_file(const fs::path& path) {

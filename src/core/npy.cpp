@@ -1,5 +1,6 @@
 #include <tlkit/core/npy.h>
 
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -149,9 +150,11 @@ void NpyWriter::append(const at::Tensor& rows) {
   TLKIT_CHECK(same_kind(rows.scalar_type(), dtype_), "'", path, "': appending ", rows.scalar_type(),
               " rows to a ", dtype_, " array");
   const at::Tensor data = rows.to(at::kCPU, dtype_).contiguous();
+  errno = 0;
   file_.stream().write(static_cast<const char*>(data.data_ptr()),
                        static_cast<std::streamsize>(data.nbytes()));
-  TLKIT_CHECK(file_.stream().good(), "writing '", path, "' failed (disk full?)");
+  TLKIT_CHECK(file_.stream().good(), "writing '", path,
+              "' failed: ", std::strerror(errno != 0 ? errno : EIO), " (is the disk full?)");
   rows_ += rows.size(0);
 }
 

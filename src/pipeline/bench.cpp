@@ -856,11 +856,7 @@ BenchSummary bench(const BenchConfig& config) {
     fs::remove_all(out / "runs");
   }
   fs::create_directories(out / "runs");
-  // Temp files of a killed run are never results.
-  for (const auto& entry : fs::directory_iterator(out / "runs")) {
-    if (entry.path().filename().string().find(".tmp") != std::string::npos)
-      fs::remove(entry.path());
-  }
+  remove_stale_temporaries(out);  // a killed bench's half-written files are never results
   Json record = Json::object();
   record["config"] = protocol;
   record["environment"] = bench_environment(config.device);

@@ -1,3 +1,4 @@
+#include <tlkit/core/interrupt.h>
 #include <tlkit/pipeline/extract.h>
 
 #include <algorithm>
@@ -211,6 +212,7 @@ std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader&
   at::NoGradGuard no_grad;
   std::vector<std::string> sources;
   for (auto& batch : loader) {
+    throw_if_interrupted("extracting features (no partial feature file is kept)");
     const auto rows = model.forward_until(batch.images.to(device), layer).to(at::kCPU, at::kFloat);
     if (!features) {
       features = std::make_unique<NpyWriter>(out_dir / "features.npy", at::kFloat,
@@ -307,6 +309,7 @@ FeatureSet extract_features_sharded(model::Classifier& model,
     ModelStateGuard guard(model, options.device);
     at::NoGradGuard no_grad;
     for (auto& batch : loader) {
+      throw_if_interrupted("extracting features (no partial feature file is kept)");
       rows.push_back(model.forward_until(batch.images.to(options.device), result.layer)
                          .to(at::kCPU, at::kFloat));
       labels.push_back(batch.labels.to(at::kLong).clone());

@@ -1,4 +1,5 @@
 // The two-stage transfer pipeline: stage 1 (a new head on cached features), stage 2 (fine-tuning).
+#include <tlkit/core/interrupt.h>
 #include <tlkit/pipeline/transfer.h>
 
 #include <torch/csrc/jit/api/module.h>
@@ -55,6 +56,9 @@ RunResult finetune(const RunConfig& requested) {
   train::ScriptNetwork network(model.module());
   stage1.candidates.push_back({"stage 1 head", train::clone_state(network)});
 
+  // A signal during stage 1's last epoch: stop before stage 2 starts (nothing of it to keep).
+  throw_if_interrupted("stage 1 finished; stage 2 had not started (the cached features are kept)");
+
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
   const auto groups = fine_tuning_groups(model, head, config);
   for (const auto& group : groups)
@@ -63,7 +67,7 @@ RunResult finetune(const RunConfig& requested) {
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
   network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
-  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.num_classes);
+  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.data.classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);

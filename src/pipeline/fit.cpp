@@ -50,7 +50,9 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
         fit.overfit_batches);
   }
 
-  train::Trainer trainer(network, optimizer, trainer_options(fit, setup.num_classes, setup.label));
+  auto options = trainer_options(fit, setup.num_classes, setup.label);
+  options.class_names = setup.class_names;
+  train::Trainer trainer(network, optimizer, options);
   trainer.set_scheduler(
       build_scheduler(setup.schedule, optimizer, fit.epochs,
                       fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));

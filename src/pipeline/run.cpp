@@ -3,6 +3,7 @@
 
 #include <torch/utils.h>
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/model/export.h>
@@ -34,10 +35,15 @@ Started start_run(const RunConfig& config) {
   auto data = open_data(config.data);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
+  if (config.resume)  // before any work: a renamed class folder would shift every label
+    train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
   // Rank 0 alone makes and cleans the run folder; the others wait for it (they read from it only
   // when resuming).
   if (train::is_main_process()) {
     fs::create_directories(config.out);
+    if (const auto stale = remove_stale_temporaries(config.out))
+      logger()->info("removed {} unfinished temporary file{} of a killed run in {}", stale,
+                     stale == 1 ? "" : "s", config.out.string());
     if (!config.resume) clear_previous_run(config.out);
     config.save(config.out / "config.json");
   }
@@ -61,12 +67,14 @@ RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
   return resolved;
 }
 
-StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes) {
+StageSetup main_stage(const RunConfig& config, const std::string& label,
+                      const std::vector<std::string>& classes) {
   StageSetup setup;
   setup.dir = config.out;
   setup.label = label;
   setup.schedule = config.fit.schedule;
-  setup.num_classes = num_classes;
+  setup.num_classes = static_cast<std::int64_t>(classes.size());
+  setup.class_names = classes;
   setup.resume = config.resume;
   return setup;
 }

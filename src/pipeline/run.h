@@ -32,7 +32,8 @@ RunConfig resolve_budgets(const RunConfig& config, const Started& run);
 
 // The stage-2 / train setup in `config.out`, with the sanity-check data options: an overfit check
 // trains without augmentation.
-StageSetup main_stage(const RunConfig& config, const std::string& label, std::int64_t num_classes);
+StageSetup main_stage(const RunConfig& config, const std::string& label,
+                      const std::vector<std::string>& classes);
 DataOptions loading_options(const RunConfig& config);
 
 // Earlier stages' candidates (finetune: the stage-1 head), one result row each.

@@ -24,7 +24,7 @@ RunResult train(const RunConfig& requested) {
   train::ScriptNetwork network(model.module());
   network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
-  auto setup = detail::main_stage(config, "train", run.num_classes);
+  auto setup = detail::main_stage(config, "train", run.data.classes);
   setup.initial_loss_check = config.reinitialize || model.metadata().random_init();
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);

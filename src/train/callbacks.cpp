@@ -185,6 +185,12 @@ bool Checkpoint::on_epoch_end(TrainContext& context) {
   return false;
 }
 
+void Checkpoint::on_interrupt(TrainContext& context) {
+  if (context.batch > 0) context.trainer.save_checkpoint(last_path());
+  context.stop_reason = "checkpoint " + last_path().string() +
+                        " holds it: the same command with --resume continues from there";
+}
+
 // ------------------------------------------------------------------------- weights-only files
 void save_state(const NamedTensors& state, const std::filesystem::path& path, std::int64_t epoch) {
   if (!is_main_process()) return;  // data parallel: every rank holds these weights; rank 0 writes
@@ -192,7 +198,7 @@ void save_state(const NamedTensors& state, const std::filesystem::path& path, st
   write_state(archive, "t", state);
   archive.write("epoch", c10::IValue(epoch));
   AtomicFile file(path);
-  archive.save_to(file.stream());
+  archive.save_to([&file](const void* data, size_t size) { return file.write(data, size); });
   file.commit();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <sstream>
 
@@ -13,8 +14,10 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/progress.h>
+#include <tlkit/core/strings.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/distributed.h>
 
@@ -63,6 +66,28 @@ std::vector<Metrics> decode_history(const std::string& text) {
   return history;
 }
 
+// Class names, one per line (names are folder names: no newlines).
+std::string join_names_list(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += name + "\n";
+  return text;
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) names.push_back(line);
+  return names;
+}
+
+void check_classes(const std::filesystem::path& path, const std::vector<std::string>& saved,
+                   const std::vector<std::string>& now) {
+  TLKIT_CHECK(saved == now, "checkpoint '", path.string(), "' was trained on the classes [",
+              join(saved, ", "), "] but the data now has [", join(now, ", "),
+              "]: resuming would shift the labels. Restore the class folders, or start a new "
+              "run without --resume");
+}
+
 at::Tensor cpu_rng_state() {
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
@@ -73,6 +98,14 @@ void set_cpu_rng_state(const at::Tensor& state) {
   auto generator = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(generator.mutex());
   generator.set_state(state);
+}
+
+// The signal the ranks stop on, from the sum of their flags: the one they all got when they agree,
+// else SIGTERM (a launcher forwards one signal to all, so a mix means something else stopped us).
+int agreed_signal(double sum, std::int64_t world_size) {
+  const double each = sum / static_cast<double>(world_size);
+  return each == std::floor(each) && (each == SIGINT || each == SIGTERM) ? static_cast<int>(each)
+                                                                         : SIGTERM;
 }
 
 }  // namespace
@@ -131,9 +164,19 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
                       std::to_string(options_.epochs),
                   context.batches_per_epoch);
   bar.set_enabled(options_.progress && is_main_process());
-  double loss_sum = 0;
-  std::int64_t correct = 0, seen = 0;
-  context.batch = 0;
+  if (resume_mid_epoch_) {
+    // A checkpoint written by an interrupt: this epoch's first batches are done already.
+    train.skip(epoch_batch_);
+    resume_mid_epoch_ = false;
+  } else {
+    epoch_batch_ = 0;
+    epoch_loss_sum_ = 0;
+    epoch_correct_ = epoch_seen_ = 0;
+  }
+  double& loss_sum = epoch_loss_sum_;
+  std::int64_t &correct = epoch_correct_, &seen = epoch_seen_;
+  context.batch = epoch_batch_;
+  int stop_signal = 0;
   while (auto batch = train.next()) {
     auto inputs = batch->inputs.to(options_.device);
     auto targets = batch->targets.to(options_.device);
@@ -148,10 +191,13 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     if (parallel) {
       // Every rank sees the whole batch's loss and counts: decisions stay the same on all ranks.
       if (parallel->averager) parallel->averager->average(network_.trainable_parameters());
-      const auto sums = allreduce_sum(parallel->comm, {context.batch_loss * n, batch_correct, n});
+      // The stop flag travels with the sums: every rank stops after the same step.
+      const auto sums = allreduce_sum(parallel->comm, {context.batch_loss * n, batch_correct, n,
+                                                       static_cast<double>(interrupt_signal())});
       context.batch_loss = sums[0] / sums[2];
       batch_correct = sums[1];
       n = sums[2];
+      stop_signal = sums[3] > 0 ? agreed_signal(sums[3], parallel->comm.world_size()) : 0;
     }
     if (options_.grad_clip_norm > 0)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
@@ -174,9 +220,15 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     seen += static_cast<std::int64_t>(n);
     for (auto& callback : callbacks_) callback->on_batch_end(context);
     ++context.batch;
+    epoch_batch_ = context.batch;
     bar.update(context.batch, {{"loss", loss_sum / static_cast<double>(seen)},
                                {"acc", static_cast<double>(correct) / static_cast<double>(seen)},
                                {"lr", learning_rates().front()}});
+    if (!parallel) stop_signal = interrupt_signal();
+    if (stop_signal != 0 && context.batch < context.batches_per_epoch) {
+      bar.finish({});
+      interrupt(context, stop_signal);
+    }
   }
   TLKIT_CHECK(seen > 0, "the training data yielded no batch in epoch ", context.epoch + 1);
   Metrics metrics;
@@ -190,7 +242,25 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     parallel->reported_seconds = total;
   }
   bar.finish(metrics.items());
+  epoch_batch_ = 0;  // the epoch is whole: a checkpoint from here on starts the next one
   return metrics;
+}
+
+void Trainer::interrupt(TrainContext& context, int signal) {
+  context.stop_reason.clear();
+  for (auto& callback : callbacks_) callback->on_interrupt(context);
+  std::string where = options_.label + ", ";
+  if (context.batch > 0)
+    where += "epoch " + std::to_string(context.epoch + 1) + "/" + std::to_string(options_.epochs) +
+             " after batch " + std::to_string(context.batch) + " of " +
+             std::to_string(context.batches_per_epoch);
+  else
+    where +=
+        "after epoch " + std::to_string(context.epoch + 1) + "/" + std::to_string(options_.epochs);
+  throw Interrupted(
+      signal, "stopped by " + signal_name(signal) + " (" + where + "); " +
+                  (context.stop_reason.empty() ? std::string("no checkpoint is kept for this stage")
+                                               : context.stop_reason));
 }
 
 void Trainer::step_scheduler_after_epoch(const Metrics& metrics) {
@@ -240,9 +310,13 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
   FitResult result;
   for (; next_epoch_ < options_.epochs; ++next_epoch_) {
     context.epoch = next_epoch_;
-    for (auto& callback : callbacks_) callback->on_epoch_begin(context);
-    // Learning rates used during this epoch (before the per-epoch scheduler step).
-    const auto rates = learning_rates();
+    // Learning rates used during this epoch (before the per-epoch scheduler step); an epoch
+    // resumed in its middle keeps those it started with.
+    if (!resume_mid_epoch_) {
+      for (auto& callback : callbacks_) callback->on_epoch_begin(context);
+      epoch_rates_ = learning_rates();
+    }
+    const auto rates = epoch_rates_;
     context.metrics = train_epoch(context, train, parallel.get());
     for (size_t g = 0; g < rates.size(); ++g)
       context.metrics.set("lr_group" + std::to_string(g), rates[g]);
@@ -268,6 +342,19 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
       ++next_epoch_;
       break;
     }
+    // A signal during validation or the epoch's end: the checkpoint just written is the place to
+    // resume from (ranks agree on it).
+    int signal = interrupt_signal();
+    if (parallel) {
+      const double sum = allreduce_sum(parallel->comm, {static_cast<double>(signal)})[0];
+      signal = sum > 0 ? agreed_signal(sum, parallel->comm.world_size()) : 0;
+    }
+    if (signal != 0 && next_epoch_ + 1 < options_.epochs) {
+      ++next_epoch_;
+      context.batch = 0;
+      context.epoch = next_epoch_ - 1;
+      interrupt(context, signal);
+    }
   }
   for (auto& callback : callbacks_) callback->on_train_end(context);
   result.epochs_run = static_cast<std::int64_t>(history_.size());
@@ -282,8 +369,21 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   archive.write("epoch", c10::IValue(next_epoch_));
   archive.write("global_step", c10::IValue(global_step_));
   archive.write("history", c10::IValue(encode_history(history_)));
+  // Mid-epoch position (all 0 at an epoch's end): a checkpoint an interrupt wrote resumes with
+  // the next batch, with the epoch's sums and its starting learning rates.
+  archive.write("epoch_batch", c10::IValue(epoch_batch_));
+  archive.write("epoch_sums",
+                at::tensor(std::vector<double>{epoch_loss_sum_, static_cast<double>(epoch_correct_),
+                                               static_cast<double>(epoch_seen_)},
+                           at::kDouble),
+                /*is_buffer=*/true);
+  archive.write("epoch_rates",
+                at::tensor(epoch_batch_ > 0 ? epoch_rates_ : std::vector<double>{0.0}, at::kDouble),
+                /*is_buffer=*/true);
   const auto state = network_.named_state();
   archive.write("model_names", c10::IValue(join_names(state)));
+  if (!options_.class_names.empty())
+    archive.write("class_names", c10::IValue(join_names_list(options_.class_names)));
   torch::serialize::OutputArchive model;
   for (size_t i = 0; i < state.size(); ++i)
     model.write("t" + std::to_string(i), state[i].second.detach(), /*is_buffer=*/true);
@@ -306,8 +406,22 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   }
   archive.write("rng", cpu_rng_state(), /*is_buffer=*/true);
   AtomicFile file(path);
-  archive.save_to(file.stream());
+  archive.save_to([&file](const void* data, size_t size) { return file.write(data, size); });
   file.commit();
+}
+
+void check_checkpoint_classes(const std::filesystem::path& path,
+                              const std::vector<std::string>& classes) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    fail("cannot read checkpoint '", path.string(), "': ", e.what_without_backtrace(),
+         "; pass a checkpoints/last.pt written by tlkit");
+  }
+  c10::IValue value;
+  if (archive.try_read("class_names", value))
+    check_classes(path, split_names(value.toStringRef()), classes);
 }
 
 void Trainer::resume(const std::filesystem::path& path) {
@@ -331,6 +445,8 @@ void Trainer::resume(const std::filesystem::path& path) {
   archive.read("model_names", value);
   TLKIT_CHECK(value.toStringRef() == join_names(state), "checkpoint '", path.string(),
               "' was written for a different model (its tensor names differ)");
+  if (!options_.class_names.empty() && archive.try_read("class_names", value))
+    check_classes(path, split_names(value.toStringRef()), options_.class_names);
   torch::serialize::InputArchive model;
   archive.read("model", model);
   {
@@ -369,8 +485,26 @@ void Trainer::resume(const std::filesystem::path& path) {
   global_step_ = value.toInt();
   archive.read("history", value);
   history_ = decode_history(value.toStringRef());
-  logger()->info("resumed from '{}' at epoch {} (step {})", path.string(), next_epoch_ + 1,
-                 global_step_);
+  epoch_batch_ = archive.try_read("epoch_batch", value) ? value.toInt() : 0;
+  resume_mid_epoch_ = epoch_batch_ > 0;
+  if (resume_mid_epoch_) {
+    at::Tensor sums, rates;
+    archive.read("epoch_sums", sums, /*is_buffer=*/true);
+    archive.read("epoch_rates", rates, /*is_buffer=*/true);
+    epoch_loss_sum_ = sums[0].item<double>();
+    epoch_correct_ = static_cast<std::int64_t>(sums[1].item<double>());
+    epoch_seen_ = static_cast<std::int64_t>(sums[2].item<double>());
+    epoch_rates_.assign(rates.data_ptr<double>(), rates.data_ptr<double>() + rates.numel());
+    TLKIT_CHECK(epoch_rates_.size() == optimizer_.param_groups().size(), "checkpoint '",
+                path.string(), "' has ", epoch_rates_.size(), " learning rates for ",
+                optimizer_.param_groups().size(), " parameter groups");
+  }
+  if (resume_mid_epoch_)
+    logger()->info("resumed from '{}' in epoch {} after batch {} (step {})", path.string(),
+                   next_epoch_ + 1, epoch_batch_, global_step_);
+  else
+    logger()->info("resumed from '{}' at epoch {} (step {})", path.string(), next_epoch_ + 1,
+                   global_step_);
 }
 
 }  // namespace tlkit::train

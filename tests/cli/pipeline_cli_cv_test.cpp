@@ -17,6 +17,7 @@
 #include <tlkit/data/image_io.h>
 #include <tlkit/model/classifier.h>
 
+#include "cli/cli_fixtures.h"
 #include "model/fixtures.h"
 
 namespace fs = std::filesystem;
@@ -25,38 +26,12 @@ using tlkit::test::TempDir;
 namespace {
 
 using tlkit::test::contains;
+using tlkit::test::csv_column;
+using tlkit::test::kClasses;
+using tlkit::test::lines_of;
+using tlkit::test::make_band_folder;
 using tlkit::test::quoted;
 using tlkit::test::tlkit_cli;
-
-std::vector<std::string> lines_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) lines.push_back(line);
-  return lines;
-}
-
-// An image folder root/{train,val,test}/<class>/*.png of 16×16 images: class c has a bright band
-// in rows [5c, 5c + 5) over noise, so the classes are easy to learn but not constant.
-const std::vector<std::string> kClasses{"a_top", "b_middle", "c_bottom"};
-
-void make_band_folder(const fs::path& root, int train, int val, int test) {
-  torch::manual_seed(7);
-  const std::vector<std::pair<std::string, int>> splits{
-      {"train", train}, {"val", val}, {"test", test}};
-  for (const auto& [split, count] : splits) {
-    for (size_t c = 0; c < kClasses.size(); ++c) {
-      const auto dir = root / split / kClasses[c];
-      fs::create_directories(dir);
-      for (int i = 0; i < count; ++i) {
-        auto image = torch::randint(0, 70, {16, 16, 3}, torch::kLong);
-        image.slice(0, 5 * static_cast<int64_t>(c), 5 * static_cast<int64_t>(c) + 5) += 150;
-        tlkit::data::write_image(dir / (split + "_" + std::to_string(i) + ".png"),
-                                 image.to(torch::kByte));
-      }
-    }
-  }
-}
 
 // The accuracy (percent) of the results.md row whose name starts with `name`.
 double table_accuracy(const fs::path& results_md, const std::string& name) {
@@ -351,24 +326,6 @@ TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
 }
 
 // ------------------------------------------------------------------ data parallelism (--nproc)
-// The numbers of a metrics.csv column, one per epoch.
-std::vector<double> csv_column(const fs::path& csv, const std::string& name) {
-  const auto lines = lines_of(csv);
-  std::vector<double> values;
-  if (lines.empty()) return values;
-  std::vector<std::string> header;
-  std::stringstream head(lines[0]);
-  for (std::string cell; std::getline(head, cell, ',');) header.push_back(cell);
-  const auto column = std::find(header.begin(), header.end(), name) - header.begin();
-  for (size_t i = 1; i < lines.size(); ++i) {
-    std::stringstream row(lines[i]);
-    std::string cell;
-    for (std::int64_t c = 0; std::getline(row, cell, ','); ++c)
-      if (c == column) values.push_back(std::stod(cell));
-  }
-  return values;
-}
-
 TEST_F(PipelineCli, TwoProcessesFollowOneProcessAndResumeExactly) {
   // No dropout: 2 processes x half the batch then follow 1 process x the batch up to float
   // rounding (the ranks' dropout masks cannot match one process's).

@@ -8,6 +8,10 @@
 #include <tlkit/core/error.h>
 
 #include <tlkit/core/atomic_file.h>
+#include <tlkit/core/interrupt.h>
+#include <tlkit/schedule/cosine.h>
+
+#include <csignal>
 
 #include "support/test_support.h"
 #include "train/train_fixtures.h"
@@ -201,4 +205,90 @@ TEST(Trainer, ResumeRejectsAForeignFile) {
   torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
   Trainer trainer(*network, optimizer, quiet_options(1));
   EXPECT_THROW(trainer.resume(dir / "junk.pt"), tlkit::Error);
+}
+
+// A signal in the middle of an epoch (raised here by a callback at a fixed step, as the handler
+// would): the step in hand finishes, last.pt is written at that step, tlkit::Interrupted is thrown;
+// a resume from that file continues with the next batch, and the run ends bit for bit where an
+// uninterrupted one does (weights, per-batch schedule, momentum, dropout RNG, every epoch's
+// metrics including the interrupted epoch's train loss and learning rate).
+namespace {
+struct RaiseSignalAt : Callback {
+  RaiseSignalAt(std::int64_t step, int signal) : step(step), signal(signal) {}
+  std::string name() const override { return "raise_signal"; }
+  void on_batch_end(TrainContext& context) override {
+    if (context.global_step == step) tlkit::set_interrupt_signal(signal);
+  }
+  std::int64_t step;
+  int signal;
+};
+}  // namespace
+
+TEST(Trainer, ASignalMidEpochLeavesACheckpointThatResumesBitIdentically) {
+  tlkit::test::TempDir dir;
+  auto [x, y] = tlkit::test::blobs(30, 9);  // 90 examples, batch 8: 12 batches per epoch
+  auto run = [&](std::int64_t interrupt_at, bool resume) {
+    auto network = tlkit::test::tiny_network(11);
+    TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
+    torch::optim::SGD optimizer(network->parameters(),
+                                torch::optim::SGDOptions(0.05).momentum(0.9));
+    auto options = quiet_options(4);
+    options.schedule_step = ScheduleStep::kPerBatch;
+    Trainer trainer(*network, optimizer, options);
+    trainer.set_scheduler(
+        std::make_shared<tlkit::schedule::CosineAnnealingLR>(optimizer, 4 * 12, 0.001));
+    trainer.add_callback(std::make_shared<Checkpoint>(dir / "checkpoints"));
+    if (interrupt_at > 0)
+      trainer.add_callback(std::make_shared<RaiseSignalAt>(interrupt_at, SIGINT));
+    if (resume)
+      trainer.resume(dir / "checkpoints" / "last.pt");
+    else
+      torch::manual_seed(1234);
+    trainer.fit(train, &val);
+    return std::make_pair(clone_state(*network), trainer.history());
+  };
+  const auto [uninterrupted, full_history] = run(0, false);
+
+  // Step 17 = batch 5 of epoch 2.
+  try {
+    run(17, false);
+    FAIL() << "expected tlkit::Interrupted";
+  } catch (const tlkit::Interrupted& e) {
+    EXPECT_EQ(e.signal(), SIGINT);
+    const std::string message = e.what();
+    EXPECT_TRUE(tlkit::test::contains(message, "SIGINT")) << message;
+    EXPECT_TRUE(tlkit::test::contains(message, "epoch 2/4 after batch 5 of 12")) << message;
+    EXPECT_TRUE(tlkit::test::contains(message, "--resume")) << message;
+  }
+  // The file holds the position in the epoch (what makes the resume below exact).
+  {
+    torch::serialize::InputArchive archive;
+    archive.load_from((dir / "checkpoints" / "last.pt").string());
+    c10::IValue batch;
+    ASSERT_TRUE(archive.try_read("epoch_batch", batch));
+    EXPECT_EQ(batch.toInt(), 5);
+  }
+
+  tlkit::set_interrupt_signal(0);
+  const auto [resumed, resumed_history] = run(0, true);
+  ASSERT_EQ(resumed.size(), uninterrupted.size());
+  for (size_t i = 0; i < resumed.size(); ++i)
+    EXPECT_TRUE(torch::equal(resumed[i].second, uninterrupted[i].second)) << resumed[i].first;
+  ASSERT_EQ(resumed_history.size(), full_history.size());
+  for (size_t e = 0; e < full_history.size(); ++e)
+    for (const auto& [name, value] : full_history[e].items())
+      EXPECT_EQ(resumed_history[e].at(name), value) << name << " of epoch " << e + 1;
+
+  // A signal at an epoch's end stops there; the checkpoint starts the next epoch.
+  try {
+    run(24, false);
+    FAIL() << "expected tlkit::Interrupted";
+  } catch (const tlkit::Interrupted& e) {
+    EXPECT_TRUE(tlkit::test::contains(e.what(), "after epoch 2/4")) << e.what();
+  }
+  tlkit::set_interrupt_signal(0);
+  const auto [resumed2, history2] = run(0, true);
+  for (size_t i = 0; i < resumed2.size(); ++i)
+    EXPECT_TRUE(torch::equal(resumed2[i].second, uninterrupted[i].second)) << resumed2[i].first;
+  EXPECT_EQ(history2.size(), full_history.size());
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Atomic file writes: data goes to a temporary file beside the target, which is renamed over the
-// target only on commit(). A failure (exception, crash) before commit leaves the old file intact
-// and no half-written file behind.
+// target only on commit(). A failure (exception, crash, full disk) before commit leaves the old
+// file intact and no half-written file behind. Temporaries are named `.<target>.tmp.<pid>.<n>`, so
+// those of a killed process can be recognised and removed (remove_stale_temporaries).
 
 #include <filesystem>
 #include <fstream>
@@ -20,7 +21,14 @@ class AtomicFile {
   const std::filesystem::path& temp_path() const { return temp_; }
   const std::filesystem::path& target() const { return target_; }
 
-  // Flushes, closes and renames the temporary file onto the target; throws tlkit::Error on failure.
+  // Appends bytes and always reports them written: a failed write (disk full, file-size limit) is
+  // remembered and reported by commit(). This is the writer to hand to serialisers that must not
+  // see a short write (LibTorch's PyTorchStreamWriter throws from its destructor then, which
+  // aborts the process).
+  size_t write(const void* data, size_t size);
+
+  // Flushes, syncs, closes and renames the temporary file onto the target; throws tlkit::Error
+  // naming the target and the system's reason on failure (the temporary is then removed).
   void commit();
 
  private:
@@ -28,10 +36,15 @@ class AtomicFile {
   std::filesystem::path temp_;
   std::ofstream out_;
   bool committed_ = false;
+  int write_errno_ = 0;  // errno of the first failed write, 0 while none failed
 };
 
 // Writes `contents` to `path` atomically (parent folders are created).
 void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
+
+// Removes the temporaries that processes no longer running left under `dir` (recursively): the
+// files of a killed run, which would otherwise accumulate and fill the disk. Returns how many.
+std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
 
 // Reads a whole file; throws tlkit::Error naming the file when it cannot be read.
 std::string read_file(const std::filesystem::path& path);

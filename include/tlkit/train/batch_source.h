@@ -27,6 +27,11 @@ class BatchSource {
   // trainer averages gradients over the ranks, and evaluation adds their sums, only for a source
   // split between them.
   virtual std::int64_t shards() const { return 1; }
+  // Passes over the next `batches` batches of the epoch (a resume in the middle of an epoch).
+  virtual void skip(std::int64_t batches) {
+    for (std::int64_t i = 0; i < batches && next(); ++i) {
+    }
+  }
 };
 
 // Batches from tensors in memory (e.g. cached features), reshuffled each epoch from (seed, epoch).

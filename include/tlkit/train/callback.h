@@ -72,6 +72,10 @@ class Callback {
   virtual void on_validation_end(TrainContext&) {}            // add metrics before anyone decides
   virtual bool on_epoch_end(TrainContext&) { return false; }  // true = stop training
   virtual void on_train_end(TrainContext&) {}
+  // A signal (SIGINT/SIGTERM) stopped the run after a finished step (context.batch steps of epoch
+  // context.epoch done, or a whole epoch when context.batch is 0): write what a resume needs, and
+  // say where in context.stop_reason. The trainer throws tlkit::Interrupted afterwards.
+  virtual void on_interrupt(TrainContext&) {}
 
   // State needed for an exact resume (counters, best values); stateless callbacks keep the
   // defaults.

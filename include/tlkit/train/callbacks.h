@@ -74,6 +74,8 @@ class Checkpoint : public Callback {
   std::string name() const override { return "checkpoint"; }
   CallbackOrder order() const override { return CallbackOrder::kCheckpoint; }
   bool on_epoch_end(TrainContext& context) override;
+  // Mid-epoch: writes last.pt at the step in hand (at an epoch's end it is written already).
+  void on_interrupt(TrainContext& context) override;
   std::filesystem::path last_path() const { return dir_ / "last.pt"; }
 
  private:

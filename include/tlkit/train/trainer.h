@@ -27,6 +27,9 @@ enum class ScheduleStep { kPerEpoch, kPerBatch };
 struct TrainerOptions {
   std::int64_t epochs = 10;
   std::int64_t num_classes = 0;  // required: size of the model's output
+  // What each output means (optional): checkpoints record them and a resume on other classes is
+  // refused (a renamed class folder would shift every label).
+  std::vector<std::string> class_names;
   c10::Device device = c10::Device(c10::kCPU);
   ScheduleStep schedule_step = ScheduleStep::kPerEpoch;
   // The run's one monitored metric: early stopping, best weights and a ReduceLROnPlateau schedule
@@ -58,7 +61,9 @@ class Trainer {
   void add_callback(std::shared_ptr<Callback> callback);
   const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
 
-  // Trains from the current epoch (0, or where resume() left it) to options.epochs.
+  // Trains from the current epoch (0, or where resume() left it) to options.epochs. A signal
+  // (tlkit::interrupt_signal(), see core/interrupt.h) stops it after the step in hand: callbacks'
+  // on_interrupt write the checkpoint, then tlkit::Interrupted is thrown.
   FitResult fit(BatchSource& train, BatchSource* val = nullptr);
 
   Evaluation evaluate(BatchSource& source);
@@ -80,6 +85,7 @@ class Trainer {
   struct Parallel;
   Metrics train_epoch(TrainContext& context, BatchSource& train, Parallel* parallel);
   void step_scheduler_after_epoch(const Metrics& metrics);
+  [[noreturn]] void interrupt(TrainContext& context, int signal);
 
   Network& network_;
   torch::optim::Optimizer& optimizer_;
@@ -90,6 +96,19 @@ class Trainer {
   std::vector<Metrics> history_;
   std::int64_t next_epoch_ = 0;
   std::int64_t global_step_ = 0;
+  // Where the epoch in progress is (a checkpoint written by an interrupt holds it, and a resume
+  // from it continues with the next batch): batches done, their sums, the rates it started with.
+  std::int64_t epoch_batch_ = 0;
+  double epoch_loss_sum_ = 0;
+  std::int64_t epoch_correct_ = 0, epoch_seen_ = 0;
+  std::vector<double> epoch_rates_;
+  bool resume_mid_epoch_ = false;
 };
+
+// Throws (naming both lists) when the checkpoint at `path` records class names other than
+// `classes`; checkpoints without names pass. A resume checks this itself; callers use it to fail
+// before any work.
+void check_checkpoint_classes(const std::filesystem::path& path,
+                              const std::vector<std::string>& classes);
 
 }  // namespace tlkit::train

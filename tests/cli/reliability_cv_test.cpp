@@ -1,0 +1,178 @@
+// Faults a long run must survive without losing work or giving a wrong model, through the CLI:
+// Ctrl-C / SIGTERM (a checkpoint at the step in hand, exit 130 / 143, an exact resume, also with
+// --nproc), a full disk while a checkpoint is written (one clear error, no abort, no temporary
+// left), temporaries of killed runs cleaned, and a resume onto renamed class folders refused.
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <regex>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/model/classifier.h>
+
+#include "cli/cli_fixtures.h"
+#include "model/fixtures.h"
+
+namespace fs = std::filesystem;
+using tlkit::test::contains;
+using tlkit::test::csv_column;
+using tlkit::test::lines_of;
+using tlkit::test::quoted;
+using tlkit::test::TempDir;
+using tlkit::test::tlkit_cli;
+
+namespace {
+
+// Every file under `dir` whose name marks an unfinished write.
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos)
+      found.push_back(entry.path().string());
+  return found;
+}
+
+class Reliability : public ::testing::Test {
+ protected:
+  void SetUp() override { tlkit::test::make_band_folder(data_, 8, 4, 4); }
+
+  // Starts `tlkit args` in the background, waits until `trigger` exists, sends `signal` to it and
+  // returns the output of the script: "exit=<code>".
+  tlkit::test::CommandResult signal_when(const std::string& args, const fs::path& trigger,
+                                         const std::string& signal, const fs::path& log) {
+    const std::string script = "'" + tlkit::test::cli_path() + "' " + args + " > " + quoted(log) +
+                               " 2>&1 & L=$!; " + "for i in $(seq 1200); do [ -s " +
+                               quoted(trigger) + " ] && break; sleep 0.05; done; " +
+                               "sleep 0.1; kill -" + signal + " $L; wait $L; echo \"exit=$?\"";
+    std::ofstream(dir_ / "signal.sh") << script << "\n";
+    return tlkit::test::run_command("bash " + quoted(dir_ / "signal.sh"));
+  }
+
+  TempDir dir_;
+  fs::path data_ = dir_ / "bands";
+};
+
+}  // namespace
+
+// Ctrl-C in the middle of a run: the step finishes, last.pt is written at that step, the command
+// says how to go on and exits 130; the same command with --resume then ends with the metrics and
+// weights of a run that was never interrupted.
+TEST_F(Reliability, CtrlCKeepsAResumableCheckpointAndTheResumeMatchesAnUninterruptedRun) {
+  const auto model = tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",
+                                                    "tiny_no_dropout.pt");
+  // 60 steps per epoch: the signal lands in the middle of one far more often than between two
+  // (either way the resume must be exact).
+  const auto data = dir_ / "bands40";
+  tlkit::test::make_band_folder(data, 40, 4, 4);
+  const std::string common = "train --model " + quoted(model) + " --reinit --data " + quoted(data) +
+                             " --batch-size 2 --optimizer sgd:lr=0.02,momentum=0.9 --patience 0 "
+                             "--seed 5 --no-progress --epochs 10 --dist-timeout 60";
+  const auto reference = dir_ / "reference", run = dir_ / "run";
+  auto result = tlkit_cli(common + " --out " + quoted(reference));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  const auto log = dir_ / "log.txt";
+  result =
+      signal_when(common + " --out " + quoted(run), run / "checkpoints" / "last.pt", "INT", log);
+  const auto output = tlkit::read_file(log);
+  ASSERT_TRUE(contains(result.output, "exit=130")) << result.output << output;
+  EXPECT_TRUE(contains(output, "stopped by SIGINT")) << output;
+  EXPECT_TRUE(contains(output, "--resume")) << output;
+  EXPECT_TRUE(temporaries(run).empty());
+  EXPECT_LT(lines_of(run / "metrics.csv").size(), 11u);
+
+  result = tlkit_cli(common + " --resume --out " + quoted(run));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(lines_of(run / "metrics.csv"), lines_of(reference / "metrics.csv"));
+  auto a = tlkit::model::Classifier::load(reference / "model.pt");
+  auto b = tlkit::model::Classifier::load(run / "model.pt");
+  for (auto& [name, value] : a.named_parameters())
+    EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(b, name))) << name;
+
+  // SIGTERM to a data-parallel launcher: it passes the signal on, every rank stops after the same
+  // step, rank 0 writes the checkpoint, the launcher exits 143; resumed with 2 processes the run
+  // is the uninterrupted 2-process run exactly.
+  const auto parallel_reference = dir_ / "parallel_reference", parallel = dir_ / "parallel";
+  result = tlkit_cli(common + " --nproc 2 --out " + quoted(parallel_reference));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = signal_when(common + " --nproc 2 --out " + quoted(parallel),
+                       parallel / "checkpoints" / "last.pt", "TERM", log);
+  const auto parallel_output = tlkit::read_file(log);
+  ASSERT_TRUE(contains(result.output, "exit=143")) << result.output << parallel_output;
+  EXPECT_TRUE(contains(parallel_output, "stopped by SIGTERM")) << parallel_output;
+  EXPECT_TRUE(temporaries(parallel).empty());
+  result = tlkit_cli(common + " --nproc 2 --resume --out " + quoted(parallel));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  for (const auto* column : {"train_loss", "train_acc", "val_loss", "val_acc"}) {
+    const auto uninterrupted = csv_column(parallel_reference / "metrics.csv", column);
+    EXPECT_EQ(uninterrupted.size(), 10u) << column;
+    EXPECT_EQ(csv_column(parallel / "metrics.csv", column), uninterrupted) << column;
+  }
+}
+
+// A disk that fills while last.pt is written (here: a file-size limit, which fails the write the
+// same way): one line naming the file and the reason, exit 1 (not an abort), the temporary gone,
+// and the previous checkpoint kept. A temporary a killed process left is removed at the next
+// start; one of a live process is not.
+TEST_F(Reliability, AFullDiskDuringACheckpointIsOneClearErrorAndLeavesNoTemporary) {
+  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
+                             " --reinit --data " + quoted(data_) +
+                             " --batch-size 6 --seed 5 --no-progress --epochs 2";
+  const auto run = dir_ / "run";
+  auto result = tlkit_cli(common + " --out " + quoted(run));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto last = run / "checkpoints" / "last.pt";
+  const auto size = fs::file_size(last);
+  const auto before = tlkit::read_file(last);
+
+  // Left by a process that is gone, and by this (live) process.
+  const auto stale = run / "checkpoints" / ".last.pt.tmp.999999999.0";
+  const auto live = run / "checkpoints" / (".best.pt.tmp." + std::to_string(::getpid()) + ".0");
+  tlkit::write_file_atomic(stale, "half");
+  tlkit::write_file_atomic(live, "in flight");
+
+  // Every file but the checkpoint fits (--resume: the run goes on and writes last.pt again).
+  const auto limit_kb = size / 1024 / 2;
+  ASSERT_GT(limit_kb, 4u) << "the checkpoint is too small to tell apart from the other files";
+  result = tlkit::test::run_command(
+      "bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(limit_kb) + "; '" +
+      tlkit::test::cli_path() + "' " + common + " --epochs 3 --resume --out " + quoted(run) + "\"");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "writing '" + last.string() + "' failed")) << result.output;
+  EXPECT_TRUE(contains(result.output, "File too large")) << result.output;
+  EXPECT_FALSE(contains(result.output, "terminate called")) << result.output;
+  EXPECT_TRUE(contains(result.output, "removed 1 unfinished temporary file")) << result.output;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  fs::remove(live);
+  EXPECT_TRUE(temporaries(run).empty());
+  EXPECT_EQ(tlkit::read_file(last), before);  // the old checkpoint is intact
+
+  // With room again, the same resume completes.
+  result = tlkit_cli(common + " --epochs 3 --resume --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+// A resume onto class folders that changed would continue on shifted labels: refused before any
+// work, naming both lists.
+TEST_F(Reliability, AResumeOntoRenamedClassesIsRefused) {
+  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
+                             " --reinit --data " + quoted(data_) +
+                             " --batch-size 6 --seed 5 --no-progress --epochs 2";
+  const auto run = dir_ / "run";
+  ASSERT_EQ(tlkit_cli(common + " --out " + quoted(run)).exit_code, 0);
+  for (const auto* split : {"train", "val", "test"})
+    fs::rename(data_ / split / "b_middle", data_ / split / "z_middle");
+  auto result = tlkit_cli(common + " --epochs 3 --resume --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "[a_top, b_middle, c_bottom]")) << result.output;
+  EXPECT_TRUE(contains(result.output, "[a_top, c_bottom, z_middle]")) << result.output;
+  EXPECT_EQ(lines_of(run / "metrics.csv").size(), 3u);  // nothing was trained or overwritten
+  // A new run on the renamed folders is fine.
+  result = tlkit_cli(common + " --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
