@@ -55,6 +55,7 @@ int run(int argc, char** argv) {
   source_options.seed = common.seed;
   source_options.strict = args.count("strict") > 0;
   const auto source = args["data"].as<std::string>();
+  data::check_output_outside_data(args["out"].as<std::string>(), source);
   const auto split = args["split"].as<std::string>();
   const auto dataset = pipeline::select_split(data::open_source(source, source_options), split);
 

@@ -1,5 +1,7 @@
 // tlkit predict: the top-k classes of each image, with names and probabilities.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include <ATen/ATen.h>
@@ -18,15 +20,17 @@
 namespace {
 
 using namespace tlkit;
+namespace fs = std::filesystem;
 
 int run_predict(int argc, char** argv) {
-  cxxopts::Options options("tlkit predict", "Top-k class predictions for image files");
+  cxxopts::Options options("tlkit predict",
+                           "Top-k class predictions for image files (or every image in a folder)");
   options.add_options()("model", "a TorchScript classifier (e.g. RUN/model.pt)",
                         cxxopts::value<std::string>())(
       "k,top", "how many classes to show", cxxopts::value<std::int64_t>()->default_value("5"))(
-      "images", "image files", cxxopts::value<std::vector<std::string>>());
+      "images", "image files or folders of them", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"images"});
-  options.positional_help("IMAGE...");
+  options.positional_help("IMAGE|FOLDER...");
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
@@ -43,10 +47,39 @@ int run_predict(int argc, char** argv) {
   auto transform = pipeline::eval_transform(model);
   const auto k = std::min<std::int64_t>(result["top"].as<std::int64_t>(), model.num_classes());
   TLKIT_CHECK(k > 0, "--top must be positive");
+  // Folders stand for the images in them (recursively, in name order).
+  std::vector<std::string> files;
+  for (const auto& given : result["images"].as<std::vector<std::string>>()) {
+    std::error_code ec;
+    if (!fs::is_directory(given, ec)) {
+      files.push_back(given);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(given, ec); !ec && it != fs::end(it);
+         it.increment(ec))
+      if (it->is_regular_file(ec) && data::is_image_file_name(it->path()) &&
+          it->path().filename().string().front() != '.')
+        found.push_back(it->path().string());
+    TLKIT_CHECK(!found.empty(), "folder '", given, "' holds no images (", data::image_extensions(),
+                ")");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
   std::mt19937_64 rng(common.seed);
   torch::NoGradGuard no_grad;
-  for (const auto& file : result["images"].as<std::vector<std::string>>()) {
-    auto input = (*transform)(data::read_image(file), rng).unsqueeze(0).to(device);
+  std::vector<std::string> failed;
+  for (const auto& file : files) {
+    at::Tensor image;
+    try {
+      image = data::read_image(file);
+    } catch (const Error& e) {
+      // One unreadable file does not cost the predictions for the others.
+      std::fprintf(stderr, "tlkit predict: skipping '%s': %s\n", file.c_str(), e.what());
+      failed.push_back(file);
+      continue;
+    }
+    auto input = (*transform)(image, rng).unsqueeze(0).to(device);
     auto probabilities = at::softmax(model.forward(input), 1)[0].cpu();
     auto [values, indices] = probabilities.topk(k);
     std::printf("%s\n", file.c_str());
@@ -59,6 +92,8 @@ int run_predict(int argc, char** argv) {
                   100 * values[i].item<double>());
     }
   }
+  TLKIT_CHECK(failed.empty(), failed.size(), " of ", files.size(),
+              " images could not be read (listed above); the others were predicted");
   return cli::kOk;
 }
 

@@ -10,8 +10,6 @@ namespace fs = std::filesystem;
 namespace tlkit::data {
 namespace {
 
-constexpr const char* kImageExtensions = "jpg, jpeg, png, bmp, tif, tiff, webp";
-
 bool is_hidden(const fs::path& path) {
   const auto name = path.filename().string();
   return !name.empty() && name[0] == '.';
@@ -30,7 +28,14 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
   std::vector<std::string> folders;
   size_t loose_images = 0;
   for (const auto& entry : fs::directory_iterator(root_)) {
-    if (is_hidden(entry.path())) continue;
+    if (is_hidden(entry.path())) {
+      if (entry.is_directory())
+        logger()->warn(
+            "ignoring the hidden folder '{}': not a class (torchvision's ImageFolder would count "
+            "it as one, shifting the label index of every class after it)",
+            entry.path().string());
+      continue;
+    }
     if (entry.is_directory())
       folders.push_back(entry.path().filename().string());
     else if (is_image_file_name(entry.path()))
@@ -55,6 +60,11 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
     logger()->warn("image folder '{}': skipped {} corrupt or non-image file(s)", root_.string(),
                    skipped_);
   }
+  if (hidden_ > 0)
+    logger()->info(
+        "image folder '{}': left out {} hidden file(s)/folder(s) (names starting "
+        "with '.')",
+        root_.string(), hidden_);
 }
 
 void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict) {
@@ -65,6 +75,7 @@ void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict)
        it != fs::recursive_directory_iterator(); ++it) {
     if (is_hidden(it->path())) {
       if (it->is_directory()) it.disable_recursion_pending();
+      ++hidden_;
       continue;
     }
     if (!it->is_regular_file() || !is_image_file_name(it->path())) continue;
@@ -79,8 +90,12 @@ void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict)
     ++skipped_;
   }
   TLKIT_CHECK(!found.empty(), "class folder '", folder.string(), "' holds no readable images (",
-              kImageExtensions, "); add images to it or remove the folder");
-  std::sort(found.begin(), found.end());
+              image_extensions(), "); add images to it or remove the folder");
+  // torchvision's order: folder by folder (sorted paths), then the names within each.
+  std::sort(found.begin(), found.end(), [](const fs::path& a, const fs::path& b) {
+    const auto pa = a.parent_path().native(), pb = b.parent_path().native();
+    return pa != pb ? pa < pb : a.filename().native() < b.filename().native();
+  });
   for (auto& path : found) {
     files_.push_back(std::move(path));
     labels_.push_back(label);

@@ -46,11 +46,22 @@ std::string read_tail(std::ifstream& in, std::uintmax_t file_size, size_t count)
 
 }  // namespace
 
+namespace {
+// torchvision's IMG_EXTENSIONS (compared without case, as torchvision does).
+constexpr std::array<const char*, 9> kExtensions = {".jpg", ".jpeg", ".png",  ".ppm", ".bmp",
+                                                    ".pgm", ".tif",  ".tiff", ".webp"};
+}  // namespace
+
 bool is_image_file_name(const fs::path& path) {
-  static const std::array<const char*, 7> extensions = {".jpg", ".jpeg", ".png", ".bmp",
-                                                        ".tif", ".tiff", ".webp"};
   const auto extension = lower(path.extension().string());
-  return std::find(extensions.begin(), extensions.end(), extension) != extensions.end();
+  return std::find(kExtensions.begin(), kExtensions.end(), extension) != kExtensions.end();
+}
+
+std::string image_extensions() {
+  std::string text;
+  for (const char* extension : kExtensions)
+    text += (text.empty() ? "" : ", ") + std::string(extension + 1);
+  return text;
 }
 
 std::string check_image_file(const fs::path& path) {
@@ -95,7 +106,9 @@ std::string check_image_file(const fs::path& path) {
       return "WebP shorter than its header says (truncated?)";
     return {};
   }
-  return "not a jpg/png/bmp/tiff/webp image (unknown signature)";
+  if (size >= 3 && h[0] == 'P' && h[1] >= '2' && h[1] <= '6' && h[1] != '4' && std::isspace(h[2]))
+    return {};  // PGM / PPM (Netpbm, binary or text)
+  return "not a jpg/png/bmp/tiff/webp/ppm/pgm image (unknown signature)";
 }
 
 #ifndef TLKIT_WITH_OPENCV

@@ -118,6 +118,30 @@ std::vector<size_t> class_counts(const Dataset& dataset) {
   return counts;
 }
 
+fs::path source_folder(const std::string& source) {
+  std::string prefix, rest;
+  if (fs::exists(source) || !split_prefix(source, prefix, rest)) return source;
+  return rest;
+}
+
+void check_output_outside_data(const fs::path& out, const std::string& source,
+                               const std::string& option) {
+  std::error_code ec;
+  const auto data = fs::weakly_canonical(source_folder(source), ec);
+  if (ec || data.empty()) return;
+  const auto target = fs::weakly_canonical(out, ec);
+  if (ec) return;
+  auto d = data.begin();
+  auto t = target.begin();
+  for (; d != data.end() && t != target.end() && *d == *t; ++d, ++t) {
+  }
+  if (d == data.end() || (std::next(d) == data.end() && d->empty()))  // trailing separator
+    fail(option, " '", out.string(), "' is inside the data folder '",
+         source_folder(source).string(),
+         "': its files would be scanned as a class by every later run on that data; put it "
+         "outside, e.g. runs/NAME");
+}
+
 Splits open_source(const std::string& source, const SourceOptions& options) {
   TLKIT_CHECK(!source.empty(), "no data source given; use ", kSourceForms);
   TLKIT_CHECK(options.val_split >= 0 && options.val_split < 1, "val split ", options.val_split,

@@ -236,8 +236,8 @@ std::string Normalize::describe() const {
          ")";
 }
 
-ToNormalizedFloat::ToNormalizedFloat(Normalization normalization, bool rgb)
-    : normalization_(normalization), rgb_(rgb) {
+ToNormalizedFloat::ToNormalizedFloat(Normalization normalization, Channels channels)
+    : normalization_(normalization), channels_(channels) {
   check_normalization(normalization_);
 }
 
@@ -247,10 +247,25 @@ at::Tensor ToNormalizedFloat::operator()(at::Tensor image, std::mt19937_64&) con
   const int64_t height = source.size(0), width = source.size(1), channels = source.size(2);
   TLKIT_CHECK(channels == 1 || channels == 3, "ToNormalizedFloat takes grey or RGB images, got ",
               channels, " channels");
-  const int64_t out_channels = rgb_ ? 3 : channels, pixels = height * width;
+  const int64_t out_channels = channels_ == Channels::kRgb    ? 3
+                               : channels_ == Channels::kGrey ? 1
+                                                              : channels,
+                pixels = height * width;
   auto result = at::empty({out_channels, height, width}, at::kFloat);
   const uint8_t* in = source.data_ptr<uint8_t>();
   float* out = result.data_ptr<float>();
+  if (out_channels == 1 && channels == 3) {
+    // PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+    const float scale = 1.0f / (255.0f * normalization_.std[0]);
+    const float bias = -normalization_.mean[0] / normalization_.std[0];
+    for (int64_t i = 0; i < pixels; ++i) {
+      const uint8_t* rgb = in + 3 * i;
+      const std::uint32_t luma =
+          (19595u * rgb[0] + 38470u * rgb[1] + 7471u * rgb[2] + 32768u) >> 16;
+      out[i] = static_cast<float>(luma) * scale + bias;
+    }
+    return result;
+  }
   for (int64_t c = 0; c < out_channels; ++c) {
     // (x / 255 - mean) / std == x * scale + bias
     const float scale = 1.0f / (255.0f * normalization_.std[static_cast<size_t>(c)]);
@@ -266,24 +281,29 @@ at::Tensor ToNormalizedFloat::operator()(at::Tensor image, std::mt19937_64&) con
 
 std::string ToNormalizedFloat::describe() const {
   return std::string("ToNormalizedFloat(mean=") + triple(normalization_.mean) +
-         ", std=" + triple(normalization_.std) + (rgb_ ? ", rgb" : "") + ")";
+         ", std=" + triple(normalization_.std) +
+         (channels_ == Channels::kRgb    ? ", rgb"
+          : channels_ == Channels::kGrey ? ", grey"
+                                         : "") +
+         ")";
 }
 
-std::shared_ptr<Transform> eval_transform(int resize, int crop, Normalization normalization) {
+std::shared_ptr<Transform> eval_transform(int resize, int crop, Normalization normalization,
+                                          Channels channels) {
   std::vector<std::shared_ptr<Transform>> steps;
   if (resize > 0) steps.push_back(std::make_shared<Resize>(resize));
   if (crop > 0) steps.push_back(std::make_shared<CenterCrop>(crop));
-  steps.push_back(std::make_shared<ToNormalizedFloat>(normalization));
+  steps.push_back(std::make_shared<ToNormalizedFloat>(normalization, channels));
   return std::make_shared<Compose>(std::move(steps));
 }
 
 std::shared_ptr<Transform> train_transform(int crop, Normalization normalization,
-                                           Augmentation augmentation) {
+                                           Augmentation augmentation, Channels channels) {
   std::vector<std::shared_ptr<Transform>> steps;
   steps.push_back(
       std::make_shared<RandomResizedCrop>(crop, augmentation.scale, augmentation.ratio));
   if (augmentation.flip > 0) steps.push_back(std::make_shared<HorizontalFlip>(augmentation.flip));
-  steps.push_back(std::make_shared<ToNormalizedFloat>(normalization));
+  steps.push_back(std::make_shared<ToNormalizedFloat>(normalization, channels));
   return std::make_shared<Compose>(std::move(steps));
 }
 

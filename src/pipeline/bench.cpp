@@ -762,7 +762,7 @@ Setup prepare(const BenchConfig& config) {
     if (s.config.epochs == 0) s.config.epochs = 10;
     TLKIT_CHECK(!s.config.data.empty(), "--model needs --data");
     transform = data::eval_transform(static_cast<int>(pre.resize), static_cast<int>(pre.input_size),
-                                     data::Normalization{});
+                                     data::Normalization{}, input_channels(model));
   }
   if (config.batch_size > 0) s.data.batch_size = config.batch_size;
   if (config.target >= 0) s.target = config.target;

@@ -154,6 +154,15 @@ model::Classifier load_model(const fs::path& path, const PreprocessOptions& prep
   load.device = device;
   load.input_size = preprocess.input_size;
   auto model = model::Classifier::load(path, load);
+  const auto channels = model.input_channels();
+  TLKIT_CHECK(channels == 1 || channels == 3, "'", path.string(), "' takes images with ", channels,
+              " channels (its first convolution's input); tlkit feeds grey (1) or RGB (3) "
+              "images: export the model with 1 or 3 input channels");
+  if (channels == 1)
+    logger()->info(
+        "'{}' takes grey images: RGB images are converted to luma as PIL's "
+        "convert('L') does",
+        path.string());
   const auto p = resolve_preprocessing(model.metadata(), preprocess);
   if (!model.metadata().present && !preprocess.any()) {
     logger()->warn(
@@ -181,10 +190,14 @@ data::Normalization normalization(const model::ModelMetadata& md) {
   return n;
 }
 
+data::Channels input_channels(const model::Classifier& model) {
+  return model.input_channels() == 1 ? data::Channels::kGrey : data::Channels::kRgb;
+}
+
 std::shared_ptr<data::Transform> eval_transform(const model::Classifier& model) {
   const auto& md = model.metadata();
   return data::eval_transform(static_cast<int>(md.resize), static_cast<int>(md.crop),
-                              normalization(md));
+                              normalization(md), input_channels(model));
 }
 
 std::shared_ptr<data::Transform> train_transform(const model::Classifier& model,
@@ -194,7 +207,8 @@ std::shared_ptr<data::Transform> train_transform(const model::Classifier& model,
   augmentation.scale = {options.min_crop_scale, 1.0};
   augmentation.flip = options.flip;
   return data::train_transform(static_cast<int>(model.metadata().crop),
-                               normalization(model.metadata()), augmentation);
+                               normalization(model.metadata()), augmentation,
+                               input_channels(model));
 }
 
 void warn_if_upscaled(const data::Dataset& dataset, const model::Classifier& model) {

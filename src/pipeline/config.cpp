@@ -198,6 +198,7 @@ void RunConfig::validate() const {
   TLKIT_CHECK(!data.source.empty(),
               "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
   TLKIT_CHECK(fs::exists(model), "cannot read model '", model.string(), "': no such file");
+  data::check_output_outside_data(out, data.source);
   TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ",
               data.val_split);
   TLKIT_CHECK(data.batch_size >= 0, "--batch-size must be positive (or 0 = auto), got ",

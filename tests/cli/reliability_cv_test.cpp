@@ -3,6 +3,7 @@
 // --nproc), a full disk while a checkpoint is written (one clear error, no abort, no temporary
 // left), temporaries of killed runs cleaned, and a resume onto renamed class folders refused.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <tlkit/model/classifier.h>
 
 #include "cli/cli_fixtures.h"
+#include "data/data_test_util.h"
 #include "model/fixtures.h"
 
 namespace fs = std::filesystem;
@@ -175,4 +177,57 @@ TEST_F(Reliability, AResumeOntoRenamedClassesIsRefused) {
   // A new run on the renamed folders is fine.
   result = tlkit_cli(common + " --out " + quoted(run));
   EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+// Models and inputs a user brings that the pipeline did not make: a grey (1-channel) model is fed
+// grey images and learns; a 2-channel model is refused in one line before any folder exists;
+// `predict` takes folders and goes on past an unreadable file; an --out inside the data folder is
+// refused (it would become a class folder).
+TEST_F(Reliability, ModelsAndInputsThePipelineDidNotMake) {
+  const std::string script =
+      "for c, name in ((1, 'grey'), (2, 'two')):\n"
+      "    torch.manual_seed(0)\n"
+      "    m = torch.nn.Sequential(torch.nn.Conv2d(c, 8, 3, padding=1), torch.nn.ReLU(),\n"
+      "        torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(128, 10))\n"
+      "    torch.jit.script(m).save('{dir}/' + name + '.pt')\n";
+  const auto python = tlkit::test::run_python(script, dir_.path());
+  ASSERT_EQ(python.exit_code, 0) << python.output;
+  const std::string common = " --data " + quoted(data_) +
+                             " --input-size 16 --optimizer adam:lr=0.01 --epochs 15 --seed 1 "
+                             "--batch-size 6 --no-progress --patience 0 --out ";
+  auto result =
+      tlkit_cli("train --model " + quoted(dir_ / "grey.pt") + common + quoted(dir_ / "grey_run"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "takes grey images")) << result.output;
+  auto grey = tlkit::model::Classifier::load(dir_ / "grey_run" / "model.pt");
+  EXPECT_EQ(grey.input_channels(), 1);
+  result = tlkit_cli("evaluate --model " + quoted(dir_ / "grey_run" / "model.pt") + " --data " +
+                     quoted(data_));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::smatch accuracy;
+  ASSERT_TRUE(std::regex_search(result.output, accuracy, std::regex("accuracy ([0-9.]+)%")));
+  EXPECT_GT(std::stod(accuracy[1]), 80) << result.output;  // the bands are visible in grey too
+
+  result = tlkit_cli("train --model " + quoted(dir_ / "two.pt") + common + quoted(dir_ / "two"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "takes images with 2 channels")) << result.output;
+  EXPECT_LT(std::count(result.output.begin(), result.output.end(), '\n'), 6) << result.output;
+  EXPECT_FALSE(fs::exists(dir_ / "two"));
+
+  // predict: a folder stands for its images; an unreadable one is reported and skipped.
+  tlkit::test::write_bytes(data_ / "test" / "a_top" / "broken.png", "not a png");
+  result = tlkit_cli("predict --model " + quoted(dir_ / "grey_run" / "model.pt") + " -k 1 " +
+                     quoted(data_ / "test"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(
+      contains(result.output, "skipping '" + (data_ / "test" / "a_top" / "broken.png").string()))
+      << result.output;
+  EXPECT_TRUE(contains(result.output, "1 of 13 images could not be read")) << result.output;
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '%'), 12) << result.output;
+
+  // An output folder inside the data: refused before anything is written.
+  result = tlkit_cli("train --model " + quoted(dir_ / "grey.pt") + common + quoted(data_ / "run"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "is inside the data folder")) << result.output;
+  EXPECT_FALSE(fs::exists(data_ / "run"));
 }

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "data/data_test_util.h"
+#include "model/fixtures.h"
 
 namespace fs = std::filesystem;
 using namespace tlkit::data;
@@ -113,6 +114,59 @@ TEST(DataImageFolder, ScansSortedClassesMixedFormatsAndOddNames) {
   EXPECT_TRUE(torch::equal(bmp.image, tiny_image(1, 4)));  // grey stays one channel, lossless
   EXPECT_TRUE(torch::equal(data.get(3).image, tiny_image(3, 1)));  // "photo 1.PNG"
   EXPECT_NE(data.describe().find("7 images, 3 classes"), std::string::npos) << data.describe();
+}
+
+// The same classes, indices and sample order as torchvision's ImageFolder on the same folder
+// (nested folders whose sorted-path order differs from a sort of whole paths, upper-case and
+// .ppm/.pgm extensions, a symlinked folder); hidden entries are the one difference, and a hidden
+// class folder is warned about.
+TEST(DataImageFolder, MatchesTorchvisionsImageFolderLessHiddenEntries) {
+  TempDir dir;
+  const auto root = dir / "images";
+  fs::create_directories(root / "cats" / "b");
+  fs::create_directories(root / "cats" / "a z");
+  fs::create_directories(root / "dogs");
+  fs::create_directories(dir / "elsewhere");
+  write_image(root / "cats" / "z.png", tiny_image(3, 1));
+  write_image(root / "cats" / "b" / "a.png", tiny_image(3, 2));  // whole-path sort: before z.png
+  write_image(root / "cats" / "b.PNG", tiny_image(3, 3));
+  write_image(root / "cats" / "a z" / "q.ppm", tiny_image(3, 4));
+  write_image(root / "cats" / "a.pgm", tiny_image(1, 5));
+  write_image(root / "dogs" / "d.JPEG", tiny_image(3, 6));
+  write_image(root / "dogs" / "c.bmp", tiny_image(3, 7));
+  write_image(dir / "elsewhere" / "e.png", tiny_image(3, 8));
+  fs::create_directory_symlink(dir / "elsewhere", root / "dogs" / "linked");
+  const std::string script =
+      "from torchvision.datasets import ImageFolder\n"
+      "d = ImageFolder('{dir}/images')\n"
+      "print('classes', *d.classes, sep='|')\n"
+      "for path, label in d.samples: print(label, path, sep='|')\n";
+  const auto python = tlkit::test::run_python(script, dir.path());
+  ASSERT_EQ(python.exit_code, 0) << python.output;
+  auto tlkit_listing = [&] {
+    const auto data = open_source(root.string()).train;
+    std::string text = "classes";
+    for (const auto& name : data->classes()) text += "|" + name;
+    text += "\n";
+    for (size_t i = 0; i < data->size(); ++i)
+      text += std::to_string(data->labels()[i]) + "|" + data->source(i) + "\n";
+    return text;
+  };
+  const auto listing = tlkit_listing();
+  EXPECT_EQ(listing, python.output);
+  EXPECT_LT(listing.find("cats/z.png"), listing.find("cats/b/a.png")) << listing;  // folder order
+
+  // Hidden entries: torchvision would take ".ipynb_checkpoints" for class 0 (and "._x.png" for a
+  // cat); tlkit leaves them out, says so, and keeps the listing above.
+  fs::create_directories(root / ".ipynb_checkpoints");
+  write_image(root / ".ipynb_checkpoints" / "n.png", tiny_image(3, 9));
+  tlkit::test::write_bytes(root / "cats" / "._x.png", "AppleDouble fork");
+  LogCapture capture;
+  EXPECT_EQ(tlkit_listing(), listing);
+  std::string log;
+  for (const auto& line : capture.lines()) log += line + "\n";
+  EXPECT_NE(log.find("ignoring the hidden folder"), std::string::npos) << log;
+  EXPECT_NE(log.find("left out 1 hidden"), std::string::npos) << log;
 }
 
 TEST(DataImageFolder, CorruptFilesAreSkippedWithAWarningOrRejectedWhenStrict) {

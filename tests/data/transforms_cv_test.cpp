@@ -72,9 +72,28 @@ TEST(DataTransforms, ToNormalizedFloatMatchesToTensorNormalize) {
 TEST(DataTransforms, ToNormalizedFloatKeepsGreyWhenAsked) {
   auto rng = rng_for_test();
   const auto grey = random_image(4, 5, 1, 3);
-  const auto out = ToNormalizedFloat(Normalization{}, false)(grey, rng);
+  const auto out = ToNormalizedFloat(Normalization{}, Channels::kKeep)(grey, rng);
   ASSERT_EQ(out.sizes(), (torch::IntArrayRef{1, 4, 5}));
   EXPECT_TRUE(torch::allclose(out[0], grey.squeeze(2).to(torch::kFloat) / 255.0));
+}
+
+// A model that takes grey images gets RGB images as PIL's convert('L') makes them: luma with
+// 0.299/0.587/0.114 rounded to uint8 (values computed with PIL: 255,0,0 -> 76; 0,255,0 -> 150;
+// 0,0,255 -> 29; 10,200,30 -> 124; 128,128,128 -> 128), then normalised with the first mean/std.
+TEST(DataTransforms, ToNormalizedFloatMakesGreyAsPilDoes) {
+  auto rng = rng_for_test();
+  const auto rgb =
+      torch::tensor({255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 200, 30, 128, 128, 128}, torch::kByte)
+          .view({1, 5, 3});
+  const auto out =
+      ToNormalizedFloat(Normalization{{0.5, 0.1, 0.1}, {0.25, 1, 1}}, Channels::kGrey)(rgb, rng);
+  ASSERT_EQ(out.sizes(), (torch::IntArrayRef{1, 1, 5}));
+  const auto expected = (torch::tensor({76, 150, 29, 124, 128}, torch::kFloat) / 255 - 0.5) / 0.25;
+  EXPECT_TRUE(torch::allclose(out.flatten(), expected, 1e-6, 1e-6)) << out;
+  // Grey in, grey out: unchanged.
+  const auto grey = random_image(4, 5, 1, 3);
+  EXPECT_TRUE(torch::allclose(ToNormalizedFloat(Normalization{}, Channels::kGrey)(grey, rng)[0],
+                              grey.squeeze(2).to(torch::kFloat) / 255.0));
 }
 
 TEST(DataTransforms, RandomResizedCropFallbackMatchesTorchvision) {

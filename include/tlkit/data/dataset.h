@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,15 @@ struct Splits {
 //   mnist:DIR            the same, with the digits as class names
 // Throws tlkit::Error that names the file and the fix on any problem.
 Splits open_source(const std::string& source, const SourceOptions& options = {});
+
+// The folder a source reads (DIR of "DIR" or "cifar10:DIR"), for checks such as an output folder
+// placed inside the data.
+std::filesystem::path source_folder(const std::string& source);
+
+// Throws when `out` is `source`'s folder or lies inside it: a run or feature folder there would
+// be scanned as a class folder by every later run on that data. `option` names the flag.
+void check_output_outside_data(const std::filesystem::path& out, const std::string& source,
+                               const std::string& option = "--out");
 
 // Counts per class, indexed by label (size = number of classes).
 std::vector<size_t> class_counts(const Dataset& dataset);

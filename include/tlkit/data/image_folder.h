@@ -1,9 +1,14 @@
 #pragma once
 // Image folders: one sub-folder per class, like torchvision's ImageFolder.
 //
-// Classes are the sub-folder names sorted by name (byte order), indexed 0..C-1. Images are the
-// files below each class folder (recursively, hidden files and folders skipped) whose extension is
-// jpg/jpeg/png/bmp/tif/tiff/webp in any letter case; any byte sequence the file system allows works
+// The rule is torchvision's ImageFolder on the same folder, less hidden entries: classes are the
+// sub-folder names sorted by name (byte order = Python's code-point order), indexed 0..C-1; images
+// are the files below each class folder, recursively (symlinks followed), with torchvision's
+// extensions (jpg jpeg png ppm bmp pgm tif tiff webp) in any letter case, in torchvision's order
+// (folder by folder in sorted(os.walk()) order, names sorted within a folder). Names starting with
+// '.' are left out: a hidden class folder (.ipynb_checkpoints) is warned about, as torchvision
+// would count it as a class and shift every later label index; hidden files inside classes
+// (macOS "._x.jpg" forks) are counted in one line. Any byte sequence the file system allows works
 // as a name (spaces, UTF-8). Decoding is lazy (at get()) and uses OpenCV.
 //
 // Corrupt files: each file's signature and end (JPEG end-of-image marker, PNG IEND chunk, BMP and
@@ -49,6 +54,7 @@ class ImageFolder : public Dataset {
   std::vector<std::filesystem::path> files_;
   std::vector<int64_t> labels_;
   size_t skipped_ = 0;
+  size_t hidden_ = 0;  // hidden files and folders inside class folders
 };
 
 }  // namespace tlkit::data

@@ -11,6 +11,8 @@ namespace tlkit::data {
 
 // True when the extension is one tlkit reads: jpg, jpeg, png, bmp, tif, tiff, webp (any case).
 bool is_image_file_name(const std::filesystem::path& path);
+// The extensions is_image_file_name accepts, for messages: "jpg, jpeg, png, ...".
+std::string image_extensions();
 
 // The scan-time check: empty when the file looks like a complete image (known signature; JPEG
 // end-of-image marker, PNG IEND chunk, BMP / WebP sizes, TIFF directory offset within the file),

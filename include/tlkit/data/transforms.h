@@ -135,22 +135,28 @@ class Normalize : public Transform {
   Normalization normalization_;
 };
 
-// GreyToRgb (when `rgb`) + ToFloat + Normalize in one pass over the pixels. uint8 HWC in.
+// The channels a model takes: RGB (grey images repeated, torchvision's convert('RGB')), grey (RGB
+// images to luma with PIL's convert('L') weights 0.299, 0.587, 0.114, rounded), or as they come.
+enum class Channels { kRgb, kGrey, kKeep };
+
+// Channel conversion + ToFloat + Normalize in one pass over the pixels. uint8 HWC in.
 class ToNormalizedFloat : public Transform {
  public:
-  explicit ToNormalizedFloat(Normalization normalization = imagenet(), bool rgb = true);
+  explicit ToNormalizedFloat(Normalization normalization = imagenet(),
+                             Channels channels = Channels::kRgb);
   at::Tensor operator()(at::Tensor image, std::mt19937_64& rng) const override;
   std::string describe() const override;
 
  private:
   Normalization normalization_;
-  bool rgb_;
+  Channels channels_;
 };
 
 // Evaluation: Resize(resize) -> CenterCrop(crop) -> ToNormalizedFloat(n) (grey becomes RGB).
 // resize <= 0 or crop <= 0 leaves that step out (e.g. 32 x 32 CIFAR images fed as they are).
 std::shared_ptr<Transform> eval_transform(int resize, int crop,
-                                          Normalization normalization = imagenet());
+                                          Normalization normalization = imagenet(),
+                                          Channels channels = Channels::kRgb);
 
 struct Augmentation {
   std::pair<double, double> scale{0.08, 1.0};
@@ -160,6 +166,7 @@ struct Augmentation {
 
 // Training: RandomResizedCrop(crop, scale, ratio) -> HorizontalFlip(flip) -> ToNormalizedFloat(n).
 std::shared_ptr<Transform> train_transform(int crop, Normalization normalization = imagenet(),
-                                           Augmentation augmentation = {});
+                                           Augmentation augmentation = {},
+                                           Channels channels = Channels::kRgb);
 
 }  // namespace tlkit::data

@@ -74,6 +74,8 @@ model::Classifier load_model(const std::filesystem::path& path, const Preprocess
 
 // The model's per-channel normalisation (1 value = every channel).
 data::Normalization normalization(const model::ModelMetadata& metadata);
+// What the model's first convolution takes: grey (1 channel) or RGB (3).
+data::Channels input_channels(const model::Classifier& model);
 // Resize -> centre crop -> normalise, from the model's metadata (evaluation, features, prediction).
 std::shared_ptr<data::Transform> eval_transform(const model::Classifier& model);
 // Random resized crop (+ flip) -> normalise, or eval_transform without augmentation.
