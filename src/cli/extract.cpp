@@ -66,6 +66,7 @@ int run(int argc, char** argv) {
   extract.limit = args["limit"].as<std::size_t>();
   extract.device = c10::Device(common.device);
   extract.source = source;
+  extract.strict = source_options.strict;
   extract.split = split;
   remove_stale_temporaries(args["out"].as<std::string>());  // a killed extraction's partial files
   const auto result =

@@ -64,6 +64,60 @@ std::string image_extensions() {
   return text;
 }
 
+std::string jpeg_structure_problem(const unsigned char* data, std::size_t size) {
+  if (size < 4 || data[0] != 0xFF || data[1] != 0xD8)
+    return "not a JPEG (no start-of-image marker)";
+  std::size_t pos = 2;
+  while (pos + 1 < size) {
+    if (data[pos] != 0xFF) {  // stray bytes before a marker: resynchronise at the next 0xFF
+      const void* next = std::memchr(data + pos, 0xFF, size - pos);
+      if (!next) break;
+      pos = static_cast<std::size_t>(static_cast<const unsigned char*>(next) - data);
+      continue;
+    }
+    const unsigned char marker = data[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD9) return {};  // end of image
+    if (marker == 0x01 || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7)) {
+      pos += 2;  // markers without a length
+      continue;
+    }
+    if (pos + 4 > size) break;
+    const std::size_t length = (std::size_t{data[pos + 2]} << 8) | data[pos + 3];
+    if (length < 2) {
+      pos += 2;
+      continue;
+    }
+    if (pos + 2 + length > size)
+      return "JPEG ends inside a segment (truncated: " + std::to_string(size) + " bytes)";
+    pos += 2 + length;
+    if (marker != 0xDA) continue;
+    // Entropy-coded data after start-of-scan: it runs to the next 0xFF not followed by 0x00
+    // (a stuffed byte) or a restart marker.
+    while (pos < size) {
+      const void* next = std::memchr(data + pos, 0xFF, size - pos);
+      if (!next)
+        return "JPEG ends inside its image data (truncated: " + std::to_string(size) + " bytes)";
+      pos = static_cast<std::size_t>(static_cast<const unsigned char*>(next) - data);
+      if (pos + 1 >= size) break;
+      const unsigned char after = data[pos + 1];
+      if (after == 0x00 || (after >= 0xD0 && after <= 0xD7)) {
+        pos += 2;
+        continue;
+      }
+      if (after == 0xFF) {
+        ++pos;
+        continue;
+      }
+      break;  // a marker: back to the segment walk
+    }
+  }
+  return "JPEG ends before its end-of-image marker (truncated: " + std::to_string(size) + " bytes)";
+}
+
 std::string check_image_file(const fs::path& path) {
   std::error_code error;
   const auto size = fs::file_size(path, error);

@@ -38,6 +38,12 @@ cv::Mat to_8bit(const cv::Mat& raw, const std::string& name) {
 }  // namespace
 
 at::Tensor decode_image(const std::vector<unsigned char>& bytes, const std::string& name) {
+  // libjpeg decodes a truncated JPEG with a warning only (the missing part flat grey): refuse it.
+  if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
+    const auto problem = jpeg_structure_problem(bytes.data(), bytes.size());
+    TLKIT_CHECK(problem.empty(), "cannot decode image '", name, "': ", problem,
+                "; replace or remove the file");
+  }
   cv::Mat raw;
   try {
     raw = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
 #include <tlkit/data/random.h>
 
 namespace tlkit::data {
@@ -194,6 +195,7 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
   const size_t end = std::min(begin + options_.batch_size, order.size());
   at::Tensor images;
   std::vector<int64_t> labels;
+  std::int64_t kept = 0;
   for (size_t position = begin; position < end; ++position) {
     if (stop_ || generation != generation_) {
       result.cancelled = true;
@@ -202,7 +204,25 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
     const size_t index = order[position];
     std::string source;
     try {
-      Sample sample = dataset_->get(index);
+      Sample sample;
+      try {
+        sample = dataset_->get(index);
+      } catch (const Error& e) {
+        if (!options_.skip_unreadable) throw;
+        // The file passed the scan but does not decode: left out like a scan failure.
+        try {
+          source = dataset_->source(index);
+        } catch (const std::exception&) {
+          source = "sample " + std::to_string(index);
+        }
+        std::lock_guard<std::mutex> lock(skipped_mutex_);
+        if (skipped_.emplace(source, e.what()).second)
+          logger()->warn(
+              "skipping '{}': {} (it passed the folder scan but cannot be decoded; "
+              "run with --strict to stop instead)",
+              source, e.what());
+        continue;
+      }
       source = sample.source;
       std::mt19937_64 rng(derive_seed(options_.seed, epoch, index));
       at::Tensor image =
@@ -216,7 +236,7 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
           images[0].sizes() == image.sizes() && images.scalar_type() == image.scalar_type(),
           "its image is ", shape_text(image), " but the batch's first is ", shape_text(images[0]),
           "; use a transform that gives every image one size (e.g. eval_transform(256, 224))");
-      images[static_cast<int64_t>(position - begin)].copy_(image);
+      images[kept++].copy_(image);
       labels.push_back(sample.label);
       result.batch.sources.push_back(std::move(sample.source));
       result.batch.indices.push_back(index);
@@ -228,9 +248,21 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
       return result;
     }
   }
-  result.batch.images = images;
+  if (kept == 0) {
+    result.error = std::make_exception_ptr(Error(tlkit::detail::concat(
+        "loading batch ", batch, " of epoch ", epoch, " of ", dataset_->describe(),
+        ": none of its ", end - begin, " images could be read (see the warnings above)")));
+    return result;
+  }
+  result.batch.images =
+      kept == static_cast<std::int64_t>(end - begin) ? images : images.narrow(0, 0, kept);
   result.batch.labels = at::tensor(labels, at::kLong);
   return result;
+}
+
+size_t DataLoader::skipped_unreadable() const {
+  std::lock_guard<std::mutex> lock(skipped_mutex_);
+  return skipped_.size();
 }
 
 }  // namespace tlkit::data

@@ -234,6 +234,7 @@ std::shared_ptr<train::BatchSource> make_loader(std::shared_ptr<const data::Data
   loader.shuffle = shuffle;
   loader.seed = options.seed;
   loader.workers = options.workers;
+  loader.skip_unreadable = !options.strict;
   if (train::world_size() > 1) {
     // Data parallel: --batch-size is the whole step's batch, split between the ranks, so the
     // number of processes changes the speed, not the result. Training shards pad (every rank

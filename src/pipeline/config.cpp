@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <set>
 
 #include <torch/torch.h>
 
@@ -241,6 +243,40 @@ void RunConfig::validate() const {
     TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(),
                 "' does not exist; run without --resume");
   }
+}
+
+namespace {
+// "fit.batch_size" -> "--batch-size", "head.epochs" -> "--head-epochs".
+std::string flag_of(const std::string& key) {
+  static const std::map<std::string, std::string> special{
+      {"reinitialize", "--reinit"},
+      {"data.augment", "--no-augment"},
+      {"data.source", "--data"},
+      {"data.preprocess.input_size", "--input-size"},
+      {"data.preprocess.resize", "--resize"},
+      {"data.preprocess.mean", "--mean"},
+      {"data.preprocess.std", "--std"}};
+  if (const auto it = special.find(key); it != special.end()) return it->second;
+  auto name = key.substr(key.rfind('.') + 1);
+  if (key.rfind("head.", 0) == 0) name = "head-" + name;
+  std::replace(name.begin(), name.end(), '_', '-');
+  return "--" + name;
+}
+}  // namespace
+
+std::vector<std::string> RunConfig::resume_conflicts(const RunConfig& earlier) const {
+  static const std::set<std::string> may_change{
+      "out",           "model",      "resume",       "fit.epochs",   "fit.patience",
+      "fit.min_delta", "fit.device", "fit.progress", "data.workers", "data.source"};
+  RunConfig now = *this, before = earlier;
+  const auto mine = fields(now), theirs = fields(before);
+  std::vector<std::string> conflicts;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (may_change.count(mine[i].key)) continue;
+    const auto a = theirs[i].get().dump(), b = mine[i].get().dump();
+    if (a != b) conflicts.push_back(flag_of(mine[i].key) + ": the run used " + a + ", now " + b);
+  }
+  return conflicts;
 }
 
 Json RunConfig::to_json() const {

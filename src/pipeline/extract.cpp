@@ -252,6 +252,7 @@ Extraction prepare_extraction(model::Classifier& model, const data::Dataset& dat
   e.loader.shuffle = false;
   e.loader.workers = options.workers;
   e.loader.limit = options.limit;
+  e.loader.skip_unreadable = !options.strict;
   return e;
 }
 
@@ -305,6 +306,7 @@ FeatureSet extract_features_sharded(model::Classifier& model,
 
   const auto start = std::chrono::steady_clock::now();
   std::vector<at::Tensor> rows, labels;
+  std::vector<std::int64_t> indices;  // dataset index of each local row (unreadable files left out)
   {
     ModelStateGuard guard(model, options.device);
     at::NoGradGuard no_grad;
@@ -313,6 +315,7 @@ FeatureSet extract_features_sharded(model::Classifier& model,
       rows.push_back(model.forward_until(batch.images.to(options.device), result.layer)
                          .to(at::kCPU, at::kFloat));
       labels.push_back(batch.labels.to(at::kLong).clone());
+      indices.insert(indices.end(), batch.indices.begin(), batch.indices.end());
     }
   }
   // The feature width also on a rank whose shard is empty (fewer images than processes).
@@ -322,14 +325,31 @@ FeatureSet extract_features_sharded(model::Classifier& model,
   const auto dim = static_cast<std::int64_t>(width[0] / std::max(width[1], 1.0));
   auto local_rows = rows.empty() ? at::zeros({0, dim}) : at::cat(rows);
   auto local_labels = labels.empty() ? at::zeros({0}, at::kLong) : at::cat(labels);
+  // Every rank's rows with their dataset indices (-1 pads a rank's share); rows of files that
+  // could not be read are absent, so the whole is put together by index, not by position.
+  const auto ranks = static_cast<std::int64_t>(world->world_size());
+  const auto share = (total + ranks - 1) / ranks;
+  auto local_indices = at::full({share}, -1, at::kLong);
+  if (!indices.empty())
+    local_indices.slice(0, 0, static_cast<std::int64_t>(indices.size()))
+        .copy_(at::tensor(indices, at::kLong));
+  const auto all_indices = train::gather_sharded_rows(*world, local_indices, share * ranks);
+  const auto all_rows = train::gather_sharded_rows(*world, local_rows, share * ranks);
+  const auto all_labels = train::gather_sharded_rows(*world, local_labels, share * ranks);
+  const auto kept = all_indices.ge(0).nonzero().flatten();
+  const auto by_index = all_indices.index_select(0, kept).argsort();
+  const auto order = kept.index_select(0, by_index);
   FeatureSet set;
-  set.features = train::gather_sharded_rows(*world, local_rows, total);
-  set.labels = train::gather_sharded_rows(*world, local_labels, total);
-  result.rows = total;
+  set.features = all_rows.index_select(0, order).contiguous();
+  set.labels = all_labels.index_select(0, order).contiguous();
+  result.rows = set.features.size(0);
+  TLKIT_CHECK(result.rows > 0, "no image of ", dataset->describe(), " could be read");
   result.dim = set.features.size(1);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (std::int64_t i = 0; i < total; ++i)
-    set.sources.push_back(dataset->source(static_cast<size_t>(i)));
+  const auto sorted_indices = all_indices.index_select(0, order);
+  for (std::int64_t i = 0; i < result.rows; ++i)
+    set.sources.push_back(
+        dataset->source(static_cast<size_t>(sorted_indices[i].item<std::int64_t>())));
   set.manifest = manifest_for(model, *dataset, *transform, options, result, sha256);
   set.manifest["sources"] = set.sources;
   set.layer = result.layer;

@@ -6,7 +6,9 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/core/strings.h>
 #include <tlkit/model/export.h>
+#include <tlkit/model/file_hash.h>
 #include <tlkit/train/distributed.h>
 
 namespace fs = std::filesystem;
@@ -30,8 +32,41 @@ void clear_previous_run(const fs::path& out) {
 
 }  // namespace
 
+// A --resume must continue the run in the folder, not another: the settings that shape it are
+// those of RUN/config.json, and the model file holds the same bytes.
+void check_resume(const RunConfig& config) {
+  const auto file = config.out / "config.json";
+  if (!fs::exists(file)) return;
+  RunConfig earlier;
+  try {
+    earlier = RunConfig::load(file);
+  } catch (const Error& e) {
+    logger()->warn("cannot compare with the run's settings ({}); resuming anyway", e.what());
+    return;
+  }
+  auto conflicts = config.resume_conflicts(earlier);
+  if (earlier.model != config.model) {
+    std::error_code ec;
+    if (!fs::exists(earlier.model, ec))
+      logger()->warn("the run's model '{}' is gone; resuming with '{}'", earlier.model.string(),
+                     config.model.string());
+    else if (!fs::equivalent(earlier.model, config.model, ec) &&
+             model::sha256_file(earlier.model) != model::sha256_file(config.model))
+      conflicts.push_back("--model: the run used '" + earlier.model.string() + "', now '" +
+                          config.model.string() + "' (another file)");
+  }
+  if (earlier.data.source != config.data.source)
+    logger()->info("resuming on '{}' (the run started on '{}')", config.data.source,
+                   earlier.data.source);
+  TLKIT_CHECK(conflicts.empty(), "--resume would not continue the run in '", config.out.string(),
+              "', whose settings differ: ", join(conflicts, "; "),
+              ". Give the run's settings (--config ", file.string(),
+              " --resume repeats them) or start a new run without --resume");
+}
+
 Started start_run(const RunConfig& config) {
   config.validate();
+  if (config.resume) check_resume(config);
   auto data = open_data(config.data);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);

@@ -71,6 +71,7 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   if (reusable) return std::move(*reusable);
   ExtractOptions extract;
   extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
+  extract.strict = config.data.strict;
   extract.workers = config.data.workers;
   extract.device = config.fit.device;
   extract.source = config.data.source;

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <tlkit/core/atomic_file.h>
+#include <tlkit/core/json.h>
 #include <tlkit/model/classifier.h>
 
 #include "cli/cli_fixtures.h"
@@ -159,24 +160,45 @@ TEST_F(Reliability, AFullDiskDuringACheckpointIsOneClearErrorAndLeavesNoTemporar
   EXPECT_EQ(result.exit_code, 0) << result.output;
 }
 
-// A resume onto class folders that changed would continue on shifted labels: refused before any
-// work, naming both lists.
-TEST_F(Reliability, AResumeOntoRenamedClassesIsRefused) {
+// A resume must continue the run in the folder: other settings (optimizer, batch size, another
+// model file) or class folders that changed (shifted labels) are refused before any work, naming
+// what differs; a moved model file with the same bytes and a longer run are fine.
+TEST_F(Reliability, AResumeThatWouldNotContinueTheRunIsRefused) {
   const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
                              " --reinit --data " + quoted(data_) +
                              " --batch-size 6 --seed 5 --no-progress --epochs 2";
   const auto run = dir_ / "run";
   ASSERT_EQ(tlkit_cli(common + " --out " + quoted(run)).exit_code, 0);
+  auto result =
+      tlkit_cli(common + " --epochs 3 --resume --optimizer sgd:lr=0.1 --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "--optimizer: the run used")) << result.output;
+  fs::copy_file(tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",
+                                               "tiny_no_dropout.pt"),
+                dir_ / "other.pt");
+  result = tlkit_cli(std::regex_replace(common, std::regex("--model '[^']*'"),
+                                        "--model " + quoted(dir_ / "other.pt")) +
+                     " --epochs 3 --resume --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "--model: the run used")) << result.output;
+  EXPECT_EQ(lines_of(run / "metrics.csv").size(), 3u);  // nothing was trained or overwritten
+
   for (const auto* split : {"train", "val", "test"})
     fs::rename(data_ / split / "b_middle", data_ / split / "z_middle");
-  auto result = tlkit_cli(common + " --epochs 3 --resume --out " + quoted(run));
+  result = tlkit_cli(common + " --epochs 3 --resume --out " + quoted(run));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "[a_top, b_middle, c_bottom]")) << result.output;
   EXPECT_TRUE(contains(result.output, "[a_top, c_bottom, z_middle]")) << result.output;
   EXPECT_EQ(lines_of(run / "metrics.csv").size(), 3u);  // nothing was trained or overwritten
-  // A new run on the renamed folders is fine.
+  // A new run on the renamed folders is fine, and so is resuming it with the model file moved.
   result = tlkit_cli(common + " --out " + quoted(run));
   EXPECT_EQ(result.exit_code, 0) << result.output;
+  fs::copy_file(tlkit::test::tiny_model(), dir_ / "moved.pt");
+  result = tlkit_cli(std::regex_replace(common, std::regex("--model '[^']*'"),
+                                        "--model " + quoted(dir_ / "moved.pt")) +
+                     " --epochs 3 --resume --out " + quoted(run));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(lines_of(run / "metrics.csv").size(), 4u);
 }
 
 // Models and inputs a user brings that the pipeline did not make: a grey (1-channel) model is fed
@@ -230,4 +252,40 @@ TEST_F(Reliability, ModelsAndInputsThePipelineDidNotMake) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "is inside the data folder")) << result.output;
   EXPECT_FALSE(fs::exists(data_ / "run"));
+}
+
+// A file that passes the folder scan but does not decode is left out where it is loaded (as the
+// scan leaves out what it catches): the run completes and names it; --strict stops instead.
+// Sharded feature extraction (--nproc 2) puts the remaining rows together by index.
+TEST_F(Reliability, AnImageThatFailsToDecodeIsLeftOutAndTheRunCompletes) {
+  const auto broken = data_ / "train" / "a_top" / "train_3x.jpg";
+  tlkit::test::write_bytes(broken, std::string("\xFF\xD8\xFF\xE0junkjunkjunk\xFF\xD9", 18));
+  const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
+                             " --reinit --data " + quoted(data_) +
+                             " --batch-size 6 --seed 5 --no-progress --epochs 2 --out ";
+  auto result = tlkit_cli(common + quoted(dir_ / "run"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "skipping '" + broken.string() + "'")) << result.output;
+  result = tlkit_cli(common + quoted(dir_ / "strict") + " --strict");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, broken.string())) << result.output;
+
+  const std::string finetune = "finetune --model " + quoted(tlkit::test::tiny_model()) +
+                               " --data " + quoted(data_) +
+                               " --head-from classifier.6 --head-epochs 2 --epochs 1 "
+                               "--batch-size 6 --seed 5 --no-progress --dist-timeout 60 --out ";
+  for (const auto* nproc : {"1", "2"}) {
+    const auto out = dir_ / (std::string("finetune_") + nproc);
+    result = tlkit_cli(finetune + quoted(out) + " --nproc " + nproc);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    const auto manifest =
+        tlkit::Json::parse(tlkit::read_file(out / "features" / "train" / "manifest.json"));
+    const auto sources = manifest.at("sources").as_string_list();
+    EXPECT_EQ(sources.size(), 24u) << nproc;  // 25 files, one unreadable
+    EXPECT_EQ(std::count(sources.begin(), sources.end(), broken.string()), 0) << nproc;
+    EXPECT_TRUE(std::is_sorted(sources.begin(), sources.end())) << nproc;
+  }
+  // One process and two extracted the same rows.
+  EXPECT_EQ(tlkit::read_file(dir_ / "finetune_1" / "features" / "train" / "labels.npy"),
+            tlkit::read_file(dir_ / "finetune_2" / "features" / "train" / "labels.npy"));
 }

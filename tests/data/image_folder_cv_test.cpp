@@ -1,5 +1,6 @@
 // Image folders: decoding against PIL, layouts, odd names, corrupt files, splits, bad input.
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/image_folder.h>
@@ -201,7 +202,9 @@ TEST(DataImageFolder, CorruptFilesAreSkippedWithAWarningOrRejectedWhenStrict) {
   EXPECT_THROW(open_source(dir.path().string(), strict), tlkit::Error);
 }
 
-TEST(DataImageFolder, AFileThatFailsToDecodeIsAnErrorNeverGarbage) {
+// A file that passes the scan but does not decode is never garbage in a batch: the loader leaves
+// it out with one warning naming it (every epoch, warned once), or fails naming it when strict.
+TEST(DataImageFolder, AFileThatFailsToDecodeIsSkippedAtLoadTimeOrAnErrorWhenStrict) {
   TempDir dir;
   fill_class(dir.path(), "a", 3);
   // A JPEG signature and end marker around junk passes the scan but cannot be decoded.
@@ -214,11 +217,57 @@ TEST(DataImageFolder, AFileThatFailsToDecodeIsAnErrorNeverGarbage) {
   LoaderOptions options;
   options.shuffle = false;
   options.batch_size = 4;
-  DataLoader loader(folder, eval_transform(0, 8), options);
-  const auto loader_message = error_of([&] { loader.next(); });
+  {
+    LogCapture capture;
+    DataLoader loader(folder, eval_transform(0, 8), options);
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      loader.epoch(static_cast<size_t>(epoch));
+      const auto batch = loader.next();
+      ASSERT_TRUE(batch.has_value());
+      EXPECT_EQ(batch->images.size(0), 3);
+      EXPECT_EQ(batch->labels.size(0), 3);
+      EXPECT_EQ(batch->indices, (std::vector<size_t>{0, 1, 3}));
+    }
+    EXPECT_EQ(loader.skipped_unreadable(), 1u);
+    size_t warnings = 0;
+    for (const auto& line : capture.lines())
+      if (line.find("skipping") != std::string::npos && line.find("1x.jpg") != std::string::npos)
+        ++warnings;
+    EXPECT_EQ(warnings, 1u);
+  }
+  options.skip_unreadable = false;
+  DataLoader strict(folder, eval_transform(0, 8), options);
+  const auto loader_message = error_of([&] { strict.next(); });
   EXPECT_NE(loader_message.find("loading batch 0 of epoch 0, sample 2"), std::string::npos)
       << loader_message;
   EXPECT_NE(loader_message.find("1x.jpg"), std::string::npos) << loader_message;
+}
+
+// A JPEG cut in half whose kept part holds an FF D9 (its EXIF thumbnail's end) passes the scan's
+// tail check, and libjpeg would decode it with a warning only, the lost half flat grey. The
+// marker walk at decode time refuses it; the complete file still decodes.
+TEST(DataImageFolder, ATruncatedJpegWithAThumbnailIsNotDecodedToGrey) {
+  TempDir dir;
+  write_image(dir / "main.jpg", tiny_image(3, 1, 64, 64), 95);
+  write_image(dir / "thumb.jpg", tiny_image(3, 2, 8, 8), 90);
+  const auto main = tlkit::read_file(dir / "main.jpg"), thumb = tlkit::read_file(dir / "thumb.jpg");
+  // SOI, APP1 "Exif" holding the thumbnail, then the main image's segments after its own SOI.
+  const std::string payload = std::string("Exif\0\0", 6) + thumb;
+  const auto length = payload.size() + 2;
+  const std::string app1 = std::string("\xFF\xE1", 2) + static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + payload;
+  const std::string whole = main.substr(0, 2) + app1 + main.substr(2);
+  tlkit::test::write_bytes(dir / "whole.jpg", whole);
+  EXPECT_EQ(check_image_file(dir / "whole.jpg"), "");
+  EXPECT_TRUE(torch::equal(read_image(dir / "whole.jpg"), read_image(dir / "main.jpg")));
+  const auto cut = whole.substr(0, 2 + app1.size() + (main.size() - 2) / 2);
+  ASSERT_LT(cut.size() - (2 + app1.size()), 4096u);  // the thumbnail's FF D9 is in the tail
+  tlkit::test::write_bytes(dir / "cut.jpg", cut);
+  EXPECT_EQ(check_image_file(dir / "cut.jpg"), "");  // the cheap scan cannot tell
+  const auto message = error_of([&] { read_image(dir / "cut.jpg"); });
+  EXPECT_NE(message.find("truncated"), std::string::npos) << message;
+  EXPECT_NE(jpeg_structure_problem(reinterpret_cast<const unsigned char*>(cut.data()), cut.size()),
+            "");
 }
 
 TEST(DataImageFolder, BadLayoutsAreClearErrors) {

@@ -4,6 +4,7 @@
 #include <tlkit/data/loader.h>
 #include <tlkit/data/random.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -158,6 +159,17 @@ TEST(DataLoader, WorkerErrorsReachTheConsumerWithContext) {
   auto dataset = std::make_shared<CountingDataset>(40, 13);
   LoaderOptions options = options_with(2, 8);
   options.shuffle = false;
+  {
+    // By default the failing sample is left out of its batch (and the others kept).
+    DataLoader skipping(dataset, nullptr, options);
+    EXPECT_EQ(skipping.next()->labels.size(0), 8);
+    const auto batch = skipping.next();
+    ASSERT_TRUE(batch.has_value());
+    EXPECT_EQ(batch->labels.size(0), 7);
+    EXPECT_EQ(std::count(batch->indices.begin(), batch->indices.end(), 13u), 0);
+    EXPECT_EQ(skipping.skipped_unreadable(), 1u);
+  }
+  options.skip_unreadable = false;
   DataLoader loader(dataset, nullptr, options);
   EXPECT_TRUE(loader.next().has_value());
   try {

@@ -1,6 +1,7 @@
 #pragma once
 // Image files: the cheap scan-time check, decoding to tensors, and writing (all through OpenCV).
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,6 +12,12 @@ namespace tlkit::data {
 
 // True when the extension is one tlkit reads: jpg, jpeg, png, bmp, tif, tiff, webp (any case).
 bool is_image_file_name(const std::filesystem::path& path);
+// Walks a JPEG's marker segments (lengths followed, entropy-coded data scanned for the next
+// marker, stray bytes skipped as libjpeg does) and says what is wrong when the file ends before
+// the end-of-image marker of its own structure: a truncated file whose kept part happens to hold
+// an FF D9 (an embedded thumbnail's) passes the scan's tail check but fails here. "" = complete.
+std::string jpeg_structure_problem(const unsigned char* data, std::size_t size);
+
 // The extensions is_image_file_name accepts, for messages: "jpg, jpeg, png, ...".
 std::string image_extensions();
 

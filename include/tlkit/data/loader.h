@@ -7,7 +7,8 @@
 // too. Each worker builds whole batches; at most `prefetch` batches are claimed but not yet handed
 // to the consumer (a bounded queue). Batches come out in order. Batch tensors are recycled once the
 // consumer holds no reference to them (a fresh 38 MB batch costs thousands of page faults). An
-// exception while loading is rethrown from next() as a tlkit::Error naming the batch and sample.
+// exception while loading is rethrown from next() as a tlkit::Error naming the batch and sample;
+// an unreadable file is instead left out of its batch with a warning (skip_unreadable).
 // The destructor stops the workers (between samples) and joins them. One consumer thread calls
 // next()/epoch().
 
@@ -48,6 +49,10 @@ struct LoaderOptions {
   size_t shards = 1;
   size_t shard = 0;
   bool pad_shards = true;
+  // A file that passed the dataset's scan but cannot be read or decoded (or decodes only in
+  // part) is left out of its batch with one warning naming it, as the scan does; false: the
+  // batch fails with an error naming it (--strict).
+  bool skip_unreadable = true;
 };
 
 // The part of `order` that shard `shard` of `shards` visits, as torch's DistributedSampler: with
@@ -85,6 +90,8 @@ class DataLoader {
   std::vector<size_t> order(
       size_t epoch) const;  // dataset indices in the order epoch `epoch` visits them
   const LoaderOptions& options() const { return options_; }
+  // Files left out of batches so far because they could not be read (each counted once).
+  size_t skipped_unreadable() const;
 
   // Range-for over one epoch: `for (auto& batch : loader)`. begin() continues the current epoch,
   // or starts the next one when the current one is finished.
@@ -134,6 +141,8 @@ class DataLoader {
   std::map<size_t, Result> ready_;
   std::unique_ptr<detail::BatchBuffers> buffers_;  // batch tensors the consumer has let go of
   std::vector<std::thread> workers_;
+  mutable std::mutex skipped_mutex_;
+  mutable std::map<std::string, std::string> skipped_;  // source -> why, reported once
 };
 
 }  // namespace tlkit::data

@@ -110,6 +110,12 @@ struct RunConfig {
   // command's defaults.
   static RunConfig from_json(const Json& json);
   static RunConfig load(const std::filesystem::path& path);
+  // What a --resume of `earlier` (the run folder's config.json) may not change, one line per
+  // setting: "--optimizer: the run used 'adam', now 'sgd:lr=0.1'". The length (--epochs,
+  // --patience, --min-delta), where it runs (--out, --device, --workers, progress) and the paths
+  // of the model and the data (moved folders; the caller checks the model's contents, the
+  // checkpoint the class names) may change.
+  std::vector<std::string> resume_conflicts(const RunConfig& earlier) const;
   void save(const std::filesystem::path& path) const;  // atomically
 };
 

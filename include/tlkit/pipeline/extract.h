@@ -38,6 +38,7 @@ struct ExtractOptions {
   std::string source;        // recorded in the manifest (e.g. "fashion-mnist:DIR")
   std::string split;         // recorded in the manifest ("train", "val", "test", "all")
   std::string model_sha256;  // empty: hash of the model's file (or of its serialised bytes)
+  bool strict = false;       // an unreadable image is an error (else left out with a warning)
 };
 
 struct ExtractResult {
