@@ -196,11 +196,17 @@ NpyReader::NpyReader(fs::path path) : path_(std::move(path)), in_(path_, std::io
   dtype_ = dtype_from_descr(dict_value(dict, "descr", path_), path_);
   shape_ = parse_shape(dict_value(dict, "shape", path_), path_);
   row_bytes_ = static_cast<std::int64_t>(c10::elementSize(dtype_));
-  for (size_t i = 1; i < shape_.size(); ++i) row_bytes_ *= shape_[i];
+  std::int64_t total_bytes = 0;
+  bool overflow = false;
+  for (size_t i = 1; i < shape_.size(); ++i)
+    overflow = overflow || __builtin_mul_overflow(row_bytes_, shape_[i], &row_bytes_);
+  overflow = overflow || __builtin_mul_overflow(rows(), row_bytes_, &total_bytes);
+  TLKIT_CHECK(!overflow, "'", name, "': the header's shape ", at::IntArrayRef(shape_),
+              " is too large to be real (its size overflows); the file is corrupt");
   // The data must be all there: a truncated file is an error now, not garbage later.
   const auto data_start = static_cast<std::int64_t>(in_.tellg());
   const auto file_size = static_cast<std::int64_t>(fs::file_size(path_));
-  TLKIT_CHECK(file_size - data_start >= rows() * row_bytes_, "'", name,
+  TLKIT_CHECK(file_size - data_start >= total_bytes, "'", name,
               "' is truncated: the header says shape ", at::IntArrayRef(shape_), " but only ",
               file_size - data_start, " data bytes follow");
 }

@@ -55,7 +55,9 @@ at::Tensor read_idx(const fs::path& file) {
   size_t expected = 1;
   for (size_t d = 0; d < dims; ++d) {
     shape.push_back(big_endian32(bytes, 4 + 4 * d));
-    expected *= static_cast<size_t>(shape.back());
+    TLKIT_CHECK(!__builtin_mul_overflow(expected, static_cast<size_t>(shape.back()), &expected),
+                "IDX file '", file.string(), "' has a header whose sizes overflow (",
+                at::IntArrayRef(shape), "); the file is corrupt, download it again");
   }
   const size_t header = 4 + 4 * dims;
   TLKIT_CHECK(bytes.size() - header == expected, "IDX file '", file.string(), "' holds ",

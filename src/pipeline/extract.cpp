@@ -405,6 +405,12 @@ FeatureSet load_features(const fs::path& dir, const std::string& expected_model_
                   static_cast<std::int64_t>(set.sources.size()) == rows,
               "the files in '", dir.string(), "' do not match their manifest (", rows, " x ", dim,
               " float32 features and int64 labels expected); re-run tlkit extract");
+  const auto classes = static_cast<std::int64_t>(set.class_names.size());
+  TLKIT_CHECK(rows == 0 || (set.labels.min().item<std::int64_t>() >= 0 &&
+                            set.labels.max().item<std::int64_t>() < classes),
+              "'", (dir / m.at("files").at("labels").as_string()).string(),
+              "' holds labels outside the manifest's ", classes,
+              " classes; the file is damaged: re-run tlkit extract");
   return set;
 }
 

@@ -115,6 +115,7 @@ train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
   StageSetup setup;
   setup.dir = config.out / "stage1";
   setup.label = "stage 1 (head on features)";
+  setup.lr_option = "--head-optimizer";
   setup.schedule = fit.schedule;
   setup.num_classes = num_classes;
   setup.checkpoints = false;

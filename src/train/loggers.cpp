@@ -1,4 +1,5 @@
 // Guards and loggers: NonFiniteGuard, InitialLossCheck, CsvLogger, TensorBoardLogger.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/trainer.h>
 
 namespace tlkit::train {
 
@@ -52,10 +54,30 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
     logger()->warn("{} {}; the step is skipped ({} in a row)", what, where, skipped_in_a_row_);
     return;
   }
-  fail(what, " ", where, "; the update was not applied. The learning rate (", lr,
-       ") is probably too high: lower it (try 'tlkit lr-find'), clip gradients (--grad-clip 1), or "
-       "check the "
+  fail(what, " in ", context.trainer.options().label, " ", where,
+       "; the update was not applied. This stage's learning rate (", lr,
+       ") is probably too high: lower it (", lr_option_,
+       " NAME:lr=..., or try 'tlkit lr-find'), clip gradients (--grad-clip 1), or check the "
        "inputs for NaN/Inf");
+}
+
+bool NonFiniteGuard::on_epoch_end(TrainContext& context) {
+  if (warned_absurd_) return false;
+  const auto classes = std::max<std::int64_t>(2, context.trainer.options().num_classes);
+  const double chance = std::log(static_cast<double>(classes));
+  for (const auto* name : {"train_loss", "val_loss"}) {
+    const auto loss = context.metrics.get(name);
+    if (!loss || !std::isfinite(*loss) || *loss <= 100 * chance) continue;
+    warned_absurd_ = true;
+    logger()->warn(
+        "{}: the {} is {:.3g} after epoch {} ({:.0f}x the chance level ln({}) = {:.3g}): the "
+        "weights have blown up without becoming NaN, and this model is useless. Lower this "
+        "stage's learning rate ({} NAME:lr=...) or clip gradients (--grad-clip 1)",
+        context.trainer.options().label, name, *loss, context.epoch + 1, *loss / chance, classes,
+        chance, lr_option_);
+    break;
+  }
+  return false;
 }
 
 void InitialLossCheck::on_batch_end(TrainContext& context) {

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
 #include <regex>
 
 #include <gtest/gtest.h>
@@ -14,6 +17,9 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/json.h>
+#include <tlkit/core/npy.h>
+#include <tlkit/core/strings.h>
+#include <tlkit/data/image_io.h>
 #include <tlkit/model/classifier.h>
 
 #include "cli/cli_fixtures.h"
@@ -288,4 +294,103 @@ TEST_F(Reliability, AnImageThatFailsToDecodeIsLeftOutAndTheRunCompletes) {
   // One process and two extracted the same rows.
   EXPECT_EQ(tlkit::read_file(dir_ / "finetune_1" / "features" / "train" / "labels.npy"),
             tlkit::read_file(dir_ / "finetune_2" / "features" / "train" / "labels.npy"));
+}
+
+// SIGKILL at >= 20 random moments of `tlkit finetune` (feature caching, stage 1, stage 2 epochs,
+// checkpoint and snapshot writes, export), each followed by the same command with --resume (or
+// afresh when no checkpoint exists yet): after every kill, each file under its final name is
+// whole (checkpoints and snapshots load, the model loads, .npy/.json/.csv/.png parse), and every
+// round ends with the metrics and the exported weights of the uninterrupted run. TensorBoard
+// event files are append-only logs (readers stop at a torn last record) and are not checked.
+TEST_F(Reliability, KilledAtRandomMomentsTheRunResumesToTheUninterruptedResult) {
+  const std::string finetune = "finetune --model " + quoted(tlkit::test::tiny_model()) +
+                               " --data " + quoted(data_) +
+                               " --head-from classifier.6 --head-epochs 3 --epochs 8 "
+                               "--batch-size 2 --seed 5 --no-progress --out ";
+  const auto reference = dir_ / "reference";
+  const auto started = std::chrono::steady_clock::now();
+  auto result = tlkit_cli(finetune + quoted(reference));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto reference_model = tlkit::model::Classifier::load(reference / "model.pt");
+
+  auto check_whole = [](const fs::path& out) {
+    if (!fs::exists(out)) return;
+    for (const auto& entry : fs::recursive_directory_iterator(out)) {
+      if (!entry.is_regular_file()) continue;
+      const auto path = entry.path();
+      const auto name = path.filename().string();
+      if (name.find(".tmp.") != std::string::npos) continue;  // never read under this name
+      const auto ext = path.extension().string();
+      try {
+        if (name == "model.pt") {
+          tlkit::model::Classifier::load(path);
+        } else if (ext == ".pt") {
+          torch::serialize::InputArchive archive;
+          archive.load_from(path.string());
+        } else if (ext == ".npy") {
+          tlkit::read_npy(path);
+        } else if (ext == ".json") {
+          tlkit::Json::parse(tlkit::read_file(path));
+        } else if (ext == ".png") {
+          tlkit::data::read_image(path);
+        } else if (ext == ".csv") {
+          const auto lines = lines_of(path);
+          ASSERT_FALSE(lines.empty()) << path;
+          const auto commas = std::count(lines[0].begin(), lines[0].end(), ',');
+          for (const auto& line : lines)
+            EXPECT_EQ(std::count(line.begin(), line.end(), ','), commas) << path << ": " << line;
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << path << " is not whole: " << e.what();
+      }
+    }
+  };
+
+  // Where a kill landed: the last thing the run logged.
+  const auto phase_of = [](const std::string& output) -> std::string {
+    const auto lines = tlkit::split_trimmed(output, '\n');
+    for (auto line = lines.rbegin(); line != lines.rend(); ++line) {
+      if (contains(*line, "export") || contains(*line, "candidate")) return "export";
+      if (contains(*line, "stage 2")) return "stage 2";
+      if (contains(*line, "stage 1") || contains(*line, "features")) return "stage 1";
+    }
+    return "start-up";
+  };
+  std::map<std::string, int> phases;
+  std::mt19937 rng(20261202);
+  // Mostly after the start-up (loading LibTorch, the model and the folder scan take ~0.4 s).
+  std::uniform_real_distribution<double> when(0.3, std::max(0.6, 0.9 * seconds));
+  int kills = 0, rounds = 0;
+  while (kills < 20) {
+    ++rounds;
+    const auto out = dir_ / ("round_" + std::to_string(rounds));
+    for (int attempt = 0;; ++attempt) {
+      ASSERT_LT(attempt, 60) << "round " << rounds << " never finished";
+      const bool resume = fs::exists(out / "checkpoints" / "last.pt");
+      char limit[32];
+      std::snprintf(limit, sizeof(limit), "%.2f", when(rng));
+      result = tlkit::test::run_command("timeout -s KILL " + std::string(limit) + " '" +
+                                        tlkit::test::cli_path() + "' " + finetune + quoted(out) +
+                                        (resume ? " --resume" : ""));
+      if (result.exit_code == 0) break;
+      ASSERT_EQ(result.exit_code, 137) << result.output;  // killed, never failed
+      ++kills;
+      ++phases[phase_of(result.output)];
+      check_whole(out);
+    }
+    EXPECT_EQ(lines_of(out / "metrics.csv"), lines_of(reference / "metrics.csv")) << out;
+    EXPECT_EQ(lines_of(out / "stage1" / "metrics.csv"),
+              lines_of(reference / "stage1" / "metrics.csv"))
+        << out;
+    EXPECT_EQ(tlkit::read_file(out / "results.md"), tlkit::read_file(reference / "results.md"));
+    auto model = tlkit::model::Classifier::load(out / "model.pt");
+    for (auto& [name, value] : reference_model.named_parameters())
+      EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(model, name))) << out << " " << name;
+  }
+  std::cout << kills << " kills in " << rounds << " rounds (uninterrupted run " << seconds
+            << " s); last logged before the kill:";
+  for (const auto& [phase, count] : phases) std::cout << " " << phase << " " << count;
+  std::cout << "\n";
 }

@@ -126,3 +126,17 @@ TEST(Npy, BadInputIsAClearError) {
   }
   EXPECT_THROW(tlkit::read_npy(dir / "missing.npy"), tlkit::Error);
 }
+
+// A header whose shape cannot be real (its byte count overflows 64 bits) is refused by name, not
+// passed to an allocation.
+TEST(Npy, AnOverflowingShapeIsAClearError) {
+  tlkit::test::TempDir dir;
+  std::string dict =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }";
+  dict.resize(118, ' ');
+  dict += "\n";
+  std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(dict.size()) + '\0' +
+                      dict + std::string(64, '\0');
+  std::ofstream(dir / "big.npy", std::ios::binary) << bytes;
+  tlkit::test::expect_error([&] { tlkit::read_npy(dir / "big.npy"); }, "too large to be real");
+}

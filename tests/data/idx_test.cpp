@@ -176,3 +176,13 @@ TEST(DataIdx, RealFashionMnistHasSixtyAndTenThousandBalancedImages) {
                    std::to_string(first.label) + " " + std::to_string(last.label) + "\n";
   EXPECT_EQ(got, expected);
 }
+
+// Sizes whose product overflows (a corrupt header) are refused by name.
+TEST(DataIdx, AnOverflowingHeaderIsAClearError) {
+  TempDir dir;
+  std::string bytes = {0, 0, 8, 4};
+  for (int d = 0; d < 4; ++d) bytes += big_endian(0xFFFFFFFFu);
+  bytes += std::string(16, '\0');
+  tlkit::test::write_bytes(dir / "bad-idx3-ubyte", bytes);
+  tlkit::test::expect_error([&] { read_idx(dir / "bad-idx3-ubyte"); }, "overflow");
+}

@@ -9,14 +9,15 @@
 #include <tlkit/data/transforms.h>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <torch/torch.h>
 
 #include "data/data_test_util.h"
 #include "model/fixtures.h"
+#include "support/log_capture.h"
 
 namespace fs = std::filesystem;
 using namespace tlkit::data;
+using tlkit::test::LogCapture;
 using tlkit::test::TempDir;
 
 namespace {
@@ -41,21 +42,6 @@ std::string error_of(const std::function<void()>& action) {
   }
   return "(no error)";
 }
-
-// Captures the library's log lines while alive.
-class LogCapture {
- public:
-  LogCapture()
-      : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64)), old_(tlkit::logger()) {
-    tlkit::set_logger(std::make_shared<spdlog::logger>("tlkit_test_capture", sink_));
-  }
-  ~LogCapture() { tlkit::set_logger(old_); }
-  std::vector<std::string> lines() const { return sink_->last_formatted(); }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> old_;
-};
 
 }  // namespace
 

@@ -131,6 +131,7 @@ TEST(Extract, FailureLeavesNoFilesAndKeepsAnOldSetIntact) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   tlkit::pipeline::ExtractOptions options;
   options.batch_size = 2;
+  options.strict = true;  // the failing sample fails the extraction (else it is left out)
   model.train(true);
   EXPECT_THROW(tlkit::pipeline::extract_features(model, std::make_shared<SyntheticDataset>(10, 7),
                                                  dir / "out", options),
@@ -151,6 +152,14 @@ TEST(Extract, FailureLeavesNoFilesAndKeepsAnOldSetIntact) {
   const auto set = tlkit::pipeline::load_features(dir / "out");
   EXPECT_EQ(set.features.size(0), 4);
   EXPECT_THROW(tlkit::pipeline::load_features(dir / "nothing"), tlkit::Error);
+
+  // Labels outside the manifest's classes (a damaged cache) are one clear error, not a
+  // cross-entropy failure deep in training.
+  auto labels = set.labels.clone();
+  labels[1] = 99;
+  tlkit::write_npy(dir / "out" / "labels.npy", labels);
+  tlkit::test::expect_error([&] { tlkit::pipeline::load_features(dir / "out"); },
+                            "holds labels outside the manifest's");
 }
 
 TEST(Extract, SelectSplitNamesWhatIsMissing) {

@@ -13,6 +13,7 @@
 
 #include <csignal>
 
+#include "support/log_capture.h"
 #include "support/test_support.h"
 #include "train/train_fixtures.h"
 
@@ -75,8 +76,11 @@ struct NanProblem {
 TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
   NanProblem p(60);
   auto& network = p.network;
-  Trainer trainer(*network, p.optimizer, quiet_options(2));
-  trainer.add_callback(std::make_shared<NonFiniteGuard>());
+  auto options = quiet_options(2);
+  options.label = "stage 1 (head on features)";
+  Trainer trainer(*network, p.optimizer, options);
+  trainer.add_callback(
+      std::make_shared<NonFiniteGuard>(NonFinitePolicy::kStop, 10, "--head-optimizer"));
   const auto before = clone_state(*network);
   try {
     trainer.fit(*p.train);
@@ -84,6 +88,10 @@ TEST(Trainer, NonFiniteLossStopsWithAClearMessage) {
   } catch (const tlkit::Error& e) {
     EXPECT_NE(std::string(e.what()).find("learning rate"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("not applied"), std::string::npos) << e.what();
+    // The stage that blew up and its own flag, not another stage's.
+    EXPECT_NE(std::string(e.what()).find("in stage 1 (head on features)"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("--head-optimizer"), std::string::npos) << e.what();
   }
   // The guard acts before the update: the NaN step left every weight as it was.
   const auto after = clone_state(*network);
@@ -291,4 +299,29 @@ TEST(Trainer, ASignalMidEpochLeavesACheckpointThatResumesBitIdentically) {
   for (size_t i = 0; i < resumed2.size(); ++i)
     EXPECT_TRUE(torch::equal(resumed2[i].second, uninterrupted[i].second)) << resumed2[i].first;
   EXPECT_EQ(history2.size(), full_history.size());
+}
+
+// Finite but absurd losses (logits scaled by 1e7: every wrong prediction costs ~1e7) are warned
+// about once, with the stage and the flag; a sane run is not.
+TEST(Trainer, AbsurdFiniteLossesAreWarnedAbout) {
+  auto [x, y] = tlkit::test::blobs(20, 3);
+  for (const double scale : {1e7, 1.0}) {
+    torch::manual_seed(2);
+    auto linear = std::make_shared<torch::nn::LinearImpl>(4, 3);
+    auto network = std::make_shared<ModuleNetwork>(
+        linear, [linear, scale](const torch::Tensor& in) { return linear->forward(in) * scale; });
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(1e-12));
+    TensorBatchSource train(x, y, 10, true, 1);
+    Trainer trainer(*network, optimizer, quiet_options(3));
+    trainer.add_callback(std::make_shared<NonFiniteGuard>());
+    tlkit::test::LogCapture capture;
+    trainer.fit(train);
+    const auto log = capture.text();
+    const bool warned = log.find("blown up without becoming NaN") != std::string::npos;
+    EXPECT_EQ(warned, scale > 1) << log;
+    if (scale > 1) {
+      EXPECT_NE(log.find("--optimizer"), std::string::npos) << log;
+      EXPECT_EQ(log.find("blown up"), log.rfind("blown up")) << "warned once: " << log;
+    }
+  }
 }

@@ -27,7 +27,8 @@ struct StageSetup {
   std::string label;          // progress-bar label, e.g. "stage 2 (fine-tune)"
   std::string schedule;       // the schedule spec ("auto" resolved by build_scheduler)
   std::int64_t num_classes = 0;
-  std::vector<std::string> class_names;  // recorded in checkpoints, checked on resume
+  std::vector<std::string> class_names;   // recorded in checkpoints, checked on resume
+  std::string lr_option = "--optimizer";  // the flag that sets this stage's lr (in advice)
   bool checkpoints = true;  // checkpoints/last.pt + best.pt (else best weights in memory only)
   bool resume = false;      // continue from dir/checkpoints/last.pt
   bool initial_loss_check = true;

@@ -120,17 +120,24 @@ enum class NonFinitePolicy { kStop, kSkip };
 class NonFiniteGuard : public Callback {
  public:
   // kSkip: a non-finite step is not applied; `max_skips` of them in a row stop the run.
+  // `lr_option`: the flag that sets this stage's learning rate, named in the advice (stage 1 of
+  // finetune has its own, --head-optimizer).
   explicit NonFiniteGuard(NonFinitePolicy policy = NonFinitePolicy::kStop,
-                          std::int64_t max_skips = 10)
-      : policy_(policy), max_skips_(max_skips) {}
+                          std::int64_t max_skips = 10, std::string lr_option = "--optimizer")
+      : policy_(policy), max_skips_(max_skips), lr_option_(std::move(lr_option)) {}
   std::string name() const override { return "non_finite_guard"; }
   void on_before_optimizer_step(TrainContext& context) override;
+  // Finite but absurd losses (over 100 x ln(C), chance being ln(C)): the weights have blown up
+  // without a NaN; warned about once, naming the stage and the flag.
+  bool on_epoch_end(TrainContext& context) override;
   std::int64_t skipped() const { return skipped_total_; }
 
  private:
   NonFinitePolicy policy_;
   std::int64_t max_skips_;
+  std::string lr_option_;
   std::int64_t skipped_in_a_row_ = 0, skipped_total_ = 0;
+  bool warned_absurd_ = false;
 };
 
 class InitialLossCheck : public Callback {
