@@ -169,7 +169,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<std::int64_t>()},
        {"grad-clip", "clip the gradient norm (default: off)", value<double>()},
        {"on-nonfinite",
-        with_default("a NaN/Inf loss or gradient: stop, or skip the step (never applied)",
+        with_default("a NaN/Inf loss or gradient (never applied): stop, skip the step, or "
+                     "rollback (to the last good epoch's state, the learning rate halved)",
                      d.fit.on_nonfinite),
         value<std::string>()},
        {"no-progress", "no progress bar"}});

@@ -220,8 +220,9 @@ void RunConfig::validate() const {
   TLKIT_CHECK(fit.overfit_batches >= 0, "--overfit-batches must be >= 0 (0 = off), got ",
               fit.overfit_batches);
   TLKIT_CHECK(fit.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got ", fit.grad_clip);
-  TLKIT_CHECK(fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip",
-              "--on-nonfinite must be stop or skip, got '", fit.on_nonfinite, "'");
+  TLKIT_CHECK(
+      fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip" || fit.on_nonfinite == "rollback",
+      "--on-nonfinite must be stop, skip or rollback, got '", fit.on_nonfinite, "'");
   TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
               "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
   check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),

@@ -57,7 +57,9 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
       build_scheduler(setup.schedule, optimizer, fit.epochs,
                       fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));
   trainer.add_callback(std::make_shared<train::NonFiniteGuard>(
-      fit.on_nonfinite == "skip" ? train::NonFinitePolicy::kSkip : train::NonFinitePolicy::kStop,
+      fit.on_nonfinite == "skip"       ? train::NonFinitePolicy::kSkip
+      : fit.on_nonfinite == "rollback" ? train::NonFinitePolicy::kRollback
+                                       : train::NonFinitePolicy::kStop,
       10, setup.lr_option));
   if (setup.initial_loss_check)
     trainer.add_callback(std::make_shared<train::InitialLossCheck>(setup.num_classes));

@@ -94,6 +94,17 @@ void LRScheduler::step_to(double epoch) {
 
 void LRScheduler::step_with_metric(double /*metric*/) { step(); }
 
+void LRScheduler::scale_lrs(double factor) {
+  TLKIT_CHECK(std::isfinite(factor) && factor > 0, name(), ": lr scale must be positive, got ",
+              factor);
+  auto base = base_lrs_;
+  for (auto& lr : base) lr *= factor;
+  set_base_lrs(std::move(base));
+  auto lrs = group_lrs();
+  for (auto& lr : lrs) lr *= factor;
+  apply_lrs(lrs);
+}
+
 void LRScheduler::set_base_lrs(std::vector<double> base_lrs) {
   TLKIT_CHECK(base_lrs.size() == num_groups(), name(), ": ", base_lrs.size(), " base lrs for ",
               num_groups(), " param groups");

@@ -106,4 +106,14 @@ void SequentialLR::load_state(torch::serialize::InputArchive& archive) {
   }
 }
 
+void SequentialLR::scale_lrs(double factor) {
+  for (auto& scheduler : schedulers_) {
+    auto base = scheduler->base_lrs_;
+    for (auto& lr : base) lr *= factor;
+    scheduler->base_lrs_ = std::move(base);
+    for (auto& lr : scheduler->last_lr_) lr *= factor;
+  }
+  LRScheduler::scale_lrs(factor);
+}
+
 }  // namespace tlkit::schedule

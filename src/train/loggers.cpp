@@ -7,11 +7,15 @@
 
 #include <ATen/ATen.h>
 #include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/network.h>
 #include <tlkit/train/trainer.h>
 
 namespace tlkit::train {
@@ -47,6 +51,10 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
   const auto what = std::isfinite(context.batch_loss)
                         ? std::string("a gradient became NaN/Inf")
                         : "the training loss became " + std::to_string(context.batch_loss);
+  if (policy_ == NonFinitePolicy::kRollback && rollbacks_ < max_skips_ && !good_weights_.empty()) {
+    roll_back(context, what + " " + where);
+    return;
+  }
   if (policy_ == NonFinitePolicy::kSkip && skipped_in_a_row_ < max_skips_) {
     ++skipped_in_a_row_;
     ++skipped_total_;
@@ -61,7 +69,67 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
        "inputs for NaN/Inf");
 }
 
+void NonFiniteGuard::on_train_begin(TrainContext& context) {
+  if (policy_ == NonFinitePolicy::kRollback) keep_good_state(context);
+}
+
+void NonFiniteGuard::keep_good_state(TrainContext& context) {
+  good_weights_ = clone_state(context.network);
+  {
+    torch::serialize::OutputArchive archive;
+    context.optimizer.save(archive);
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    good_optimizer_ = bytes.str();
+  }
+  good_schedule_.clear();
+  if (context.scheduler) {
+    torch::serialize::OutputArchive archive;
+    context.scheduler->save(archive);
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    good_schedule_ = bytes.str();
+  }
+  good_epoch_ = context.epoch;
+  lr_scale_ = 1;
+}
+
+void NonFiniteGuard::roll_back(TrainContext& context, const std::string& what) {
+  ++rollbacks_;
+  lr_scale_ *= 0.5;  // since the state kept: each rollback from the same state halves again
+  copy_state(context.network, good_weights_);
+  {
+    std::istringstream bytes(good_optimizer_);
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes);
+    context.optimizer.load(archive);
+  }
+  if (context.scheduler && !good_schedule_.empty()) {
+    std::istringstream bytes(good_schedule_);
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes);
+    context.scheduler->load(archive);
+    context.scheduler->scale_lrs(lr_scale_);
+  } else {
+    for (auto& group : context.optimizer.param_groups())
+      group.options().set_lr(group.options().get_lr() * lr_scale_);
+  }
+  context.skip_step = true;
+  logger()->warn(
+      "{}; rolled back to the weights, optimizer and schedule state of {} and halved the "
+      "learning rate (now {:.3g}; rollback {} of at most {})",
+      what,
+      good_epoch_ == 0 ? std::string("the start")
+                       : "the end of epoch " + std::to_string(good_epoch_),
+      context.optimizer.param_groups().front().options().get_lr(), rollbacks_, max_skips_);
+}
+
 bool NonFiniteGuard::on_epoch_end(TrainContext& context) {
+  if (policy_ == NonFinitePolicy::kRollback &&
+      std::isfinite(context.metrics.get("train_loss").value_or(0))) {
+    keep_good_state(context);
+    good_epoch_ = context.epoch + 1;
+  }
   if (warned_absurd_) return false;
   const auto classes = std::max<std::int64_t>(2, context.trainer.options().num_classes);
   const double chance = std::log(static_cast<double>(classes));

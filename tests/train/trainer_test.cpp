@@ -325,3 +325,33 @@ TEST(Trainer, AbsurdFiniteLossesAreWarnedAbout) {
     }
   }
 }
+
+// --on-nonfinite rollback: an lr that blows the weights up is caught before the update, the
+// weights, optimizer state and schedule go back to the last good epoch's end and the lr halves,
+// until it trains; with the stop policy the same run fails (the control).
+TEST(Trainer, RollbackRestoresTheLastGoodStateAndHalvesTheLr) {
+  auto [x, y] = tlkit::test::blobs(30, 4);
+  x = x * 1e3;  // large inputs: at lr 10 the first steps overflow
+  auto run = [&](NonFinitePolicy policy, std::shared_ptr<NonFiniteGuard>* guard_out) {
+    auto network = tlkit::test::tiny_network(5);
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(10).momentum(0.9));
+    TensorBatchSource train(x, y, 10, true, 2);
+    Trainer trainer(*network, optimizer, quiet_options(4));
+    auto schedule = std::make_shared<tlkit::schedule::CosineAnnealingLR>(optimizer, 4);
+    trainer.set_scheduler(schedule);
+    auto guard = std::make_shared<NonFiniteGuard>(policy, 40);
+    trainer.add_callback(guard);
+    if (guard_out) *guard_out = guard;
+    trainer.fit(train);
+    for (const auto& p : network->parameters()) EXPECT_TRUE(p.isfinite().all().item<bool>());
+    return schedule->base_lrs().front();
+  };
+  EXPECT_THROW(run(NonFinitePolicy::kStop, nullptr), tlkit::Error);
+  std::shared_ptr<NonFiniteGuard> guard;
+  tlkit::test::LogCapture capture;
+  const double base_lr = run(NonFinitePolicy::kRollback, &guard);
+  ASSERT_GE(guard->rollbacks(), 1);
+  EXPECT_NE(capture.text().find("rolled back"), std::string::npos) << capture.text();
+  // The schedule itself was lowered, once per rollback.
+  EXPECT_DOUBLE_EQ(base_lr, 10 * std::pow(0.5, static_cast<double>(guard->rollbacks())));
+}

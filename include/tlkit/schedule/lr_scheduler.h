@@ -61,6 +61,10 @@ class LRScheduler {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   torch::optim::Optimizer& optimizer() const { return optimizer_; }
 
+  // Multiplies every learning rate the schedule gives, now and from here on (its base lrs and its
+  // last lrs), by `factor`: a rollback after a blow-up lowers the whole schedule.
+  virtual void scale_lrs(double factor);
+
   // Writes the scheduler's state (format version, type, counters, lrs, schedule-specific state).
   void save(torch::serialize::OutputArchive& archive) const;
   // Restores a state written by save() for the same schedule type and number of param groups,

@@ -29,6 +29,8 @@ class SequentialLR : public LRScheduler {
   void step_to(double epoch) override;
 
   const std::vector<std::shared_ptr<LRScheduler>>& schedulers() const { return schedulers_; }
+  // Every wrapped schedule's lrs too (each keeps its own base lrs).
+  void scale_lrs(double factor) override;
   const std::vector<std::int64_t>& milestones() const { return milestones_; }
 
  protected:

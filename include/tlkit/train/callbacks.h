@@ -115,7 +115,10 @@ class SnapshotEnsemble : public Callback {
   std::vector<std::string> files_;
 };
 
-enum class NonFinitePolicy { kStop, kSkip };
+// kStop: the run ends with advice. kSkip: the bad step is not applied. kRollback: the weights,
+// optimizer state and schedule go back to the last good epoch's end (or the start) and every
+// learning rate is halved, at most `max_skips` times in a run.
+enum class NonFinitePolicy { kStop, kSkip, kRollback };
 
 class NonFiniteGuard : public Callback {
  public:
@@ -130,14 +133,24 @@ class NonFiniteGuard : public Callback {
   // Finite but absurd losses (over 100 x ln(C), chance being ln(C)): the weights have blown up
   // without a NaN; warned about once, naming the stage and the flag.
   bool on_epoch_end(TrainContext& context) override;
+  void on_train_begin(TrainContext& context) override;
   std::int64_t skipped() const { return skipped_total_; }
+  std::int64_t rollbacks() const { return rollbacks_; }
 
  private:
+  void keep_good_state(TrainContext& context);
+  void roll_back(TrainContext& context, const std::string& what);
+
   NonFinitePolicy policy_;
   std::int64_t max_skips_;
   std::string lr_option_;
-  std::int64_t skipped_in_a_row_ = 0, skipped_total_ = 0;
+  std::int64_t skipped_in_a_row_ = 0, skipped_total_ = 0, rollbacks_ = 0;
   bool warned_absurd_ = false;
+  // kRollback: the last good state (weights, serialised optimizer and schedule state).
+  NamedTensors good_weights_;
+  std::string good_optimizer_, good_schedule_;
+  std::int64_t good_epoch_ = 0;
+  double lr_scale_ = 1;
 };
 
 class InitialLossCheck : public Callback {
