@@ -115,7 +115,7 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.data.workers = 100000; }, "--workers"},
       {[](RunConfig& c) { c.fit.grad_clip = -1; }, "--grad-clip"},
       {[](RunConfig& c) { c.fit.overfit_batches = -1; }, "--overfit-batches"},
-      {[](RunConfig& c) { c.fit.on_nonfinite = "rollback"; }, "--on-nonfinite"},
+      {[](RunConfig& c) { c.fit.on_nonfinite = "ignore"; }, "--on-nonfinite"},
       {[](RunConfig& c) {
          c.data.preprocess.std = {0, 1, 1};
        },
