@@ -1,6 +1,7 @@
 #include <tlkit/schedule/momentum.h>
 
 #include <mutex>
+#include <memory>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -36,14 +37,16 @@ torch::serialize::InputArchive reopen(torch::serialize::OutputArchive& out) {
   return in;
 }
 
-std::optional<torch::serialize::InputArchive> serialized(
+// (A pointer, not std::optional: InputArchive's copy constructor takes a non-const reference,
+// which Clang's std::optional rejects.)
+std::unique_ptr<torch::serialize::InputArchive> serialized(
     const torch::optim::OptimizerOptions& options) {
   try {
     torch::serialize::OutputArchive out;
     options.serialize(out);  // the base class throws: not serializable
-    return reopen(out);
+    return std::make_unique<torch::serialize::InputArchive>(reopen(out));
   } catch (const c10::Error&) {
-    return std::nullopt;
+    return nullptr;
   }
 }
 
