@@ -187,6 +187,12 @@ NpyReader::NpyReader(fs::path path) : path_(std::move(path)), in_(path_, std::io
   in_.read(reinterpret_cast<char*>(len_bytes), len_size);
   size_t header_len = 0;
   for (int i = len_size - 1; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  // The header must fit in the file (a corrupt length would allocate gigabytes; found by
+  // tests/fuzz/fuzz_npy).
+  std::error_code size_error;
+  const auto bytes_in_file = fs::file_size(path_, size_error);
+  TLKIT_CHECK(!size_error && header_len + kMagicSize + 2 + len_size <= bytes_in_file, "'", name,
+              "': truncated .npy header (it says ", header_len, " bytes)");
   std::string dict(header_len, '\0');
   in_.read(dict.data(), static_cast<std::streamsize>(header_len));
   TLKIT_CHECK(in_.good(), "'", name, "': truncated .npy header");

@@ -27,6 +27,9 @@ std::optional<std::int64_t> to_int(const std::string& text) {
   char* end = nullptr;
   const long long value = std::strtoll(text.c_str(), &end, 10);
   if (end != text.c_str() + text.size() || errno == ERANGE) return std::nullopt;
+  // Step counts and sizes beyond 10^12 are typos, and would overflow the schedules' arithmetic
+  // (2 * T_max; found by tests/fuzz/fuzz_specs).
+  if (value > 1000000000000LL || value < -1000000000000LL) return std::nullopt;
   return static_cast<std::int64_t>(value);
 }
 
@@ -87,7 +90,7 @@ double SpecArgs::number(const std::string& key, double fallback) const {
 std::optional<std::int64_t> SpecArgs::integer(const std::string& key) const {
   if (!has(key)) return std::nullopt;
   const auto value = to_int(raw(key));
-  if (!value) bad_value(key, "an integer");
+  if (!value) bad_value(key, "an integer (at most 10^12 in size)");
   return value;
 }
 
