@@ -11,26 +11,21 @@
 # build-san/findings/<target>/ and makes the script exit non-zero. Not part of CI (.ci/run): it
 # runs for SECONDS x targets / 2. The unit tests of the same build: scripts/sanitize.sh.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-600}"
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(idx cifar10 npy manifest specs)
 
-bash "$root/scripts/setup.sh"
-if ! command -v clang++ >/dev/null; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get install -y -qq --no-install-recommends clang
-fi
-build="$root/build-san"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DTLKIT_FUZZ=ON -DTLKIT_INSTALL=OFF -DTLKIT_BUILD_BENCH=OFF >/dev/null
+source "$(dirname "${BASH_SOURCE[0]}")/san_build.sh"
 cmake --build "$build" --target $(printf 'fuzz_%s ' "${targets[@]}")
 
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"  # LibTorch's own allocations live to exit
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run() {
   local t="$1"
+  # Each run reports its own findings: an earlier run's are kept aside, not counted again.
+  if [ -n "$(ls -A "$build/findings/$t" 2>/dev/null)" ]; then
+    mkdir -p "$build/findings/earlier"
+    mv "$build/findings/$t" "$build/findings/earlier/$t.$(date +%s)"
+  fi
   mkdir -p "$build/corpus/$t" "$build/findings/$t"
   "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
     -print_final_stats=1 -detect_leaks=0 -artifact_prefix="$build/findings/$t/" \

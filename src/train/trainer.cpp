@@ -28,10 +28,17 @@ namespace {
 // the checkpoint callback's, early stopping held a copy of the best weights).
 constexpr std::int64_t kCheckpointVersion = 2;
 
+// Names one per line (tensor names, class folder names: no newlines), as checkpoints store them.
+std::string join_lines(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += name + "\n";
+  return text;
+}
+
 std::string join_names(const NamedTensors& state) {
-  std::string names;
-  for (const auto& entry : state) names += entry.first + "\n";
-  return names;
+  std::vector<std::string> names;
+  for (const auto& entry : state) names.push_back(entry.first);
+  return join_lines(names);
 }
 
 // History as text: one line per epoch, "name=value" pairs separated by spaces (%.17g: exact).
@@ -64,13 +71,6 @@ std::vector<Metrics> decode_history(const std::string& text) {
     history.push_back(std::move(metrics));
   }
   return history;
-}
-
-// Class names, one per line (names are folder names: no newlines).
-std::string join_names_list(const std::vector<std::string>& names) {
-  std::string text;
-  for (const auto& name : names) text += name + "\n";
-  return text;
 }
 
 std::vector<std::string> split_names(const std::string& text) {
@@ -383,7 +383,7 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   const auto state = network_.named_state();
   archive.write("model_names", c10::IValue(join_names(state)));
   if (!options_.class_names.empty())
-    archive.write("class_names", c10::IValue(join_names_list(options_.class_names)));
+    archive.write("class_names", c10::IValue(join_lines(options_.class_names)));
   torch::serialize::OutputArchive model;
   for (size_t i = 0; i < state.size(); ++i)
     model.write("t" + std::to_string(i), state[i].second.detach(), /*is_buffer=*/true);
@@ -410,15 +410,21 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
   file.commit();
 }
 
-void check_checkpoint_classes(const std::filesystem::path& path,
-                              const std::vector<std::string>& classes) {
-  torch::serialize::InputArchive archive;
+namespace {
+void open_checkpoint(torch::serialize::InputArchive& archive, const std::filesystem::path& path) {
   try {
     archive.load_from(path.string());
   } catch (const c10::Error& e) {
     fail("cannot read checkpoint '", path.string(), "': ", e.what_without_backtrace(),
          "; pass a checkpoints/last.pt written by tlkit");
   }
+}
+}  // namespace
+
+void check_checkpoint_classes(const std::filesystem::path& path,
+                              const std::vector<std::string>& classes) {
+  torch::serialize::InputArchive archive;
+  open_checkpoint(archive, path);
   c10::IValue value;
   if (archive.try_read("class_names", value))
     check_classes(path, split_names(value.toStringRef()), classes);
@@ -426,12 +432,7 @@ void check_checkpoint_classes(const std::filesystem::path& path,
 
 void Trainer::resume(const std::filesystem::path& path) {
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path.string());
-  } catch (const c10::Error& e) {
-    fail("cannot read checkpoint '", path.string(), "': ", e.what_without_backtrace(),
-         "; pass a checkpoints/last.pt written by tlkit");
-  }
+  open_checkpoint(archive, path);
   c10::IValue value;
   TLKIT_CHECK(archive.try_read("tlkit_checkpoint_version", value) && value.toInt() >= 1 &&
                   value.toInt() <= kCheckpointVersion,
