@@ -5,6 +5,8 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 
+#include "scan_cache.h"
+
 namespace fs = std::filesystem;
 
 namespace tlkit::data {
@@ -54,8 +56,18 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
     TLKIT_CHECK(it != classes_.end(), "class folder '", (root_ / name).string(),
                 "' is not one of the training classes; every class in val/ and test/ must also be "
                 "in train/");
-    scan_class(root_ / name, static_cast<int64_t>(it - classes_.begin()), strict);
   }
+  const auto canonical = fs::weakly_canonical(root_, error);
+  ScanCache cache(error ? fs::absolute(root_) : canonical);
+  for (const auto& name : folders) {
+    const auto it = std::find(classes_.begin(), classes_.end(), name);
+    scan_class(root_ / name, static_cast<int64_t>(it - classes_.begin()), strict, cache);
+  }
+  cache.save();
+  checked_ = cache.checked();
+  reused_ = cache.reused();
+  logger()->debug("image folder '{}': {} file(s) checked, {} unchanged since the last scan",
+                  root_.string(), checked_, reused_);
   if (skipped_ > 0) {
     logger()->warn("image folder '{}': skipped {} corrupt or non-image file(s)", root_.string(),
                    skipped_);
@@ -67,7 +79,8 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
         root_.string(), hidden_);
 }
 
-void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict) {
+void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict, ScanCache& cache) {
+  const auto prefix = root_.native().size();
   std::vector<fs::path> found;
   const auto options = fs::directory_options::follow_directory_symlink |
                        fs::directory_options::skip_permission_denied;
@@ -79,7 +92,10 @@ void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict)
       continue;
     }
     if (!it->is_regular_file() || !is_image_file_name(it->path())) continue;
-    const auto problem = check_image_file(it->path());
+    // The key: the path below the root, without the separator after it.
+    auto relative = it->path().native().substr(prefix);
+    relative.erase(0, relative.find_first_not_of('/'));
+    const auto problem = cache.verdict(it->path(), relative);
     if (problem.empty()) {
       found.push_back(it->path());
       continue;

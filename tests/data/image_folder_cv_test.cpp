@@ -8,6 +8,10 @@
 #include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -254,6 +258,84 @@ TEST(DataImageFolder, ATruncatedJpegWithAThumbnailIsNotDecodedToGrey) {
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
   EXPECT_NE(jpeg_structure_problem(reinterpret_cast<const unsigned char*>(cut.data()), cut.size()),
             "");
+}
+
+// Reruns reuse the scan's checks of unchanged files, and of nothing else: a file changed in
+// place (same size), replaced by rename, added, removed or moved with its folder is checked anew;
+// a damaged cache file or an unwritable cache folder is the same as none.
+TEST(DataImageFolder, TheScanReusesChecksOfUnchangedFilesOnly) {
+  TempDir dir;
+  struct CacheDir {  // TLKIT_CACHE_DIR for this test only
+    explicit CacheDir(const fs::path& path) { ::setenv("TLKIT_CACHE_DIR", path.c_str(), 1); }
+    ~CacheDir() { ::unsetenv("TLKIT_CACHE_DIR"); }
+  } cache_dir(dir / "cache");
+  ASSERT_EQ(scan_cache_folder(), dir / "cache" / "scans");
+  const auto root = dir / "data";
+  fill_class(root, "a", 3);
+  fill_class(root, "b", 3);
+  // Changes must be older than the racy window (1 s) to be trusted from the cache.
+  const auto age = [](const fs::path& path) {
+    fs::last_write_time(path, fs::last_write_time(path) - std::chrono::hours(1));
+  };
+  for (const auto& entry : fs::recursive_directory_iterator(root)) age(entry.path());
+  const auto scan = [&] { return ImageFolder(root); };
+  auto first = scan();
+  EXPECT_EQ(first.files_checked(), 6u);
+  EXPECT_EQ(first.files_reused(), 0u);
+  // ctime cannot be set back: the files are trusted once the cache is newer than them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(scan().files_checked(), 6u);  // all six were racy: checked, cache rewritten
+  auto third = scan();
+  EXPECT_EQ(third.files_checked(), 0u);
+  EXPECT_EQ(third.files_reused(), 6u);
+  EXPECT_EQ(third.size(), 6u);
+
+  // Corrupt a/1.png in place, same size: its change time moves, so it is checked and skipped.
+  auto bytes = tlkit::test::file_bytes(root / "a" / "1.png");
+  std::string garbage(bytes.size(), 'x');
+  tlkit::test::write_bytes(root / "a" / "1.png", garbage);
+  auto changed = scan();
+  EXPECT_EQ(changed.files_checked(), 1u);
+  EXPECT_EQ(changed.size(), 5u);
+  EXPECT_EQ(changed.skipped(), 1u);
+  // Repaired by rename over it: checked again and back in.
+  tlkit::test::write_bytes(root / "a" / "new.tmp", bytes);
+  fs::rename(root / "a" / "new.tmp", root / "a" / "1.png");
+  auto repaired = scan();
+  EXPECT_EQ(repaired.size(), 6u);
+  EXPECT_EQ(repaired.skipped(), 0u);
+  // Added and removed files are always seen (the folder is listed every time).
+  write_image(root / "b" / "extra.png", tiny_image(3, 9));
+  fs::remove(root / "a" / "0.png");
+  auto listed = scan();
+  EXPECT_EQ(listed.size(), 6u);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < listed.size(); ++i) names.push_back(listed.file(i).filename().string());
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"1.png", "2.png", "0.png", "1.png", "2.png", "extra.png"}));
+  // A moved folder is another folder: a fresh scan, same result.
+  fs::rename(root, dir / "moved");
+  ImageFolder moved(dir / "moved");
+  EXPECT_EQ(moved.files_reused(), 0u);
+  EXPECT_EQ(moved.size(), 6u);
+  // A damaged cache file is ignored, never trusted.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ImageFolder rescanned(dir / "moved");
+  EXPECT_EQ(rescanned.size(), 6u);
+  for (const auto& entry : fs::directory_iterator(dir / "cache" / "scans")) {
+    auto cache = tlkit::test::file_bytes(entry.path());
+    tlkit::test::write_bytes(entry.path(), cache.substr(0, cache.size() / 2));
+  }
+  ImageFolder damaged(dir / "moved");
+  EXPECT_EQ(damaged.files_reused(), 0u);
+  EXPECT_EQ(damaged.size(), 6u);
+  // Caching off, or a cache folder that cannot be written: the scan works the same.
+  ::setenv("TLKIT_CACHE_DIR", "off", 1);
+  EXPECT_TRUE(scan_cache_folder().empty());
+  EXPECT_EQ(ImageFolder(dir / "moved").files_checked(), 6u);
+  tlkit::test::write_bytes(dir / "plain_file", "not a folder");
+  ::setenv("TLKIT_CACHE_DIR", (dir / "plain_file").c_str(), 1);
+  EXPECT_EQ(ImageFolder(dir / "moved").size(), 6u);
 }
 
 TEST(DataImageFolder, BadLayoutsAreClearErrors) {

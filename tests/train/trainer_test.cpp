@@ -174,7 +174,8 @@ TEST(Trainer, WritesCsvAndTensorBoardEvents) {
 // counts).
 TEST(Trainer, ResumeIsBitIdentical) {
   tlkit::test::TempDir dir;
-  auto [x, y] = tlkit::test::blobs(30, 9);
+  auto blobs = tlkit::test::blobs(30, 9);
+  auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)
   auto run = [&](std::int64_t epochs, const std::filesystem::path* resume_from, bool checkpoint) {
     auto network = tlkit::test::tiny_network(11);
     TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
@@ -234,7 +235,8 @@ struct RaiseSignalAt : Callback {
 
 TEST(Trainer, ASignalMidEpochLeavesACheckpointThatResumesBitIdentically) {
   tlkit::test::TempDir dir;
-  auto [x, y] = tlkit::test::blobs(30, 9);  // 90 examples, batch 8: 12 batches per epoch
+  auto blobs = tlkit::test::blobs(30, 9);
+  auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)  // 90 examples, batch 8: 12 batches per epoch
   auto run = [&](std::int64_t interrupt_at, bool resume) {
     auto network = tlkit::test::tiny_network(11);
     TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
@@ -330,7 +332,8 @@ TEST(Trainer, AbsurdFiniteLossesAreWarnedAbout) {
 // weights, optimizer state and schedule go back to the last good epoch's end and the lr halves,
 // until it trains; with the stop policy the same run fails (the control).
 TEST(Trainer, RollbackRestoresTheLastGoodStateAndHalvesTheLr) {
-  auto [x, y] = tlkit::test::blobs(30, 4);
+  auto blobs = tlkit::test::blobs(30, 4);
+  auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)
   x = x * 1e3;  // large inputs: at lr 10 the first steps overflow
   auto run = [&](NonFinitePolicy policy, std::shared_ptr<NonFiniteGuard>* guard_out) {
     auto network = tlkit::test::tiny_network(5);

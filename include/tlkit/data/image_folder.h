@@ -17,6 +17,12 @@
 // out with one warning naming it and counted in skipped() (or is a tlkit::Error when strict). A
 // file that passes the scan but still cannot be decoded is a tlkit::Error at get(), naming the
 // file, so a batch never holds garbage.
+//
+// Reruns: each file's check is remembered in a scan cache (one file per folder under
+// scan_cache_folder()) together with the file's size, modification and change times, inode and
+// device; an unchanged file is not opened again, any change to it (in place, by rename, through
+// a symlink) makes it checked anew. The folder is still listed every time, so added, removed and
+// renamed files and folders are always seen.
 
 #include <filesystem>
 #include <string>
@@ -26,6 +32,12 @@
 #include <tlkit/data/image_io.h>
 
 namespace tlkit::data {
+
+// Where scan caches live: $TLKIT_CACHE_DIR/scans, else $XDG_CACHE_HOME/tlkit/scans, else
+// ~/.cache/tlkit/scans. TLKIT_CACHE_DIR set to "", "off" or "none" turns caching off (empty path).
+std::filesystem::path scan_cache_folder();
+
+class ScanCache;
 
 class ImageFolder : public Dataset {
  public:
@@ -45,9 +57,13 @@ class ImageFolder : public Dataset {
 
   const std::filesystem::path& root() const { return root_; }
   const std::filesystem::path& file(size_t index) const { return files_.at(index); }
+  // Files the scan checked (opened) and files whose remembered check it reused.
+  size_t files_checked() const { return checked_; }
+  size_t files_reused() const { return reused_; }
 
  private:
-  void scan_class(const std::filesystem::path& folder, int64_t label, bool strict);
+  void scan_class(const std::filesystem::path& folder, int64_t label, bool strict,
+                  ScanCache& cache);
 
   std::filesystem::path root_;
   std::vector<std::string> classes_;
@@ -55,6 +71,7 @@ class ImageFolder : public Dataset {
   std::vector<int64_t> labels_;
   size_t skipped_ = 0;
   size_t hidden_ = 0;  // hidden files and folders inside class folders
+  size_t checked_ = 0, reused_ = 0;
 };
 
 }  // namespace tlkit::data
