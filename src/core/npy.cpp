@@ -95,11 +95,19 @@ std::vector<std::int64_t> parse_shape(const std::string& tuple, const fs::path& 
   while (std::getline(in, item, ',')) {
     const auto first = item.find_first_not_of(' ');
     if (first == std::string::npos) continue;
+    // A dimension is digits and nothing else ("2:" or "5}2" is a damaged header, not 2 or 5;
+    // found by tests/fuzz/fuzz_npy).
+    const auto last = item.find_last_not_of(' ');
+    auto digits = item.substr(first, last + 1 - first);
+    if (digits.size() > 1 && digits.back() == 'L') digits.pop_back();  // Python 2's numpy: 3L
+    std::size_t used = 0;
     try {
-      shape.push_back(std::stoll(item.substr(first)));
+      shape.push_back(std::stoll(digits, &used));
     } catch (const std::exception&) {
-      fail("'", path.string(), "': bad shape '(", tuple, ")' in .npy header");
+      used = 0;
     }
+    if (used == 0 || used != digits.size() || digits[0] == '+')
+      fail("'", path.string(), "': bad shape '(", tuple, ")' in .npy header");
     TLKIT_CHECK(shape.back() >= 0, "'", path.string(), "': negative dimension in .npy header");
   }
   return shape;

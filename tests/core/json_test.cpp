@@ -51,4 +51,10 @@ TEST(Json, BadTextAndWrongTypesAreErrors) {
   const auto doc = tlkit::Json::parse("{\"a\": \"text\"}");
   EXPECT_THROW(doc.at("a").as_int(), tlkit::Error);
   EXPECT_THROW(doc.at("missing"), tlkit::Error);
+  // Whole numbers beyond int64 are an error, not an undefined cast (found by fuzz_manifest).
+  const auto big = tlkit::Json::parse("[1e30, -1e19, 9223372036854775808.0, 4e18]");
+  EXPECT_THROW(big.at(size_t{0}).as_int(), tlkit::Error);
+  EXPECT_THROW(big.at(1).as_int(), tlkit::Error);
+  EXPECT_THROW(big.at(2).as_int(), tlkit::Error);
+  EXPECT_EQ(big.at(3).as_int(), 4000000000000000000);
 }

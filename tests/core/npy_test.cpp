@@ -140,3 +140,23 @@ TEST(Npy, AnOverflowingShapeIsAClearError) {
   std::ofstream(dir / "big.npy", std::ios::binary) << bytes;
   tlkit::test::expect_error([&] { tlkit::read_npy(dir / "big.npy"); }, "too large to be real");
 }
+
+// A damaged shape is refused, not read as the number its first digits make ("2:" is not 2), and
+// Python 2's "3L" dimensions are still read.
+TEST(Npy, ADimensionWithTrailingBytesIsAClearError) {
+  tlkit::test::TempDir dir;
+  const auto write = [&](const std::string& name, const std::string& shape) {
+    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    dict.resize(118, ' ');
+    dict += "\n";
+    std::ofstream(dir / name, std::ios::binary)
+        << std::string("\x93NUMPY\x01\x00", 8) << static_cast<char>(dict.size()) << '\0' << dict
+        << std::string(4 * 6, '\0');
+  };
+  write("junk.npy", "(2:, 3)");
+  tlkit::test::expect_error([&] { tlkit::read_npy(dir / "junk.npy"); }, "bad shape");
+  write("brace.npy", "(5}2, 3)");
+  tlkit::test::expect_error([&] { tlkit::read_npy(dir / "brace.npy"); }, "bad shape");
+  write("old.npy", "(2L, 3L)");
+  EXPECT_EQ(tlkit::read_npy(dir / "old.npy").sizes(), (std::vector<int64_t>{2, 3}));
+}
