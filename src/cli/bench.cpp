@@ -8,8 +8,10 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/pipeline/bench.h>
 #include <tlkit/pipeline/problems.h>
+#include <tlkit/train/distributed.h>
 
 #include "command.h"
+#include "launch.h"
 #include "run_options.h"
 
 namespace {
@@ -88,10 +90,13 @@ int run(int argc, char** argv) {
       "resume", "Continue an interrupted bench in --out, keeping its finished runs")(
       "progress", "Show a progress bar per epoch");
   cli::add_preprocess_options(options);
+  cli::add_parallel_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
+  if (const auto code = cli::launch_if_asked(args, argc, argv)) return *code;
   const auto common = cli::apply_common(args);
+  cli::join_process_group(args, common.device);
   install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   cli::require(args, {"out"});
   if (!args.count("problem") && !args.count("model"))
@@ -126,6 +131,7 @@ int run(int argc, char** argv) {
   config.progress = args.count("progress") > 0;
 
   const auto summary = pipeline::bench(config);
+  if (!train::is_main_process()) return cli::kOk;  // data parallel: rank 0 reports for all
   if (!summary.best.empty()) std::cout << "best: " << summary.best << "\n";
   std::cout << "report: " << summary.report.string() << " (" << summary.runs.size()
             << " runs; results.csv, results.json, plots in " << config.out.string() << ")\n";

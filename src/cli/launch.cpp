@@ -169,6 +169,7 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
   bool stopping = false, terminated = false, hard_killed = false;
   std::chrono::steady_clock::time_point stop_started;
   const auto grace = std::chrono::seconds(10);
+  std::vector<int> hung;  // ranks still running after the grace period
   const auto signal_rest = [&](int signal) {
     for (int rank = 0; rank < nproc; ++rank) {
       const pid_t child = children[static_cast<size_t>(rank)];
@@ -176,6 +177,11 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
       std::cerr << "tlkit " << argv[0] << ": rank " << rank << " has not stopped (hung?); sending "
                 << (signal == SIGKILL ? "SIGKILL" : "SIGTERM") << "\n";
       kill(child, signal);
+      // A stopped process (SIGSTOP, a debugger) acts on SIGTERM only once it runs again.
+      if (signal == SIGTERM) {
+        kill(child, SIGCONT);
+        hung.push_back(rank);
+      }
     }
   };
   while (running > 0) {
@@ -215,6 +221,14 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
   }
   if (forwarded_signal) return 128 + forwarded_signal;
   if (first_failure < 0) return 0;
+  if (!hung.empty()) {
+    std::cerr << "tlkit " << argv[0] << ": rank";
+    for (size_t i = 0; i < hung.size(); ++i) std::cerr << (i ? ", " : " ") << hung[i];
+    std::cerr << (hung.size() == 1 ? " was" : " were") << " still running " << grace.count()
+              << " s after rank " << first_failure
+              << " failed: look there first for the cause (a hang, a stopped or swapping process, "
+                 "a network partition)\n";
+  }
   std::cerr << "tlkit " << argv[0]
             << ": the data-parallel run failed; if its run folder holds checkpoints/last.pt, the "
                "same command with --resume continues it\n";

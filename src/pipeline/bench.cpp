@@ -22,6 +22,7 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/core/threads.h>
 #include <tlkit/data/dataset.h>
+#include <tlkit/data/loader.h>
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
@@ -31,6 +32,8 @@
 #include <tlkit/pipeline/problems.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/callback.h>
+#include <tlkit/train/distributed.h>
+#include <tlkit/train/loader_source.h>
 #include <tlkit/train/trainer.h>
 #include <tlkit/version.h>
 
@@ -295,7 +298,8 @@ Json bench_environment(const c10::Device& device) {
   }
   j["cpu"] = cpu;
   j["cores"] = static_cast<std::int64_t>(std::thread::hardware_concurrency());
-  j["threads"] = static_cast<std::int64_t>(at::get_num_threads());
+  j["threads"] = static_cast<std::int64_t>(at::get_num_threads());  // per process
+  j["processes"] = static_cast<std::int64_t>(train::world_size());  // data-parallel ranks
   j["device"] = device.str();
   j["blas"] = blas_library();
   utsname name{};
@@ -338,22 +342,30 @@ at::Tensor normalize(at::Tensor x, const BenchData& d) {
 // DeepOBS's CIFAR-10 augmentation on a batch of [0, 1] pixels: zero-pad by 2 and take a random
 // 32 x 32 crop, flip horizontally with probability 1/2, and (jitter) scale brightness by
 // U[1 - 63/255, 1 + 63/255], contrast by U[0.2, 1.8] and saturation by U[0.5, 1.5], per image.
-at::Tensor augment_cifar(const at::Tensor& batch, bool jitter, std::uint64_t seed) {
+// The draws are made for the whole batch and applied to rows shard, shard + shards, ... only (a
+// data-parallel rank's part), so every rank's images are those one process would augment.
+at::Tensor augment_cifar(const at::Tensor& batch, bool jitter, std::uint64_t seed,
+                         std::int64_t shards = 1, std::int64_t shard = 0) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto n = batch.size(0), h = batch.size(2), w = batch.size(3);
-  auto padded = at::constant_pad_nd(batch, {2, 2, 2, 2}, 0);
   auto offsets = at::randint(0, 5, {n, 2}, gen, at::kLong);
   auto flips = at::rand({n}, gen) < 0.5;
-  auto out = at::empty_like(batch);
+  const auto rows = at::arange(shard, n, shards, at::kLong);
+  const auto m = rows.size(0);
+  auto padded = at::constant_pad_nd(batch.index_select(0, rows), {2, 2, 2, 2}, 0);
+  auto out = at::empty({m, batch.size(1), h, w}, batch.options());
   const auto* off = offsets.data_ptr<std::int64_t>();
   const auto* flip = flips.data_ptr<bool>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    auto crop = padded[i].narrow(1, off[2 * i], h).narrow(2, off[2 * i + 1], w);
-    out[i].copy_(flip[i] ? crop.flip({2}) : crop);
+  for (std::int64_t j = 0; j < m; ++j) {
+    const auto i = shard + j * shards;
+    auto crop = padded[j].narrow(1, off[2 * i], h).narrow(2, off[2 * i + 1], w);
+    out[j].copy_(flip[i] ? crop.flip({2}) : crop);
   }
   if (!jitter || batch.size(1) != 3) return out;
   auto factor = [&](double lo, double hi) {
-    return (at::rand({n, 1, 1, 1}, gen) * (hi - lo) + lo).to(batch.scalar_type());
+    return (at::rand({n, 1, 1, 1}, gen) * (hi - lo) + lo)
+        .to(batch.scalar_type())
+        .index_select(0, rows);
   };
   const auto brightness = factor(1 - 63.0 / 255, 1 + 63.0 / 255);
   const auto contrast = factor(0.2, 1.8);
@@ -369,10 +381,29 @@ at::Tensor augment_cifar(const at::Tensor& batch, bool jitter, std::uint64_t see
 
 // Batches from the in-memory splits: the order of an epoch depends on (seed, epoch) only, the
 // augmentation on (seed, epoch, batch), so every optimizer sees the same data for a seed.
+// Data parallel (train::world_size() N > 1): --batch-size is the step's whole batch; rank r
+// trains on rows r, r + N, ... of each one-process batch (DistributedSampler's split of the
+// epoch's order) and evaluates rows r, r + N, ... of the split (the ranks' sums are added).
 class MemorySource : public train::BatchSource {
  public:
   MemorySource(const BenchData& data, at::Tensor x, at::Tensor y, bool train, std::uint64_t seed)
-      : data_(data), x_(std::move(x)), y_(std::move(y)), train_(train), seed_(seed) {}
+      : data_(data),
+        x_(std::move(x)),
+        y_(std::move(y)),
+        train_(train),
+        seed_(seed),
+        shards_(train::world_size()),
+        shard_(train::world_rank()) {
+    const auto b = std::min<std::int64_t>(data_.batch_size, x_.size(0));
+    TLKIT_CHECK(!train_ || b % shards_ == 0, "the batch size ", b, " does not split evenly over ",
+                shards_, " processes: give --batch-size a multiple of ", shards_);
+    TLKIT_CHECK(x_.size(0) >= shards_, "a split of ", x_.size(0), " images cannot be shared by ",
+                shards_, " processes");
+    if (!train_ && shards_ > 1) {
+      x_ = x_.slice(0, shard_, x_.size(0), shards_);
+      y_ = y_.slice(0, shard_, y_.size(0), shards_);
+    }
+  }
   void start_epoch(std::int64_t epoch) override {
     epoch_ = epoch;
     position_ = 0;
@@ -380,19 +411,23 @@ class MemorySource : public train::BatchSource {
     order_ = train_ ? train::epoch_permutation(x_.size(0), seed_, epoch) : at::Tensor();
   }
   std::optional<train::Batch> next() override {
-    const auto n = x_.size(0), b = std::min<std::int64_t>(data_.batch_size, n);
+    const auto n = x_.size(0), b = batch_size();
     // Training drops the last partial batch (as DeepOBS does); evaluation sees every image.
     if (position_ >= n || (train_ && position_ + b > n)) return std::nullopt;
     const auto count = std::min(b, n - position_);
     at::Tensor x, y;
     if (train_) {
-      const auto index = order_.narrow(0, position_, count);
-      x = x_.index_select(0, index);
-      y = y_.index_select(0, index);
-      if (data_.augmentation == "cifar")
-        x = augment_cifar(x, data_.jitter,
+      const auto batch = order_.narrow(0, position_, count);
+      const auto mine = batch.slice(0, shard_, count, shards_);
+      y = y_.index_select(0, mine);
+      if (data_.augmentation == "cifar") {
+        x = augment_cifar(x_.index_select(0, batch), data_.jitter,
                           data::derive_seed(seed_, static_cast<std::uint64_t>(epoch_),
-                                            static_cast<std::uint64_t>(batch_)));
+                                            static_cast<std::uint64_t>(batch_)),
+                          shards_, shard_);
+      } else {
+        x = x_.index_select(0, mine);
+      }
     } else {
       x = x_.narrow(0, position_, count);
       y = y_.narrow(0, position_, count);
@@ -402,16 +437,26 @@ class MemorySource : public train::BatchSource {
     return train::Batch{normalize(x, data_), y};
   }
   std::int64_t batches_per_epoch() const override {
-    const auto n = x_.size(0), b = std::min<std::int64_t>(data_.batch_size, n);
+    const auto n = x_.size(0), b = batch_size();
     return train_ ? n / b : (n + b - 1) / b;
   }
-  std::int64_t size() const override { return x_.size(0); }
+  std::int64_t size() const override {
+    return train_ ? x_.size(0) / shards_ : x_.size(0);  // this rank's share
+  }
+  std::int64_t shards() const override { return shards_; }
 
  private:
+  // Training: the whole step's batch (split at next()); evaluation: this rank's batch.
+  std::int64_t batch_size() const {
+    const auto b = std::min<std::int64_t>(data_.batch_size, x_.size(0));
+    return train_ ? b : std::max<std::int64_t>(1, data_.batch_size / shards_);
+  }
+
   const BenchData& data_;
   at::Tensor x_, y_, order_;
   bool train_;
   std::uint64_t seed_;
+  std::int64_t shards_, shard_;
   std::int64_t epoch_ = 0, position_ = 0, batch_ = 0;
 };
 
@@ -428,6 +473,7 @@ class StreamSource : public train::BatchSource {
   }
   std::int64_t batches_per_epoch() const override { return inner_->batches_per_epoch(); }
   std::int64_t size() const override { return inner_->size(); }
+  std::int64_t shards() const override { return inner_->shards(); }
 
  private:
   const BenchData& data_;
@@ -453,10 +499,15 @@ std::shared_ptr<train::BatchSource> source(const BenchData& d, const std::string
 std::pair<at::Tensor, at::Tensor> load_split(const std::shared_ptr<const data::Dataset>& dataset,
                                              const std::shared_ptr<data::Transform>& transform,
                                              const BenchData& d) {
-  DataOptions options;
+  // The whole split on every rank (not make_loader's shard of it): MemorySource splits the
+  // batches, so that N processes follow one process's trajectory.
+  data::LoaderOptions options;
   options.batch_size = 512;
   options.workers = d.workers;
-  auto loader = make_loader(dataset, transform, options, false);
+  options.shuffle = false;
+  train::LoaderSource loader_source(
+      std::make_shared<data::DataLoader>(dataset, transform, options));
+  auto* loader = &loader_source;
   loader->start_epoch(0);
   std::vector<at::Tensor> xs, ys;
   while (auto batch = loader->next()) {
@@ -683,22 +734,27 @@ class Runner {
                       std::int64_t epochs) {
     const auto id = run_id(phase, optimizer, schedule, lr, seed);
     const auto path = s_.config.out / "runs" / (id + ".json");
-    if (fs::exists(path)) {
+    // A finished run is kept as rank 0 reads it (data parallel: the other ranks take its text).
+    std::string kept;
+    if (train::is_main_process() && fs::exists(path)) {
       try {
-        auto run = BenchRun::from_json(Json::parse(read_file(path)));
-        if (run.id == id) {
-          ++kept_;
-          return runs_.emplace_back(std::move(run));
-        }
+        kept = read_file(path);
+        if (BenchRun::from_json(Json::parse(kept)).id != id) kept.clear();
       } catch (const Error& e) {
         logger()->warn("{} is damaged ({}); running it again", path.string(), e.what());
+        kept.clear();
       }
+    }
+    if (auto* world = train::world()) kept = train::broadcast_string(*world, kept);
+    if (!kept.empty()) {
+      ++kept_;
+      return runs_.emplace_back(BenchRun::from_json(Json::parse(kept)));
     }
     auto run = train_one(s_, phase, optimizer, schedule, lr, seed, epochs);
     run.id = id;
     auto json = run.to_json();
     json["environment"] = s_.environment;
-    write_file_atomic(path, json.dump(1));
+    if (train::is_main_process()) write_file_atomic(path, json.dump(1));
     trained_seconds_ += run.wall_seconds;
     ++trained_;
     const auto done = static_cast<std::int64_t>(runs_.size()) + 1;
@@ -849,18 +905,24 @@ BenchSummary bench(const BenchConfig& config) {
     }
   }
   auto setup = prepare(config);
-  fs::create_directories(out);
-  if (!config.resume && fs::exists(out / "runs")) {
-    const auto old = std::distance(fs::directory_iterator(out / "runs"), fs::directory_iterator());
-    if (old > 0) logger()->info("removing {} results of an earlier bench in {}", old, out.string());
-    fs::remove_all(out / "runs");
-  }
-  fs::create_directories(out / "runs");
-  remove_stale_temporaries(out);  // a killed bench's half-written files are never results
   Json record = Json::object();
   record["config"] = protocol;
   record["environment"] = bench_environment(config.device);
-  write_file_atomic(bench_file, record.dump(2));
+  if (train::is_main_process()) {
+    fs::create_directories(out);
+    if (!config.resume && fs::exists(out / "runs")) {
+      const auto old =
+          std::distance(fs::directory_iterator(out / "runs"), fs::directory_iterator());
+      if (old > 0)
+        logger()->info("removing {} results of an earlier bench in {}", old, out.string());
+      fs::remove_all(out / "runs");
+    }
+    fs::create_directories(out / "runs");
+    remove_stale_temporaries(out);  // a killed bench's half-written files are never results
+    write_file_atomic(bench_file, record.dump(2));
+  }
+  // Data parallel: the other ranks look for finished runs only once rank 0 has cleared them.
+  if (auto* world = train::world()) world->barrier();
   setup.environment = record.at("environment");
 
   const auto& c = setup.config;
@@ -930,7 +992,8 @@ BenchSummary bench(const BenchConfig& config) {
   summary.runs = std::move(runner.runs());
   detail::BenchReportInput input{c, record.at("environment"), setup.num_classes, setup.target,
                                  setup.problem ? setup.problem->name : c.model.filename().string()};
-  detail::write_bench_results(input, summary);
+  if (train::is_main_process()) detail::write_bench_results(input, summary);
+  if (auto* world = train::world()) world->barrier();
   return summary;
 }
 

@@ -247,3 +247,43 @@ TEST_F(BenchCli, AFolderWithoutTestNeedsTestSplit) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_GE(runs[0].at("final_test_acc").as_double(), 0);
 }
+
+// --nproc 2: the same bench as one process (every rank augments its half of each one-process
+// batch, the L2 term and the reduced metrics included), rank 0 writing the files; a batch that
+// does not split over the processes is refused.
+TEST_F(BenchCli, TwoProcessesGiveTheSameBenchAsOne) {
+  const std::string options =
+      "--optimizers momentum,adam --schedules constant --epochs 2 --seeds 1 "
+      "--lr momentum=0.01,adam=1e-3 --dist-timeout 60";
+  auto result = tlkit_cli(bench(dir_ / "one", options));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = tlkit_cli(bench(dir_ / "two", options + " --nproc 2"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "starting 2 processes")) << result.output;
+  // Rank 0 alone reports.
+  size_t reports = 0;
+  for (auto at = result.output.find("report: "); at != std::string::npos;
+       at = result.output.find("report: ", at + 1))
+    ++reports;
+  EXPECT_EQ(reports, 1u) << result.output;
+  const auto one = json_of(dir_ / "one" / "results.json").at("runs").as_array();
+  const auto two = json_of(dir_ / "two" / "results.json").at("runs").as_array();
+  ASSERT_EQ(one.size(), 2u);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(json_of(dir_ / "two" / "results.json").at("environment").at("processes").as_int(), 2);
+  for (size_t r = 0; r < one.size(); ++r) {
+    EXPECT_EQ(one[r].at("id").as_string(), two[r].at("id").as_string());
+    EXPECT_EQ(one[r].at("steps").as_int(), two[r].at("steps").as_int());
+    EXPECT_NEAR(one[r].at("initial_loss").as_double(), two[r].at("initial_loss").as_double(), 1e-6);
+    for (const auto* curve : {"train_loss", "val_loss", "test_loss"}) {
+      const auto& a = one[r].at(curve).as_array();
+      const auto& b = two[r].at(curve).as_array();
+      ASSERT_EQ(a.size(), b.size()) << curve;
+      for (size_t e = 0; e < a.size(); ++e)
+        EXPECT_NEAR(a[e].as_double(), b[e].as_double(), 1e-4) << curve << " epoch " << e;
+    }
+  }
+  result = tlkit_cli(bench(dir_ / "odd", options + " --nproc 2 --batch-size 15"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "multiple of 2")) << result.output;
+}
