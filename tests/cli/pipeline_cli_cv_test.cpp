@@ -411,3 +411,65 @@ TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
       tlkit_cli(args + " --epochs " + std::to_string(done + 1) + " --resume --out " + quoted(out));
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
 }
+
+// A rank that hangs (SIGSTOP after the first checkpoint): the others give up after
+// --dist-timeout, the launcher names the rank that was still running, stops it, leaves no
+// process behind and the run resumes.
+TEST_F(PipelineCli, AHungWorkerEndsEveryRankAfterTheTimeout) {
+  const auto out = dir_ / "hung";
+  const std::string args = "train --model " + quoted(tlkit::test::tiny_model()) +
+                           " --reinit --data " + quoted(data()) +
+                           " --batch-size 8 --seed 3 --no-progress --dist-timeout 3 --nproc 2";
+  const std::string script =
+      "'" + tlkit::test::cli_path() + "' " + args + " --epochs 100000 --out " + quoted(out) +
+      " > " + quoted(dir_ / "log.txt") + " 2>&1 & L=$!; for i in $(seq 600); do [ -s " +
+      quoted(out / "checkpoints/last.pt") + " ] && break; sleep 0.1; done; sleep 0.5; " +
+      "C=$(cat /proc/$L/task/$L/children); set -- $C; kill -STOP $2; " +
+      "wait $L; echo \"exit=$?\"; sleep 0.5; for p in $C; do kill -0 $p 2>/dev/null && echo "
+      "\"orphan $p\"; done; true";
+  std::ofstream(dir_ / "hang.sh") << script << "\n";
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = tlkit::test::run_command("bash " + quoted(dir_ / "hang.sh"));
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto log = tlkit::read_file(dir_ / "log.txt");
+  EXPECT_TRUE(contains(result.output, "exit=")) << result.output;
+  EXPECT_FALSE(contains(result.output, "exit=0")) << result.output << log;
+  EXPECT_FALSE(contains(result.output, "orphan")) << result.output;
+  EXPECT_TRUE(contains(log, "within 3 s")) << log;  // rank 0's collective timed out
+  EXPECT_TRUE(contains(log, "rank 1 was still running")) << log;
+  EXPECT_TRUE(contains(log, "--resume")) << log;
+  EXPECT_LT(seconds, 60) << log;
+  const auto done = lines_of(out / "metrics.csv").size();
+  const auto resumed =
+      tlkit_cli(args + " --epochs " + std::to_string(done + 1) + " --resume --out " + quoted(out));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+}
+
+// The same binary started by torchrun (its agent hosts the store: every rank is a client) runs
+// the run one process would.
+TEST_F(PipelineCli, TorchrunStartsTheSameRun) {
+  const auto torchrun = tlkit::test::run_command("command -v torchrun");
+  if (torchrun.exit_code != 0) GTEST_SKIP() << "torchrun is not installed";
+  const auto model = tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",
+                                                    "tiny_no_dropout.pt");
+  const std::string common = "train --model " + quoted(model) + " --reinit --data " +
+                             quoted(data()) +
+                             " --batch-size 8 --no-augment --optimizer sgd:lr=0.05,momentum=0.9 "
+                             "--schedule constant --seed 3 --no-progress --epochs 3";
+  auto result = tlkit_cli(common + " --out " + quoted(dir_ / "one"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  result = tlkit::test::run_command(
+      "torchrun --standalone --nproc_per_node 2 --redirects 1 --tee 1 --no_python '" +
+      tlkit::test::cli_path() + "' " + common + " --dist-timeout 60 --out " +
+      quoted(dir_ / "torchrun") + " 2>&1");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "rank 0 of 2")) << result.output;
+  for (const auto* column : {"train_loss", "val_loss"}) {
+    const auto a = csv_column(dir_ / "one" / "metrics.csv", column);
+    const auto b = csv_column(dir_ / "torchrun" / "metrics.csv", column);
+    ASSERT_EQ(a.size(), 3u) << column;
+    ASSERT_EQ(b.size(), 3u) << column;
+    for (size_t e = 0; e < a.size(); ++e) EXPECT_NEAR(a[e], b[e], 1e-4) << column << " " << e;
+  }
+}
