@@ -96,7 +96,11 @@ void add_parallel_options(cxxopts::Options& options) {
       cxxopts::value<std::string>())(
       "dist-timeout",
       "seconds a rank waits for the others (rendezvous, each collective) before it gives up",
-      cxxopts::value<double>()->default_value("300"));
+      cxxopts::value<double>()->default_value("300"))(
+      "allreduce",
+      "overlap: gradient buckets are allreduced while backward runs; after: once backward is done "
+      "(the same result)",
+      cxxopts::value<std::string>()->default_value("overlap"));
 }
 
 std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc, char** argv) {
@@ -105,6 +109,9 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
   if (nproc < 1 || nproc > most)
     throw UsageError("--nproc " + std::to_string(nproc) + " is out of range: use 1.." +
                      std::to_string(most));
+  const auto allreduce = result["allreduce"].as<std::string>();
+  if (allreduce != "overlap" && allreduce != "after")
+    throw UsageError("--allreduce '" + allreduce + "': use overlap or after");
   const double timeout = result["dist-timeout"].as<double>();
   if (!(timeout >= 1 && timeout <= 86400))
     throw UsageError("--dist-timeout must be between 1 and 86400 seconds");
@@ -250,6 +257,7 @@ void join_process_group(const cxxopts::ParseResult& result, const std::string& d
   }
   const auto timeout = std::chrono::milliseconds(
       static_cast<std::int64_t>(1000 * result["dist-timeout"].as<double>()));
+  train::set_overlap_allreduce(result["allreduce"].as<std::string>() == "overlap");
   train::set_world(train::connect(*env, timeout, backend));
   logger()->info("data parallel: rank {} of {} ({}, rendezvous {}:{})", env->rank, env->world_size,
                  backend, env->master_addr, env->master_port);

@@ -247,6 +247,7 @@ void visit_fields(Run& r, Visit&& v) {
   v("optimizer_seconds", r.optimizer_seconds);
   v("eval_seconds", r.eval_seconds);
   v("wall_seconds", r.wall_seconds);
+  v("allreduce_seconds", r.allreduce_seconds);
   v("train_loss", r.train_loss);
   v("val_loss", r.val_loss);
   v("val_acc", r.val_acc);
@@ -282,7 +283,11 @@ Json BenchRun::to_json() const {
 
 BenchRun BenchRun::from_json(const Json& j) {
   BenchRun r;
-  visit_fields(r, [&](const char* key, auto& value) { read_value(j.at(key), value); });
+  visit_fields(r, [&](const char* key, auto& value) {
+    // Runs written before data parallelism have no allreduce time (none was spent).
+    if (std::string(key) == "allreduce_seconds" && !j.contains(key)) return;
+    read_value(j.at(key), value);
+  });
   return r;
 }
 
@@ -564,6 +569,7 @@ class Recorder : public train::Callback {
     run_.val_loss.push_back(m.at("val_loss"));
     run_.val_acc.push_back(m.at("val_acc"));
     run_.steps = context.global_step;
+    if (const auto allreduce = m.get("allreduce_s")) run_.allreduce_seconds += *allreduce;
     if (target_ > 0 && run_.target_epoch < 0 && m.at("val_acc") >= target_) {
       run_.target_seconds = run_.train_seconds;
       run_.target_steps = context.global_step;

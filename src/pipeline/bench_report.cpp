@@ -142,12 +142,14 @@ void write_csv(const BenchReportInput& in, const BenchSummary& summary) {
   csv << "id,phase,optimizer,schedule,lr,seed,diverged,diverged_at,initial_loss,epochs_run,steps,"
          "final_val_acc,best_val_acc,final_val_loss,final_test_acc,best_test_acc,best_test_epoch,"
          "target,target_seconds,target_steps,target_epoch,train_seconds,optimizer_seconds,"
-         "optimizer_share,eval_seconds,wall_seconds,cpu,cores,threads,device,libtorch,tlkit\n";
+         "optimizer_share,allreduce_seconds,eval_seconds,wall_seconds,processes,cpu,cores,threads,"
+         "device,libtorch,tlkit\n";
   const auto& env = in.environment;
   const std::string machine =
       csv_field(env.at("cpu").as_string()) + "," + std::to_string(env.at("cores").as_int()) + "," +
       std::to_string(env.at("threads").as_int()) + "," + env.at("device").as_string() + "," +
       env.at("libtorch").as_string() + "," + env.at("tlkit").as_string();
+  const auto processes = env.contains("processes") ? env.at("processes").as_int() : 1;
   for (const auto& r : summary.runs) {
     const double share = r.train_seconds > 0 ? r.optimizer_seconds / r.train_seconds : NAN;
     csv << r.id << "," << r.phase << "," << csv_field(r.optimizer) << "," << csv_field(r.schedule)
@@ -161,7 +163,8 @@ void write_csv(const BenchReportInput& in, const BenchSummary& summary) {
         << (r.target_steps >= 0 ? std::to_string(r.target_steps) : "") << ","
         << (r.target_epoch >= 0 ? std::to_string(r.target_epoch) : "") << ","
         << num(r.train_seconds) << "," << num(r.optimizer_seconds) << "," << num(share) << ","
-        << num(r.eval_seconds) << "," << num(r.wall_seconds) << "," << machine << "\n";
+        << num(r.allreduce_seconds) << "," << num(r.eval_seconds) << "," << num(r.wall_seconds)
+        << "," << processes << "," << machine << "\n";
   }
   write_file_atomic(in.config.out / "results.csv", csv.str());
 }

@@ -1,6 +1,7 @@
 #include <tlkit/train/distributed.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -61,6 +62,13 @@ class GroupCommunicator final : public Communicator {
     }
   }
 
+  std::unique_ptr<PendingCollective> allreduce_sum_async(const at::Tensor& tensor) override {
+    ::c10d::AllreduceOptions options;
+    options.timeout = timeout_;
+    std::vector<at::Tensor> one{tensor};
+    return std::make_unique<Pending>(*this, group_->allreduce(one, options));
+  }
+
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
     for (auto& t : tensors) {
       ::c10d::BroadcastOptions options;
@@ -90,6 +98,17 @@ class GroupCommunicator final : public Communicator {
   }
 
  private:
+  class Pending final : public PendingCollective {
+   public:
+    Pending(GroupCommunicator& owner, c10::intrusive_ptr<::c10d::Work> work)
+        : owner_(owner), work_(std::move(work)) {}
+    void wait() override { owner_.wait("allreduce", work_); }
+
+   private:
+    GroupCommunicator& owner_;
+    c10::intrusive_ptr<::c10d::Work> work_;
+  };
+
   void wait(const char* what, const c10::intrusive_ptr<::c10d::Work>& work) {
     try {
       work->wait(timeout_);
@@ -114,8 +133,23 @@ class GroupCommunicator final : public Communicator {
 
 std::mutex world_mutex;
 std::shared_ptr<Communicator> world_instance;
+std::atomic<bool> overlap_setting{true};
+
+class DonePending final : public PendingCollective {
+ public:
+  void wait() override {}
+};
 
 }  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::allreduce_sum_async(const at::Tensor& tensor) {
+  std::vector<at::Tensor> one{tensor};
+  allreduce_sum(one);
+  return std::make_unique<DonePending>();
+}
+
+void set_overlap_allreduce(bool overlap) { overlap_setting = overlap; }
+bool overlap_allreduce() { return overlap_setting; }
 
 std::optional<DistributedEnv> distributed_env_from_environment() {
   const auto world = env("WORLD_SIZE");
@@ -297,7 +331,133 @@ at::Tensor gather_sharded_rows(Communicator& comm, const at::Tensor& local, std:
   return stacked.reshape(sizes).slice(0, 0, n).contiguous();
 }
 
+GradientAverager::GradientAverager(Communicator& comm, std::int64_t bucket_bytes)
+    : comm_(comm), bucket_bytes_(bucket_bytes) {}
+
+GradientAverager::~GradientAverager() {
+  try {
+    detach();
+  } catch (...) {  // a collective that failed: its error was (or will be) reported elsewhere
+  }
+}
+
+void GradientAverager::attach(const std::vector<at::Tensor>& parameters) {
+  detach();
+  // Buckets in reverse parameter order, one open bucket per (dtype, device).
+  std::map<std::string, size_t> open;
+  std::vector<std::int64_t> bytes;
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    const auto& p = *it;
+    if (!p.defined() || !p.requires_grad() || p.numel() == 0) continue;
+    const auto kind = std::string(c10::toString(p.scalar_type())) + "/" + p.device().str();
+    const auto size = p.numel() * static_cast<std::int64_t>(p.element_size());
+    auto found = open.find(kind);
+    if (found == open.end() || bytes[found->second] >= bucket_bytes_) {
+      open[kind] = buckets_.size();
+      buckets_.emplace_back();
+      bytes.push_back(0);
+      found = open.find(kind);
+    }
+    Slot slot;
+    slot.parameter = p;
+    slot.bucket = found->second;
+    slot.offset = bytes[found->second] / static_cast<std::int64_t>(p.element_size());
+    bytes[found->second] += size;
+    buckets_[slot.bucket].slots.push_back(slots_.size());
+    slots_.push_back(slot);
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const auto& first = slots_[buckets_[b].slots.front()].parameter;
+    buckets_[b].flat = at::zeros({bytes[b] / static_cast<std::int64_t>(first.element_size())},
+                                 first.options().requires_grad(false));
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].hook = slots_[i].parameter.register_hook(
+        [this, i](const at::Tensor& grad) { on_gradient(i, grad); });
+  }
+}
+
+void GradientAverager::detach() {
+  for (auto& slot : slots_) slot.parameter.remove_hook(slot.hook);
+  std::vector<Bucket> buckets = std::move(buckets_);
+  slots_.clear();
+  buckets_.clear();
+  next_launch_ = 0;
+  // Started collectives are finished: every rank started them, so every rank waits for them.
+  for (auto& bucket : buckets)
+    if (bucket.pending) bucket.pending->wait();
+}
+
+void GradientAverager::on_gradient(size_t index, const at::Tensor& grad) {
+  auto& slot = slots_[index];
+  auto& bucket = buckets_[slot.bucket];
+  auto part = bucket.flat.slice(0, slot.offset, slot.offset + slot.parameter.numel());
+  if (slot.ready) {
+    // A second gradient for the same parameter in one backward (the hook fired again).
+    TLKIT_CHECK(!bucket.pending,
+                "a gradient arrived after its bucket's allreduce started (two "
+                "backward passes before one average()?)");
+    part.add_(grad.detach().reshape({-1}));
+    return;
+  }
+  part.copy_(grad.detach().reshape({-1}));
+  slot.ready = true;
+  ++bucket.ready;
+  launch_ready_buckets();
+}
+
+void GradientAverager::launch(Bucket& bucket) {
+  const auto start = std::chrono::steady_clock::now();
+  bucket.pending = comm_.allreduce_sum_async(bucket.flat);
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void GradientAverager::launch_ready_buckets() {
+  while (next_launch_ < buckets_.size() &&
+         buckets_[next_launch_].ready == buckets_[next_launch_].slots.size())
+    launch(buckets_[next_launch_++]);
+}
+
 void GradientAverager::average(const std::vector<at::Tensor>& parameters) {
+  if (attached()) {
+    at::NoGradGuard no_grad;
+    // Parameters that got no gradient in this backward contribute zeros.
+    for (; next_launch_ < buckets_.size(); ++next_launch_) {
+      auto& bucket = buckets_[next_launch_];
+      for (const auto i : bucket.slots) {
+        auto& slot = slots_[i];
+        if (slot.ready) continue;
+        bucket.flat.slice(0, slot.offset, slot.offset + slot.parameter.numel()).zero_();
+        slot.ready = true;
+        ++bucket.ready;
+      }
+      launch(bucket);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (auto& bucket : buckets_) {
+      auto pending = std::move(bucket.pending);
+      pending->wait();
+    }
+    comm_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (auto& bucket : buckets_) {
+      bucket.flat.div_(comm_.world_size());
+      for (const auto i : bucket.slots) {
+        auto& slot = slots_[i];
+        auto& p = slot.parameter;
+        const auto averaged =
+            bucket.flat.slice(0, slot.offset, slot.offset + p.numel()).view(p.sizes());
+        if (p.grad().defined())
+          p.mutable_grad().copy_(averaged);
+        else
+          p.mutable_grad() = averaged.clone();
+        slot.ready = false;
+      }
+      bucket.ready = 0;
+    }
+    next_launch_ = 0;
+    return;
+  }
   std::vector<at::Tensor> grads;
   for (const auto& p : parameters)
     if (p.grad().defined()) grads.push_back(p.grad());

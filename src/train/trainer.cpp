@@ -293,7 +293,10 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
                 train.shards(), " shards but this process is not one of ", train.shards(),
                 " ranks (train::set_world)");
     parallel = std::make_unique<Parallel>(Parallel{*comm, nullptr, {}, 0});
-    if (options_.average_gradients) parallel->averager = std::make_unique<GradientAverager>(*comm);
+    if (options_.average_gradients) {
+      parallel->averager = std::make_unique<GradientAverager>(*comm);
+      if (overlap_allreduce()) parallel->averager->attach(network_.trainable_parameters());
+    }
     std::vector<at::Tensor> state;
     for (const auto& entry : network_.named_state()) state.push_back(entry.second);
     broadcast_tensors(*comm, state);

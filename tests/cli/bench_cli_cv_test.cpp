@@ -274,6 +274,8 @@ TEST_F(BenchCli, TwoProcessesGiveTheSameBenchAsOne) {
   for (size_t r = 0; r < one.size(); ++r) {
     EXPECT_EQ(one[r].at("id").as_string(), two[r].at("id").as_string());
     EXPECT_EQ(one[r].at("steps").as_int(), two[r].at("steps").as_int());
+    EXPECT_EQ(one[r].at("allreduce_seconds").as_double(), 0);
+    EXPECT_GT(two[r].at("allreduce_seconds").as_double(), 0);
     EXPECT_NEAR(one[r].at("initial_loss").as_double(), two[r].at("initial_loss").as_double(), 1e-6);
     for (const auto* curve : {"train_loss", "val_loss", "test_loss"}) {
       const auto& a = one[r].at(curve).as_array();

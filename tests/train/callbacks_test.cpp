@@ -14,11 +14,18 @@
 using namespace tlkit::train;
 
 namespace {
+TrainerOptions ten_epochs_three_classes() {
+  TrainerOptions options;
+  options.epochs = 10;
+  options.num_classes = 3;
+  return options;
+}
+
 // A trainer whose context callbacks can be driven by hand with scripted metrics.
 struct Harness {
   std::shared_ptr<ModuleNetwork> network = tlkit::test::tiny_network(1);
   torch::optim::SGD optimizer{network->parameters(), torch::optim::SGDOptions(0.1)};
-  Trainer trainer{*network, optimizer, TrainerOptions{10, 3}};
+  Trainer trainer{*network, optimizer, ten_epochs_three_classes()};
   TrainContext context{trainer, *network, optimizer};
 };
 }  // namespace

@@ -105,7 +105,7 @@ Inputs make_inputs(int ranks, int steps) {
 // SGD with momentum on rows rank, rank + world, ... of each batch of 8. comm == nullptr: one
 // process on the whole batch. average: the gradients are averaged over the ranks.
 std::vector<at::Tensor> train(Communicator* comm, const Inputs& in, bool average,
-                              std::int64_t bucket_bytes) {
+                              std::int64_t bucket_bytes, bool overlap = false) {
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->world_size() : 1;
   Net net;
   {
@@ -118,6 +118,7 @@ std::vector<at::Tensor> train(Communicator* comm, const Inputs& in, bool average
   torch::optim::SGD sgd(net.parameters(), torch::optim::SGDOptions(0.2).momentum(0.9));
   std::unique_ptr<GradientAverager> averager;
   if (comm) averager = std::make_unique<GradientAverager>(*comm, bucket_bytes);
+  if (averager && overlap) averager->attach(net.parameters());
   const auto rows = torch::arange(rank, 8, world, torch::kLong);
   for (std::int64_t s = 0; s < in.data.x.size(0); ++s) {
     const auto x = in.data.x[s].index_select(0, rows), y = in.data.y[s].index_select(0, rows);
@@ -164,6 +165,21 @@ TEST(Distributed, TwoRanksFollowOneProcessWithTwiceTheBatch) {
     EXPECT_TRUE(bitwise_equal(ranks[0], ranks[1])) << "bucket " << bucket;
     EXPECT_LT(largest_difference(ranks[0], reference), 1e-5) << "bucket " << bucket;
     EXPECT_GT(largest_difference(ranks[0], in.weights[0]), 1e-2);  // it trained
+  }
+  // Overlapped with backward (hooks, buckets in reverse order, started as they fill): bitwise
+  // the same as after backward (a sum of two is the same in any order).
+  std::vector<std::vector<at::Tensor>> after(2);
+  on_ranks(2, [&](Communicator& comm) {
+    after[static_cast<size_t>(comm.rank())] = train(&comm, in, true, 64);
+  });
+  for (const std::int64_t bucket : {std::int64_t{25} << 20, std::int64_t{64}, std::int64_t{700}}) {
+    std::vector<std::vector<at::Tensor>> ranks(2);
+    on_ranks(2, [&](Communicator& comm) {
+      ranks[static_cast<size_t>(comm.rank())] = train(&comm, in, true, bucket, true);
+    });
+    ASSERT_FALSE(ranks[0].empty());
+    EXPECT_TRUE(bitwise_equal(ranks[0], ranks[1])) << "overlapped, bucket " << bucket;
+    EXPECT_TRUE(bitwise_equal(ranks[0], after[0])) << "overlapped, bucket " << bucket;
   }
   std::vector<std::vector<at::Tensor>> apart(2);
   on_ranks(2, [&](Communicator& comm) {

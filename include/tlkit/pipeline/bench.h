@@ -100,6 +100,7 @@ struct BenchRun {
   double target_seconds = -1;                      // training time to the target (-1 = never)
   std::int64_t target_steps = -1, target_epoch = -1;
   double train_seconds = 0, optimizer_seconds = 0, eval_seconds = 0, wall_seconds = 0;
+  double allreduce_seconds = 0;  // data parallel (--nproc): training time in gradient allreduce
   std::vector<double> train_loss, val_loss, val_acc, test_loss, test_acc, epoch_seconds;
 
   Json to_json() const;

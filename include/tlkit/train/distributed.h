@@ -37,6 +37,13 @@ struct DistributedEnv {
 // the variable for missing or inconsistent values (RANK outside [0, WORLD_SIZE), a bad port, ...).
 std::optional<DistributedEnv> distributed_env_from_environment();
 
+// A collective started but not yet waited for.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;
+  virtual void wait() = 0;  // throws like the blocking call would
+};
+
 // A process group: collectives over every rank, each blocking until done on this rank. Tensors
 // are reduced in place; they must be contiguous and on the group's device. A peer that dies makes
 // the call throw a tlkit::Error (at once, or after the timeout for a peer that hangs).
@@ -48,6 +55,10 @@ class Communicator {
   virtual std::string backend() const = 0;  // "gloo" or "nccl"
 
   virtual void allreduce_sum(std::vector<at::Tensor>& tensors) = 0;
+  // Starts summing `tensor` in place over the ranks and returns at once (the backend's threads do
+  // the work); the tensor must not be touched before wait(). Every rank must start the same
+  // collectives in the same order. The default runs the blocking call.
+  virtual std::unique_ptr<PendingCollective> allreduce_sum_async(const at::Tensor& tensor);
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
   // outputs[r] receives rank r's `input` (equal shapes on every rank).
   virtual void allgather(const at::Tensor& input, std::vector<at::Tensor>& outputs) = 0;
@@ -82,21 +93,62 @@ std::string broadcast_string(Communicator& comm, const std::string& text, int ro
 // gathered into the full [n, ...] tensor, in the original row order, on every rank.
 at::Tensor gather_sharded_rows(Communicator& comm, const at::Tensor& local, std::int64_t n);
 
-// Averages gradients over the ranks after backward: the defined gradients of `parameters`,
-// flattened into buckets of about `bucket_bytes` (per dtype and device), summed in one allreduce
-// per bucket and divided by the world size. The flat buffers are kept between steps.
+// Whether trainers overlap the gradient allreduce with backward (GradientAverager::attach) or
+// run it after backward; process-wide, default true (the CLI's --allreduce sets it).
+void set_overlap_allreduce(bool overlap);
+bool overlap_allreduce();
+
+// Averages gradients over the ranks: gradients flattened into buckets of about `bucket_bytes`
+// (per dtype and device), summed in one allreduce per bucket and divided by the world size. The
+// flat buffers are kept between steps. Two ways:
+//  - after backward: average(parameters) does it all for their defined gradients;
+//  - overlapped (attach(parameters) once): buckets are made in reverse parameter order (roughly
+//    the order backward produces gradients), a hook on each parameter copies its gradient into
+//    its bucket during backward, and a full bucket's allreduce starts at once (in bucket order,
+//    the same on every rank) while backward goes on; average() then starts what is left (the
+//    gradients of parameters that got none are zeros), waits, and writes the averages into the
+//    gradients. Either way every rank ends with the same, bitwise identical, gradients.
 class GradientAverager {
  public:
-  explicit GradientAverager(Communicator& comm, std::int64_t bucket_bytes = 25 << 20)
-      : comm_(comm), bucket_bytes_(bucket_bytes) {}
+  explicit GradientAverager(Communicator& comm, std::int64_t bucket_bytes = 25 << 20);
+  ~GradientAverager();
+  GradientAverager(const GradientAverager&) = delete;
+  GradientAverager& operator=(const GradientAverager&) = delete;
+
+  // Overlapped mode for these parameters (leaf tensors that require grad); the hooks stay until
+  // detach() or destruction. Call average() after every backward of them.
+  void attach(const std::vector<at::Tensor>& parameters);
+  void detach();
+  bool attached() const { return !slots_.empty(); }
+
   void average(const std::vector<at::Tensor>& parameters);
-  // Seconds spent in allreduce calls so far (the communication share of a step).
+  // Seconds a step spent in allreduce calls (overlapped: waiting for them after backward) so far.
   double communication_seconds() const { return comm_seconds_; }
 
  private:
+  struct Slot {
+    at::Tensor parameter;
+    size_t bucket = 0;
+    std::int64_t offset = 0;
+    bool ready = false;
+    unsigned hook = 0;
+  };
+  struct Bucket {
+    at::Tensor flat;
+    std::vector<size_t> slots;
+    size_t ready = 0;
+    std::unique_ptr<PendingCollective> pending;
+  };
+  void on_gradient(size_t slot, const at::Tensor& grad);
+  void launch_ready_buckets();
+  void launch(Bucket& bucket);
+
   Communicator& comm_;
   std::int64_t bucket_bytes_;
-  std::vector<at::Tensor> buffers_;
+  std::vector<at::Tensor> buffers_;  // after-backward mode
+  std::vector<Slot> slots_;          // overlapped mode
+  std::vector<Bucket> buckets_;
+  size_t next_launch_ = 0;
   double comm_seconds_ = 0;
 };
 

@@ -41,7 +41,8 @@ struct TrainerOptions {
   std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
   // Data parallelism (a training source split between the ranks of train::world()): gradients are
-  // averaged over the ranks after backward. Off only for the equality test's negative control.
+  // averaged over the ranks, the allreduce overlapped with backward (train::overlap_allreduce(),
+  // the default) or after it. Off only for the equality test's negative control.
   bool average_gradients = true;
 };
 
