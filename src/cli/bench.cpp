@@ -95,8 +95,8 @@ int run(int argc, char** argv) {
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
   if (const auto code = cli::launch_if_asked(args, argc, argv)) return *code;
-  const auto common = cli::apply_common(args);
-  cli::join_process_group(args, common.device);
+  auto common = cli::apply_common(args);
+  common.device = cli::join_process_group(args, common.device);
   install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   cli::require(args, {"out"});
   if (!args.count("problem") && !args.count("model"))

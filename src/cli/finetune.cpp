@@ -26,8 +26,8 @@ int run_finetune(int argc, char** argv) {
           result))
     return cli::kOk;
   if (const auto code = cli::launch_if_asked(result, argc, argv)) return *code;
-  const auto common = cli::apply_common(result);
-  cli::join_process_group(result, common.device);
+  auto common = cli::apply_common(result);
+  common.device = cli::join_process_group(result, common.device);
   install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   const auto config = cli::run_config(result, "finetune", common);
   cli::print_run(pipeline::finetune(config), config.out);

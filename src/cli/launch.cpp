@@ -243,9 +243,9 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
   return code == 0 ? 1 : code;
 }
 
-void join_process_group(const cxxopts::ParseResult& result, const std::string& device) {
+std::string join_process_group(const cxxopts::ParseResult& result, const std::string& device) {
   const auto env = train::distributed_env_from_environment();
-  if (!env || env->world_size <= 1) return;
+  if (!env || env->world_size <= 1) return device;
   std::string backend = device.rfind("cuda", 0) == 0 ? "nccl" : "gloo";
   if (result.count("dist-backend")) backend = result["dist-backend"].as<std::string>();
   if (backend != "gloo" && backend != "nccl")
@@ -261,6 +261,8 @@ void join_process_group(const cxxopts::ParseResult& result, const std::string& d
   train::set_world(train::connect(*env, timeout, backend));
   logger()->info("data parallel: rank {} of {} ({}, rendezvous {}:{})", env->rank, env->world_size,
                  backend, env->master_addr, env->master_port);
+  // One GPU per process: plain "cuda" becomes this rank's GPU on its machine.
+  return device == "cuda" ? "cuda:" + std::to_string(env->local_rank) : device;
 }
 
 }  // namespace tlkit::cli

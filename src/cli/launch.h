@@ -22,7 +22,8 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
 
 // In a worker (the launcher's variables set): connects to the other ranks and makes this process
 // one of them (train::set_world); logs of ranks other than 0 are kept to warnings and errors,
-// prefixed with the rank. Does nothing in a single process.
-void join_process_group(const cxxopts::ParseResult& result, const std::string& device);
+// prefixed with the rank. Does nothing in a single process. Returns the device this process
+// trains on: `device`, except that plain "cuda" becomes "cuda:LOCAL_RANK" (one GPU per process).
+std::string join_process_group(const cxxopts::ParseResult& result, const std::string& device);
 
 }  // namespace tlkit::cli

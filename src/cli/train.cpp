@@ -24,8 +24,8 @@ int run_train(int argc, char** argv) {
                   result))
     return cli::kOk;
   if (const auto code = cli::launch_if_asked(result, argc, argv)) return *code;
-  const auto common = cli::apply_common(result);
-  cli::join_process_group(result, common.device);
+  auto common = cli::apply_common(result);
+  common.device = cli::join_process_group(result, common.device);
   install_interrupt_handlers();  // Ctrl-C: stop after a step, keep a checkpoint
   const auto config = cli::run_config(result, "train", common);
   cli::print_run(pipeline::train(config), config.out);
