@@ -2,8 +2,11 @@
 // Every difference between LibTorch versions in the c10d API tlkit uses, in one place.
 //
 // LibTorch 1.13: ProcessGroupGloo derives from ProcessGroup and is used directly.
-// LibTorch 2.x: Gloo and NCCL derive from c10d::Backend; calling the backend directly works the
-// same way (collectives return a Work to wait on), so only the includes and the NCCL test differ.
+// LibTorch 2.x: Gloo and NCCL derive from c10d::Backend (ProcessGroup wraps backends); calling
+// the backend directly works the same way (collectives return a Work to wait on), so only the
+// base class tlkit holds them by differs.
+
+#include <torch/version.h>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -20,6 +23,11 @@ using TCPStore = ::c10d::TCPStore;
 using TCPStoreOptions = ::c10d::TCPStoreOptions;
 using PrefixStore = ::c10d::PrefixStore;
 using Gloo = ::c10d::ProcessGroupGloo;
+#if TORCH_VERSION_MAJOR >= 2
+using Group = ::c10d::Backend;  // what Gloo and NCCL derive from
+#else
+using Group = ::c10d::ProcessGroup;
+#endif
 #if defined(TLKIT_WITH_NCCL)
 using Nccl = ::c10d::ProcessGroupNCCL;
 #endif

@@ -39,7 +39,7 @@ bool is_loopback(const std::string& host) {
 class GroupCommunicator final : public Communicator {
  public:
   GroupCommunicator(c10::intrusive_ptr<compat::Store> store,
-                    c10::intrusive_ptr<::c10d::ProcessGroup> group, int rank, int size,
+                    c10::intrusive_ptr<compat::Group> group, int rank, int size,
                     std::string backend, std::chrono::milliseconds timeout)
       : store_(std::move(store)),
         group_(std::move(group)),
@@ -125,7 +125,7 @@ class GroupCommunicator final : public Communicator {
   }
 
   c10::intrusive_ptr<compat::Store> store_;
-  c10::intrusive_ptr<::c10d::ProcessGroup> group_;
+  c10::intrusive_ptr<compat::Group> group_;
   int rank_, size_;
   std::string backend_;
   std::chrono::milliseconds timeout_;
@@ -199,7 +199,7 @@ std::shared_ptr<Communicator> connect(const DistributedEnv& e, std::chrono::mill
     store = c10::make_intrusive<compat::PrefixStore>(e.store_prefix, store);
   auto prefixed = c10::make_intrusive<compat::PrefixStore>("tlkit/", store);
 
-  c10::intrusive_ptr<::c10d::ProcessGroup> group;
+  c10::intrusive_ptr<compat::Group> group;
   try {
     if (backend == "gloo") {
       auto options = compat::Gloo::Options::create(timeout);
