@@ -41,12 +41,17 @@ workload() {  # NAME -> the tlkit bench arguments of that workload
 }
 for name in fmnist_2c2d vgg_cifar; do
   for ((i = 1; i <= runs; i++)); do
-    for n in 1 "$procs"; do  # interleaved, so drift on the machine hits both alike
-      dir="$work/$name-$n-$i"
+    # Interleaved, so drift on the machine hits every variant alike: 1 process, N processes with
+    # the allreduce overlapped with backward (the default), N processes reducing after backward.
+    for variant in 1 "$procs-overlap" "$procs-after"; do
+      n=${variant%%-*}
+      mode=overlap
+      [ "$variant" = "$procs-after" ] && mode=after
+      dir="$work/$name-$variant-$i"
       # shellcheck disable=SC2046
       "$tlkit" bench $(workload "$name") --data "$data" --optimizers momentum --schedules constant \
-        --lr momentum=0.01 --epochs 1 --seeds 1 --threads "$cores" --nproc "$n" -q --out "$dir" \
-        > "$work/log.txt" 2>&1 || { cat "$work/log.txt"; exit 1; }
+        --lr momentum=0.01 --epochs 1 --seeds 1 --threads "$cores" --nproc "$n" --allreduce "$mode" \
+        -q --out "$dir" > "$work/log.txt" 2>&1 || { cat "$work/log.txt"; exit 1; }
     done
   done
 done
@@ -55,26 +60,27 @@ done
 import json, statistics, subprocess, sys, os
 work, runs, procs, cores, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 def run_of(name, n, i):
-    r = json.load(open(f"{work}/{name}-{n}-{i}/results.json"))
+    r = json.load(open(f"{work}/{name}-{n}-{i}/results.json"))  # n: the variant
     run = r["runs"][0]
     return run, r["environment"]
 rows = []
+variants = ("1", f"{procs}-overlap", f"{procs}-after")
 for name, params in (("fmnist_2c2d", "3.3M"), ("vgg_cifar", "0.5M")):
-    speed = {1: [], procs: []}
-    share = []
+    speed = {v: [] for v in variants}
+    share = {v: [] for v in variants}
     batch = 128  # both workloads
     for i in range(1, runs + 1):
-        for n in (1, procs):
-            run, env = run_of(name, n, i)
-            steps = run["steps"]
-            speed[n].append(steps * batch / run["train_seconds"])
-            if n == procs:
-                share.append(run["allreduce_seconds"] / run["train_seconds"])
-    one, many = statistics.median(speed[1]), statistics.median(speed[procs])
-    ratios = [b / a for a, b in zip(speed[1], speed[procs])]
-    rows.append(f"| {name} ({params} parameters, batch 128) | {one:.0f} img/s | {many:.0f} img/s | "
-                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | "
-                f"{100 * statistics.median(share):.0f}% |")
+        for v in variants:
+            run, env = run_of(name, v, i)
+            speed[v].append(run["steps"] * batch / run["train_seconds"])
+            share[v].append(run["allreduce_seconds"] / run["train_seconds"])
+    cells = [f"{statistics.median(speed[v]):.0f} img/s" for v in variants]
+    for v in variants[1:]:
+        ratios = [b / a for a, b in zip(speed["1"], speed[v])]
+        cells.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+    for v in variants[1:]:
+        cells.append(f"{100 * statistics.median(share[v]):.0f}%")
+    rows.append(f"| {name} ({params} parameters, batch 128) | " + " | ".join(cells) + " |")
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
@@ -94,11 +100,12 @@ side (runs interleaved, {runs} of each, median).
 `tlkit bench ... --optimizers momentum --lr momentum=0.01 --epochs 1 --seeds 1 --threads {cores}`
 with `--nproc 1` ({cores} threads) and `--nproc {procs}` ({max(1, cores // procs)} thread(s) each):
 training images per second over one epoch (evaluation off the clock; Fashion-MNIST, held in
-memory), and the share of the training time spent in the gradient allreduce (buckets of ~25 MB,
-after backward).
+memory), with the gradient allreduce (buckets of ~25 MB) overlapped with backward (`--allreduce
+overlap`, the default) or after it (`--allreduce after`), and the share of the training time a
+step spent in (overlapped: waiting for) the allreduce.
 
-| workload | 1 process | {procs} processes | speed-up (range) | allreduce share |
-|---|---:|---:|---:|---:|
+| workload | 1 process | {procs} processes, overlapped | {procs}, after backward | speed-up, overlapped (range) | speed-up, after | allreduce share, overlapped | allreduce share, after |
+|---|---:|---:|---:|---:|---:|---:|---:|
 """ + "\n".join(rows) + f"""
 
 ## One allreduce by message size ({procs} ranks, `bench/dist_bench`)

@@ -47,6 +47,17 @@ if(TLKIT_WITH_OPENCV)
     set(TLKIT_WITH_OPENCV OFF CACHE BOOL "" FORCE)
   endif()
 endif()
+# libjpeg (Debian: libjpeg-dev) beside OpenCV: JPEGs decoded by it directly, its warnings seen (a
+# JPEG whose data ends early is refused). Without it OpenCV decodes them and cannot tell.
+set(TLKIT_WITH_LIBJPEG OFF)
+if(TLKIT_WITH_OPENCV)
+  find_package(JPEG QUIET)
+  if(JPEG_FOUND)
+    set(TLKIT_WITH_LIBJPEG ON)
+  else()
+    message(STATUS "tlkit: libjpeg not found (libjpeg-dev); truncated JPEGs cannot be told apart")
+  endif()
+endif()
 
 # Warnings on our own targets only; LibTorch's headers are not ours to fix.
 function(tlkit_target_warnings target)

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "data/data_test_util.h"
 #include "model/fixtures.h"
@@ -258,6 +260,84 @@ TEST(DataImageFolder, ATruncatedJpegWithAThumbnailIsNotDecodedToGrey) {
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
   EXPECT_NE(jpeg_structure_problem(reinterpret_cast<const unsigned char*>(cut.data()), cut.size()),
             "");
+}
+
+// JPEGs are decoded to the pixels OpenCV gives (grey and colour, odd sizes, optimised Huffman
+// tables, progressive); one whose image data stops early but ends with a bare FF D9 (a cut file
+// with an end marker added, which the marker walk accepts) is refused where OpenCV returns it with
+// the missing part grey.
+TEST(DataImageFolder, JpegsDecodeAsOpenCvDoesAndAnEarlyEndOfDataIsRefused) {
+  TempDir dir;
+  torch::manual_seed(5);
+  const auto opencv_rgb = [](const std::string& bytes) {
+    std::vector<unsigned char> data(bytes.begin(), bytes.end());
+    cv::Mat raw = cv::imdecode(data, cv::IMREAD_UNCHANGED);
+    if (raw.empty()) return torch::Tensor();
+    if (raw.channels() == 3) cv::cvtColor(raw, raw, cv::COLOR_BGR2RGB);
+    return torch::from_blob(raw.data, {raw.rows, raw.cols, raw.channels()}, torch::kByte).clone();
+  };
+  int cases = 0;
+  for (const int channels : {1, 3}) {
+    for (const auto& [height, width] : {std::pair{37, 53}, std::pair{64, 64}, std::pair{9, 130}}) {
+      // Smooth content plus noise: every coefficient band in use.
+      auto image = (torch::linspace(0, 200, width).view({1, width, 1}) +
+                    torch::randint(0, 50, {height, width, channels}, torch::kFloat))
+                       .clamp(0, 255)
+                       .to(torch::kByte);
+      for (const auto& params : std::vector<std::vector<int>>{
+               {cv::IMWRITE_JPEG_QUALITY, 90},
+               {cv::IMWRITE_JPEG_QUALITY, 60, cv::IMWRITE_JPEG_OPTIMIZE, 1},
+               {cv::IMWRITE_JPEG_QUALITY, 80, cv::IMWRITE_JPEG_PROGRESSIVE, 1}}) {
+        cv::Mat mat(height, width, CV_8UC(channels), image.data_ptr<uint8_t>());
+        cv::Mat bgr;
+        if (channels == 3)
+          cv::cvtColor(mat, bgr, cv::COLOR_RGB2BGR);
+        else
+          bgr = mat;
+        std::vector<unsigned char> encoded;
+        ASSERT_TRUE(cv::imencode(".jpg", bgr, encoded, params));
+        const std::string bytes(encoded.begin(), encoded.end());
+        const auto path = dir / ("case" + std::to_string(cases++) + ".jpg");
+        tlkit::test::write_bytes(path, bytes);
+        const auto ours = read_image(path);
+        const auto theirs = opencv_rgb(bytes);
+        ASSERT_EQ(ours.sizes(), theirs.sizes()) << path;
+        EXPECT_TRUE(torch::equal(ours, theirs)) << path;
+      }
+    }
+  }
+  // Cut in the middle of its entropy-coded data, then FF D9.
+  write_image(dir / "photo.jpg", tiny_image(3, 1, 96, 96), 95);
+  const auto whole = tlkit::read_file(dir / "photo.jpg");
+  std::string cut = whole.substr(0, whole.size() / 2);
+  while (!cut.empty() && static_cast<unsigned char>(cut.back()) == 0xFF) cut.pop_back();
+  cut += "\xFF\xD9";
+  tlkit::test::write_bytes(dir / "cut.jpg", cut);
+  EXPECT_EQ(check_image_file(dir / "cut.jpg"), "");
+  EXPECT_EQ(jpeg_structure_problem(reinterpret_cast<const unsigned char*>(cut.data()), cut.size()),
+            "");
+  const auto grey = opencv_rgb(cut);  // what OpenCV alone would train on
+  ASSERT_TRUE(grey.defined());
+  EXPECT_EQ(grey.sizes(), read_image(dir / "photo.jpg").sizes());
+  const auto message = error_of([&] { read_image(dir / "cut.jpg"); });
+  EXPECT_NE(message.find("cut.jpg"), std::string::npos) << message;
+  EXPECT_NE(message.find("ends early"), std::string::npos) << message;
+  // In a folder: left out with a warning in the default mode, an error with strict loading.
+  const auto root = dir / "folder";
+  fill_class(root, "a", 2);
+  fill_class(root, "b", 2);
+  fs::copy_file(dir / "cut.jpg", root / "b" / "cut.jpg");
+  auto folder = std::make_shared<ImageFolder>(root);
+  LoaderOptions options;
+  options.batch_size = 8;
+  LogCapture log;
+  DataLoader loader(folder, eval_transform(0, 8), options);
+  loader.epoch(0);
+  std::int64_t seen = 0;
+  while (auto batch = loader.next()) seen += batch->labels.size(0);
+  EXPECT_EQ(seen, static_cast<std::int64_t>(folder->size()) - 1);
+  EXPECT_EQ(loader.skipped_unreadable(), 1u);
+  EXPECT_NE(log.text().find("ends early"), std::string::npos) << log.text();
 }
 
 // Reruns reuse the scan's checks of unchanged files, and of nothing else: a file changed in
