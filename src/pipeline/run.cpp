@@ -1,10 +1,13 @@
 // start_run / finish_run: the beginning and the end every training command shares (see run.h).
 #include "run.h"
 
+#include <csignal>
+
 #include <torch/utils.h>
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/model/export.h>
@@ -28,6 +31,24 @@ void clear_previous_run(const fs::path& out) {
   for (const auto& entry : fs::directory_iterator(out, ignored))
     if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
       fs::remove(entry.path(), ignored);
+}
+
+// A signal after the last training step (during the final evaluation, selection and export):
+// stop there, the training kept in its checkpoint, so that --resume evaluates and exports it.
+// Data parallel: every rank stops at the same point (any rank's signal stops all).
+void stop_if_interrupted(const std::string& doing) {
+  int signal = interrupt_signal();
+  if (auto* world = train::world()) {
+    const auto flags = train::allreduce_sum(*world, {signal != 0 ? 1.0 : 0.0,
+                                                     signal == SIGTERM ? 1.0 : 0.0});
+    if (flags[0] == 0) return;
+    signal = flags[1] > 0 ? SIGTERM : SIGINT;
+  }
+  if (signal == 0) return;
+  throw Interrupted(signal, "stopped by " + signal_name(signal) + " while " + doing +
+                                "; the training itself is complete and kept in "
+                                "checkpoints/last.pt: the same command with --resume evaluates "
+                                "and exports it");
 }
 
 }  // namespace
@@ -133,11 +154,13 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   const auto first_own = candidates.size();
   for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
   network.train(false);
+  stop_if_interrupted("evaluating the trained model");
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
   for (size_t i = first_own; i < candidates.size(); ++i) {
     train::copy_state(network, candidates[i].weights);
     const auto e = train::evaluate(network, *sources.eval, num_classes, device);
     rows.push_back({row_prefix + candidates[i].name, e.accuracy, e.loss, e.examples});
+    stop_if_interrupted("evaluating the trained model");
   }
   if (!outcome.snapshots.empty()) {
     const auto e =
@@ -148,6 +171,7 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   }
   const auto selection = select_on_validation(network, candidates, *sources.val, config.fit.monitor,
                                               num_classes, device);
+  stop_if_interrupted("choosing the model to export");
   RunResult result;
   result.split = run.data.eval_split;
   result.exported = config.out / "model.pt";

@@ -123,6 +123,37 @@ TEST_F(Reliability, CtrlCKeepsAResumableCheckpointAndTheResumeMatchesAnUninterru
   }
 }
 
+// Ctrl-C after the last step, while the trained model is evaluated on a large test split: exit
+// 130 naming what was stopped, no model.pt, and --resume evaluates and exports the same model as
+// an uninterrupted run.
+TEST_F(Reliability, CtrlCDuringTheFinalEvaluationStopsAndTheResumeExportsTheSameModel) {
+  const auto data = dir_ / "big_test";
+  tlkit::test::make_band_folder(data, 4, 2, 400);
+  // 1,200 test images upscaled to 96 x 96: seconds to evaluate, the signal lands there.
+  const auto model =
+      tlkit::test::export_model_file("--arch vgg_tiny --random-init --input-size 96", "tiny96.pt");
+  const std::string common = "train --model " + quoted(model) + " --reinit --data " + quoted(data) +
+                             " --batch-size 4 --seed 5 --no-progress --epochs 1 --threads 1";
+  const auto reference = dir_ / "reference", run = dir_ / "run";
+  auto result = tlkit_cli(common + " --out " + quoted(reference));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto log = dir_ / "log.txt";
+  result =
+      signal_when(common + " --out " + quoted(run), run / "checkpoints" / "last.pt", "INT", log);
+  const auto output = tlkit::read_file(log);
+  ASSERT_TRUE(contains(result.output, "exit=130")) << result.output << output;
+  EXPECT_TRUE(contains(output, "stopped by SIGINT while")) << output;
+  EXPECT_TRUE(contains(output, "--resume evaluates and exports")) << output;
+  EXPECT_FALSE(fs::exists(run / "model.pt"));
+  result = tlkit_cli(common + " --resume --out " + quoted(run));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(lines_of(run / "metrics.csv"), lines_of(reference / "metrics.csv"));
+  auto a = tlkit::model::Classifier::load(reference / "model.pt");
+  auto b = tlkit::model::Classifier::load(run / "model.pt");
+  for (auto& [name, value] : a.named_parameters())
+    EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(b, name))) << name;
+}
+
 // A disk that fills while last.pt is written (here: a file-size limit, which fails the write the
 // same way): one line naming the file and the reason, exit 1 (not an abort), the temporary gone,
 // and the previous checkpoint kept. A temporary a killed process left is removed at the next
