@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernel_util.h"
+#include "torch_fused.h"
 
 namespace tlkit::optim::detail {
 namespace {
@@ -145,7 +146,11 @@ void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState
   begin_step(param, state, hyper);
   const AdamScalars scalars = adam_scalars(hyper, state.step());
   const at::Tensor v_max = hyper.amsgrad ? state.max_exp_avg_sq() : at::Tensor();
-  if (fused_cpu_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max})) {
+  if (torch_fused_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max})) {
+    torch_fused_adam(param, grad, state.exp_avg(), state.exp_avg_sq(), v_max, state.step(),
+                     hyper.lr, hyper.beta1, hyper.beta2, hyper.weight_decay, hyper.eps,
+                     hyper.amsgrad, hyper.decoupled_weight_decay);
+  } else if (fused_cpu_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max})) {
     adam_fused(param, grad, state, hyper, scalars);
   } else {
     adam_tensor_ops(param, grad, state, hyper, scalars);

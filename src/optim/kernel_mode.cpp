@@ -5,12 +5,14 @@
 #include <atomic>
 
 #include "kernel_util.h"
+#include "torch_fused.h"
 
 namespace tlkit::optim {
 namespace {
 std::atomic<KernelMode> g_kernel_mode{KernelMode::kAuto};
 std::atomic<std::uint64_t> g_fused_updates{0};
 std::atomic<std::uint64_t> g_foreach_updates{0};
+std::atomic<std::uint64_t> g_torch_fused_updates{0};
 }  // namespace
 
 void set_kernel_mode(KernelMode mode) { g_kernel_mode.store(mode, std::memory_order_relaxed); }
@@ -21,6 +23,12 @@ std::uint64_t fused_update_count() { return g_fused_updates.load(std::memory_ord
 
 std::uint64_t foreach_update_count() { return g_foreach_updates.load(std::memory_order_relaxed); }
 
+std::uint64_t torch_fused_update_count() {
+  return g_torch_fused_updates.load(std::memory_order_relaxed);
+}
+
+bool torch_fused_kernels_available() { return detail::torch_fused_available(); }
+
 namespace detail {
 
 void finish_fused_update(const at::Tensor& param) {
@@ -30,6 +38,10 @@ void finish_fused_update(const at::Tensor& param) {
 
 void count_foreach_updates(std::uint64_t params) {
   g_foreach_updates.fetch_add(params, std::memory_order_relaxed);
+}
+
+void count_torch_fused_updates(std::uint64_t params) {
+  g_torch_fused_updates.fetch_add(params, std::memory_order_relaxed);
 }
 
 bool foreach_applies(const at::Tensor& param) {

@@ -195,6 +195,8 @@ bool fused_cpu_applies(std::initializer_list<at::Tensor> tensors);
 bool foreach_applies(const at::Tensor& param);
 // Counts updates done by the foreach path (tlkit::optim::foreach_update_count).
 void count_foreach_updates(std::uint64_t params);
+// Counts updates done by LibTorch's fused kernels (tlkit::optim::torch_fused_update_count).
+void count_torch_fused_updates(std::uint64_t params);
 
 // After a fused update of param: bumps its version counter (as an in-place op would, so autograd
 // still detects a modified saved tensor) and counts the update (tlkit::optim::fused_update_count).

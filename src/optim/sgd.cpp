@@ -4,6 +4,7 @@
 
 #include "kernel_util.h"
 #include "optimizer_util.h"
+#include "torch_fused.h"
 
 namespace tlkit::optim {
 namespace {
@@ -122,7 +123,11 @@ at::Tensor SGD::step(LossClosure closure) {
           if (first_step) state.momentum_buffer(at::empty_like(param));
           buffer = state.momentum_buffer();
         }
-        if (detail::fused_cpu_applies({param, grad, buffer})) {
+        if (detail::torch_fused_applies({param, grad, buffer})) {
+          detail::torch_fused_sgd(param, grad, buffer, options.lr(), options.momentum(),
+                                  options.dampening(), options.weight_decay(), options.nesterov(),
+                                  first_step);
+        } else if (detail::fused_cpu_applies({param, grad, buffer})) {
           sgd_fused(param, grad, buffer, options, first_step);
         } else {
           sgd_tensor_ops(param, grad, buffer, options, first_step);

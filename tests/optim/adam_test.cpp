@@ -17,6 +17,13 @@ TEST(OptimAdam, MatchesTorchReferenceWithTensorOps) {
 }
 
 // The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
+// LibTorch 2.x's own fused kernel (at::_fused_adam_) against the same references.
+TEST(OptimAdam, MatchesTorchReferenceWithTorchFusedKernels) {
+  if (!tlkit::optim::torch_fused_kernels_available())
+    GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";
+  expect_matches_reference<Adam>("adam/", {KernelMode::kTorchFused, false});
+}
+
 TEST(OptimAdam, MatchesTorchReferenceWithForeach) {
   expect_matches_reference<Adam>("adam/", {KernelMode::kForeach, false});
 }

@@ -18,6 +18,13 @@ TEST(OptimAdamW, MatchesTorchReferenceWithTensorOps) {
 }
 
 // The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
+// LibTorch 2.x's own fused kernel (at::_fused_adamw_) against the same references.
+TEST(OptimAdamW, MatchesTorchReferenceWithTorchFusedKernels) {
+  if (!tlkit::optim::torch_fused_kernels_available())
+    GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";
+  expect_matches_reference<AdamW>("adamw/", {KernelMode::kTorchFused, false});
+}
+
 TEST(OptimAdamW, MatchesTorchReferenceWithForeach) {
   expect_matches_reference<AdamW>("adamw/", {KernelMode::kForeach, false});
 }

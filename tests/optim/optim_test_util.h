@@ -192,6 +192,7 @@ void expect_matches_reference(const std::string& prefix, ReferenceRun run = {}) 
         ASSERT_NE(dynamic_cast<Expected*>(optimizer.get()), nullptr) << name;
         const auto fused_before = tlkit::optim::fused_update_count();
         const auto foreach_before = tlkit::optim::foreach_update_count();
+        const auto torch_fused_before = tlkit::optim::torch_fused_update_count();
         const at::Tensor ours = run_steps(problem, *optimizer, 0, steps);
         const auto fused = tlkit::optim::fused_update_count() - fused_before;
         const auto updates = static_cast<std::uint64_t>(steps) * problem.params.size();
@@ -200,6 +201,9 @@ void expect_matches_reference(const std::string& prefix, ReferenceRun run = {}) 
         const auto foreach = tlkit::optim::foreach_update_count() - foreach_before;
         EXPECT_EQ(foreach, run.mode == tlkit::optim::KernelMode::kForeach ? updates : 0)
             << name << ": updates done by the foreach path";
+        const auto torch_fused = tlkit::optim::torch_fused_update_count() - torch_fused_before;
+        EXPECT_EQ(torch_fused, run.mode == tlkit::optim::KernelMode::kTorchFused ? updates : 0)
+            << name << ": updates done by LibTorch's fused kernels";
         const auto key = "case/" + name + "/" + problem_name + "/" + dtype_name(dtype);
         const double error = trajectory_error(ours, ref_value(key).toTensor());
         EXPECT_LE(error, tolerance_for(dtype)) << key;

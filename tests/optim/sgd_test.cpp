@@ -15,6 +15,13 @@ TEST(OptimSGD, MatchesTorchReferenceWithTensorOps) {
   expect_matches_reference<SGD>("sgd/", {KernelMode::kTensorOps, false});
 }
 
+// LibTorch 2.x's own fused kernel (at::_fused_sgd_) against the same references.
+TEST(OptimSGD, MatchesTorchReferenceWithTorchFusedKernels) {
+  if (!tlkit::optim::torch_fused_kernels_available())
+    GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";
+  expect_matches_reference<SGD>("sgd/", {KernelMode::kTorchFused, false});
+}
+
 TEST(OptimSGD, StridedParamsMatchTorchReference) {
   expect_matches_reference<SGD>("sgd/", {KernelMode::kAuto, true});
 }

@@ -12,12 +12,18 @@
 // dtype) instead of one op per tensor. kAuto takes it for parameters that are not on the CPU (on
 // CUDA each foreach call is one kernel launch over every tensor); kForeach forces it everywhere
 // (on the CPU LibTorch runs it tensor by tensor: for tests). Same semantics as the other paths.
+//
+// LibTorch 2.x has fused kernels of its own for Adam, AdamW and SGD (at::_fused_adam_, ...; CPU
+// and CUDA). kAuto takes them for CUDA parameters (in place of the foreach path) where LibTorch
+// has them; on the CPU tlkit's own fused kernel stays (measured at least as fast:
+// bench/results/optim_fused_torch26.md). kTorchFused forces them for those three optimizers (an
+// error on LibTorch 1.13, which has none; the other optimizers take the tensor-op path).
 
 #include <cstdint>
 
 namespace tlkit::optim {
 
-enum class KernelMode { kAuto, kTensorOps, kForeach };
+enum class KernelMode { kAuto, kTensorOps, kForeach, kTorchFused };
 
 // Process-wide setting, read at each step; thread-safe.
 void set_kernel_mode(KernelMode mode);
@@ -28,6 +34,10 @@ KernelMode kernel_mode();
 std::uint64_t fused_update_count();
 // Number of parameter updates done by the multi-tensor (foreach) path since the program started.
 std::uint64_t foreach_update_count();
+// Number of parameter updates done by LibTorch's fused kernels since the program started.
+std::uint64_t torch_fused_update_count();
+// Whether this LibTorch has fused optimizer kernels (2.x: true; 1.13: false).
+bool torch_fused_kernels_available();
 
 // Sets the kernel mode for a scope and restores the previous one on exit.
 class ScopedKernelMode {
