@@ -194,10 +194,20 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
 
   auto ours = c.ours(params);
   auto reference = c.reference(params);
+  // LibTorch 2.x: the same optimizer on LibTorch's fused kernel, for the three it has one for.
+  const bool with_torch_fused = tlkit::optim::torch_fused_kernels_available() && !args.tensor_ops &&
+                                (c.name == "sgd" || c.name == "momentum" || c.name == "nesterov" ||
+                                 c.name.rfind("adam", 0) == 0);
+  auto torch_fused = with_torch_fused ? c.ours(params) : nullptr;
+  const auto torch_fused_step = [&] {
+    tlkit::optim::ScopedKernelMode scoped(tlkit::optim::KernelMode::kTorchFused);
+    torch_fused->step();
+  };
   const auto fused_before = tlkit::optim::fused_update_count();
   for (int i = 0; i < args.warmup; ++i) {
     ours->step();
     reference->step();
+    if (torch_fused) torch_fused_step();
   }
   // Bandwidth windows as long as the step they are compared with: load from other processes
   // changes over time, and a short pass would see less of it than a long step.
@@ -212,6 +222,7 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
     if (run % 2 == 0) timed_step(*ours, result.ours, result.ours_cpu, ours_faults);
     timed_step(*reference, result.reference, result.reference_cpu, reference_faults);
     if (run % 2 == 1) timed_step(*ours, result.ours, result.ours_cpu, ours_faults);
+    if (torch_fused) result.torch_fused.add(time_wall_and_cpu(torch_fused_step).wall_ms);
   }
   const auto updates = static_cast<std::uint64_t>(args.warmup + args.runs) * params.size();
   result.ours_path = describe_path(tlkit::optim::fused_update_count() - fused_before, updates);

@@ -33,6 +33,9 @@ struct OptimizerResult {
   Samples ours, reference, triad, in_place;    // wall-clock ms (per pass for the bandwidth)
   Samples ours_cpu, reference_cpu, triad_cpu;  // process CPU ms, all threads
   double ours_faults_per_step = 0, reference_faults_per_step = 0;
+  // LibTorch 2.x: the same optimizer on LibTorch's own fused kernel (KernelMode::kTorchFused),
+  // timed in the same rounds; empty where LibTorch has none for it.
+  Samples torch_fused;
 
   double bytes_per_step() const { return static_cast<double>(bytes_per_param) * params; }
   double gbps(double pass_ms) const { return stream_bytes / (pass_ms * 1e-3) / 1e9; }
@@ -183,11 +186,31 @@ inline void markdown_legend(std::ostream& md, const std::vector<OptimizerResult>
   }
 }
 
+// tlkit's own fused kernel, LibTorch's fused kernel, torch::optim and the floor, side by side.
+inline void markdown_torch_fused(std::ostream& md, const std::vector<OptimizerResult>& results) {
+  bool any = false;
+  for (const auto& r : results) any = any || !r.torch_fused.empty();
+  if (!any) return;
+  md << "## LibTorch's fused kernels (at::_fused_adam_ / _fused_adamw_ / _fused_sgd_)\n\n"
+     << "Timed in the same rounds as the table above (median ms per step).\n\n"
+     << "| optimizer | tlkit's kernel | LibTorch fused | torch::optim | floor | "
+     << "LibTorch fused / tlkit |\n|---|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : results) {
+    if (r.torch_fused.empty()) continue;
+    md << "| " << r.name << " | " << fixed(r.ours.median(), 1) << " | "
+       << fixed(r.torch_fused.median(), 1) << " | " << fixed(r.reference.median(), 1) << " | "
+       << fixed(r.floor_ms(), 1) << " | " << fixed(r.torch_fused.median() / r.ours.median(), 2)
+       << "x |\n";
+  }
+  md << "\n";
+}
+
 inline std::string markdown_report(const BenchContext& ctx,
                                    const std::vector<OptimizerResult>& results) {
   std::ostringstream md;
   markdown_header(md, ctx);
   markdown_table(md, results);
+  markdown_torch_fused(md, results);
   markdown_targets(md, results);
   markdown_diagnostics(md, results);
   markdown_legend(md, results);
