@@ -32,4 +32,15 @@ using Group = ::c10d::ProcessGroup;
 using Nccl = ::c10d::ProcessGroupNCCL;
 #endif
 
+// LibTorch 2.2+ can serve the TCP store with libuv (its default from 2.4), but libuv is optional
+// in LibTorch builds (Debian's has none, and refuses the default): tlkit asks for the plain
+// socket server, which every build has.
+inline void use_plain_socket_store(TCPStoreOptions& options) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+  options.useLibUV = false;
+#else
+  (void)options;
+#endif
+}
+
 }  // namespace tlkit::train::compat

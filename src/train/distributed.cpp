@@ -32,6 +32,16 @@ int env_int(const char* name, const std::string& text, long lo, long hi) {
   return static_cast<int>(value);
 }
 
+// An exception's message without LibTorch's backtrace: its first line.
+std::string first_line(const std::exception& e) {
+  std::string message = e.what();
+  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e))
+    message = c10->what_without_backtrace();
+  const auto newline = message.find('\n');
+  if (newline != std::string::npos) message.resize(newline);
+  return message;
+}
+
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
@@ -113,11 +123,7 @@ class GroupCommunicator final : public Communicator {
     try {
       work->wait(timeout_);
     } catch (const std::exception& e) {
-      std::string message = e.what();
-      if (const auto* c10 = dynamic_cast<const c10::Error*>(&e))
-        message = c10->what_without_backtrace();
-      const auto newline = message.find('\n');
-      if (newline != std::string::npos) message.resize(newline);
+      const auto message = first_line(e);
       fail("rank ", rank_, " of ", size_, ": the ", what,
            " with the other ranks failed (a rank died, hung or could not be reached within ",
            timeout_.count() / 1000, " s): ", message);
@@ -190,10 +196,11 @@ std::shared_ptr<Communicator> connect(const DistributedEnv& e, std::chrono::mill
     options.numWorkers = static_cast<std::size_t>(e.world_size);
     options.waitWorkers = false;
     options.timeout = timeout;
+    compat::use_plain_socket_store(options);
     store = c10::make_intrusive<compat::TCPStore>(e.master_addr, options);
   } catch (const std::exception& error) {
     fail("rank ", e.rank, " could not ", e.rank == 0 && !e.agent_store ? "host" : "reach",
-         " the rendezvous store at ", e.master_addr, ":", e.master_port, ": ", error.what());
+         " the rendezvous store at ", e.master_addr, ":", e.master_port, ": ", first_line(error));
   }
   if (!e.store_prefix.empty())
     store = c10::make_intrusive<compat::PrefixStore>(e.store_prefix, store);
@@ -223,11 +230,9 @@ std::shared_ptr<Communicator> connect(const DistributedEnv& e, std::chrono::mill
   } catch (const Error&) {
     throw;
   } catch (const std::exception& error) {
-    std::string message = error.what();
-    const auto newline = message.find('\n');
-    if (newline != std::string::npos) message.resize(newline);
     fail("rank ", e.rank, " of ", e.world_size, " could not join the process group through ",
-         e.master_addr, ":", e.master_port, " within ", timeout.count() / 1000, " s: ", message);
+         e.master_addr, ":", e.master_port, " within ", timeout.count() / 1000,
+         " s: ", first_line(error));
   }
   return std::make_shared<GroupCommunicator>(store, group, e.rank, e.world_size, backend, timeout);
 }
