@@ -463,6 +463,10 @@ TEST_F(PipelineCli, TorchrunStartsTheSameRun) {
       "torchrun --standalone --nproc_per_node 2 --redirects 1 --tee 1 --no_python '" +
       tlkit::test::cli_path() + "' " + common + " --dist-timeout 60 --out " +
       quoted(dir_ / "torchrun") + " 2>&1");
+  // torch 2.4+'s launcher hosts its store with libuv, hard-wired; Debian's torch 2.6 has none, so
+  // its torchrun fails before it starts any worker.
+  if (result.exit_code != 0 && contains(result.output, "build without libuv support"))
+    GTEST_SKIP() << "this torchrun cannot start: its torch was built without libuv";
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(contains(result.output, "rank 0 of 2")) << result.output;
   for (const auto* column : {"train_loss", "val_loss"}) {
