@@ -322,8 +322,9 @@ void write_reports(const std::filesystem::path& out, const std::string& stem,
 int run(const Args& args) {
   if (args.reuse_memory) keep_freed_memory();
   tlkit::set_threads(args.threads);
+  // tlkit's own kernels; LibTorch's fused ones (2.x) are timed beside them.
   tlkit::optim::set_kernel_mode(args.tensor_ops ? tlkit::optim::KernelMode::kTensorOps
-                                                : tlkit::optim::KernelMode::kAuto);
+                                                : tlkit::optim::KernelMode::kOwn);
   const auto cases = select_cases(args.only);
   BenchContext ctx;
   ctx.machine = machine_info();

@@ -46,11 +46,13 @@ void count_torch_fused_updates(std::uint64_t params) {
 
 bool foreach_applies(const at::Tensor& param) {
   const auto mode = kernel_mode();
-  return mode == KernelMode::kForeach || (mode == KernelMode::kAuto && !param.device().is_cpu());
+  return mode == KernelMode::kForeach ||
+         ((mode == KernelMode::kAuto || mode == KernelMode::kOwn) && !param.device().is_cpu());
 }
 
 bool fused_cpu_applies(std::initializer_list<at::Tensor> tensors) {
-  if (kernel_mode() != KernelMode::kAuto || tensors.size() == 0) return false;
+  const auto mode = kernel_mode();
+  if ((mode != KernelMode::kAuto && mode != KernelMode::kOwn) || tensors.size() == 0) return false;
   const at::Tensor& first = *tensors.begin();
   const auto dtype = first.scalar_type();
   if (dtype != at::kFloat && dtype != at::kDouble) return false;

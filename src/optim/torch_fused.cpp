@@ -31,8 +31,16 @@ bool torch_fused_applies(std::initializer_list<at::Tensor> tensors) {
   if (mode != KernelMode::kTorchFused && mode != KernelMode::kAuto) return false;
   if (tensors.size() == 0) return false;
   const at::Tensor& first = *tensors.begin();
-  if (mode == KernelMode::kAuto && (first.device().is_cpu() || !torch_fused_available()))
-    return false;
+  if (mode == KernelMode::kAuto) {
+    if (!torch_fused_available()) return false;
+    // On the CPU where it was measured: dense, contiguous float32/float64.
+    if (first.device().is_cpu()) {
+      const auto dtype = first.scalar_type();
+      if (dtype != at::kFloat && dtype != at::kDouble) return false;
+      for (const at::Tensor& tensor : tensors)
+        if (tensor.defined() && !tensor.is_contiguous()) return false;
+    }
+  }
   TLKIT_CHECK(torch_fused_available(), "KernelMode::kTorchFused: this LibTorch (", TORCH_VERSION,
               ") has no fused optimizer kernels (LibTorch 2.x has them)");
   const auto dtype = first.scalar_type();

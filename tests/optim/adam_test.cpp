@@ -18,6 +18,11 @@ TEST(OptimAdam, MatchesTorchReferenceWithTensorOps) {
 
 // The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
 // LibTorch 2.x's own fused kernel (at::_fused_adam_) against the same references.
+// tlkit's own fused CPU kernel (what kAuto takes on LibTorch 1.13).
+TEST(OptimAdam, MatchesTorchReferenceWithOwnKernel) {
+  expect_matches_reference<Adam>("adam/", {KernelMode::kOwn, false});
+}
+
 TEST(OptimAdam, MatchesTorchReferenceWithTorchFusedKernels) {
   if (!tlkit::optim::torch_fused_kernels_available())
     GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";

@@ -19,6 +19,11 @@ TEST(OptimAdamW, MatchesTorchReferenceWithTensorOps) {
 
 // The multi-tensor path (at::_foreach_*, taken for CUDA parameters) on the CPU.
 // LibTorch 2.x's own fused kernel (at::_fused_adamw_) against the same references.
+// tlkit's own fused CPU kernel (what kAuto takes on LibTorch 1.13).
+TEST(OptimAdamW, MatchesTorchReferenceWithOwnKernel) {
+  expect_matches_reference<AdamW>("adamw/", {KernelMode::kOwn, false});
+}
+
 TEST(OptimAdamW, MatchesTorchReferenceWithTorchFusedKernels) {
   if (!tlkit::optim::torch_fused_kernels_available())
     GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";

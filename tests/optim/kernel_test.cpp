@@ -36,7 +36,7 @@ TEST(OptimKernel, FusedMatchesTensorOpsAcrossChunksAndThreads) {
         "adamw:lr=0.01,weight_decay=0.1"}) {
     for (const auto dtype : {at::kDouble, at::kFloat}) {
       const auto fused_before = tlkit::optim::fused_update_count();
-      const at::Tensor fused = run(spec, dtype, KernelMode::kAuto, 5);
+      const at::Tensor fused = run(spec, dtype, KernelMode::kOwn, 5);
       EXPECT_EQ(tlkit::optim::fused_update_count(), fused_before + 5) << spec;
       const at::Tensor reference = run(spec, dtype, KernelMode::kTensorOps, 5);
       // Only rounding may differ (ATen fuses some multiply-adds): a few units in the last place.
@@ -50,7 +50,7 @@ TEST(OptimKernel, FusedMatchesTensorOpsAcrossChunksAndThreads) {
 
 // torch.maximum propagates NaN; the fused AMSGrad maximum must too (SIMD lanes and scalar tail).
 TEST(OptimKernel, AmsgradMaximumPropagatesNaNLikeTorch) {
-  for (const auto mode : {KernelMode::kAuto, KernelMode::kTensorOps}) {
+  for (const auto mode : {KernelMode::kAuto, KernelMode::kOwn, KernelMode::kTensorOps}) {
     ScopedKernelMode scoped(mode);
     auto w = torch::ones({7}, torch::kFloat32).requires_grad_(true);
     tlkit::optim::Adam adam({w}, tlkit::optim::AdamOptions(0.1).amsgrad(true));

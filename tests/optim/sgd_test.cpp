@@ -16,6 +16,11 @@ TEST(OptimSGD, MatchesTorchReferenceWithTensorOps) {
 }
 
 // LibTorch 2.x's own fused kernel (at::_fused_sgd_) against the same references.
+// tlkit's own fused CPU kernel (what kAuto takes on LibTorch 1.13).
+TEST(OptimSGD, MatchesTorchReferenceWithOwnKernel) {
+  expect_matches_reference<SGD>("sgd/", {KernelMode::kOwn, false});
+}
+
 TEST(OptimSGD, MatchesTorchReferenceWithTorchFusedKernels) {
   if (!tlkit::optim::torch_fused_kernels_available())
     GTEST_SKIP() << "this LibTorch has no fused optimizer kernels (LibTorch 2.x has)";

@@ -14,16 +14,18 @@
 // (on the CPU LibTorch runs it tensor by tensor: for tests). Same semantics as the other paths.
 //
 // LibTorch 2.x has fused kernels of its own for Adam, AdamW and SGD (at::_fused_adam_, ...; CPU
-// and CUDA). kAuto takes them for CUDA parameters (in place of the foreach path) where LibTorch
-// has them; on the CPU tlkit's own fused kernel stays (measured at least as fast:
-// bench/results/optim_fused_torch26.md). kTorchFused forces them for those three optimizers (an
-// error on LibTorch 1.13, which has none; the other optimizers take the tensor-op path).
+// and CUDA). kAuto takes them where LibTorch has them: for CUDA parameters (in place of the
+// foreach path) and for dense contiguous float32/float64 CPU parameters, where they measured
+// 8-18% faster than tlkit's own kernel on LibTorch 2.6 (bench/results/optim_fused_torch26.md).
+// kOwn keeps tlkit's own kernels (fused on the CPU, foreach elsewhere: kAuto on LibTorch 1.13).
+// kTorchFused forces LibTorch's for those three optimizers (an error on LibTorch 1.13, which has
+// none; the other optimizers take the tensor-op path).
 
 #include <cstdint>
 
 namespace tlkit::optim {
 
-enum class KernelMode { kAuto, kTensorOps, kForeach, kTorchFused };
+enum class KernelMode { kAuto, kOwn, kTensorOps, kForeach, kTorchFused };
 
 // Process-wide setting, read at each step; thread-safe.
 void set_kernel_mode(KernelMode mode);
