@@ -146,7 +146,10 @@ void adam_update(const at::Tensor& param, const at::Tensor& grad, AdamParamState
   begin_step(param, state, hyper);
   const AdamScalars scalars = adam_scalars(hyper, state.step());
   const at::Tensor v_max = hyper.amsgrad ? state.max_exp_avg_sq() : at::Tensor();
-  if (torch_fused_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max})) {
+  // LibTorch 2.6's fused AMSGrad drops NaN in its running maximum (torch.maximum keeps it):
+  // kAuto leaves amsgrad to tlkit's kernel, which follows torch.optim.
+  if (torch_fused_applies({param, grad, state.exp_avg(), state.exp_avg_sq(), v_max},
+                          /*in_auto=*/!hyper.amsgrad)) {
     torch_fused_adam(param, grad, state.exp_avg(), state.exp_avg_sq(), v_max, state.step(),
                      hyper.lr, hyper.beta1, hyper.beta2, hyper.weight_decay, hyper.eps,
                      hyper.amsgrad, hyper.decoupled_weight_decay);

@@ -111,7 +111,7 @@ at::Tensor adam_family_step(torch::optim::Optimizer& optimizer,
       optimizer, closure, name, validate_adam_options<Options>,
       [&](const at::Tensor& param, const at::Tensor& grad, const Options& options) {
         auto& state = state_of<AdamParamState>(optimizer, param);
-        if (!foreach_applies(param) || torch_fused_applies({param, grad})) {
+        if (!foreach_applies(param) || torch_fused_applies({param, grad}, !options.amsgrad())) {
           adam_update(param, grad, state, adam_hyper(options, decoupled_weight_decay));
           return;
         }

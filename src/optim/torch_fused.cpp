@@ -26,9 +26,9 @@ bool torch_fused_available() {
 #endif
 }
 
-bool torch_fused_applies(std::initializer_list<at::Tensor> tensors) {
+bool torch_fused_applies(std::initializer_list<at::Tensor> tensors, bool in_auto) {
   const auto mode = kernel_mode();
-  if (mode != KernelMode::kTorchFused && mode != KernelMode::kAuto) return false;
+  if (mode != KernelMode::kTorchFused && (mode != KernelMode::kAuto || !in_auto)) return false;
   if (tensors.size() == 0) return false;
   const at::Tensor& first = *tensors.begin();
   if (mode == KernelMode::kAuto) {
@@ -71,6 +71,7 @@ void torch_fused_adam(const at::Tensor& param, const at::Tensor& grad, const at:
   else
     at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2,
                      weight_decay, eps, amsgrad, /*maximize=*/false);
+  param.unsafeGetTensorImpl()->bump_version();  // as tlkit's own kernel does (autograd's check)
   count_torch_fused_updates(1);
 #else
   (void)param, (void)grad, (void)exp_avg, (void)exp_avg_sq, (void)max_exp_avg_sq, (void)step;
@@ -88,6 +89,7 @@ void torch_fused_sgd(const at::Tensor& param, const at::Tensor& grad, const at::
   if (momentum != 0) buffers.push_back(buffer);
   at::_fused_sgd_(params, grads, buffers, weight_decay, momentum, lr, dampening, nesterov,
                   /*maximize=*/false, first_step);
+  param.unsafeGetTensorImpl()->bump_version();
   count_torch_fused_updates(1);
 #else
   (void)param, (void)grad, (void)buffer, (void)lr, (void)momentum, (void)dampening;

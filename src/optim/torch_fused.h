@@ -13,9 +13,10 @@ namespace tlkit::optim::detail {
 bool torch_fused_available();
 
 // True when `tensors` (a parameter, its gradient and state; undefined ones ignored) take torch's
-// fused kernel: KernelMode::kTorchFused (an error where LibTorch has none), or kAuto for CUDA
+// fused kernel: KernelMode::kTorchFused (an error where LibTorch has none), or kAuto (unless
+// !in_auto) for CUDA
 // tensors where LibTorch has them. Dense tensors of one floating dtype and device.
-bool torch_fused_applies(std::initializer_list<at::Tensor> tensors);
+bool torch_fused_applies(std::initializer_list<at::Tensor> tensors, bool in_auto = true);
 
 // One Adam (decoupled_weight_decay false) or AdamW step of `param` whose state was begun: `step`
 // is the advanced step count. max_exp_avg_sq is used with amsgrad only.

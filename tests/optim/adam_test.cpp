@@ -102,16 +102,25 @@ TEST(OptimAdam, LoadedStateIsCheckedAgainstTheParameters) {
                       "has shape [4]");
 }
 
-// A fused update bumps the parameter's version like an in-place op, so autograd still notices.
+// A fused update (tlkit's or LibTorch's) bumps the parameter's version like an in-place op, so
+// autograd still notices.
 TEST(OptimAdam, FusedStepBumpsTheVersionCounter) {
-  auto w = torch::ones({8}, torch::kFloat32).requires_grad_(true);
-  Adam adam({w}, AdamOptions(0.1));
-  w.mutable_grad() = torch::ones({8}, torch::kFloat32);
-  const auto fused_before = tlkit::optim::fused_update_count();
-  const auto version = w._version();
-  adam.step();
-  EXPECT_EQ(tlkit::optim::fused_update_count(), fused_before + 1);
-  EXPECT_GT(w._version(), version);
+  for (const auto mode : {KernelMode::kOwn, KernelMode::kTorchFused}) {
+    if (mode == KernelMode::kTorchFused && !tlkit::optim::torch_fused_kernels_available()) continue;
+    tlkit::optim::ScopedKernelMode scoped(mode);
+    auto w = torch::ones({8}, torch::kFloat32).requires_grad_(true);
+    Adam adam({w}, AdamOptions(0.1));
+    w.mutable_grad() = torch::ones({8}, torch::kFloat32);
+    const auto fused_before = tlkit::optim::fused_update_count();
+    const auto torch_fused_before = tlkit::optim::torch_fused_update_count();
+    const auto version = w._version();
+    adam.step();
+    if (mode == KernelMode::kOwn)
+      EXPECT_EQ(tlkit::optim::fused_update_count(), fused_before + 1);
+    else
+      EXPECT_EQ(tlkit::optim::torch_fused_update_count(), torch_fused_before + 1);
+    EXPECT_GT(w._version(), version) << static_cast<int>(mode);
+  }
 }
 
 TEST(OptimAdam, ClosureLossIsReturned) {
