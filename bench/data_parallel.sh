@@ -123,8 +123,9 @@ buckets. From ~1 MB on the time grows with the bytes, at the bus bandwidth above
 from more processes when its compute time shrinks by more than the allreduce of the model's
 gradients adds: with P parameters that is about 8 P (N-1)/N bytes / bus bandwidth per step (4 bytes
 per float, sent and received). On one machine with few cores the processes also share the memory
-bandwidth and the cores, so the speed-up is below N even when the allreduce is cheap; across
-machines the network's bandwidth replaces the loopback figure (docs/data_parallel.md).
+bandwidth and the cores, so the speed-up is below N even when the allreduce is cheap, and
+overlapping it with backward shortens the wait without freeing a core; across machines the
+network's bandwidth replaces the loopback figure (docs/data_parallel.md).
 """)
 print(open(out).read())
 PY

@@ -357,7 +357,12 @@ void GradientAverager::attach(const std::vector<at::Tensor>& parameters) {
     const auto kind = std::string(c10::toString(p.scalar_type())) + "/" + p.device().str();
     const auto size = p.numel() * static_cast<std::int64_t>(p.element_size());
     auto found = open.find(kind);
-    if (found == open.end() || bytes[found->second] >= bucket_bytes_) {
+    // The first bucket (the last layers, whose gradients come first) is small, as in torch's
+    // DDP: its allreduce starts early and runs beside the rest of backward.
+    const auto cap = found == open.end() || found->second == 0
+                         ? std::min<std::int64_t>(bucket_bytes_, 1 << 20)
+                         : bucket_bytes_;
+    if (found == open.end() || bytes[found->second] >= cap) {
       open[kind] = buckets_.size();
       buckets_.emplace_back();
       bytes.push_back(0);

@@ -103,7 +103,8 @@ bool overlap_allreduce();
 // flat buffers are kept between steps. Two ways:
 //  - after backward: average(parameters) does it all for their defined gradients;
 //  - overlapped (attach(parameters) once): buckets are made in reverse parameter order (roughly
-//    the order backward produces gradients), a hook on each parameter copies its gradient into
+//    the order backward produces gradients; the first one closes at 1 MB, as torch's DDP does,
+//    so that its allreduce starts early), a hook on each parameter copies its gradient into
 //    its bucket during backward, and a full bucket's allreduce starts at once (in bucket order,
 //    the same on every rank) while backward goes on; average() then starts what is left (the
 //    gradients of parameters that got none are zeros), waits, and writes the averages into the
