@@ -30,8 +30,12 @@ set(TLKIT_WITH_NCCL OFF)
 if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND)
   find_file(TLKIT_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
             HINTS ${TORCH_INCLUDE_DIRS} NO_CACHE)
-  if(TLKIT_NCCL_HEADER)
+  find_path(TLKIT_NCCL_INCLUDE_DIR nccl.h HINTS ${TORCH_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+  if(TLKIT_NCCL_HEADER AND TLKIT_NCCL_INCLUDE_DIR)
     set(TLKIT_WITH_NCCL ON)
+  elseif(TLKIT_NCCL_HEADER)
+    message(STATUS "tlkit: LibTorch has c10d's NCCL backend but nccl.h was not found (Debian: "
+                   "libnccl-dev); building without NCCL")
   endif()
 endif()
 message(STATUS "tlkit: NCCL data parallelism ${TLKIT_WITH_NCCL} (Gloo: ON)")

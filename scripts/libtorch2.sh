@@ -39,7 +39,8 @@ if [ "$flavour" = cpu ]; then
   packages+=(libtorch-dev libgloo-dev python3-torch python3-torchvision)
   components="main"
 else
-  packages+=(libtorch-cuda-dev libgloo-cuda-dev nvidia-cuda-toolkit)  # CUDA's Gloo conflicts with libgloo0
+  # CUDA's Gloo (libgloo-dev conflicts with libtorch-cuda); NCCL's header for c10d's NCCL backend.
+  packages+=(libtorch-cuda-dev libgloo-cuda-dev libnccl-dev nvidia-cuda-toolkit)
   components="main contrib non-free"
 fi
 
