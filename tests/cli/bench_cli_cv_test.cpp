@@ -282,7 +282,10 @@ TEST_F(BenchCli, TwoProcessesGiveTheSameBenchAsOne) {
       const auto& b = two[r].at(curve).as_array();
       ASSERT_EQ(a.size(), b.size()) << curve;
       for (size_t e = 0; e < a.size(); ++e)
-        EXPECT_NEAR(a[e].as_double(), b[e].as_double(), 1e-4) << curve << " epoch " << e;
+        // Float32 sums over other batch splits differ by rounding, which 2 epochs of training
+        // amplify (3e-4 relative seen on LibTorch 2.6); a wrong split differs by far more.
+        EXPECT_NEAR(a[e].as_double(), b[e].as_double(), 1e-3 * std::abs(a[e].as_double()))
+            << curve << " epoch " << e;
     }
   }
   result = tlkit_cli(bench(dir_ / "odd", options + " --nproc 2 --batch-size 15"));
