@@ -51,6 +51,47 @@ class PipelineCli : public ::testing::Test {
  protected:
   void SetUp() override { make_band_folder(dir_ / "bands", 8, 4, 4); }
   fs::path data() const { return dir_ / "bands"; }
+
+  // A 2-process training run of the tiny model (without --epochs and --out).
+  std::string parallel_train_args(int dist_timeout) const {
+    return "train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
+           quoted(data()) + " --batch-size 8 --seed 3 --no-progress --dist-timeout " +
+           std::to_string(dist_timeout) + " --nproc 2";
+  }
+
+  struct Stopped {
+    std::string output, log;  // the script's report ("exit=N", "orphan PID"); tlkit's output
+    double seconds = 0;
+  };
+  // Starts `args` for ever into `out`, waits for the first epoch's checkpoint, sends `signal`
+  // (a kill option: -9, -STOP) to rank 1 (the launcher's second child), then reports the
+  // launcher's exit code and any worker left behind.
+  Stopped signal_rank_1(const std::string& args, const fs::path& out, const std::string& signal) {
+    const std::string script =
+        "'" + tlkit::test::cli_path() + "' " + args + " --epochs 100000 --out " + quoted(out) +
+        " > " + quoted(dir_ / "log.txt") + " 2>&1 & L=$!; for i in $(seq 600); do [ -s " +
+        quoted(out / "checkpoints/last.pt") + " ] && break; sleep 0.1; done; sleep 0.5; " +
+        "C=$(cat /proc/$L/task/$L/children); set -- $C; kill " + signal + " $2; " +
+        "wait $L; echo \"exit=$?\"; sleep 0.5; for p in $C; do kill -0 $p 2>/dev/null && echo "
+        "\"orphan $p\"; done; true";
+    std::ofstream(dir_ / "stop.sh") << script << "\n";
+    const auto started = std::chrono::steady_clock::now();
+    Stopped stopped;
+    stopped.output = tlkit::test::run_command("bash " + quoted(dir_ / "stop.sh")).output;
+    stopped.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    stopped.log = tlkit::read_file(dir_ / "log.txt");
+    return stopped;
+  }
+
+  // The stopped run goes on from its last checkpoint (one more epoch than metrics.csv shows).
+  void expect_resumes(const std::string& args, const fs::path& out) {
+    const auto done = lines_of(out / "metrics.csv").size();
+    const auto resumed = tlkit_cli(args + " --epochs " + std::to_string(done + 1) +
+                                   " --resume --out " + quoted(out));
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  }
+
   TempDir dir_;
 };
 
@@ -381,35 +422,15 @@ TEST_F(PipelineCli, TwoProcessesFollowOneProcessAndResumeExactly) {
 
 TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
   const auto out = dir_ / "killed";
-  const std::string args = "train --model " + quoted(tlkit::test::tiny_model()) +
-                           " --reinit --data " + quoted(data()) +
-                           " --batch-size 8 --seed 3 --no-progress --dist-timeout 30 --nproc 2";
-  // Start, wait for the first epoch's checkpoint, SIGKILL rank 1 (the launcher's second child),
-  // then report the launcher's exit code and whether any worker is left.
-  const std::string script =
-      "'" + tlkit::test::cli_path() + "' " + args + " --epochs 100000 --out " + quoted(out) +
-      " > " + quoted(dir_ / "log.txt") + " 2>&1 & L=$!; for i in $(seq 600); do [ -s " +
-      quoted(out / "checkpoints/last.pt") + " ] && break; sleep 0.1; done; sleep 0.5; " +
-      "C=$(cat /proc/$L/task/$L/children); set -- $C; kill -9 $2; " +
-      "wait $L; echo \"exit=$?\"; sleep 0.5; for p in $C; do kill -0 $p 2>/dev/null && echo "
-      "\"orphan $p\"; done; true";
-  const auto started = std::chrono::steady_clock::now();
-  std::ofstream(dir_ / "kill.sh") << script << "\n";
-  const auto result = tlkit::test::run_command("bash " + quoted(dir_ / "kill.sh"));
-  const auto seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const auto log = tlkit::read_file(dir_ / "log.txt");
-  EXPECT_TRUE(contains(result.output, "exit=137")) << result.output << log;
-  EXPECT_FALSE(contains(result.output, "orphan")) << result.output;
-  EXPECT_TRUE(contains(log, "rank 1 of 2")) << log;
-  EXPECT_TRUE(contains(log, "SIGKILL")) << log;
-  EXPECT_TRUE(contains(log, "--resume")) << log;
-  EXPECT_LT(seconds, 60) << log;
-  // The run goes on from its last checkpoint (one more epoch than the log shows).
-  const auto done = lines_of(out / "metrics.csv").size();
-  const auto resumed =
-      tlkit_cli(args + " --epochs " + std::to_string(done + 1) + " --resume --out " + quoted(out));
-  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  const auto args = parallel_train_args(30);
+  const auto stopped = signal_rank_1(args, out, "-9");
+  EXPECT_TRUE(contains(stopped.output, "exit=137")) << stopped.output << stopped.log;
+  EXPECT_FALSE(contains(stopped.output, "orphan")) << stopped.output;
+  EXPECT_TRUE(contains(stopped.log, "rank 1 of 2")) << stopped.log;
+  EXPECT_TRUE(contains(stopped.log, "SIGKILL")) << stopped.log;
+  EXPECT_TRUE(contains(stopped.log, "--resume")) << stopped.log;
+  EXPECT_LT(stopped.seconds, 60) << stopped.log;
+  expect_resumes(args, out);
 }
 
 // A rank that hangs (SIGSTOP after the first checkpoint): the others give up after
@@ -417,33 +438,16 @@ TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
 // process behind and the run resumes.
 TEST_F(PipelineCli, AHungWorkerEndsEveryRankAfterTheTimeout) {
   const auto out = dir_ / "hung";
-  const std::string args = "train --model " + quoted(tlkit::test::tiny_model()) +
-                           " --reinit --data " + quoted(data()) +
-                           " --batch-size 8 --seed 3 --no-progress --dist-timeout 3 --nproc 2";
-  const std::string script =
-      "'" + tlkit::test::cli_path() + "' " + args + " --epochs 100000 --out " + quoted(out) +
-      " > " + quoted(dir_ / "log.txt") + " 2>&1 & L=$!; for i in $(seq 600); do [ -s " +
-      quoted(out / "checkpoints/last.pt") + " ] && break; sleep 0.1; done; sleep 0.5; " +
-      "C=$(cat /proc/$L/task/$L/children); set -- $C; kill -STOP $2; " +
-      "wait $L; echo \"exit=$?\"; sleep 0.5; for p in $C; do kill -0 $p 2>/dev/null && echo "
-      "\"orphan $p\"; done; true";
-  std::ofstream(dir_ / "hang.sh") << script << "\n";
-  const auto started = std::chrono::steady_clock::now();
-  const auto result = tlkit::test::run_command("bash " + quoted(dir_ / "hang.sh"));
-  const auto seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const auto log = tlkit::read_file(dir_ / "log.txt");
-  EXPECT_TRUE(contains(result.output, "exit=")) << result.output;
-  EXPECT_FALSE(contains(result.output, "exit=0")) << result.output << log;
-  EXPECT_FALSE(contains(result.output, "orphan")) << result.output;
-  EXPECT_TRUE(contains(log, "within 3 s")) << log;  // rank 0's collective timed out
-  EXPECT_TRUE(contains(log, "rank 1 was still running")) << log;
-  EXPECT_TRUE(contains(log, "--resume")) << log;
-  EXPECT_LT(seconds, 60) << log;
-  const auto done = lines_of(out / "metrics.csv").size();
-  const auto resumed =
-      tlkit_cli(args + " --epochs " + std::to_string(done + 1) + " --resume --out " + quoted(out));
-  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  const auto args = parallel_train_args(3);
+  const auto stopped = signal_rank_1(args, out, "-STOP");
+  EXPECT_TRUE(contains(stopped.output, "exit=")) << stopped.output;
+  EXPECT_FALSE(contains(stopped.output, "exit=0")) << stopped.output << stopped.log;
+  EXPECT_FALSE(contains(stopped.output, "orphan")) << stopped.output;
+  EXPECT_TRUE(contains(stopped.log, "within 3 s")) << stopped.log;  // rank 0's collective timed out
+  EXPECT_TRUE(contains(stopped.log, "rank 1 was still running")) << stopped.log;
+  EXPECT_TRUE(contains(stopped.log, "--resume")) << stopped.log;
+  EXPECT_LT(stopped.seconds, 60) << stopped.log;
+  expect_resumes(args, out);
 }
 
 // The same binary started by torchrun (its agent hosts the store: every rank is a client) runs

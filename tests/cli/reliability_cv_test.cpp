@@ -61,6 +61,15 @@ class Reliability : public ::testing::Test {
     return tlkit::test::run_command("bash " + quoted(dir_ / "signal.sh"));
   }
 
+  // The resumed run ends as the uninterrupted one: the same metrics.csv lines, the same weights.
+  static void expect_same_run(const fs::path& reference, const fs::path& run) {
+    EXPECT_EQ(lines_of(run / "metrics.csv"), lines_of(reference / "metrics.csv"));
+    auto a = tlkit::model::Classifier::load(reference / "model.pt");
+    auto b = tlkit::model::Classifier::load(run / "model.pt");
+    for (auto& [name, value] : a.named_parameters())
+      EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(b, name))) << name;
+  }
+
   TempDir dir_;
   fs::path data_ = dir_ / "bands";
 };
@@ -96,11 +105,7 @@ TEST_F(Reliability, CtrlCKeepsAResumableCheckpointAndTheResumeMatchesAnUninterru
 
   result = tlkit_cli(common + " --resume --out " + quoted(run));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(lines_of(run / "metrics.csv"), lines_of(reference / "metrics.csv"));
-  auto a = tlkit::model::Classifier::load(reference / "model.pt");
-  auto b = tlkit::model::Classifier::load(run / "model.pt");
-  for (auto& [name, value] : a.named_parameters())
-    EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(b, name))) << name;
+  expect_same_run(reference, run);
 
   // SIGTERM to a data-parallel launcher: it passes the signal on, every rank stops after the same
   // step, rank 0 writes the checkpoint, the launcher exits 143; resumed with 2 processes the run
@@ -147,11 +152,7 @@ TEST_F(Reliability, CtrlCDuringTheFinalEvaluationStopsAndTheResumeExportsTheSame
   EXPECT_FALSE(fs::exists(run / "model.pt"));
   result = tlkit_cli(common + " --resume --out " + quoted(run));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(lines_of(run / "metrics.csv"), lines_of(reference / "metrics.csv"));
-  auto a = tlkit::model::Classifier::load(reference / "model.pt");
-  auto b = tlkit::model::Classifier::load(run / "model.pt");
-  for (auto& [name, value] : a.named_parameters())
-    EXPECT_TRUE(torch::equal(value, tlkit::test::parameter(b, name))) << name;
+  expect_same_run(reference, run);
 }
 
 // A disk that fills while last.pt is written (here: a file-size limit, which fails the write the
