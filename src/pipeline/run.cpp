@@ -1,8 +1,6 @@
 // start_run / finish_run: the beginning and the end every training command shares (see run.h).
 #include "run.h"
 
-#include <csignal>
-
 #include <torch/utils.h>
 
 #include <tlkit/core/atomic_file.h>
@@ -37,13 +35,7 @@ void clear_previous_run(const fs::path& out) {
 // stop there, the training kept in its checkpoint, so that --resume evaluates and exports it.
 // Data parallel: every rank stops at the same point (any rank's signal stops all).
 void stop_if_interrupted(const std::string& doing) {
-  int signal = interrupt_signal();
-  if (auto* world = train::world()) {
-    const auto flags = train::allreduce_sum(*world, {signal != 0 ? 1.0 : 0.0,
-                                                     signal == SIGTERM ? 1.0 : 0.0});
-    if (flags[0] == 0) return;
-    signal = flags[1] > 0 ? SIGTERM : SIGINT;
-  }
+  const int signal = train::agreed_interrupt_signal();
   if (signal == 0) return;
   throw Interrupted(signal, "stopped by " + signal_name(signal) + " while " + doing +
                                 "; the training itself is complete and kept in "

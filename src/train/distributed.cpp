@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -10,6 +12,7 @@
 #include <ATen/ATen.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/interrupt.h>
 
 #include "c10d_compat.h"
 
@@ -258,6 +261,20 @@ int world_size() {
 }
 
 bool is_main_process() { return world_rank() == 0; }
+
+int agreed_signal(double signal_sum, int world_size) {
+  if (signal_sum <= 0) return 0;
+  const double each = signal_sum / static_cast<double>(world_size);
+  return each == std::floor(each) && (each == SIGINT || each == SIGTERM) ? static_cast<int>(each)
+                                                                         : SIGTERM;
+}
+
+int agreed_interrupt_signal() {
+  const int signal = interrupt_signal();
+  auto* comm = world();
+  if (!comm) return signal;
+  return agreed_signal(allreduce_sum(*comm, {static_cast<double>(signal)})[0], comm->world_size());
+}
 
 // ------------------------------------------------------------------ helpers
 namespace {

@@ -100,14 +100,6 @@ void set_cpu_rng_state(const at::Tensor& state) {
   generator.set_state(state);
 }
 
-// The signal the ranks stop on, from the sum of their flags: the one they all got when they agree,
-// else SIGTERM (a launcher forwards one signal to all, so a mix means something else stopped us).
-int agreed_signal(double sum, std::int64_t world_size) {
-  const double each = sum / static_cast<double>(world_size);
-  return each == std::floor(each) && (each == SIGINT || each == SIGTERM) ? static_cast<int>(each)
-                                                                         : SIGTERM;
-}
-
 }  // namespace
 
 // What a data-parallel fit needs beyond the plain loop: the group, the gradient averager and the
@@ -197,7 +189,7 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
       context.batch_loss = sums[0] / sums[2];
       batch_correct = sums[1];
       n = sums[2];
-      stop_signal = sums[3] > 0 ? agreed_signal(sums[3], parallel->comm.world_size()) : 0;
+      stop_signal = agreed_signal(sums[3], parallel->comm.world_size());
     }
     if (options_.grad_clip_norm > 0)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
@@ -347,11 +339,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     }
     // A signal during validation or the epoch's end: the checkpoint just written is the place to
     // resume from (ranks agree on it).
-    int signal = interrupt_signal();
-    if (parallel) {
-      const double sum = allreduce_sum(parallel->comm, {static_cast<double>(signal)})[0];
-      signal = sum > 0 ? agreed_signal(sum, parallel->comm.world_size()) : 0;
-    }
+    const int signal = parallel ? agreed_interrupt_signal() : interrupt_signal();
     if (signal != 0 && next_epoch_ + 1 < options_.epochs) {
       ++next_epoch_;
       context.batch = 0;

@@ -82,6 +82,14 @@ int world_size();
 // True for the process that writes files and logs: rank 0, or the only process.
 bool is_main_process();
 
+// The signal the ranks stop on (0: none), from the sum of their signal numbers: the one they all
+// got when they agree, else SIGTERM (a launcher forwards one signal to all, so a mix means
+// something else stopped us, or it has not reached every rank yet).
+int agreed_signal(double signal_sum, int world_size);
+// This process's interrupt signal (tlkit::interrupt_signal()) agreed over the ranks of world():
+// any rank's signal stops every rank, at the same point. Not distributed: the local one.
+int agreed_interrupt_signal();
+
 // ------------------------------------------------------------------ helpers over a Communicator
 // Broadcasts `tensors` from `root` in place, flattened into one buffer per dtype.
 void broadcast_tensors(Communicator& comm, const std::vector<at::Tensor>& tensors, int root = 0);
