@@ -347,18 +347,19 @@ at::Tensor normalize(at::Tensor x, const BenchData& d) {
 // DeepOBS's CIFAR-10 augmentation on a batch of [0, 1] pixels: zero-pad by 2 and take a random
 // 32 x 32 crop, flip horizontally with probability 1/2, and (jitter) scale brightness by
 // U[1 - 63/255, 1 + 63/255], contrast by U[0.2, 1.8] and saturation by U[0.5, 1.5], per image.
-// The draws are made for the whole batch and applied to rows shard, shard + shards, ... only (a
-// data-parallel rank's part), so every rank's images are those one process would augment.
-at::Tensor augment_cifar(const at::Tensor& batch, bool jitter, std::uint64_t seed,
-                         std::int64_t shards = 1, std::int64_t shard = 0) {
+// `images` are rows shard, shard + shards, ... of a batch of n (a data-parallel rank's part; all
+// of it when shards is 1): the draws are made for the whole batch, so every rank's images are
+// those one process would augment.
+at::Tensor augment_cifar(const at::Tensor& images, std::int64_t n, bool jitter, std::uint64_t seed,
+                         std::int64_t shards, std::int64_t shard) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto n = batch.size(0), h = batch.size(2), w = batch.size(3);
+  const auto m = images.size(0), h = images.size(2), w = images.size(3);
   auto offsets = at::randint(0, 5, {n, 2}, gen, at::kLong);
   auto flips = at::rand({n}, gen) < 0.5;
   const auto rows = at::arange(shard, n, shards, at::kLong);
-  const auto m = rows.size(0);
-  auto padded = at::constant_pad_nd(batch.index_select(0, rows), {2, 2, 2, 2}, 0);
-  auto out = at::empty({m, batch.size(1), h, w}, batch.options());
+  TLKIT_CHECK(rows.size(0) == m, "augment_cifar: ", m, " images for ", rows.size(0), " rows");
+  auto padded = at::constant_pad_nd(images, {2, 2, 2, 2}, 0);
+  auto out = at::empty_like(images);
   const auto* off = offsets.data_ptr<std::int64_t>();
   const auto* flip = flips.data_ptr<bool>();
   for (std::int64_t j = 0; j < m; ++j) {
@@ -366,10 +367,10 @@ at::Tensor augment_cifar(const at::Tensor& batch, bool jitter, std::uint64_t see
     auto crop = padded[j].narrow(1, off[2 * i], h).narrow(2, off[2 * i + 1], w);
     out[j].copy_(flip[i] ? crop.flip({2}) : crop);
   }
-  if (!jitter || batch.size(1) != 3) return out;
+  if (!jitter || images.size(1) != 3) return out;
   auto factor = [&](double lo, double hi) {
     return (at::rand({n, 1, 1, 1}, gen) * (hi - lo) + lo)
-        .to(batch.scalar_type())
+        .to(images.scalar_type())
         .index_select(0, rows);
   };
   const auto brightness = factor(1 - 63.0 / 255, 1 + 63.0 / 255);
@@ -424,15 +425,13 @@ class MemorySource : public train::BatchSource {
     if (train_) {
       const auto batch = order_.narrow(0, position_, count);
       const auto mine = batch.slice(0, shard_, count, shards_);
+      x = x_.index_select(0, mine);
       y = y_.index_select(0, mine);
-      if (data_.augmentation == "cifar") {
-        x = augment_cifar(x_.index_select(0, batch), data_.jitter,
+      if (data_.augmentation == "cifar")
+        x = augment_cifar(x, count, data_.jitter,
                           data::derive_seed(seed_, static_cast<std::uint64_t>(epoch_),
                                             static_cast<std::uint64_t>(batch_)),
                           shards_, shard_);
-      } else {
-        x = x_.index_select(0, mine);
-      }
     } else {
       x = x_.narrow(0, position_, count);
       y = y_.narrow(0, position_, count);
