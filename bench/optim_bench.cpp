@@ -4,7 +4,11 @@
 // run). Writes the table as Markdown, CSV and JSON. See bench/README.md.
 //
 //   optim_bench [--runs 7] [--warmup 2] [--threads N] [--only adam,adamw] [--out bench/results]
-//               [--check] [--tensor-ops] [--reuse-memory]
+//               [--check] [--tensor-ops] [--reuse-memory] [--device cpu|cuda]
+//
+// --device cuda: the parameters, gradients and state live on the GPU, every timed step is
+// bracketed by torch::cuda::synchronize(), and the floor is the step's bytes at the bandwidth of a
+// device-to-device copy of a tensor as large as the parameter set (optim_step_cuda.{md,csv,json}).
 
 #include <algorithm>
 #include <climits>
@@ -22,6 +26,7 @@
 #include <malloc.h>
 #endif
 
+#include <torch/cuda.h>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -49,8 +54,9 @@ struct Args {
   std::vector<std::string> only;
   std::string out = "bench/results";
   bool check = false;
-  bool tensor_ops = false;    // force tlkit's tensor-op path instead of its fused kernels
-  bool reuse_memory = false;  // keep freed memory in the heap instead of returning it to the OS
+  bool tensor_ops = false;     // force tlkit's tensor-op path instead of its fused kernels
+  bool reuse_memory = false;   // keep freed memory in the heap instead of returning it to the OS
+  std::string device = "cpu";  // cpu | cuda
 };
 
 using OptimizerFactory =
@@ -136,7 +142,7 @@ std::vector<OptimizerCase> select_cases(const std::vector<std::string>& only) {
 
 // VGG16's parameters: 13 3x3 convolutions (weight + bias) and 3 linear layers (weight + bias),
 // float32, each with a random gradient attached.
-std::vector<torch::Tensor> vgg16_parameters() {
+std::vector<torch::Tensor> vgg16_parameters(const torch::Device& device = torch::kCPU) {
   std::vector<std::vector<int64_t>> shapes;
   int64_t in = 3;
   for (const int64_t out : {64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512}) {
@@ -152,9 +158,10 @@ std::vector<torch::Tensor> vgg16_parameters() {
   torch::manual_seed(0);
   std::vector<torch::Tensor> params;
   int64_t total = 0;
+  const auto options = torch::TensorOptions().device(device);
   for (const auto& shape : shapes) {
-    auto p = (torch::randn(shape) * 0.01).set_requires_grad(true);
-    p.mutable_grad() = torch::randn(shape);
+    auto p = (torch::randn(shape, options) * 0.01).set_requires_grad(true);
+    p.mutable_grad() = torch::randn(shape, options);
     total += p.numel();
     params.push_back(std::move(p));
   }
@@ -231,6 +238,174 @@ OptimizerResult measure(const OptimizerCase& c, const std::vector<torch::Tensor>
   return result;  // both optimizers and their state are freed here
 }
 
+// --device cuda ---------------------------------------------------------------------------------
+
+// The floor on a GPU: a device-to-device copy (at::Tensor::copy_) of a float tensor as large as
+// the parameter set, 8 bytes per element (read the source, write the destination), timed between
+// two torch::cuda::synchronize() calls.
+class DeviceCopyBandwidth {
+ public:
+  DeviceCopyBandwidth(int64_t elements, const torch::Device& device) : elements_(elements) {
+    const auto options = torch::TensorOptions().device(device).dtype(torch::kFloat);
+    src_ = torch::rand({elements}, options);
+    dst_ = torch::empty({elements}, options);
+    copy(1);  // untimed first pass: the allocation and the kernel are ready
+  }
+  int64_t elements() const { return elements_; }
+  double bytes() const { return 8.0 * static_cast<double>(elements_); }
+  double gbps(double ms) const { return bytes() / (ms * 1e-3) / 1e9; }
+  // `passes` copies back to back; returns the time per pass.
+  double copy(int passes) {
+    torch::cuda::synchronize();
+    const double ms = time_ms([&] {
+      for (int pass = 0; pass < passes; ++pass) dst_.copy_(src_);
+      torch::cuda::synchronize();
+    });
+    return ms / passes;
+  }
+
+ private:
+  int64_t elements_;
+  torch::Tensor src_, dst_;
+};
+
+// One step, from a synchronised device to a synchronised device.
+double timed_step_cuda(torch::optim::Optimizer& optimizer) {
+  torch::cuda::synchronize();
+  return time_ms([&] {
+    optimizer.step();
+    torch::cuda::synchronize();
+  });
+}
+
+// The path tlkit's updates took on the device (its fused CPU kernels do not apply there).
+std::string describe_device_path(std::uint64_t foreach, std::uint64_t torch_fused,
+                                 std::uint64_t updates) {
+  if (foreach == updates) return "foreach (multi-tensor)";
+  if (torch_fused == updates) return "LibTorch fused";
+  if (foreach == 0 && torch_fused == 0) return "tensor ops";
+  return "mixed (" + std::to_string(foreach) + " foreach, " + std::to_string(torch_fused) +
+         " LibTorch fused of " + std::to_string(updates) + " updates)";
+}
+
+// As measure(), on the device: warm-up steps, then `runs` rounds of copy passes (as many as move
+// about the step's bytes), tlkit step, torch::optim step (alternating which goes first) and, on
+// LibTorch 2.x, LibTorch's fused kernel.
+OptimizerResult measure_cuda(const OptimizerCase& c, const std::vector<torch::Tensor>& params,
+                             DeviceCopyBandwidth& bandwidth, const Args& args) {
+  OptimizerResult result;
+  result.name = c.name;
+  result.label = c.label;
+  result.bytes_per_param = c.bytes_per_param;
+  result.traffic = c.traffic;
+  result.reference_name = "torch::optim " + c.reference_name;
+  result.speedup_target = c.speedup_target;
+  result.params = kVgg16Parameters;
+  result.stream_bytes = bandwidth.bytes();
+
+  auto ours = c.ours(params);
+  auto reference = c.reference(params);
+  const bool with_torch_fused = tlkit::optim::torch_fused_kernels_available() && !args.tensor_ops &&
+                                (c.name == "sgd" || c.name == "momentum" || c.name == "nesterov" ||
+                                 c.name.rfind("adam", 0) == 0);
+  auto torch_fused = with_torch_fused ? c.ours(params) : nullptr;
+  const auto torch_fused_step = [&] {
+    tlkit::optim::ScopedKernelMode scoped(tlkit::optim::KernelMode::kTorchFused);
+    torch_fused->step();
+  };
+  for (int i = 0; i < args.warmup; ++i) {
+    ours->step();
+    reference->step();
+    if (torch_fused) torch_fused_step();
+  }
+  torch::cuda::synchronize();
+  result.stream_passes =
+      std::max(1, static_cast<int>(std::lround(result.bytes_per_step() / bandwidth.bytes())));
+  // Count only tlkit's own steps: LibTorch's fused steps are timed outside these counters' window.
+  std::uint64_t foreach = 0, torch_fused_updates = 0;
+  const auto ours_step = [&] {
+    const auto foreach_before = tlkit::optim::foreach_update_count();
+    const auto fused_before = tlkit::optim::torch_fused_update_count();
+    result.ours.add(timed_step_cuda(*ours));
+    foreach
+      += tlkit::optim::foreach_update_count() - foreach_before;
+    torch_fused_updates += tlkit::optim::torch_fused_update_count() - fused_before;
+  };
+  for (int run = 0; run < args.runs; ++run) {
+    result.triad.add(bandwidth.copy(result.stream_passes));
+    if (run % 2 == 0) ours_step();
+    result.reference.add(timed_step_cuda(*reference));
+    if (run % 2 == 1) ours_step();
+    if (torch_fused) {
+      torch::cuda::synchronize();
+      result.torch_fused.add(time_ms([&] {
+        torch_fused_step();
+        torch::cuda::synchronize();
+      }));
+    }
+  }
+  const auto updates = static_cast<std::uint64_t>(args.runs) * params.size();
+  result.ours_path = describe_device_path(foreach, torch_fused_updates, updates);
+  return result;
+}
+
+int run_cuda(const Args& args) {
+  TLKIT_CHECK(torch::cuda::is_available(),
+              "--device cuda: CUDA is not available (this LibTorch was built without CUDA, or no "
+              "GPU is visible); run without --device, or with --device cpu");
+  TLKIT_CHECK(!args.reuse_memory,
+              "--reuse-memory is a setting of the CPU heap (glibc); it does nothing with --device "
+              "cuda, whose tensors come from LibTorch's caching allocator");
+  tlkit::set_threads(args.threads);
+  tlkit::optim::set_kernel_mode(args.tensor_ops ? tlkit::optim::KernelMode::kTensorOps
+                                                : tlkit::optim::KernelMode::kOwn);
+  const auto cases = select_cases(args.only);
+  const torch::Device device(torch::kCUDA);
+  BenchContext ctx;
+  ctx.device = "cuda";
+  ctx.cuda_devices = static_cast<int64_t>(torch::cuda::device_count());
+  ctx.machine = machine_info();
+  ctx.runs = args.runs;
+  ctx.warmup = args.warmup;
+  ctx.tlkit_mode = args.tensor_ops ? "tensor-op path (--tensor-ops)"
+                                   : "default (own kernels: foreach for Adam/AdamW, tensor ops "
+                                     "for the others)";
+  ctx.allocator = "LibTorch's CUDA caching allocator";
+  const auto params = vgg16_parameters(device);
+  ctx.params = kVgg16Parameters;
+  ctx.tensors = static_cast<int64_t>(params.size());
+  DeviceCopyBandwidth bandwidth(kVgg16Parameters, device);
+  ctx.stream_elements = bandwidth.elements();
+  std::cout << "VGG16 parameters: " << ctx.params << " in " << ctx.tensors << " tensors on "
+            << device << "; LibTorch " << ctx.machine.libtorch_version << "; " << args.runs
+            << " runs\n";
+
+  std::vector<OptimizerResult> results;
+  for (const auto& c : cases) {
+    results.push_back(measure_cuda(c, params, bandwidth, args));
+    const auto& r = results.back();
+    for (const double ms : r.triad.values()) ctx.triad_all.add(ms);
+    std::cout << "  " << r.name << ": tlkit " << fixed(r.ours.median(), 3) << " ms, "
+              << r.reference_name << " " << fixed(r.reference.median(), 3) << " ms, floor "
+              << fixed(r.floor_ms(), 3) << " ms (copy " << fixed(r.triad_gbps(), 1)
+              << " GB/s); tlkit ran " << r.ours_path << std::endl;
+  }
+  std::cout << "\n";
+  print_table(std::cout, results, 3);
+  const std::filesystem::path out = args.out;
+  write_file_atomic(out / "optim_step_cuda.md", markdown_report_cuda(ctx, results));
+  write_file_atomic(out / "optim_step_cuda.csv", csv_report_cuda(ctx, results));
+  write_file_atomic(out / "optim_step_cuda.json", json_report_cuda(ctx, results));
+  std::cout << "\nwrote " << (out / "optim_step_cuda.md").string() << " (.csv, .json)\n";
+
+  bool all_met = true;
+  for (const auto& r : results) {
+    all_met = all_met && r.meets_floor_target() && r.meets_speedup_target();
+  }
+  std::cout << (all_met ? "all targets met\n" : "some targets missed; see the report\n");
+  return args.check && !all_met ? 1 : 0;
+}
+
 int parse_int(const std::string& option, const std::string& value, int min) {
   int parsed = 0;
   try {
@@ -246,7 +421,7 @@ int parse_int(const std::string& option, const std::string& value, int min) {
 
 const char* const kUsage =
     "usage: optim_bench [--runs N] [--warmup N] [--threads N] [--only NAME,...] [--out DIR] "
-    "[--check] [--tensor-ops] [--reuse-memory]\n"
+    "[--check] [--tensor-ops] [--reuse-memory] [--device cpu|cuda]\n"
     "  --runs N       timed steps per optimizer; the median is reported (default 7)\n"
     "  --warmup N     untimed steps first, so optimizer state exists (default 2;\n"
     "                 5 with --reuse-memory)\n"
@@ -258,6 +433,9 @@ const char* const kUsage =
     "  --tensor-ops   time tlkit's tensor-op path instead of its fused CPU kernels\n"
     "  --reuse-memory keep freed memory for reuse (glibc mallopt), so temporaries stop\n"
     "                 paying page faults; writes optim_step_cpu_reuse.{md,csv,json}\n"
+    "  --device D     cpu (default) or cuda: parameters, gradients and state on the GPU,\n"
+    "                 each step synchronised, the floor from a device-to-device copy;\n"
+    "                 writes optim_step_cuda.{md,csv,json}\n"
     "example: optim_bench --threads 2 --runs 7 --only adam,adamw\n";
 
 // Returns false when only --help was asked for.
@@ -291,7 +469,11 @@ bool parse_args(int argc, char** argv, Args& args) {
       args.only = split_list(value);
     else if (option == "--out")
       args.out = value;
-    else
+    else if (option == "--device") {
+      TLKIT_CHECK(value == "cpu" || value == "cuda", "option --device takes cpu or cuda, got '",
+                  value, "'");
+      args.device = value;
+    } else
       fail("unknown option '", option, "'; see --help");
   }
   if (args.warmup == 0) args.warmup = args.reuse_memory ? 5 : 2;
@@ -320,6 +502,7 @@ void write_reports(const std::filesystem::path& out, const std::string& stem,
 }
 
 int run(const Args& args) {
+  if (args.device == "cuda") return run_cuda(args);
   if (args.reuse_memory) keep_freed_memory();
   tlkit::set_threads(args.threads);
   // tlkit's own kernels; LibTorch's fused ones (2.x) are timed beside them.

@@ -17,6 +17,7 @@
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/loader_source.h>
 #include <tlkit/train/metrics.h>
+#include <tlkit/train/precision.h>
 
 #include "command.h"
 #include "run_options.h"
@@ -54,6 +55,7 @@ int run_evaluate(int argc, char** argv) {
       "limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))(
       "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
   cli::add_preprocess_options(options);
+  cli::add_precision_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv,
@@ -89,8 +91,12 @@ int run_evaluate(int argc, char** argv) {
   loading.workers = result["workers"].as<size_t>();
   const auto source =
       pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
-  train::ScriptNetwork network(model.module());
   const auto device = c10::Device(common.device);
+  const auto precision = cli::precision_options(result, common.device);
+  train::ScriptNetwork script(model.module());
+  if (precision.channels_last) train::set_channels_last(script, true);
+  train::PrecisionNetwork network(script, train::parse_precision(precision.precision),
+                                  precision.channels_last, device);
   train::Evaluation evaluation;
   std::string what = model_path.string();
   if (result.count("ensemble")) {

@@ -10,6 +10,8 @@
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/extract.h>
+#include <tlkit/train/network.h>
+#include <tlkit/train/precision.h>
 
 #include "command.h"
 #include "run_options.h"
@@ -42,6 +44,7 @@ int run(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("0"))(
       "strict", "A corrupt image is an error instead of a skip");
   cli::add_preprocess_options(options);
+  cli::add_precision_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
   if (!cli::parse(options, argc, argv, kExample, args)) return cli::kOk;
@@ -68,6 +71,14 @@ int run(int argc, char** argv) {
   extract.source = source;
   extract.strict = source_options.strict;
   extract.split = split;
+  const auto precision = cli::precision_options(args, common.device);
+  extract.precision = precision.precision;
+  extract.channels_last = precision.channels_last;
+  {
+    train::ScriptNetwork network(model.module());
+    train::check_bf16_convolutions(network, train::parse_precision(extract.precision),
+                                   extract.device);
+  }
   remove_stale_temporaries(args["out"].as<std::string>());  // a killed extraction's partial files
   const auto result =
       pipeline::extract_features(model, dataset, args["out"].as<std::string>(), extract);

@@ -8,6 +8,7 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/precision.h>
 
 namespace tlkit::cli {
 namespace {
@@ -66,6 +67,24 @@ pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& resul
   return p;
 }
 
+void add_precision_options(cxxopts::Options& options) {
+  options.add_options("Precision")(
+      "precision",
+      "forward arithmetic: fp32, tf32 (CUDA matrix units), bf16 (autocast, CUDA or CPU) or fp16 "
+      "(autocast with dynamic loss scaling, CUDA)",
+      cxxopts::value<std::string>()->default_value("fp32"))(
+      "channels-last", "channels-last memory layout for the convolutions (weights and inputs)");
+}
+
+PrecisionChoice precision_options(const cxxopts::ParseResult& result, const std::string& device) {
+  PrecisionChoice choice;
+  choice.precision =
+      train::precision_name(train::parse_precision(result["precision"].as<std::string>()));
+  choice.channels_last = result.count("channels-last") > 0;
+  train::check_precision(train::parse_precision(choice.precision), c10::Device(device));
+  return choice;
+}
+
 void add_run_options(cxxopts::Options& options, const std::string& command) {
   const auto d = pipeline::RunConfig::defaults(command);
   const bool finetune = command == "finetune";
@@ -106,6 +125,7 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<double>()},
        {"strict", "a corrupt image is an error (default: skipped with a warning)"}});
   add_preprocess_options(options);
+  add_precision_options(options);
   if (finetune) {
     options.add_options(
         "Stage 1 (head on cached features)",
@@ -120,6 +140,12 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                        text(d.head.steps)),
           value<std::int64_t>()},
          {"head-epochs", "epochs, instead of --head-steps", value<std::int64_t>()},
+         {"head-solver",
+          with_default("auto: the classification layer alone is fitted exactly (logistic "
+                       "regression by L-BFGS, L2 chosen on validation), deeper heads by "
+                       "--head-optimizer; gradient: every head by --head-optimizer",
+                       d.head.solver),
+          value<std::string>()},
          {"head-optimizer", with_default("optimizer spec", d.head.optimizer), value<std::string>()},
          {"head-schedule", with_default("schedule spec", d.head.schedule), value<std::string>()},
          {"head-batch-size",
@@ -234,11 +260,17 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "on-nonfinite", f.on_nonfinite);
   if (result.count("no-progress")) f.progress = false;
   if (result.count("device")) f.device = c10::Device(common.device);
+  if (result.count("precision")) {
+    f.precision =
+        train::precision_name(train::parse_precision(result["precision"].as<std::string>()));
+  }
+  if (result.count("channels-last")) f.channels_last = true;
   if (command == "finetune") {
     take(result, "head-from", config.head.from);
     take(result, "head-steps", config.head.steps);
     take(result, "head-epochs", config.head.epochs);
     take(result, "head-patience", config.head.patience);
+    take(result, "head-solver", config.head.solver);
     take(result, "head-optimizer", config.head.optimizer);
     take(result, "head-schedule", config.head.schedule);
     take(result, "head-batch-size", config.head.batch_size);

@@ -16,6 +16,15 @@ namespace tlkit::cli {
 void add_preprocess_options(cxxopts::Options& options);
 pipeline::PreprocessOptions preprocess_options(const cxxopts::ParseResult& result);
 
+// --precision fp32|tf32|bf16|fp16 and --channels-last (train, finetune, extract, evaluate).
+void add_precision_options(cxxopts::Options& options);
+struct PrecisionChoice {
+  std::string precision = "fp32";
+  bool channels_last = false;
+};
+// Checked against the device: tf32 and fp16 need CUDA.
+PrecisionChoice precision_options(const cxxopts::ParseResult& result, const std::string& device);
+
 // Data, fitting (and for finetune the stage-1 and stage-2 options), --config, --out, --resume;
 // the help shows the command's defaults.
 void add_run_options(cxxopts::Options& options, const std::string& command);

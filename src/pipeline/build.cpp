@@ -305,6 +305,7 @@ train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_cl
   options.monitor = fit.monitor;
   options.min_delta = fit.min_delta;
   options.grad_clip_norm = fit.grad_clip;
+  options.scale_loss = train::parse_precision(fit.precision) == train::Precision::kFp16;
   options.label = label;
   options.progress = fit.progress;
   return options;

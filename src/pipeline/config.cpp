@@ -14,6 +14,7 @@
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/precision.h>
 
 namespace fs = std::filesystem;
 
@@ -103,10 +104,13 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.grad_clip", f.grad_clip),
           field("fit.on_nonfinite", f.on_nonfinite),
           field("fit.device", f.device),
+          field("fit.precision", f.precision),
+          field("fit.channels_last", f.channels_last),
           field("fit.progress", f.progress),
           field("head.from", h.from),
           field("head.steps", h.steps),
           field("head.epochs", h.epochs),
+          field("head.solver", h.solver),
           field("head.optimizer", h.optimizer),
           field("head.schedule", h.schedule),
           field("head.batch_size", h.batch_size),
@@ -223,6 +227,7 @@ void RunConfig::validate() const {
   TLKIT_CHECK(
       fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip" || fit.on_nonfinite == "rollback",
       "--on-nonfinite must be stop, skip or rollback, got '", fit.on_nonfinite, "'");
+  train::check_precision(train::parse_precision(fit.precision), fit.device);
   TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
               "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
   check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),
@@ -232,6 +237,8 @@ void RunConfig::validate() const {
                 head.epochs);
     TLKIT_CHECK(head.steps >= 0, "--head-steps must be positive (or 0 = auto), got ", head.steps);
     TLKIT_CHECK(head.patience >= 0, "--head-patience must be >= 0 (0 = auto), got ", head.patience);
+    TLKIT_CHECK(head.solver == "auto" || head.solver == "gradient",
+                "--head-solver must be auto or gradient, got '", head.solver, "'");
     TLKIT_CHECK(head.batch_size >= 0, "--head-batch-size must be positive (or 0 = auto), got ",
                 head.batch_size);
     TLKIT_CHECK(lr_decay > 0 && lr_decay <= 1, "--lr-decay must be in (0, 1], got ", lr_decay);

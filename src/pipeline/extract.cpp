@@ -17,6 +17,8 @@
 #include <tlkit/model/file_hash.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/network.h>
+#include <tlkit/train/precision.h>
 
 namespace fs = std::filesystem;
 
@@ -95,7 +97,7 @@ Json manifest_for(const model::Classifier& model, const data::Dataset& dataset,
   m["dataset"] = dataset.describe();
   m["source"] = options.source;
   m["split"] = options.split;
-  m["key"] = feature_key(sha256, result.layer, transform, dataset);
+  m["key"] = feature_key(sha256, result.layer, transform, dataset, options.precision);
   m["files"]["features"] = "features.npy";
   m["files"]["labels"] = "labels.npy";
   m["seconds"] = result.seconds;
@@ -105,7 +107,8 @@ Json manifest_for(const model::Classifier& model, const data::Dataset& dataset,
 }  // namespace
 
 Json feature_key(const std::string& model_sha256, const std::string& layer,
-                 const data::Transform& transform, const data::Dataset& dataset) {
+                 const data::Transform& transform, const data::Dataset& dataset,
+                 const std::string& precision) {
   // One line per row: its file, label, and for files on disk their size and modification time,
   // so renamed classes, another split, other images or edited files all change the key.
   std::string rows;
@@ -127,6 +130,10 @@ Json feature_key(const std::string& model_sha256, const std::string& layer,
   key["model_sha256"] = model_sha256;
   key["layer"] = layer;
   key["preprocessing"] = transform.describe();
+  // fp32 keys are those of earlier versions (their caches stay valid); other precisions give
+  // other features.
+  if (train::parse_precision(precision) != train::Precision::kFp32)
+    key["precision"] = train::precision_name(train::parse_precision(precision));
   key["class_names"] = dataset.classes();
   key["rows"] = static_cast<std::int64_t>(dataset.size());
   key["files_sha256"] = model::sha256_hex(rows);
@@ -147,6 +154,12 @@ std::string stale_reason(const FeatureSet& cached, const Json& key) {
     if (!old.contains(name) || old.at(name).dump() != key.at(name).dump())
       return "computed from " + what;
   }
+  // Absent in both for fp32.
+  const auto precision = [](const Json& k) {
+    return k.contains("precision") ? k.at("precision").as_string() : std::string("fp32");
+  };
+  if (precision(old) != precision(key))
+    return "computed at another precision (" + precision(old) + ", now " + precision(key) + ")";
   return "";
 }
 
@@ -183,15 +196,26 @@ std::shared_ptr<const data::Dataset> select_split(const data::Splits& splits,
 
 namespace {
 
-// Model state that extraction changes (mode, device), restored on every exit path.
+// Model state that extraction changes (mode, device, memory format), restored on every exit path.
 class ModelStateGuard {
  public:
-  ModelStateGuard(model::Classifier& model, c10::Device device)
-      : model_(model), training_(model.is_training()), device_(model.device()) {
+  ModelStateGuard(model::Classifier& model, const ExtractOptions& options)
+      : model_(model),
+        training_(model.is_training()),
+        device_(model.device()),
+        channels_last_(options.channels_last) {
     model_.train(false);
-    model_.to(device);
+    model_.to(options.device);
+    if (channels_last_) {
+      train::ScriptNetwork network(model_.module());
+      train::set_channels_last(network, true);
+    }
   }
   ~ModelStateGuard() {
+    if (channels_last_) {
+      train::ScriptNetwork network(model_.module());
+      train::set_channels_last(network, false);
+    }
     model_.to(device_);
     model_.train(training_);
   }
@@ -200,20 +224,30 @@ class ModelStateGuard {
   model::Classifier& model_;
   bool training_;
   c10::Device device_;
+  bool channels_last_;
 };
+
+// The flattened rows of `layer` for one batch, at the extraction's precision and memory format.
+at::Tensor forward_rows(model::Classifier& model, const at::Tensor& images,
+                        const std::string& layer, const ExtractOptions& options) {
+  auto x = images.to(options.device);
+  if (options.channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  train::AutocastGuard autocast(train::parse_precision(options.precision), options.device);
+  return model.forward_until(x, layer).to(at::kCPU, at::kFloat);
+}
 
 // Runs the loader through the model up to `layer`, appending to the writers; returns the rows'
 // sources.
 std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader& loader,
-                                     const std::string& layer, c10::Device device,
+                                     const std::string& layer, const ExtractOptions& options,
                                      const fs::path& out_dir, std::unique_ptr<NpyWriter>& features,
                                      NpyWriter& labels) {
-  ModelStateGuard guard(model, device);
+  ModelStateGuard guard(model, options);
   at::NoGradGuard no_grad;
   std::vector<std::string> sources;
   for (auto& batch : loader) {
     throw_if_interrupted("extracting features (no partial feature file is kept)");
-    const auto rows = model.forward_until(batch.images.to(device), layer).to(at::kCPU, at::kFloat);
+    const auto rows = forward_rows(model, batch.images, layer, options);
     if (!features) {
       features = std::make_unique<NpyWriter>(out_dir / "features.npy", at::kFloat,
                                              std::vector<std::int64_t>{rows.size(1)});
@@ -269,8 +303,7 @@ ExtractResult extract_features(model::Classifier& model,
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<NpyWriter> features;
   NpyWriter labels(out_dir / "labels.npy", at::kLong, {});
-  const auto sources =
-      stream_rows(model, loader, result.layer, options.device, out_dir, features, labels);
+  const auto sources = stream_rows(model, loader, result.layer, options, out_dir, features, labels);
   result.rows = features->rows();
   result.dim = features->row_shape().at(0);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -308,12 +341,11 @@ FeatureSet extract_features_sharded(model::Classifier& model,
   std::vector<at::Tensor> rows, labels;
   std::vector<std::int64_t> indices;  // dataset index of each local row (unreadable files left out)
   {
-    ModelStateGuard guard(model, options.device);
+    ModelStateGuard guard(model, options);
     at::NoGradGuard no_grad;
     for (auto& batch : loader) {
       throw_if_interrupted("extracting features (no partial feature file is kept)");
-      rows.push_back(model.forward_until(batch.images.to(options.device), result.layer)
-                         .to(at::kCPU, at::kFloat));
+      rows.push_back(forward_rows(model, batch.images, result.layer, options));
       labels.push_back(batch.labels.to(at::kLong).clone());
       indices.insert(indices.end(), batch.indices.begin(), batch.indices.end());
     }

@@ -8,6 +8,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/model/param_groups.h>
+#include <tlkit/train/precision.h>
 
 #include "run.h"
 #include "stage1.h"
@@ -53,8 +54,12 @@ RunResult finetune(const RunConfig& requested) {
   detail::Earlier stage1;
   stage1.rows.push_back(head_result.row);
   logger()->info("stage 1: {:.2f}% on {}", 100 * stage1.rows.back().accuracy, run.data.eval_split);
-  train::ScriptNetwork network(model.module());
-  stage1.candidates.push_back({"stage 1 head", train::clone_state(network)});
+  train::ScriptNetwork script(model.module());
+  stage1.candidates.push_back({"stage 1 head", train::clone_state(script)});
+  // Stage 2 runs at the run's precision and memory format (stage 1 trains on cached features).
+  if (config.fit.channels_last) train::set_channels_last(script, true);
+  train::PrecisionNetwork network(script, train::parse_precision(config.fit.precision),
+                                  config.fit.channels_last, config.fit.device);
 
   // A signal during stage 1's last epoch: stop before stage 2 starts (nothing of it to keep).
   throw_if_interrupted("stage 1 finished; stage 2 had not started (the cached features are kept)");
@@ -72,6 +77,8 @@ RunResult finetune(const RunConfig& requested) {
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
+  // The exported weights are plain contiguous tensors, whatever the layout trained in.
+  if (config.fit.channels_last) train::set_channels_last(script, false);
   return detail::finish_run(run, network, outcome, std::move(stage1), sources, config);
 }
 

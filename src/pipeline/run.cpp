@@ -11,6 +11,8 @@
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/network.h>
+#include <tlkit/train/precision.h>
 
 namespace fs = std::filesystem;
 
@@ -83,6 +85,11 @@ Started start_run(const RunConfig& config) {
   auto data = open_data(config.data);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
+  {
+    train::ScriptNetwork network(model.module());
+    train::check_bf16_convolutions(network, train::parse_precision(config.fit.precision),
+                                   config.fit.device);
+  }
   if (config.resume)  // before any work: a renamed class folder would shift every label
     train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
   // Rank 0 alone makes and cleans the run folder; the others wait for it (they read from it only

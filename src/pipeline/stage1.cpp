@@ -3,13 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <optional>
 
 #include <ATen/ATen.h>
+#include <torch/optim/lbfgs.h>
 #include <torch/optim/optimizer.h>
 #include <torch/utils.h>
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/random.h>
@@ -44,8 +47,8 @@ fs::path feature_dir(const model::Classifier& model, const RunConfig& config,
 FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request,
                            const RunConfig& config) {
   const auto dir = feature_dir(model, config, request);
-  const auto key =
-      feature_key(request.model_sha256, request.layer, *eval_transform(model), *request.dataset);
+  const auto key = feature_key(request.model_sha256, request.layer, *eval_transform(model),
+                               *request.dataset, config.fit.precision);
   auto* world = train::world();
   // Data parallel: rank 0 reads the cache and decides; the others follow its decision.
   std::optional<FeatureSet> reusable;
@@ -78,6 +81,8 @@ FeatureSet cached_features(model::Classifier& model, const FeatureRequest& reque
   extract.split = request.split;
   extract.layer = request.layer;
   extract.model_sha256 = request.model_sha256;
+  extract.precision = config.fit.precision;
+  extract.channels_last = config.fit.channels_last;
   if (world) return extract_features_sharded(model, request.dataset, dir, extract);
   const auto extracted = extract_features(model, request.dataset, dir, extract);
   logger()->info("stage 1: extracted {} features of {} ({} x {}) in {:.1f}s", request.split,
@@ -131,6 +136,25 @@ std::int64_t smallest_class(const at::Tensor& labels, std::int64_t num_classes) 
   return at::bincount(labels, {}, num_classes).min().item<std::int64_t>();
 }
 
+// Fold of each image for k-fold cross-validation: within each class a seeded shuffle, then round
+// robin (stratified).
+at::Tensor fold_assignment(const at::Tensor& labels, std::int64_t num_classes, std::int64_t folds,
+                           std::uint64_t seed) {
+  const auto n = labels.size(0);
+  std::vector<std::int64_t> fold(static_cast<size_t>(n));
+  const auto label = labels.accessor<std::int64_t, 1>();
+  for (std::int64_t c = 0; c < num_classes; ++c) {
+    std::vector<std::int64_t> members;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (label[i] == c) members.push_back(i);
+    const auto order = data::permutation(
+        members.size(), data::derive_seed(seed, static_cast<std::uint64_t>(c), 17));
+    for (size_t j = 0; j < members.size(); ++j)
+      fold[static_cast<size_t>(members[order[j]])] = static_cast<std::int64_t>(j) % folds;
+  }
+  return at::tensor(fold);
+}
+
 // k-fold cross-validation of the head on the pooled train + val features: stratified, seeded
 // folds; each fold trains from `start` for the stage's step budget (no early stopping: the held
 // fold is only scored). Losses and accuracies are pooled over all held-out images.
@@ -139,20 +163,7 @@ train::Evaluation cross_validate(train::Network& network, const train::NamedTens
                                  const RunConfig& config, std::int64_t num_classes) {
   const auto inputs = at::cat({train.features, val.features});
   const auto labels = at::cat({train.labels, val.labels});
-  const auto n = labels.size(0);
-  // Fold of each image: within each class a seeded shuffle, then round robin.
-  std::vector<std::int64_t> fold(static_cast<size_t>(n));
-  const auto label = labels.accessor<std::int64_t, 1>();
-  for (std::int64_t c = 0; c < num_classes; ++c) {
-    std::vector<std::int64_t> members;
-    for (std::int64_t i = 0; i < n; ++i)
-      if (label[i] == c) members.push_back(i);
-    const auto order = data::permutation(
-        members.size(), data::derive_seed(config.data.seed, static_cast<std::uint64_t>(c), 17));
-    for (size_t j = 0; j < members.size(); ++j)
-      fold[static_cast<size_t>(members[order[j]])] = static_cast<std::int64_t>(j) % folds;
-  }
-  const auto fold_of = at::tensor(fold);
+  const auto fold_of = fold_assignment(labels, num_classes, folds, config.data.seed);
   double loss_sum = 0, correct = 0;
   std::int64_t seen = 0;
   for (std::int64_t f = 0; f < folds; ++f) {
@@ -186,6 +197,165 @@ bool better_estimate(const train::Evaluation& a, const train::Evaluation& b,
   return a.loss < b.loss;
 }
 
+// Per-feature standardisation of a head whose first layer is fully connected, as a linear probe
+// standardises its inputs: the head trains on (x - mean) / scale of the training features (Adam
+// on features of very different scales converges slowly), and the statistics are then folded
+// into that layer (W / scale, b - W (mean / scale)), so the head takes the raw features.
+struct Standardizer {
+  at::Tensor mean, scale;  // [D]; empty: the head trains on raw features
+  bool active() const { return mean.defined(); }
+  FeatureSet apply(const FeatureSet& set) const {
+    if (!active()) return set;
+    FeatureSet out = set;
+    out.features = (set.features - mean) / scale;
+    return out;
+  }
+};
+
+Standardizer standardizer_for(const model::Classifier& model, const std::string& head,
+                              const at::Tensor& train_features) {
+  Standardizer z;
+  const auto layers = model.layers();
+  const auto first = std::find_if(layers.begin(), layers.end(),
+                                  [&head](const model::Layer& l) { return l.name == head; });
+  if (first == layers.end() || first->type != "Linear" || train_features.dim() != 2 ||
+      train_features.size(0) < 2)
+    return z;
+  z.mean = train_features.mean(0);
+  const auto std = train_features.std(0);
+  // Constant features (a ReLU that never fired) keep scale 1: nothing to learn from them.
+  z.scale = at::where(std > 1e-6, std, at::ones_like(std));
+  return z;
+}
+
+// Folds the standardisation into the first layer's weight and bias (in place).
+void fold_standardizer(train::Network& network, const std::string& head, const Standardizer& z) {
+  if (!z.active()) return;
+  at::Tensor weight, bias;
+  for (auto& [name, tensor] : network.named_state()) {
+    if (name == head + ".weight") weight = tensor;
+    if (name == head + ".bias") bias = tensor;
+  }
+  TLKIT_CHECK(weight.defined() && weight.dim() == 2 && weight.size(1) == z.scale.size(0),
+              "stage 1: cannot fold the feature standardisation into ", head);
+  at::NoGradGuard no_grad;
+  const auto folded = weight / z.scale.to(weight.dtype());
+  if (bias.defined()) bias.sub_(at::mv(folded, z.mean.to(weight.dtype())));
+  weight.copy_(folded);
+}
+
+// The exact fit of a head that is one fully connected layer: multinomial logistic regression,
+// mean cross-entropy + l2 * ||W||^2 (the bias is not penalised), by L-BFGS with a strong-Wolfe
+// line search, from zeros, to convergence. float64 unless the features are large.
+struct LogisticFit {
+  at::Tensor weight, bias;  // [C, D], [C], in the inputs' space
+};
+
+LogisticFit fit_logistic(const at::Tensor& x, const at::Tensor& y, std::int64_t num_classes,
+                         double l2) {
+  auto weight = at::zeros({num_classes, x.size(1)}, x.options()).requires_grad_();
+  auto bias = at::zeros({num_classes}, x.options()).requires_grad_();
+  torch::optim::LBFGS lbfgs(std::vector<at::Tensor>{weight, bias},
+                            torch::optim::LBFGSOptions(1)
+                                .max_iter(500)
+                                .tolerance_grad(1e-9)
+                                .tolerance_change(1e-12)
+                                .line_search_fn("strong_wolfe"));
+  lbfgs.step([&] {
+    lbfgs.zero_grad();
+    auto loss =
+        at::cross_entropy_loss(at::addmm(bias, x, weight.t()), y) + l2 * weight.pow(2).sum();
+    loss.backward();
+    return loss;
+  });
+  return {weight.detach(), bias.detach()};
+}
+
+// Loss and accuracy of (weight, bias) on (x, y), summed (not averaged) for pooling over folds.
+std::pair<double, double> logistic_sums(const LogisticFit& fit, const at::Tensor& x,
+                                        const at::Tensor& y) {
+  at::NoGradGuard no_grad;
+  const auto logits = at::addmm(fit.bias, x, fit.weight.t());
+  const auto loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+  const auto correct = logits.argmax(1).eq(y).sum().item<double>();
+  return {loss, correct};
+}
+
+struct ExactHead {
+  LogisticFit fit;  // trained on the train split, in the standardised space
+  double l2 = 0;
+  train::Evaluation estimate;  // of the chosen l2: CV pooled over the folds, or the val split
+};
+
+// The L2 strength from 1e-5 .. 10 (a decade apart) with the best estimate by the run's monitor:
+// k-fold CV on train + val when `folds` >= 2, else the val split. Writes stage1/metrics.csv (one
+// row per strength) when `log`.
+ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
+                     const RunConfig& config, std::int64_t num_classes, bool log) {
+  // float64 as the reference probe, unless the features would not fit twice in 2 GiB.
+  const bool wide = static_cast<double>(train.features.numel() + val.features.numel()) * 8 > 2e9;
+  const auto dtype = wide ? at::kFloat : at::kDouble;
+  const auto tx = train.features.to(dtype), vx = val.features.to(dtype);
+  const auto& ty = train.labels;
+  const auto& vy = val.labels;
+  at::Tensor pooled_x, pooled_y, fold_of;
+  if (folds >= 2) {
+    pooled_x = at::cat({tx, vx});
+    pooled_y = at::cat({ty, vy});
+    fold_of = fold_assignment(pooled_y, num_classes, folds, config.data.seed);
+  }
+  const bool by_accuracy = config.fit.monitor == "val_acc";
+  ExactHead best;
+  bool have_best = false;
+  std::string csv = "l2,train_loss,estimate_loss,estimate_acc\n";
+  for (int k = -5; k <= 1; ++k) {
+    const double l2 = std::pow(10.0, k);
+    train::Evaluation e;
+    if (folds >= 2) {
+      double loss = 0, correct = 0;
+      for (std::int64_t f = 0; f < folds; ++f) {
+        const auto held = fold_of.eq(f).nonzero().squeeze(1);
+        const auto kept = fold_of.ne(f).nonzero().squeeze(1);
+        const auto fit = fit_logistic(pooled_x.index_select(0, kept),
+                                      pooled_y.index_select(0, kept), num_classes, l2);
+        const auto [l, c] =
+            logistic_sums(fit, pooled_x.index_select(0, held), pooled_y.index_select(0, held));
+        loss += l;
+        correct += c;
+      }
+      e.examples = pooled_y.size(0);
+      e.loss = loss / static_cast<double>(e.examples);
+      e.accuracy = correct / static_cast<double>(e.examples);
+    }
+    auto fit = fit_logistic(tx, ty, num_classes, l2);
+    if (folds < 2) {
+      const auto [l, c] = logistic_sums(fit, vx, vy);
+      e.examples = vy.size(0);
+      e.loss = l / static_cast<double>(e.examples);
+      e.accuracy = c / static_cast<double>(e.examples);
+    }
+    const auto train_loss = logistic_sums(fit, tx, ty).first / static_cast<double>(ty.size(0));
+    char row[160];
+    std::snprintf(row, sizeof(row), "%g,%.9g,%.9g,%.9g\n", l2, train_loss, e.loss, e.accuracy);
+    csv += row;
+    logger()->debug("stage 1: logistic head, l2 {:g}: estimate loss {:.4f}, accuracy {:.2f}%", l2,
+                    e.loss, 100 * e.accuracy);
+    const bool better =
+        !have_best ||
+        (by_accuracy ? (e.accuracy > best.estimate.accuracy ||
+                        (e.accuracy == best.estimate.accuracy && e.loss < best.estimate.loss))
+                     : e.loss < best.estimate.loss);
+    if (better) {
+      best = {std::move(fit), l2, e};
+      have_best = true;
+    }
+  }
+  if (log && train::is_main_process()) {
+    fs::create_directories(config.out / "stage1");
+    write_file_atomic(config.out / "stage1" / "metrics.csv", csv);
+  }
+  return best;
+}
 }  // namespace
 
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
@@ -220,6 +390,13 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   });
   train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
   train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
+  // Trained on standardised features when the head starts with a fully connected layer; the
+  // statistics are folded into it afterwards and every score below is on the raw features.
+  const auto z = standardizer_for(model, head, train_features.features);
+  const auto train_z = z.apply(train_features), val_z = z.apply(val_features);
+  train::TensorBatchSource val_z_source(val_z.features, val_z.labels, 1024, false);
+  if (z.active())
+    logger()->info("stage 1: the head trains on standardised features (folded into {})", head);
 
   HeadResult result;
   result.head = head;
@@ -229,15 +406,37 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   const auto folds = std::min<std::int64_t>(5, smallest_class(pooled, num_classes));
   const bool small_val =
       estimate && smallest_class(val_features.labels, num_classes) < 5 && folds >= 2;
-  if (small_val) {
-    result.estimate = cross_validate(network, train::clone_state(network), train_features,
-                                     val_features, folds, config, num_classes);
-    result.estimate_name = std::to_string(folds) + "-fold cross-validation on " +
-                           std::to_string(pooled.size(0)) + " train + val images";
+  const auto cv_name = std::to_string(folds) + "-fold cross-validation on " +
+                       std::to_string(pooled.size(0)) + " train + val images";
+  const bool exact = config.head.solver == "auto" && z.active() && head == model.find_head();
+  if (exact) {
+    // One fully connected layer: a convex problem, solved exactly (see HeadOptions::solver).
+    const auto solved =
+        exact_head(train_z, val_z, small_val ? folds : 0, config, num_classes, !estimate);
+    at::NoGradGuard no_grad;
+    for (auto& [name, tensor] : network.named_state()) {
+      if (name == head + ".weight") tensor.copy_(solved.fit.weight);
+      if (name == head + ".bias") tensor.copy_(solved.fit.bias);
+    }
+    logger()->info(
+        "stage 1: {} fitted exactly (logistic regression, L-BFGS), L2 {:g} chosen by "
+        "{} on {}",
+        head, solved.l2, config.fit.monitor, small_val ? cv_name : "the val split");
+    if (small_val) {
+      result.estimate = solved.estimate;
+      result.estimate_name = cv_name;
+    }
+  } else {
+    if (small_val) {
+      result.estimate = cross_validate(network, train::clone_state(network), train_z, val_z, folds,
+                                       config, num_classes);
+      result.estimate_name = cv_name;
+    }
+    const auto best = fit_head(network, train_z.features, train_z.labels, &val_z_source,
+                               head_fit_options(config), config, num_classes, true);
+    train::copy_state(network, best);
   }
-  const auto best = fit_head(network, train_features.features, train_features.labels, &val_source,
-                             head_fit_options(config), config, num_classes, true);
-  train::copy_state(network, best);
+  fold_standardizer(network, head, z);
   result.validation = train::evaluate(network, val_source, num_classes, config.fit.device);
   if (!small_val) {
     result.estimate = result.validation;

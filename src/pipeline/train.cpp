@@ -5,6 +5,7 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/model/param_groups.h>
+#include <tlkit/train/precision.h>
 
 #include "run.h"
 
@@ -21,7 +22,10 @@ RunResult train(const RunConfig& requested) {
   model.unfreeze_all();
   auto optimizer = build_optimizer(config.fit.optimizer,
                                    model::single_param_group(model, base_lr(config.fit.optimizer)));
-  train::ScriptNetwork network(model.module());
+  train::ScriptNetwork script(model.module());
+  if (config.fit.channels_last) train::set_channels_last(script, true);
+  train::PrecisionNetwork network(script, train::parse_precision(config.fit.precision),
+                                  config.fit.channels_last, config.fit.device);
   network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "train", run.data.classes);
@@ -29,6 +33,7 @@ RunResult train(const RunConfig& requested) {
   const auto outcome =
       fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
   network.set_dropout(true);
+  if (config.fit.channels_last) train::set_channels_last(script, false);
   return detail::finish_run(run, network, outcome, {}, sources, config);
 }
 

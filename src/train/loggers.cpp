@@ -40,6 +40,9 @@ bool step_is_finite(const TrainContext& context) {
 }  // namespace
 
 void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
+  // Overflowed gradients under loss scaling are the scaler's to handle (the step is skipped and
+  // the scale backed off); a non-finite loss is not, whatever the scale.
+  if (context.loss_scale_overflow && std::isfinite(context.batch_loss)) return;
   if (step_is_finite(context)) {
     skipped_in_a_row_ = 0;
     return;

@@ -119,6 +119,7 @@ Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOp
   TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
   TLKIT_CHECK(options_.num_classes > 0,
               "TrainerOptions::num_classes must be set (the model's output size)");
+  if (options_.scale_loss) scaler_ = std::make_unique<LossScaler>(options_.loss_scaler);
 }
 
 Trainer::~Trainer() = default;
@@ -175,7 +176,10 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     auto logits = network_.forward(inputs);
     auto loss = at::cross_entropy_loss(logits, targets);
     optimizer_.zero_grad();
-    loss.backward();
+    if (scaler_)
+      scaler_->scale(loss).backward();
+    else
+      loss.backward();
     double n = static_cast<double>(targets.size(0));
     double batch_correct =
         static_cast<double>(logits.argmax(1).eq(targets).sum().item<std::int64_t>());
@@ -191,9 +195,19 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
       n = sums[2];
       stop_signal = agreed_signal(sums[3], parallel->comm.world_size());
     }
-    if (options_.grad_clip_norm > 0)
+    // Unscaled before clipping; the averaged gradients are the same on every rank, so every rank
+    // finds the same overflow.
+    context.loss_scale_overflow = false;
+    if (scaler_) {
+      context.loss_scale_overflow = scaler_->unscale(network_.trainable_parameters());
+      if (context.loss_scale_overflow && std::isfinite(context.batch_loss))
+        logger()->debug("{}: gradients overflowed at loss scale {}; step {} skipped",
+                        options_.label, scaler_->scale_value(), global_step_ + 1);
+      scaler_->update(context.loss_scale_overflow);
+    }
+    if (options_.grad_clip_norm > 0 && !context.loss_scale_overflow)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
-    context.skip_step = false;
+    context.skip_step = context.loss_scale_overflow;
     for (auto& callback : callbacks_) callback->on_before_optimizer_step(context);
     if (!context.skip_step) optimizer_.step();
     if (parallel && !parallel->buffers.empty())
@@ -395,6 +409,13 @@ void Trainer::save_checkpoint(const std::filesystem::path& path) const {
     callback->save(callback_archive);
     archive.write("callback_" + callback->name(), callback_archive);
   }
+  if (scaler_)
+    archive.write("loss_scaler",
+                  at::tensor(std::vector<double>{scaler_->scale_value(),
+                                                 static_cast<double>(scaler_->growth_tracker()),
+                                                 static_cast<double>(scaler_->skipped_steps())},
+                             at::kDouble),
+                  /*is_buffer=*/true);
   archive.write("rng", cpu_rng_state(), /*is_buffer=*/true);
   AtomicFile file(path);
   archive.save_to([&file](const void* data, size_t size) { return file.write(data, size); });
@@ -467,6 +488,19 @@ void Trainer::resume(const std::filesystem::path& path) {
     torch::serialize::InputArchive callback_archive;
     if (archive.try_read("callback_" + callback->name(), callback_archive))
       callback->load(callback_archive);
+  }
+  if (scaler_) {
+    at::Tensor saved;
+    if (archive.try_read("loss_scaler", saved, /*is_buffer=*/true)) {
+      const auto values = saved.to(at::kDouble).contiguous();
+      const auto* v = values.data_ptr<double>();
+      scaler_->set_state(v[0], static_cast<std::int64_t>(v[1]), static_cast<std::int64_t>(v[2]));
+    } else {
+      logger()->warn(
+          "'{}' holds no loss-scaler state (written without loss scaling); the scale "
+          "starts again at {}",
+          path.string(), scaler_->scale_value());
+    }
   }
   at::Tensor rng;
   archive.read("rng", rng, /*is_buffer=*/true);

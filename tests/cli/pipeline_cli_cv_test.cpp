@@ -16,6 +16,7 @@
 #include <tlkit/core/json.h>
 #include <tlkit/data/image_io.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/train/callbacks.h>
 
 #include "cli/cli_fixtures.h"
 #include "model/fixtures.h"
@@ -168,7 +169,7 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   // vgg_tiny: features.0, features.3, classifier.0, classifier.3, classifier.6 carry parameters.
   const auto result =
       tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
-                quoted(out) + " --head-epochs 6 --epochs 4 --batch-size 6 " +
+                quoted(out) + " --head-solver gradient --head-epochs 6 --epochs 4 --batch-size 6 " +
                 "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
                 "--head-from classifier.6 --unfreeze-from classifier.3 --seed 2 --no-progress");
   ASSERT_EQ(result.exit_code, 0) << result.output;
@@ -197,16 +198,27 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   auto after = tlkit::model::Classifier::load(out / "model.pt");
   for (const auto* name : {"features.0.weight", "features.3.bias", "classifier.0.weight"})
     EXPECT_TRUE(torch::equal(parameter(before, name), parameter(after, name))) << name;
-  EXPECT_FALSE(torch::equal(parameter(before, "classifier.3.weight"),
-                            parameter(after, "classifier.3.weight")));
+  // Stage 2's weights (the exported model may be the stage-1 head, when it is best on val).
+  const auto snapshot = tlkit::train::load_state(out / "snapshots" / "snapshot_2.pt");
+  const auto in_snapshot = [&snapshot](const std::string& name) {
+    for (const auto& [key, value] : snapshot)
+      if (key == name) return value;
+    ADD_FAILURE() << "no " << name << " in the snapshot";
+    return torch::Tensor();
+  };
+  for (const auto* name : {"features.0.weight", "features.3.bias", "classifier.0.weight"})
+    EXPECT_TRUE(torch::equal(parameter(before, name), in_snapshot(name))) << name;
+  EXPECT_FALSE(
+      torch::equal(parameter(before, "classifier.3.weight"), in_snapshot("classifier.3.weight")));
   EXPECT_EQ(after.num_classes(), 3);
   EXPECT_EQ(after.class_names(), kClasses);
 
   // evaluate on the exported model and on the ensemble reproduces the run's own table.
   const auto summary = tlkit::Json::parse(tlkit::read_file(out / "summary.json"));
   const auto exported_from = summary.at("exported_from").as_string();
-  const auto row =
-      exported_from == "best" ? std::string("fine-tuning: best") : "fine-tuning: " + exported_from;
+  const auto row = exported_from == "best"           ? std::string("fine-tuning: best")
+                   : exported_from == "stage 1 head" ? std::string("feature extraction")
+                                                     : "fine-tuning: " + exported_from;
   auto evaluation =
       tlkit_cli("evaluate --model " + quoted(out / "model.pt") + " --data " + quoted(data()));
   ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;

@@ -59,6 +59,10 @@ struct FitOptions {
   double grad_clip = 0;
   std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
   c10::Device device = c10::kCPU;
+  // The forward's arithmetic (train/precision.h): fp32 | tf32 | bf16 | fp16 (autocast; fp16 with
+  // dynamic loss scaling), and channels-last memory layout for convolutions.
+  std::string precision = "fp32";
+  bool channels_last = false;
   bool progress = true;
 };
 
@@ -74,6 +78,11 @@ struct HeadOptions {
   // `steps` (0 = auto: at least 500, and at least 10 epochs), or `epochs` when set (> 0).
   std::int64_t steps = 0;
   std::int64_t epochs = 0;
+  // "auto": a head that is one fully connected layer (the classification layer) is fitted
+  // exactly: multinomial logistic regression on standardised features by L-BFGS, its L2 strength
+  // chosen from a log grid by the validation estimate (k-fold CV when val is small); deeper heads
+  // train with `optimizer`. "gradient": every head trains with `optimizer`.
+  std::string solver = "auto";
   std::string optimizer = "adam";  // torch's default lr, 1e-3
   std::string schedule = "cosine";
   std::int64_t batch_size = 0;  // 0 = auto: the training images / 8, within [8, 64]

@@ -39,6 +39,10 @@ struct ExtractOptions {
   std::string split;         // recorded in the manifest ("train", "val", "test", "all")
   std::string model_sha256;  // empty: hash of the model's file (or of its serialised bytes)
   bool strict = false;       // an unreadable image is an error (else left out with a warning)
+  // The forward's arithmetic (train/precision.h: fp32, tf32, bf16, fp16; recorded in the key when
+  // not fp32) and memory layout.
+  std::string precision = "fp32";
+  bool channels_last = false;
 };
 
 struct ExtractResult {
@@ -81,7 +85,8 @@ FeatureSet load_features(const std::filesystem::path& dir,
 // layer, the preprocessing, the class names and a hash of the ordered file list (each row's file,
 // label, size and modification time). A cache is reused only when every part is equal.
 Json feature_key(const std::string& model_sha256, const std::string& layer,
-                 const data::Transform& transform, const data::Dataset& dataset);
+                 const data::Transform& transform, const data::Dataset& dataset,
+                 const std::string& precision = "fp32");
 // Why `cached` was not computed from `key` (the first part that differs), or "" when it was.
 std::string stale_reason(const FeatureSet& cached, const Json& key);
 

@@ -47,6 +47,9 @@ struct TrainContext {
   Metrics metrics;          // this epoch's metrics (train_loss, val_acc, lr_group0, ...)
   std::string stop_reason;  // set by the callback that stops training
   bool skip_step = false;   // set in on_before_optimizer_step: this batch's update is not applied
+  // The loss scaler found an inf/NaN gradient (the scale was too high, not a divergence): the
+  // step is skipped and the scale backed off before the callbacks see it.
+  bool loss_scale_overflow = false;
   // The run's one monitored metric (TrainerOptions::monitor): its best so far and whether this
   // epoch improved on it (set after validation, before on_validation_end).
   const MetricTracker* monitor = nullptr;

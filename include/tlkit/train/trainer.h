@@ -15,6 +15,7 @@
 #include <tlkit/train/metrics.h>
 #include <tlkit/train/monitor.h>
 #include <tlkit/train/network.h>
+#include <tlkit/train/precision.h>
 
 namespace tlkit::schedule {
 class LRScheduler;
@@ -44,6 +45,11 @@ struct TrainerOptions {
   // averaged over the ranks, the allreduce overlapped with backward (train::overlap_allreduce(),
   // the default) or after it. Off only for the equality test's negative control.
   bool average_gradients = true;
+  // Dynamic loss scaling (fp16 autocast; see train/precision.h): the loss is scaled before
+  // backward, gradients are unscaled before clipping and a step whose gradients overflowed is
+  // skipped while the scale backs off. Its state is part of the checkpoint.
+  bool scale_loss = false;
+  LossScalerOptions loss_scaler;
 };
 
 struct FitResult {
@@ -81,6 +87,7 @@ class Trainer {
   torch::optim::Optimizer& optimizer() { return optimizer_; }
   const TrainerOptions& options() const { return options_; }
   std::vector<double> learning_rates() const;  // one per param group
+  const LossScaler* loss_scaler() const { return scaler_.get(); }  // null without scale_loss
 
  private:
   struct Parallel;
@@ -93,6 +100,7 @@ class Trainer {
   TrainerOptions options_;
   std::shared_ptr<schedule::LRScheduler> scheduler_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::unique_ptr<LossScaler> scaler_;
   MetricTracker monitor_;
   std::vector<Metrics> history_;
   std::int64_t next_epoch_ = 0;
