@@ -187,6 +187,11 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
        {"min-delta",
         with_default("smallest improvement of the monitor that counts", text(d.fit.min_delta)),
         value<double>()},
+       {"val-every",
+        with_default("validate every N epochs (and after the first and the last): for many "
+                     "tiny epochs; patience still counts epochs",
+                     text(d.fit.val_every)),
+        value<std::int64_t>()},
        {"ema-decay",
         with_default("Polyak/EMA weight averaging decay (0 = off)", text(d.fit.ema_decay)),
         value<double>()},
@@ -253,6 +258,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "monitor", f.monitor);
   take(result, "patience", f.patience);
   take(result, "min-delta", f.min_delta);
+  take(result, "val-every", f.val_every);
   take(result, "ema-decay", f.ema_decay);
   if (result.count("no-snapshots")) f.snapshots = false;
   take(result, "overfit-batches", f.overfit_batches);

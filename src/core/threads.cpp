@@ -4,13 +4,28 @@
 #include <fstream>
 #include <thread>
 
+#include <dlfcn.h>
+
 #include <ATen/Parallel.h>
 
 namespace tlkit {
+namespace {
+// The threaded BLAS libraries keep their own pool, sized to the machine, whatever LibTorch's count:
+// with --threads 1 an OpenBLAS worker still spins (sched_yield) on a second core, which halves the
+// throughput of two runs side by side. Their thread setters are looked up at run time, so any BLAS
+// (or none) can be loaded.
+void set_blas_threads(int n) {
+  using Setter = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "bli_thread_set_num_threads"}) {
+    if (auto setter = reinterpret_cast<Setter>(::dlsym(RTLD_DEFAULT, name))) setter(n);
+  }
+}
+}  // namespace
 
 int set_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+  set_blas_threads(n);
   return at::get_num_threads();
 }
 

@@ -304,6 +304,7 @@ train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_cl
       fit.schedule_per_batch ? train::ScheduleStep::kPerBatch : train::ScheduleStep::kPerEpoch;
   options.monitor = fit.monitor;
   options.min_delta = fit.min_delta;
+  options.val_every = fit.val_every;
   options.grad_clip_norm = fit.grad_clip;
   options.scale_loss = train::parse_precision(fit.precision) == train::Precision::kFp16;
   options.label = label;

@@ -98,6 +98,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.monitor", f.monitor),
           field("fit.patience", f.patience),
           field("fit.min_delta", f.min_delta),
+          field("fit.val_every", f.val_every),
           field("fit.ema_decay", f.ema_decay),
           field("fit.snapshots", f.snapshots),
           field("fit.overfit_batches", f.overfit_batches),
@@ -219,6 +220,7 @@ void RunConfig::validate() const {
   TLKIT_CHECK(fit.patience >= -1, "--patience must be >= 0 (0 = off, -1 = auto), got ",
               fit.patience);
   TLKIT_CHECK(fit.min_delta >= 0, "--min-delta must be >= 0, got ", fit.min_delta);
+  TLKIT_CHECK(fit.val_every >= 1, "--val-every must be >= 1, got ", fit.val_every);
   TLKIT_CHECK(fit.ema_decay >= 0 && fit.ema_decay < 1, "--ema-decay must be in [0, 1), got ",
               fit.ema_decay);
   TLKIT_CHECK(fit.overfit_batches >= 0, "--overfit-batches must be >= 0 (0 = off), got ",
@@ -273,9 +275,10 @@ std::string flag_of(const std::string& key) {
 }  // namespace
 
 std::vector<std::string> RunConfig::resume_conflicts(const RunConfig& earlier) const {
-  static const std::set<std::string> may_change{
-      "out",           "model",      "resume",       "fit.epochs",   "fit.patience",
-      "fit.min_delta", "fit.device", "fit.progress", "data.workers", "data.source"};
+  static const std::set<std::string> may_change{"out",           "model",        "resume",
+                                                "fit.epochs",    "fit.patience", "fit.min_delta",
+                                                "fit.val_every", "fit.device",   "fit.progress",
+                                                "data.workers",  "data.source"};
   RunConfig now = *this, before = earlier;
   const auto mine = fields(now), theirs = fields(before);
   std::vector<std::string> conflicts;

@@ -116,9 +116,12 @@ RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
                    images, resolved.head.batch_size, resolved.head.epochs, resolved.head.steps,
                    resolved.head.patience);
   }
-  logger()->info("{} budget: batch {}, {} epochs, patience {} epochs",
+  logger()->info("{} budget: batch {}, {} epochs, patience {} epochs{}",
                  config.command == "finetune" ? "stage 2" : "training", resolved.data.batch_size,
-                 resolved.fit.epochs, resolved.fit.patience);
+                 resolved.fit.epochs, resolved.fit.patience,
+                 resolved.fit.val_every > 1
+                     ? ", validated every " + std::to_string(resolved.fit.val_every) + " epochs"
+                     : std::string());
   return resolved;
 }
 

@@ -109,16 +109,18 @@ FitOptions head_fit_options(const RunConfig& config) {
 }
 
 // One training run of the head's layers on (inputs, labels), with early stopping on `val` when
-// given; `log` writes stage1/metrics.csv and events.
+// given; writes metrics.csv and events into `log_dir` unless it is empty.
 train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
                              const at::Tensor& labels, train::BatchSource* val, FitOptions fit,
-                             const RunConfig& config, std::int64_t num_classes, bool log) {
+                             const RunConfig& config, std::int64_t num_classes,
+                             const fs::path& log_dir) {
+  const bool log = !log_dir.empty();
   train::TensorBatchSource source(inputs, labels, config.head.batch_size, true, config.data.seed);
   auto optimizer = build_optimizer(
       fit.optimizer,
       {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
   StageSetup setup;
-  setup.dir = config.out / "stage1";
+  setup.dir = log_dir;
   setup.label = "stage 1 (head on features)";
   setup.lr_option = "--head-optimizer";
   setup.schedule = fit.schedule;
@@ -175,7 +177,7 @@ train::Evaluation cross_validate(train::Network& network, const train::NamedTens
     fit.epochs = std::max<std::int64_t>(1, (config.head.steps + batches - 1) / batches);
     fit.patience = 0;
     fit_head(network, inputs.index_select(0, kept), labels.index_select(0, kept), nullptr, fit,
-             config, num_classes, false);
+             config, num_classes, {});
     train::TensorBatchSource scored(inputs.index_select(0, held), labels.index_select(0, held),
                                     1024, false);
     const auto e = train::evaluate(network, scored, num_classes, config.fit.device);
@@ -228,6 +230,12 @@ Standardizer standardizer_for(const model::Classifier& model, const std::string&
   return z;
 }
 
+bool has_bias(const train::Network& network, const std::string& head) {
+  for (auto& [name, tensor] : network.named_state())
+    if (name == head + ".bias" && tensor.defined()) return true;
+  return false;
+}
+
 // Folds the standardisation into the first layer's weight and bias (in place).
 void fold_standardizer(train::Network& network, const std::string& head, const Standardizer& z) {
   if (!z.active()) return;
@@ -239,8 +247,9 @@ void fold_standardizer(train::Network& network, const std::string& head, const S
   TLKIT_CHECK(weight.defined() && weight.dim() == 2 && weight.size(1) == z.scale.size(0),
               "stage 1: cannot fold the feature standardisation into ", head);
   at::NoGradGuard no_grad;
+  TLKIT_CHECK(bias.defined(), "stage 1: ", head, " has no bias to fold the feature mean into");
   const auto folded = weight / z.scale.to(weight.dtype());
-  if (bias.defined()) bias.sub_(at::mv(folded, z.mean.to(weight.dtype())));
+  bias.sub_(at::mv(folded, z.mean.to(weight.dtype())));
   weight.copy_(folded);
 }
 
@@ -288,10 +297,10 @@ struct ExactHead {
 };
 
 // The L2 strength from 1e-5 .. 10 (a decade apart) with the best estimate by the run's monitor:
-// k-fold CV on train + val when `folds` >= 2, else the val split. Writes stage1/metrics.csv (one
-// row per strength) when `log`.
+// k-fold CV on train + val when `folds` >= 2, else the val split. Writes metrics.csv (one row per
+// strength) into `log_dir`.
 ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
-                     const RunConfig& config, std::int64_t num_classes, bool log) {
+                     const RunConfig& config, std::int64_t num_classes, const fs::path& log_dir) {
   // float64 as the reference probe, unless the features would not fit twice in 2 GiB.
   const bool wide = static_cast<double>(train.features.numel() + val.features.numel()) * 8 > 2e9;
   const auto dtype = wide ? at::kFloat : at::kDouble;
@@ -350,16 +359,16 @@ ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_
       have_best = true;
     }
   }
-  if (log && train::is_main_process()) {
-    fs::create_directories(config.out / "stage1");
-    write_file_atomic(config.out / "stage1" / "metrics.csv", csv);
+  if (train::is_main_process()) {
+    fs::create_directories(log_dir);
+    write_file_atomic(log_dir / "metrics.csv", csv);
   }
   return best;
 }
 }  // namespace
 
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
-                      const RunConfig& config, bool estimate) {
+                      const RunConfig& config, bool estimate, const fs::path& log_dir) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
   if (head != model.find_head()) {
@@ -392,7 +401,10 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
   // Trained on standardised features when the head starts with a fully connected layer; the
   // statistics are folded into it afterwards and every score below is on the raw features.
-  const auto z = standardizer_for(model, head, train_features.features);
+  // Folding the mean needs the layer's bias: a head without one trains on the raw features (and
+  // by gradient, as the exact fit has a bias too).
+  const auto z = has_bias(network, head) ? standardizer_for(model, head, train_features.features)
+                                         : Standardizer{};
   const auto train_z = z.apply(train_features), val_z = z.apply(val_features);
   train::TensorBatchSource val_z_source(val_z.features, val_z.labels, 1024, false);
   if (z.active())
@@ -412,7 +424,7 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   if (exact) {
     // One fully connected layer: a convex problem, solved exactly (see HeadOptions::solver).
     const auto solved =
-        exact_head(train_z, val_z, small_val ? folds : 0, config, num_classes, !estimate);
+        exact_head(train_z, val_z, small_val ? folds : 0, config, num_classes, log_dir);
     at::NoGradGuard no_grad;
     for (auto& [name, tensor] : network.named_state()) {
       if (name == head + ".weight") tensor.copy_(solved.fit.weight);
@@ -433,7 +445,7 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
       result.estimate_name = cv_name;
     }
     const auto best = fit_head(network, train_z.features, train_z.labels, &val_z_source,
-                               head_fit_options(config), config, num_classes, true);
+                               head_fit_options(config), config, num_classes, log_dir);
     train::copy_state(network, best);
   }
   fold_standardizer(network, head, z);
@@ -477,31 +489,39 @@ std::vector<std::string> head_candidates(const model::Classifier& model, size_t 
 }
 
 HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config) {
+  const auto dir = config.out / "stage1";
   if (config.head.from != "auto") {
     const auto head = config.head.from.empty() ? model.find_head() : config.head.from;
-    return train_head(model, head, data, config, false);
+    return train_head(model, head, data, config, false, dir);
   }
   const auto candidates = head_candidates(model, data.train->size() + data.val->size());
   train::ScriptNetwork whole(model.module());
   const auto pretrained = train::clone_state(whole);
   HeadResult best;
+  train::NamedTensors best_state;
   for (const auto& head : candidates) {
     train::copy_state(whole, pretrained);
-    auto result = train_head(model, head, data, config, true);
+    auto result = train_head(model, head, data, config, true, dir / "candidates" / head);
     logger()->info("head-from auto: {:<14} estimate loss {:.4f}, accuracy {:.2f}% ({})", head,
                    result.estimate.loss, 100 * result.estimate.accuracy, result.estimate_name);
-    if (best.head.empty() || better_estimate(result.estimate, best.estimate, config.fit.monitor))
+    if (best.head.empty() || better_estimate(result.estimate, best.estimate, config.fit.monitor)) {
       best = std::move(result);
+      best_state = train::clone_state(whole);
+    }
   }
   logger()->info("head-from auto: the head starts at {} (best {} by {})", best.head,
                  config.fit.monitor, best.estimate_name);
-  // The winner trained once more, so the run's stage1/ logs and its weights are exactly those of
-  // a run with --head-from <winner>.
-  train::copy_state(whole, pretrained);
-  auto chosen = train_head(model, best.head, data, config, false);
-  chosen.estimate = best.estimate;
-  chosen.estimate_name = best.estimate_name;
-  return chosen;
+  // The winner as trained (not trained again): its weights, and its logs from
+  // stage1/candidates/<head>/ copied up to stage1/ (every candidate's stay there).
+  train::copy_state(whole, best_state);
+  if (train::is_main_process()) {
+    std::error_code ignored;
+    for (const auto& entry : fs::directory_iterator(dir / "candidates" / best.head, ignored))
+      if (entry.is_regular_file(ignored))
+        fs::copy_file(entry.path(), dir / entry.path().filename(),
+                      fs::copy_options::overwrite_existing, ignored);
+  }
+  return best;
 }
 
 }  // namespace tlkit::pipeline::detail

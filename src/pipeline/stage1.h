@@ -2,6 +2,7 @@
 // Stage 1 of finetune (internal to the pipeline layer): a new head trained on cached features of
 // the frozen layers below it, and the choice of where the head starts (`--head-from auto`).
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,10 @@ struct HeadResult {
 // Trains the head that starts at `head` (re-initialised unless it is the classification layer,
 // fresh from replace_head) on cached features; the model keeps the head's best weights on val.
 // With `estimate`, a small val split (fewer than 5 images of some class) is backed by k-fold
-// cross-validation, which `estimate` then holds; else the estimate is the val split.
+// cross-validation, which `estimate` then holds; else the estimate is the val split. The stage's
+// metrics.csv and events go into `log_dir`.
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
-                      const RunConfig& config, bool estimate);
+                      const RunConfig& config, bool estimate, const std::filesystem::path& log_dir);
 
 // The depths `--head-from auto` tries, in order: the classification layer, the whole classifier
 // (from its first fully connected layer) and the last convolution block with the classifier
@@ -35,7 +37,8 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
 std::vector<std::string> head_candidates(const model::Classifier& model, size_t images);
 
 // Stage 1 with `config.head.from` ("auto": every candidate is trained from the same pretrained
-// weights and the one with the best estimate is kept; each candidate's score is logged).
+// weights and the one with the best estimate is kept as trained; each candidate's score is
+// logged, its metrics in stage1/candidates/<head>/, the winner's also in stage1/).
 HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config);
 
 }  // namespace tlkit::pipeline::detail

@@ -109,12 +109,17 @@ EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(options) {
 }
 
 bool EarlyStopping::on_epoch_end(TrainContext& context) {
+  if (context.validation_skipped) return false;
   TLKIT_CHECK(
       context.monitor != nullptr && context.metrics.get(context.monitor->monitor()).has_value(),
       "early stopping watches '", context.monitor ? context.monitor->monitor() : std::string("?"),
       "', which this run does not compute (is there validation data?)");
   const auto& tracker = *context.monitor;
-  if (tracker.epochs_without_improvement() < options_.patience) return false;
+  // Epochs since the best, not validations without improvement: the same when every epoch is
+  // validated, and patience keeps its meaning when only every N-th is.
+  const auto waited = tracker.best() ? context.epoch + 1 - tracker.best_epoch()
+                                     : tracker.epochs_without_improvement();
+  if (waited < options_.patience) return false;
   stopped_epoch_ = context.epoch + 1;
   context.stop_reason = "early stopping: " + tracker.monitor() + " did not improve for " +
                         std::to_string(options_.patience) + " epochs (best " +

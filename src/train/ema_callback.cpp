@@ -18,7 +18,7 @@ EmaCallback::EmaCallback(Network& network, BatchSource* val, std::int64_t num_cl
 void EmaCallback::on_batch_end(TrainContext&) { ema_->update(); }
 
 void EmaCallback::on_validation_end(TrainContext& context) {
-  if (!val_) return;
+  if (!val_ || context.validation_skipped) return;
   ExponentialMovingAverage::SwapGuard averaged(*ema_);
   const auto evaluation =
       evaluate(context.network, *val_, num_classes_, context.trainer.options().device);

@@ -43,7 +43,9 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
   // Overflowed gradients under loss scaling are the scaler's to handle (the step is skipped and
   // the scale backed off); a non-finite loss is not, whatever the scale.
   if (context.loss_scale_overflow && std::isfinite(context.batch_loss)) return;
-  if (step_is_finite(context)) {
+  const bool finite = context.gradients_checked_finite ? std::isfinite(context.batch_loss)
+                                                       : step_is_finite(context);
+  if (finite) {
     skipped_in_a_row_ = 0;
     return;
   }

@@ -117,6 +117,7 @@ Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOp
       options_(std::move(options)),
       monitor_(options_.monitor, options_.monitor_mode, options_.min_delta) {
   TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
+  TLKIT_CHECK(options_.val_every >= 1, "val_every must be >= 1, got ", options_.val_every);
   TLKIT_CHECK(options_.num_classes > 0,
               "TrainerOptions::num_classes must be set (the model's output size)");
   if (options_.scale_loss) scaler_ = std::make_unique<LossScaler>(options_.loss_scaler);
@@ -205,6 +206,7 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
                         options_.label, scaler_->scale_value(), global_step_ + 1);
       scaler_->update(context.loss_scale_overflow);
     }
+    context.gradients_checked_finite = scaler_ && !context.loss_scale_overflow;
     if (options_.grad_clip_norm > 0 && !context.loss_scale_overflow)
       torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
     context.skip_step = context.loss_scale_overflow;
@@ -269,12 +271,13 @@ void Trainer::interrupt(TrainContext& context, int signal) {
                                                : context.stop_reason));
 }
 
-void Trainer::step_scheduler_after_epoch(const Metrics& metrics) {
+void Trainer::step_scheduler_after_epoch(const Metrics& metrics, bool validation_skipped) {
   if (!scheduler_ || options_.schedule_step != ScheduleStep::kPerEpoch) return;
   if (!scheduler_->uses_metric()) {
     scheduler_->step();
     return;
   }
+  if (validation_skipped) return;  // a metric-driven schedule steps on validated epochs
   const auto monitored = metrics.get(options_.monitor);
   TLKIT_CHECK(monitored.has_value(), scheduler_->name(), " watches '", options_.monitor,
               "', which this run does not compute (is there validation data?)");
@@ -329,7 +332,10 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     context.metrics = train_epoch(context, train, parallel.get());
     for (size_t g = 0; g < rates.size(); ++g)
       context.metrics.set("lr_group" + std::to_string(g), rates[g]);
-    if (val) {
+    const bool last_epoch = next_epoch_ + 1 == options_.epochs;
+    context.validation_skipped = val && options_.val_every > 1 && next_epoch_ > 0 && !last_epoch &&
+                                 (next_epoch_ + 1) % options_.val_every != 0;
+    if (val && !context.validation_skipped) {
       const auto evaluation = evaluate(*val);
       context.metrics.set("val_loss", evaluation.loss);
       context.metrics.set("val_acc", evaluation.accuracy);
@@ -337,7 +343,7 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     for (auto& callback : callbacks_) callback->on_validation_end(context);
     context.improved =
         context.metrics.get(monitor_.monitor()).has_value() && monitor_.update(context.metrics);
-    step_scheduler_after_epoch(context.metrics);
+    step_scheduler_after_epoch(context.metrics, context.validation_skipped);
     history_.push_back(context.metrics);
     bool stop = false;
     // Every callback sees the epoch's end (loggers, checkpoints), even after one asked to stop.

@@ -329,6 +329,28 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   EXPECT_TRUE(contains(bad.output, "no layer named 'classifier.9'")) << bad.output;
 }
 
+// A head whose first fully connected layer has no bias cannot take the feature standardisation
+// folded in (the mean needs a bias): it trains on the raw features and still learns the bands.
+TEST_F(PipelineCli, AHeadWithoutABiasTrainsOnRawFeatures) {
+  const std::string script =
+      "torch.manual_seed(0)\n"
+      "m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),\n"
+      "    torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(128, 16, "
+      "bias=False),\n"
+      "    torch.nn.ReLU(), torch.nn.Linear(16, 10))\n"
+      "torch.jit.script(m).save('{dir}/nobias.pt')\n";
+  const auto python = tlkit::test::run_python(script, dir_.path());
+  ASSERT_EQ(python.exit_code, 0) << python.output;
+  const auto out = dir_ / "nobias_run";
+  const auto result = tlkit_cli("finetune --model " + quoted(dir_ / "nobias.pt") + " --data " +
+                                quoted(data()) + " --input-size 16 --head-from 4 --epochs 1 " +
+                                "--seed 2 --no-progress --out " + quoted(out));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_FALSE(contains(result.output, "standardised")) << result.output;
+  EXPECT_GE(table_accuracy(out / "results.md", "feature extraction (stage 1 head)"), 75.0)
+      << tlkit::read_file(out / "results.md");
+}
+
 TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
   const auto out = dir_ / "lr";
   const auto result =

@@ -1,7 +1,9 @@
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/ema_callback.h>
 #include <tlkit/train/trainer.h>
 
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -169,6 +171,65 @@ TEST(Trainer, WritesCsvAndTensorBoardEvents) {
   EXPECT_NE(read.output.find("lr/group0,1,0.0500000007"), std::string::npos) << read.output;
 }
 
+// val_every 3 over 8 epochs: validated after epochs 1, 3, 6 and 8 (the first, every third, the
+// last), the model and its EMA alike; the other rows have empty val cells. Early stopping still
+// counts epochs since the best, and training is the same as with every epoch validated.
+TEST(Trainer, ValidatesEveryNthEpochAndTheFirstAndLast) {
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  auto run = [&](std::int64_t every, const std::filesystem::path& csv) {
+    auto network = tlkit::test::tiny_network(3);
+    TensorBatchSource train(x, y, 8, true, 1), val(x, y, 64, false);
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.05));
+    auto options = quiet_options(8);
+    options.val_every = every;
+    Trainer trainer(*network, optimizer, options);
+    trainer.add_callback(std::make_shared<EmaCallback>(*network, &val, 3, EMAOptions().decay(0.9)));
+    trainer.add_callback(std::make_shared<CsvLogger>(csv));
+    auto result = trainer.fit(train, &val);
+    return std::make_pair(result, clone_state(*network));
+  };
+  tlkit::test::TempDir dir;
+  const auto [sparse, sparse_weights] = run(3, dir / "sparse.csv");
+  const auto [dense, dense_weights] = run(1, dir / "dense.csv");
+  ASSERT_EQ(sparse.history.size(), 8u);
+  for (std::int64_t epoch = 1; epoch <= 8; ++epoch) {
+    const auto& metrics = sparse.history[static_cast<size_t>(epoch - 1)];
+    const bool validated = epoch == 1 || epoch == 3 || epoch == 6 || epoch == 8;
+    EXPECT_EQ(metrics.get("val_loss").has_value(), validated) << epoch;
+    EXPECT_EQ(metrics.get("ema_val_loss").has_value(), validated) << epoch;
+    if (validated) {
+      EXPECT_DOUBLE_EQ(*metrics.get("val_loss"),
+                       *dense.history[static_cast<size_t>(epoch - 1)].get("val_loss"))
+          << epoch;
+    }
+  }
+  for (size_t i = 0; i < dense_weights.size(); ++i)
+    EXPECT_TRUE(torch::equal(sparse_weights[i].second, dense_weights[i].second));
+  std::vector<std::string> rows;
+  std::istringstream csv(tlkit::read_file(dir / "sparse.csv"));
+  for (std::string line; std::getline(csv, line);) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 9u);
+  EXPECT_EQ(rows[0],
+            "epoch,train_loss,train_acc,lr_group0,val_loss,val_acc,ema_val_loss,ema_val_acc");
+  EXPECT_EQ(rows[2].substr(rows[2].size() - 4), ",,,,") << rows[2];  // epoch 2: not validated
+
+  // Patience 2 with validation every 3 epochs: a run that stops improving stops at the first
+  // validated epoch 2 or more epochs after its best, not after 2 more validations.
+  auto network = tlkit::test::tiny_network(3);
+  TensorBatchSource train(x, y, 8, true, 1), val(x, y, 64, false);
+  torch::optim::SGD frozen(network->parameters(), torch::optim::SGDOptions(0.0));
+  auto options = quiet_options(20);
+  options.val_every = 3;
+  Trainer trainer(*network, frozen, options);
+  trainer.add_callback(std::make_shared<EarlyStopping>(EarlyStoppingOptions{2}));
+  const auto stopped = trainer.fit(train, &val);
+  // lr 0: the loss never changes, so the best is epoch 1 and epoch 3 is 2 epochs later.
+  EXPECT_EQ(stopped.epochs_run, 3) << stopped.stop_reason;
+
+  options.val_every = 0;
+  EXPECT_THROW(Trainer(*network, frozen, options), tlkit::Error);
+}
+
 // Resume: 3 epochs, checkpoint, fresh objects, resume, 3 more == 6 uninterrupted epochs, bit for
 // bit (dropout draws from the global RNG, momentum buffers live in the optimizer, early stopping
 // counts).
@@ -236,7 +297,8 @@ struct RaiseSignalAt : Callback {
 TEST(Trainer, ASignalMidEpochLeavesACheckpointThatResumesBitIdentically) {
   tlkit::test::TempDir dir;
   auto blobs = tlkit::test::blobs(30, 9);
-  auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)  // 90 examples, batch 8: 12 batches per epoch
+  auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)  // 90 examples, batch 8:
+                                           // 12 batches per epoch
   auto run = [&](std::int64_t interrupt_at, bool resume) {
     auto network = tlkit::test::tiny_network(11);
     TensorBatchSource train(x, y, 8, true, 5), val(x, y, 64, false);
@@ -334,7 +396,7 @@ TEST(Trainer, AbsurdFiniteLossesAreWarnedAbout) {
 TEST(Trainer, RollbackRestoresTheLastGoodStateAndHalvesTheLr) {
   auto blobs = tlkit::test::blobs(30, 4);
   auto x = blobs.first, y = blobs.second;  // (lambdas below capture them)
-  x = x * 1e3;  // large inputs: at lr 10 the first steps overflow
+  x = x * 1e3;                             // large inputs: at lr 10 the first steps overflow
   auto run = [&](NonFinitePolicy policy, std::shared_ptr<NonFiniteGuard>* guard_out) {
     auto network = tlkit::test::tiny_network(5);
     torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(10).momentum(0.9));

@@ -8,7 +8,8 @@
 
 namespace tlkit {
 
-// Sets LibTorch's intra-op thread count; n <= 0 means every hardware thread. Returns the count set.
+// Sets LibTorch's intra-op thread count, and the BLAS library's own pool (OpenBLAS, BLIS) to the
+// same; n <= 0 means every hardware thread. Returns the count set.
 int set_threads(int n);
 
 // The BLAS library loaded into this process (its resolved path), or "" when none is (LibTorch

@@ -53,6 +53,7 @@ struct FitOptions {
   // optimizer steps' worth).
   std::int64_t patience = -1;
   double min_delta = 0;              // an improvement of the monitor must exceed this
+  std::int64_t val_every = 1;        // validate every N epochs (and the first and last)
   double ema_decay = 0.999;          // 0 = no EMA
   bool snapshots = true;             // a snapshot at each warm restart
   std::int64_t overfit_batches = 0;  // > 0: train and validate on these batches only

@@ -50,10 +50,16 @@ struct TrainContext {
   // The loss scaler found an inf/NaN gradient (the scale was too high, not a divergence): the
   // step is skipped and the scale backed off before the callbacks see it.
   bool loss_scale_overflow = false;
+  // The loss scaler checked every gradient of this step and found them all finite (callbacks
+  // need not check again: on CUDA each check is a device sync).
+  bool gradients_checked_finite = false;
   // The run's one monitored metric (TrainerOptions::monitor): its best so far and whether this
   // epoch improved on it (set after validation, before on_validation_end).
   const MetricTracker* monitor = nullptr;
   bool improved = false;
+  // There is validation data but this epoch did not run it (TrainerOptions::val_every): no val_*
+  // metrics, nothing for the monitor.
+  bool validation_skipped = false;
 };
 
 // Where a callback runs among the others (ascending; equal values keep their registration order).

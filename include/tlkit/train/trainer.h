@@ -37,7 +37,11 @@ struct TrainerOptions {
   // watch it (mode kAuto: maximised for names containing "acc").
   std::string monitor = "val_loss";
   Mode monitor_mode = Mode::kAuto;
-  double min_delta = 0;         // an improvement must exceed this
+  double min_delta = 0;  // an improvement must exceed this
+  // Validation every N epochs (and always after the first and the last): many tiny epochs (a
+  // handful of images) need not each be validated. Early stopping still counts epochs since the
+  // best; a metric-driven schedule (plateau) steps on validated epochs only.
+  std::int64_t val_every = 1;
   double grad_clip_norm = 0;    // 0 = no clipping
   std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
@@ -86,13 +90,13 @@ class Trainer {
   Network& network() { return network_; }
   torch::optim::Optimizer& optimizer() { return optimizer_; }
   const TrainerOptions& options() const { return options_; }
-  std::vector<double> learning_rates() const;  // one per param group
+  std::vector<double> learning_rates() const;                      // one per param group
   const LossScaler* loss_scaler() const { return scaler_.get(); }  // null without scale_loss
 
  private:
   struct Parallel;
   Metrics train_epoch(TrainContext& context, BatchSource& train, Parallel* parallel);
-  void step_scheduler_after_epoch(const Metrics& metrics);
+  void step_scheduler_after_epoch(const Metrics& metrics, bool validation_skipped);
   [[noreturn]] void interrupt(TrainContext& context, int signal);
 
   Network& network_;
