@@ -20,61 +20,72 @@ tlkit=build/tlkit
 mkdir -p "$out"
 start=$(date +%s)
 
-echo "== 1. pretrain vgg_cifar on printed characters"
-if [ ! -f "$out/pretrain/model.pt" ]; then
-  $PY scripts/make_glyph_folder.py --out "$out/glyphs" --variants 12
-  $PY scripts/export_vgg16.py --arch vgg_cifar --num-classes 62 --resize 32 --random-init \
-    --out "$out/vgg_cifar_glyphs_random.pt"
-  $tlkit train --model "$out/vgg_cifar_glyphs_random.pt" --reinit --data "$out/glyphs" \
-    --out "$out/pretrain" --val-split 0.1 --epochs 2 --batch-size 128 --optimizer adam:lr=2e-3 \
-    --schedule cosine --no-snapshots --ema-decay 0 --flip 0 --min-crop-scale 0.7 --seed 1 \
-    --no-progress -q
-fi
-$PY scripts/export_vgg16.py --arch vgg_cifar --num-classes 10 --resize 32 --random-init \
-  --out "$out/vgg_cifar_random.pt" >/dev/null
-
-echo "== 2. scratch vs transfer on handwritten digits"
-# One (size, seed) pair per job, as many jobs at once as there are cores, each on one thread:
-# these networks and batches are small, so two single-threaded runs side by side do about twice
-# the work of one run on two threads.
+# Every run is a job, as many at once as there are cores, each on one thread: these networks and
+# batches are small, so two single-threaded runs side by side do about twice the work of one run
+# on two threads. Pretraining runs beside the scratch runs (they do not need it); the transfer
+# runs start once it is done. Longest jobs first, so the cores finish together.
 jobs="${TLKIT_DEMO_JOBS:-$(nproc)}"
-one_pair() {
+running=0
+reap() {
+  [ "$running" -gt 0 ] || { echo "pretraining did not finish: see $out/pretrain.log" >&2; exit 1; }
+  wait -n || { echo "a run failed: see the logs in $out and $out/n*/seed*/" >&2; exit 1; }
+  running=$((running - 1))
+}
+submit() {
+  "$@" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then reap; fi
+}
+pretrain() {
+  {
+    $PY scripts/make_glyph_folder.py --out "$out/glyphs" --variants 12
+    $PY scripts/export_vgg16.py --arch vgg_cifar --num-classes 62 --resize 32 --random-init \
+      --out "$out/vgg_cifar_glyphs_random.pt"
+    $tlkit train --model "$out/vgg_cifar_glyphs_random.pt" --reinit --data "$out/glyphs" \
+      --out "$out/pretrain" --val-split 0.1 --epochs 2 --batch-size 128 \
+      --optimizer adam:lr=2e-3 --schedule cosine --no-snapshots --ema-decay 0 --flip 0 \
+      --min-crop-scale 0.7 --seed 1 --threads 1 --no-progress -q
+  } >"$out/pretrain.log" 2>&1
+  echo "   pretraining done ($(( $(date +%s) - start )) s)"
+}
+scratch() {
   local n=$1 seed=$2 run="$out/n$1/seed$2"
+  mkdir -p "$run"
   $PY scripts/make_digits_folder.py --out "$run/digits" --train-per-class "$n" \
     --val-per-class "$n" --test-per-class 100 --seed "$seed" >/dev/null
-  # From scratch: Adam 1e-3, cosine, 600 optimizer steps, EMA; no early stopping; validated about
-  # every 50 steps (an epoch is one step at 1 image per class).
+  # From scratch: Adam 1e-3, cosine, 600 optimizer steps, EMA; no early stopping; validated
+  # every 10 steps (an epoch is one step at 1 image per class).
   local images=$((10 * n)) batch steps epochs
   batch=$((images < 10 ? images : 10))
   steps=$(( (images + batch - 1) / batch ))
   epochs=$(( (600 + steps - 1) / steps ))
   $tlkit train --model "$out/vgg_cifar_random.pt" --reinit --data "$run/digits" \
     --out "$run/scratch" --epochs "$epochs" --batch-size "$batch" --optimizer adam:lr=1e-3 \
-    --schedule cosine --patience 0 --ema-decay 0.99 --val-every $(( (50 + steps - 1) / steps )) \
-    --flip 0 --seed "$seed" --threads 1 \
-    --no-progress -q >"$run/scratch.log" 2>&1
+    --schedule cosine --patience 0 --ema-decay 0.99 --val-every $(( (10 + steps - 1) / steps )) \
+    --flip 0 --seed "$seed" --threads 1 --no-progress -q >"$run/scratch.log" 2>&1
+  echo "   $n per class, seed $seed: scratch done ($(( $(date +%s) - start )) s)"
+}
+transfer() {
+  local n=$1 seed=$2 run="$out/n$1/seed$2"
   # Transfer: tlkit finetune with its defaults.
   $tlkit finetune --model "$out/pretrain/model.pt" --data "$run/digits" --out "$run/finetune" \
     --flip 0 --seed "$seed" --threads 1 --no-progress -q >"$run/finetune.log" 2>&1
-  echo "   $n per class, seed $seed done ($(( $(date +%s) - start )) s)"
+  echo "   $n per class, seed $seed: transfer done ($(( $(date +%s) - start )) s)"
 }
-running=0
-# The largest sizes and the 600-epoch scratch runs at 1 per class first, so the jobs end together.
-for n in 30 1 10 5 2; do
-  for seed in 1 2 3; do
-    mkdir -p "$out/n$n/seed$seed"
-    one_pair "$n" "$seed" &
-    running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then
-      wait -n || { echo "a run failed: see $out/n*/seed*/{scratch,finetune}.log" >&2; exit 1; }
-      running=$((running - 1))
-    fi
-  done
+
+$PY scripts/export_vgg16.py --arch vgg_cifar --num-classes 10 --resize 32 --random-init \
+  --out "$out/vgg_cifar_random.pt" >/dev/null
+echo "== 1. pretrain vgg_cifar on printed characters, and train from scratch on digits"
+[ -f "$out/pretrain/model.pt" ] || submit pretrain
+for n in 1 2 30 10 5; do
+  for seed in 1 2 3; do submit scratch "$n" "$seed"; done
 done
-while [ "$running" -gt 0 ]; do
-  wait -n || { echo "a run failed: see $out/n*/seed*/{scratch,finetune}.log" >&2; exit 1; }
-  running=$((running - 1))
+echo "== 2. transfer the pretrained network to the digits"
+while [ ! -f "$out/pretrain/model.pt" ]; do reap; done
+for n in 30 2 10 1 5; do
+  for seed in 1 2 3; do submit transfer "$n" "$seed"; done
 done
+while [ "$running" -gt 0 ]; do reap; done
 
 echo "== 3. results"
 $PY scripts/demo_table.py "$out" --sizes 1,2,5,10,30 --seeds 1,2,3 --out "$out/table.md" \

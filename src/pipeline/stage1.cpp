@@ -367,6 +367,25 @@ ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_
 }
 }  // namespace
 
+// The stage-1 head's row of the results table, on the evaluation split: its features are
+// extracted for the chosen head only (not for every candidate depth).
+ResultRow head_row(model::Classifier& model, const std::string& head, const PreparedData& data,
+                   const RunConfig& config) {
+  const auto layer = model.feature_layer_for(head);
+  const auto eval_features =
+      data.eval == data.val
+          ? cached_features(model, {data.val, "val", layer, model_sha256(model)}, config)
+          : cached_features(model, {data.eval, data.eval_split, layer, model_sha256(model)},
+                            config);
+  train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
+    return model.forward_from(x, head);
+  });
+  train::TensorBatchSource source(eval_features.features, eval_features.labels, 1024, false);
+  const auto e = train::evaluate(network, source, static_cast<std::int64_t>(data.classes.size()),
+                                 config.fit.device);
+  return {"feature extraction (stage 1 head), from " + head, e.accuracy, e.loss, e.examples};
+}
+
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
                       const RunConfig& config, bool estimate, const fs::path& log_dir) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
@@ -388,8 +407,6 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   };
   const auto train_features = features(data.train, "train");
   const auto val_features = features(data.val, "val");
-  const auto eval_features =
-      data.eval == data.val ? val_features : features(data.eval, data.eval_split);
   logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head,
                  feature_layer);
 
@@ -398,7 +415,6 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
     return model.forward_from(x, head);
   });
   train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
-  train::TensorBatchSource eval_source(eval_features.features, eval_features.labels, 1024, false);
   // Trained on standardised features when the head starts with a fully connected layer; the
   // statistics are folded into it afterwards and every score below is on the raw features.
   // Folding the mean needs the layer's bias: a head without one trains on the raw features (and
@@ -454,8 +470,7 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
     result.estimate = result.validation;
     result.estimate_name = "the val split (" + std::to_string(val_features.labels.size(0)) + ")";
   }
-  const auto e = train::evaluate(network, eval_source, num_classes, config.fit.device);
-  result.row = {"feature extraction (stage 1 head), from " + head, e.accuracy, e.loss, e.examples};
+  if (!estimate) result.row = head_row(model, head, data, config);
   return result;
 }
 
@@ -514,6 +529,7 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
   // The winner as trained (not trained again): its weights, and its logs from
   // stage1/candidates/<head>/ copied up to stage1/ (every candidate's stay there).
   train::copy_state(whole, best_state);
+  best.row = head_row(model, best.head, data, config);
   if (train::is_main_process()) {
     std::error_code ignored;
     for (const auto& entry : fs::directory_iterator(dir / "candidates" / best.head, ignored))

@@ -25,8 +25,9 @@ struct HeadResult {
 // Trains the head that starts at `head` (re-initialised unless it is the classification layer,
 // fresh from replace_head) on cached features; the model keeps the head's best weights on val.
 // With `estimate`, a small val split (fewer than 5 images of some class) is backed by k-fold
-// cross-validation, which `estimate` then holds; else the estimate is the val split. The stage's
-// metrics.csv and events go into `log_dir`.
+// cross-validation, which `estimate` then holds, and the row on the evaluation split is left
+// empty (the caller fills it for the chosen head); else the estimate is the val split. The
+// stage's metrics.csv and events go into `log_dir`.
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
                       const RunConfig& config, bool estimate, const std::filesystem::path& log_dir);
 

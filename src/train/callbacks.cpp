@@ -173,9 +173,9 @@ void BestWeights::load(torch::serialize::InputArchive& archive) {
   std::int64_t file_epoch = -1;
   weights_ = load_state(file_, &file_epoch);
   if (file_epoch != epoch_) {
-    // Killed between writing best.pt and last.pt: the file is one improvement ahead of the
-    // checkpoint.
-    logger()->warn(
+    // Killed after best.pt was written and before the next last.pt (which need not follow every
+    // epoch): the file is ahead of the checkpoint; the resumed epochs find that best again.
+    logger()->info(
         "'{}' holds the weights of epoch {}, the checkpoint's best is epoch {}; using the file",
         file_.string(), file_epoch, epoch_);
     epoch_ = file_epoch;
@@ -185,13 +185,26 @@ void BestWeights::load(torch::serialize::InputArchive& archive) {
 // ------------------------------------------------------------------------- Checkpoint
 Checkpoint::Checkpoint(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
-bool Checkpoint::on_epoch_end(TrainContext& context) {
+void Checkpoint::write(TrainContext& context) {
+  const auto start = std::chrono::steady_clock::now();
   context.trainer.save_checkpoint(last_path());
+  written_at_ = std::chrono::steady_clock::now();
+  write_seconds_ = std::chrono::duration<double>(written_at_ - start).count();
+  written_ = true;
+}
+
+bool Checkpoint::on_epoch_end(TrainContext& context) {
+  const bool must =
+      !written_ || context.epoch + 1 >= context.epochs || !context.stop_reason.empty();
+  const double since =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - written_at_).count();
+  epoch_end_written_ = must || since >= 10 * write_seconds_;
+  if (epoch_end_written_) write(context);
   return false;
 }
 
 void Checkpoint::on_interrupt(TrainContext& context) {
-  if (context.batch > 0) context.trainer.save_checkpoint(last_path());
+  if (context.batch > 0 || !epoch_end_written_) write(context);
   context.stop_reason = "checkpoint " + last_path().string() +
                         " holds it: the same command with --resume continues from there";
 }

@@ -15,6 +15,7 @@
 //   InitialLossCheck  warns when the first loss is far from ln(C), the loss of uniform predictions.
 //   CsvLogger / TensorBoardLogger  one row / one scalar per metric and epoch.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -68,18 +69,27 @@ class BestWeights : public Callback {
   std::int64_t epoch_ = -1;
 };
 
+// last.pt at the end of every epoch whose training took at least 10x as long as the last write
+// (so writing costs at most ~10% of the run, however tiny its epochs), always at the last epoch,
+// when a callback stops the run, and on a signal (mid-epoch too). A kill -9 loses at most about
+// ten writes' worth of training; the resumed run repeats it bit for bit.
 class Checkpoint : public Callback {
  public:
   explicit Checkpoint(std::filesystem::path dir);
   std::string name() const override { return "checkpoint"; }
   CallbackOrder order() const override { return CallbackOrder::kCheckpoint; }
   bool on_epoch_end(TrainContext& context) override;
-  // Mid-epoch: writes last.pt at the step in hand (at an epoch's end it is written already).
+  // Writes last.pt at the step in hand, unless this epoch's end wrote it already.
   void on_interrupt(TrainContext& context) override;
   std::filesystem::path last_path() const { return dir_ / "last.pt"; }
 
  private:
+  void write(TrainContext& context);
   std::filesystem::path dir_;
+  double write_seconds_ = 0;  // how long the last write took
+  bool written_ = false;
+  bool epoch_end_written_ = false;
+  std::chrono::steady_clock::time_point written_at_;
 };
 
 // Weights-only files for snapshots, best weights and exports of a state: one archive of named
