@@ -72,7 +72,8 @@ def main(argv):
     scripted = torch.jit.load(args.model)
     arch = scripted.tlkit_architecture
     classes = sorted(os.listdir(os.path.join(args.data, "train")))
-    ns = argparse.Namespace(arch=arch, num_classes=len(scripted.tlkit_class_names), weights=None)
+    ns = argparse.Namespace(arch=arch, num_classes=len(scripted.tlkit_class_names), weights=None,
+                            dropout=0.5)
     model = export_vgg16.build_model(ns)[0]
     model.load_state_dict(scripted.state_dict())
     model.classifier[6] = nn.Linear(model.classifier[6].in_features, len(classes))
