@@ -372,11 +372,9 @@ ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_
 ResultRow head_row(model::Classifier& model, const std::string& head, const PreparedData& data,
                    const RunConfig& config) {
   const auto layer = model.feature_layer_for(head);
-  const auto eval_features =
-      data.eval == data.val
-          ? cached_features(model, {data.val, "val", layer, model_sha256(model)}, config)
-          : cached_features(model, {data.eval, data.eval_split, layer, model_sha256(model)},
-                            config);
+  const bool on_val = data.eval == data.val;  // the val features are cached under "val"
+  const auto eval_features = cached_features(
+      model, {data.eval, on_val ? "val" : data.eval_split, layer, model_sha256(model)}, config);
   train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
     return model.forward_from(x, head);
   });
