@@ -57,29 +57,14 @@ def accuracy(model, x, y):
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-def main(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--head-steps", type=int, default=400)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    scripted = torch.jit.load(args.model)
-    arch = scripted.tlkit_architecture
-    classes = sorted(os.listdir(os.path.join(args.data, "train")))
-    ns = argparse.Namespace(arch=arch, num_classes=len(scripted.tlkit_class_names), weights=None,
-                            dropout=0.5)
-    model = export_vgg16.build_model(ns)[0]
-    model.load_state_dict(scripted.state_dict())
-    model.classifier[6] = nn.Linear(model.classifier[6].in_features, len(classes))
-    prep = (scripted.tlkit_resize, scripted.tlkit_crop, list(scripted.tlkit_mean), list(scripted.tlkit_std))
-    train_x, train_y = load_split(args.data, "train", classes, *prep)
-    test_x, test_y = load_split(args.data, "test", classes, *prep)
+def two_stage(model, holder, head_key, train, test, args):
+    """Stage 1 then stage 2 on `model`, whose classification layer is holder[head_key] (replaced
+    here for the folder's classes). Returns (stage-1 test accuracy, final test accuracy)."""
+    train_x, train_y = train
+    test_x, test_y = test
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    holder[head_key] = nn.Linear(holder[head_key].in_features, classes)
+    head = holder[head_key]
     g = torch.Generator().manual_seed(args.seed)
     loss_fn = nn.CrossEntropyLoss()
     batch = min(args.batch_size, len(train_y))
@@ -87,7 +72,6 @@ def main(argv):
     # 1. The new head on the frozen network.
     for q in model.parameters():
         q.requires_grad_(False)
-    head = model.classifier[6]
     for q in head.parameters():
         q.requires_grad_(True)
     optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
@@ -116,10 +100,45 @@ def main(argv):
             optimizer.zero_grad()
             loss_fn(model(train_x[idx]), train_y[idx]).backward()
             optimizer.step()
-    final = accuracy(model, test_x, test_y)
+    return stage1, accuracy(model, test_x, test_y)
+
+
+def recipe_arguments(p):
+    p.add_argument("--data", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--head-steps", type=int, default=400)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2)
+
+
+def run(model, holder, head_key, prep, args):
+    """Loads DIR/train and DIR/test with `prep` (resize, crop, mean, std), runs the recipe and
+    prints its JSON line."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    classes = sorted(os.listdir(os.path.join(args.data, "train")))
+    train = load_split(args.data, "train", classes, *prep)
+    test = load_split(args.data, "test", classes, *prep)
+    stage1, final = two_stage(model, holder, head_key, train, test, args)
     print(json.dumps({"data": args.data, "seed": args.seed, "stage1_test_accuracy": stage1,
-                      "test_accuracy": final, "train_images": len(train_y), "test_images": len(test_y)}))
+                      "test_accuracy": final, "train_images": len(train[1]), "test_images": len(test[1])}))
     return 0
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    recipe_arguments(p)
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    scripted = torch.jit.load(args.model)
+    ns = argparse.Namespace(arch=scripted.tlkit_architecture, num_classes=len(scripted.tlkit_class_names),
+                            weights=None, dropout=0.5)
+    model = export_vgg16.build_model(ns)[0]
+    model.load_state_dict(scripted.state_dict())
+    prep = (scripted.tlkit_resize, scripted.tlkit_crop, list(scripted.tlkit_mean), list(scripted.tlkit_std))
+    return run(model, model.classifier, 6, prep, args)
 
 
 if __name__ == "__main__":
