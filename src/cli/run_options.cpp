@@ -215,7 +215,15 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                 {"lr-decay",
                  with_default("lr x decay^k for the k-th parametrised layer below the head",
                               text(d.lr_decay)),
-                 value<double>()}});
+                 value<double>()},
+                {"baseline",
+                 "scratch: also train the same network from random weights with stage 2's "
+                 "budget and report it beside (never exported); default none",
+                 value<std::string>()},
+                {"baseline-optimizer",
+                 "the baseline's optimizer spec (default: stage 2's at torch's default lr, "
+                 "e.g. adam:lr=0.001; 10x stage 2's lr for SGD)",
+                 value<std::string>()}});
   }
 }
 
@@ -283,6 +291,8 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
     take(result, "unfreeze-from", config.unfreeze_from);
     take(result, "lr-rules", config.lr_rules);
     take(result, "lr-decay", config.lr_decay);
+    take(result, "baseline", config.baseline);
+    take(result, "baseline-optimizer", config.baseline_optimizer);
   }
   config.validate();
   return config;

@@ -140,7 +140,16 @@ c10::Device Classifier::device() const {
 
 Classifier Classifier::clone() const {
   auto copy = std::make_shared<Impl>(*impl_);
-  copy->module = impl_->module.clone();
+  {
+    // Copied outside autograd (a copy of a trainable parameter would otherwise be a non-leaf
+    // that no optimizer takes), each parameter as trainable as its original.
+    at::NoGradGuard no_grad;
+    copy->module = impl_->module.clone();
+    const auto from = impl_->module.parameters(/*recurse=*/true);
+    const auto to = copy->module.parameters(/*recurse=*/true);
+    for (auto a = from.begin(), b = to.begin(); a != from.end() && b != to.end(); ++a, ++b)
+      (*b).requires_grad_((*a).requires_grad());
+  }
   copy->layers = detail::list_layers(copy->module);
   for (size_t i = 0; i < copy->layers.size(); ++i) {
     copy->layers[i].info = impl_->layers[i].info;

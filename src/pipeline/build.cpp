@@ -268,6 +268,13 @@ double base_lr(const std::string& optimizer_spec) {
   return optim::resolved_lr(optim::parse_optimizer_settings(optimizer_spec));
 }
 
+std::string baseline_optimizer_for(const std::string& stage2_spec) {
+  auto spec = optim::parse_optimizer_settings(stage2_spec);
+  const auto lr = optim::default_lr(spec.name);
+  spec.settings.lr = lr ? *lr : 10 * optim::resolved_lr(spec);
+  return optim::format_optimizer_settings(spec);
+}
+
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(
     const std::string& spec, const std::vector<model::ParamGroupSpec>& groups) {
   TLKIT_CHECK(!groups.empty(), "nothing to train: every parameter is frozen; unfreeze some layers");

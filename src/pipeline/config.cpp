@@ -120,6 +120,8 @@ std::vector<Field> fields(RunConfig& c) {
           field("lr_rules", c.lr_rules),
           field("lr_decay", c.lr_decay),
           field("reinitialize", c.reinitialize),
+          field("baseline", c.baseline),
+          field("baseline_optimizer", c.baseline_optimizer),
           field("resume", c.resume)};
 }
 
@@ -247,6 +249,15 @@ void RunConfig::validate() const {
     check_specs(head.optimizer, head.schedule, std::max<std::int64_t>(head.epochs, 1),
                 "stage 1 (--head-optimizer / --head-schedule)");
     if (!lr_rules.empty()) model::parse_lr_rules(lr_rules);
+    TLKIT_CHECK(baseline.empty() || baseline == "none" || baseline == "scratch",
+                "--baseline must be scratch or none, got '", baseline, "'");
+    if (baseline == "scratch")
+      check_specs(
+          baseline_optimizer.empty() ? baseline_optimizer_for(fit.optimizer) : baseline_optimizer,
+          fit.schedule, std::max<std::int64_t>(fit.epochs, 1),
+          "the baseline (--baseline-optimizer)");
+  } else {
+    TLKIT_CHECK(baseline.empty() || baseline == "none", "--baseline is a finetune option");
   }
   if (resume) {
     const auto last = out / "checkpoints" / "last.pt";

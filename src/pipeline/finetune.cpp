@@ -5,9 +5,13 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/optim/optimizer.h>
 
+#include <algorithm>
+
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/data/random.h>
 #include <tlkit/model/param_groups.h>
+#include <tlkit/train/distributed.h>
 #include <tlkit/train/precision.h>
 
 #include "run.h"
@@ -33,6 +37,48 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
     model.unfreeze_from(config.unfreeze_from);
   }
   return model::param_groups_by_depth(model, lr, config.lr_decay, head);
+}
+
+// --baseline scratch: the same network from fresh random weights, every layer at one lr, with
+// stage 2's budget (batch, epochs, schedule, early stopping, EMA) and its own folder
+// (RUN/baseline: metrics, checkpoints, so --resume continues it too). Its best single model on
+// validation, measured on the evaluation split like the transfer rows; never exported.
+ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& transferred,
+                           const RunConfig& config) {
+  auto model = transferred.clone();
+  torch::manual_seed(data::derive_seed(config.data.seed, 0x5c7a7c4b));  // the baseline's own stream
+  model.reinitialize();
+  model.unfreeze_all();
+  auto fit = config.fit;
+  fit.optimizer = config.baseline_optimizer.empty() ? baseline_optimizer_for(config.fit.optimizer)
+                                                    : config.baseline_optimizer;
+  auto optimizer =
+      build_optimizer(fit.optimizer, model::single_param_group(model, base_lr(fit.optimizer)));
+  train::ScriptNetwork script(model.module());
+  if (fit.channels_last) train::set_channels_last(script, true);
+  train::PrecisionNetwork network(script, train::parse_precision(fit.precision), fit.channels_last,
+                                  fit.device);
+  network.set_dropout(fit.overfit_batches == 0);
+  const auto sources = make_sources(run.data, model, detail::loading_options(config));
+  auto setup = detail::main_stage(config, "baseline (from scratch)", run.data.classes);
+  setup.dir = config.out / "baseline";
+  setup.lr_option = "--baseline-optimizer";
+  setup.resume = config.resume && fs::exists(setup.dir / "checkpoints" / "last.pt");
+  logger()->info(
+      "baseline: the same network from random weights, every layer, {}, stage 2's budget",
+      fit.optimizer);
+  const auto outcome =
+      fit_stage(network, *optimizer, fit, *sources.train, sources.val.get(), setup);
+  network.set_dropout(true);
+  if (fit.channels_last) train::set_channels_last(script, false);
+  network.train(false);
+  const auto candidates = stage_candidates(outcome);
+  const auto num_classes = static_cast<std::int64_t>(run.data.classes.size());
+  const auto selection =
+      select_on_validation(network, candidates, *sources.val, fit.monitor, num_classes, fit.device);
+  const auto e = train::evaluate(network, *sources.eval, num_classes, fit.device);
+  return {"baseline: from scratch, " + candidates[selection.chosen].name + " (not exported)",
+          e.accuracy, e.loss, e.examples};
 }
 
 }  // namespace
@@ -79,7 +125,22 @@ RunResult finetune(const RunConfig& requested) {
   network.set_dropout(true);
   // The exported weights are plain contiguous tensors, whatever the layout trained in.
   if (config.fit.channels_last) train::set_channels_last(script, false);
-  return detail::finish_run(run, network, outcome, std::move(stage1), sources, config);
+  auto result = detail::finish_run(run, network, outcome, std::move(stage1), sources, config);
+  if (config.baseline != "scratch") return result;
+
+  // After the export: the transfer model is written whatever happens to the baseline.
+  throw_if_interrupted("the transfer run is complete and exported; the baseline had not started");
+  const auto row = scratch_baseline(run, model, config);
+  const auto exported = std::find_if(result.rows.begin(), result.rows.end(),
+                                     [](const ResultRow& r) { return r.exported; });
+  logger()->info(
+      "baseline: from scratch {:.2f}% on {}, the exported transfer model {:.2f}% ({:+.2f} points)",
+      100 * row.accuracy, result.split, 100 * exported->accuracy,
+      100 * (exported->accuracy - row.accuracy));
+  result.rows.push_back(row);
+  if (train::is_main_process())
+    detail::write_report(run.requested, config, result, outcome.fit.history);
+  return result;
 }
 
 }  // namespace tlkit::pipeline

@@ -23,7 +23,7 @@ namespace {
 // stay: they are keyed and re-extracted when stale.
 void clear_previous_run(const fs::path& out) {
   std::error_code ignored;
-  for (const auto* name : {"checkpoints", "snapshots", "stage1"})
+  for (const auto* name : {"checkpoints", "snapshots", "stage1", "baseline"})
     fs::remove_all(out / name, ignored);
   for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md",
                            "curves_loss.png", "curves_accuracy.png"})

@@ -351,6 +351,52 @@ TEST_F(PipelineCli, AHeadWithoutABiasTrainsOnRawFeatures) {
       << tlkit::read_file(out / "results.md");
 }
 
+// --baseline scratch: the same network from random weights with stage 2's budget, at 10x stage
+// 2's lr for SGD (torch has no default), in RUN/baseline, reported beside and never exported;
+// --resume of the finished run gives the same row.
+TEST_F(PipelineCli, BaselineFromScratchIsReportedBesideAndNeverExported) {
+  const auto out = dir_ / "baseline_run";
+  const std::string args = "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                           quoted(data()) + " --out " + quoted(out) +
+                           " --head-from classifier.6 --epochs 3 --batch-size 6 "
+                           "--optimizer momentum:lr=0.02 --baseline scratch --seed 4 --no-progress";
+  const auto result = tlkit_cli(args);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output,
+                       "baseline: the same network from random weights, every "
+                       "layer, momentum:lr=0.2"))
+      << result.output;
+  EXPECT_TRUE(contains(result.output, "baseline: from scratch ")) << result.output;
+  EXPECT_EQ(lines_of(out / "baseline" / "metrics.csv").size(), 4u);
+  EXPECT_TRUE(fs::exists(out / "baseline" / "checkpoints" / "last.pt"));
+  std::string baseline_row;
+  int exported = 0;
+  for (const auto& line : lines_of(out / "results.md")) {
+    if (line.rfind("| baseline: from scratch, ", 0) == 0) baseline_row = line;
+    exported += contains(line, "(exported)");
+  }
+  ASSERT_FALSE(baseline_row.empty()) << tlkit::read_file(out / "results.md");
+  EXPECT_TRUE(contains(baseline_row, "(not exported)")) << baseline_row;
+  EXPECT_FALSE(contains(baseline_row, "(exported)")) << baseline_row;
+  EXPECT_EQ(exported, 1);
+  const auto summary = tlkit::Json::parse(tlkit::read_file(out / "summary.json"));
+  EXPECT_EQ(summary.at("config").at("baseline").as_string(), "scratch");
+
+  // Resumed after the end: nothing trains again, the same baseline row.
+  const auto resumed = tlkit_cli(args + " --resume");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  std::string again;
+  for (const auto& line : lines_of(out / "results.md"))
+    if (line.rfind("| baseline: from scratch, ", 0) == 0) again = line;
+  EXPECT_EQ(again, baseline_row);
+
+  const auto bad = tlkit_cli("finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                             quoted(data()) + " --out " + quoted(dir_ / "bad") +
+                             " --baseline random --no-progress");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(contains(bad.output, "--baseline must be scratch or none")) << bad.output;
+}
+
 TEST_F(PipelineCli, LrFindWritesTheCurveAndASuggestion) {
   const auto out = dir_ / "lr";
   const auto result =

@@ -265,3 +265,27 @@ TEST(Classifier, CloneIsDeep) {
   EXPECT_TRUE(
       torch::equal(copy.forward_until(x, "classifier.4"), model.forward_until(x, "classifier.4")));
 }
+
+// A copy of a partly trainable model trains like the original: leaf parameters (an optimizer
+// takes them), as trainable as the originals, and frozen ones stay frozen.
+TEST(Classifier, CloneKeepsTrainableLeafParameters) {
+  auto model = Classifier::load(tlkit::test::tiny_model());
+  model.freeze_all();
+  model.unfreeze_from("classifier.3");
+  auto copy = model.clone();
+  const auto from = model.module().parameters();
+  const auto to = copy.module().parameters();
+  size_t trainable = 0;
+  auto a = from.begin();
+  for (auto b = to.begin(); b != to.end(); ++a, ++b) {
+    EXPECT_TRUE((*b).is_leaf());
+    EXPECT_EQ((*b).requires_grad(), (*a).requires_grad());
+    EXPECT_FALSE((*b).is_same(*a));
+    trainable += (*b).requires_grad();
+  }
+  EXPECT_GT(trainable, 0u);
+  std::vector<torch::Tensor> params;
+  for (const auto& p : copy.module().parameters())
+    if (p.requires_grad()) params.push_back(p);
+  EXPECT_NO_THROW(torch::optim::SGD(params, torch::optim::SGDOptions(0.1)));
+}

@@ -100,6 +100,9 @@ Sources make_sources(const PreparedData& data, const model::Classifier& model,
 // ------------------------------------------------------------------ optimizer, schedule, trainer
 // The lr an optimizer spec trains at: its lr=, else torch.optim's default for that optimizer.
 double base_lr(const std::string& optimizer_spec);
+// finetune --baseline scratch's optimizer: stage 2's spec at torch.optim's default lr for it
+// (a fine-tuning lr is too small from random weights), or 10x its lr where torch has none (SGD).
+std::string baseline_optimizer_for(const std::string& stage2_spec);
 // The optimizer of `spec` over `groups`, each group at its own lr (per-layer rates keep their
 // ratios).
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(

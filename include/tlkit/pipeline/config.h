@@ -101,7 +101,14 @@ struct RunConfig {
   std::string lr_rules;       // finetune: "regex=lr,..." (0 = frozen); overrides the depth decay
   double lr_decay = 0.8;  // finetune: lr x decay^k for the k-th parametrised layer below the head
   bool reinitialize = false;  // train: fresh random weights (training from scratch)
-  bool resume = false;        // continue from out/checkpoints/last.pt
+  // finetune: "scratch" also trains the same network from fresh random weights with stage 2's
+  // budget (batch, epochs, schedule, early stopping, EMA; every layer, one lr) and reports it
+  // beside the transfer results, never exported; "" (or "none"): no baseline.
+  std::string baseline;
+  // The baseline's optimizer spec; empty: stage 2's optimizer at torch's default lr for it
+  // (Adam 1e-3), or 10x stage 2's lr where torch has none (SGD).
+  std::string baseline_optimizer;
+  bool resume = false;  // continue from out/checkpoints/last.pt
 
   // The defaults of a command ("train" or "finetune").
   static RunConfig defaults(const std::string& command);
