@@ -84,7 +84,6 @@ def pretrain(args):
 
 def recipe(args):
     state = torch.load(args.state)
-    torch.manual_seed(args.seed)
     model = Net(state["head.4.weight"].shape[0])
     model.load_state_dict(state)
     return python_two_stage.run(model, model.head, 4, PREP, args)

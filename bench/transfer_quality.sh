@@ -12,6 +12,8 @@
 #       names, 32x32 with mean/std 0.5, TorchScript without tlkit metadata), pretrained here in
 #       PyTorch on the same printed characters; tlkit gets it with the preprocessing flags only;
 #       writes bench/results/transfer_quality_foreign.md (about 25 minutes on 2 cores)
+# A folder's finetune run (and the foreign model) already there is reused: delete the folder to
+# measure a changed tlkit again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3

@@ -131,7 +131,6 @@ def main(argv):
     p.add_argument("--model", required=True)
     recipe_arguments(p)
     args = p.parse_args(argv)
-    torch.manual_seed(args.seed)
     scripted = torch.jit.load(args.model)
     ns = argparse.Namespace(arch=scripted.tlkit_architecture, num_classes=len(scripted.tlkit_class_names),
                             weights=None, dropout=0.5)

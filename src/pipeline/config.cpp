@@ -196,6 +196,8 @@ RunConfig RunConfig::resolved(size_t train_images) const {
                                      : std::max<std::int64_t>(10, epochs_for(500, head_spe));
   r.head.steps = r.head.epochs * head_spe;
   if (r.head.patience == 0) r.head.patience = std::max<std::int64_t>(10, epochs_for(100, head_spe));
+  if (r.baseline == "scratch" && r.baseline_optimizer.empty())
+    r.baseline_optimizer = baseline_optimizer_for(r.fit.optimizer);
   return r;
 }
 

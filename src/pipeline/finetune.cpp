@@ -12,7 +12,6 @@
 #include <tlkit/data/random.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/train/distributed.h>
-#include <tlkit/train/precision.h>
 
 #include "run.h"
 #include "stage1.h"
@@ -50,15 +49,10 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   model.reinitialize();
   model.unfreeze_all();
   auto fit = config.fit;
-  fit.optimizer = config.baseline_optimizer.empty() ? baseline_optimizer_for(config.fit.optimizer)
-                                                    : config.baseline_optimizer;
+  fit.optimizer = config.baseline_optimizer;  // resolved: never empty here
   auto optimizer =
       build_optimizer(fit.optimizer, model::single_param_group(model, base_lr(fit.optimizer)));
-  train::ScriptNetwork script(model.module());
-  if (fit.channels_last) train::set_channels_last(script, true);
-  train::PrecisionNetwork network(script, train::parse_precision(fit.precision), fit.channels_last,
-                                  fit.device);
-  network.set_dropout(fit.overfit_batches == 0);
+  detail::StageNetwork stage(model.module(), fit);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "baseline (from scratch)", run.data.classes);
   setup.dir = config.out / "baseline";
@@ -67,10 +61,8 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   logger()->info(
       "baseline: the same network from random weights, every layer, {}, stage 2's budget",
       fit.optimizer);
-  const auto outcome =
-      fit_stage(network, *optimizer, fit, *sources.train, sources.val.get(), setup);
-  network.set_dropout(true);
-  if (fit.channels_last) train::set_channels_last(script, false);
+  const auto outcome = stage.fit(*optimizer, fit, sources, setup);
+  auto& network = stage.network();
   network.train(false);
   const auto candidates = stage_candidates(outcome);
   const auto num_classes = static_cast<std::int64_t>(run.data.classes.size());
@@ -100,12 +92,10 @@ RunResult finetune(const RunConfig& requested) {
   detail::Earlier stage1;
   stage1.rows.push_back(head_result.row);
   logger()->info("stage 1: {:.2f}% on {}", 100 * stage1.rows.back().accuracy, run.data.eval_split);
-  train::ScriptNetwork script(model.module());
-  stage1.candidates.push_back({"stage 1 head", train::clone_state(script)});
+  stage1.candidates.push_back(
+      {"stage 1 head", train::clone_state(train::ScriptNetwork(model.module()))});
   // Stage 2 runs at the run's precision and memory format (stage 1 trains on cached features).
-  if (config.fit.channels_last) train::set_channels_last(script, true);
-  train::PrecisionNetwork network(script, train::parse_precision(config.fit.precision),
-                                  config.fit.channels_last, config.fit.device);
+  detail::StageNetwork stage(model.module(), config.fit);
 
   // A signal during stage 1's last epoch: stop before stage 2 starts (nothing of it to keep).
   throw_if_interrupted("stage 1 finished; stage 2 had not started (the cached features are kept)");
@@ -116,16 +106,12 @@ RunResult finetune(const RunConfig& requested) {
     logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
                    group.params.size());
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
-  network.set_dropout(config.fit.overfit_batches == 0);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.data.classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
-  const auto outcome =
-      fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
-  network.set_dropout(true);
-  // The exported weights are plain contiguous tensors, whatever the layout trained in.
-  if (config.fit.channels_last) train::set_channels_last(script, false);
-  auto result = detail::finish_run(run, network, outcome, std::move(stage1), sources, config);
+  const auto outcome = stage.fit(*optimizer, config.fit, sources, setup);
+  auto result =
+      detail::finish_run(run, stage.network(), outcome, std::move(stage1), sources, config);
   if (config.baseline != "scratch") return result;
 
   // After the export: the transfer model is written whatever happens to the baseline.

@@ -137,6 +137,28 @@ StageSetup main_stage(const RunConfig& config, const std::string& label,
   return setup;
 }
 
+namespace {
+train::Network& laid_out(train::ScriptNetwork& script, bool channels_last) {
+  if (channels_last) train::set_channels_last(script, true);
+  return script;
+}
+}  // namespace
+
+StageNetwork::StageNetwork(const torch::jit::Module& module, const FitOptions& fit)
+    : script_(module),
+      precision_(laid_out(script_, fit.channels_last), train::parse_precision(fit.precision),
+                 fit.channels_last, fit.device),
+      channels_last_(fit.channels_last) {}
+
+StageOutcome StageNetwork::fit(torch::optim::Optimizer& optimizer, const FitOptions& fit,
+                               const Sources& sources, const StageSetup& setup) {
+  precision_.set_dropout(fit.overfit_batches == 0);
+  auto outcome = fit_stage(precision_, optimizer, fit, *sources.train, sources.val.get(), setup);
+  precision_.set_dropout(true);
+  if (channels_last_) train::set_channels_last(script_, false);
+  return outcome;
+}
+
 DataOptions loading_options(const RunConfig& config) {
   auto options = config.data;
   if (config.fit.overfit_batches > 0)

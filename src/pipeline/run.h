@@ -10,6 +10,8 @@
 #include <tlkit/pipeline/select.h>
 #include <tlkit/pipeline/transfer.h>
 #include <tlkit/train/metrics.h>
+#include <tlkit/train/network.h>
+#include <tlkit/train/precision.h>
 
 namespace tlkit::pipeline::detail {
 
@@ -35,6 +37,23 @@ RunConfig resolve_budgets(const RunConfig& config, const Started& run);
 StageSetup main_stage(const RunConfig& config, const std::string& label,
                       const std::vector<std::string>& classes);
 DataOptions loading_options(const RunConfig& config);
+
+// A model's whole forward as one trainable stage at the run's precision and memory format: what
+// `train`, finetune's stage 2 and its scratch baseline fit.
+class StageNetwork {
+ public:
+  StageNetwork(const torch::jit::Module& module, const FitOptions& fit);
+  train::Network& network() { return precision_; }
+  // fit_stage with dropout on (off for the overfit check); afterwards the weights are plain
+  // contiguous tensors again, whatever layout they trained in, ready to evaluate and export.
+  StageOutcome fit(torch::optim::Optimizer& optimizer, const FitOptions& fit,
+                   const Sources& sources, const StageSetup& setup);
+
+ private:
+  train::ScriptNetwork script_;
+  train::PrecisionNetwork precision_;
+  bool channels_last_;
+};
 
 // Earlier stages' candidates (finetune: the stage-1 head), one result row each.
 struct Earlier {

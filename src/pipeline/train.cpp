@@ -5,7 +5,6 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/model/param_groups.h>
-#include <tlkit/train/precision.h>
 
 #include "run.h"
 
@@ -22,19 +21,12 @@ RunResult train(const RunConfig& requested) {
   model.unfreeze_all();
   auto optimizer = build_optimizer(config.fit.optimizer,
                                    model::single_param_group(model, base_lr(config.fit.optimizer)));
-  train::ScriptNetwork script(model.module());
-  if (config.fit.channels_last) train::set_channels_last(script, true);
-  train::PrecisionNetwork network(script, train::parse_precision(config.fit.precision),
-                                  config.fit.channels_last, config.fit.device);
-  network.set_dropout(config.fit.overfit_batches == 0);
+  detail::StageNetwork stage(model.module(), config.fit);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "train", run.data.classes);
   setup.initial_loss_check = config.reinitialize || model.metadata().random_init();
-  const auto outcome =
-      fit_stage(network, *optimizer, config.fit, *sources.train, sources.val.get(), setup);
-  network.set_dropout(true);
-  if (config.fit.channels_last) train::set_channels_last(script, false);
-  return detail::finish_run(run, network, outcome, {}, sources, config);
+  const auto outcome = stage.fit(*optimizer, config.fit, sources, setup);
+  return detail::finish_run(run, stage.network(), outcome, {}, sources, config);
 }
 
 }  // namespace tlkit::pipeline

@@ -106,7 +106,7 @@ struct RunConfig {
   // beside the transfer results, never exported; "" (or "none"): no baseline.
   std::string baseline;
   // The baseline's optimizer spec; empty: stage 2's optimizer at torch's default lr for it
-  // (Adam 1e-3), or 10x stage 2's lr where torch has none (SGD).
+  // (Adam 1e-3), or 10x stage 2's lr where torch has none (SGD), set by resolved().
   std::string baseline_optimizer;
   bool resume = false;  // continue from out/checkpoints/last.pt
 
