@@ -1,5 +1,8 @@
 #include "command.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
@@ -81,6 +84,16 @@ bool parse(cxxopts::Options& options, int argc, char** argv, const std::string& 
     return false;
   }
   return true;
+}
+
+void check_stdout(const std::string& what) {
+  errno = 0;
+  std::cout.flush();
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  TLKIT_CHECK(flushed && !std::ferror(stdout) && std::cout.good(), "cannot write ", what,
+              " to standard output: ", error != 0 ? std::strerror(error) : "write error",
+              " (a closed pipe or a full disk?)");
 }
 
 Common apply_common(const cxxopts::ParseResult& result) {

@@ -52,6 +52,10 @@ struct UsageError : std::runtime_error {
 // Throws UsageError naming the first option of `names` that the command line does not give.
 void require(const cxxopts::ParseResult& result, std::initializer_list<const char*> names);
 
+// Flushes standard output and throws tlkit::Error when `what` written there was lost (a closed
+// pipe, a full disk): a command whose output is its result must not exit 0 then.
+void check_stdout(const std::string& what);
+
 // Applies the common options: log level, thread count, seed; checks that the device exists.
 Common apply_common(const cxxopts::ParseResult& result);
 

@@ -1,6 +1,7 @@
 // tlkit evaluate: accuracy, per-class accuracy and confusion matrix of a model, or of the snapshot
 // ensemble of a run (the members' softmax outputs averaged).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -101,13 +102,21 @@ int run_evaluate(int argc, char** argv) {
   std::string what = model_path.string();
   if (result.count("ensemble")) {
     std::vector<train::NamedTensors> states;
-    for (const auto& file : members) states.push_back(train::load_state(file));
+    for (const auto& file : members) {
+      states.push_back(train::load_state(file));
+      const auto broken = train::first_nonfinite(states.back());
+      TLKIT_CHECK(broken.empty(), "snapshot '", file.string(), "' has NaN/Inf in its weights (",
+                  broken, "): the ensemble cannot be evaluated");
+    }
     evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device);
     what = "ensemble of " + std::to_string(states.size()) + " snapshots in " +
            result["ensemble"].as<std::string>();
   } else {
     evaluation = train::evaluate(network, *source, model.num_classes(), device);
   }
+  TLKIT_CHECK(std::isfinite(evaluation.loss), what, " gives non-finite outputs (loss ",
+              evaluation.loss, ") on ", dataset->describe(),
+              ": its accuracy means nothing; check the model and the images");
   const auto& classes = dataset->classes();
   std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n",
               what.c_str(), dataset->describe().c_str(), split_name.c_str(),
@@ -118,6 +127,7 @@ int run_evaluate(int argc, char** argv) {
     std::printf("  %-20s %6.2f%%\n", classes[c].c_str(), 100 * per_class[c]);
   std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
             << train::format_confusion(evaluation, classes);
+  cli::check_stdout("the evaluation");
   return cli::kOk;
 }
 

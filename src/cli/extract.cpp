@@ -6,6 +6,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/interrupt.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/data/dataset.h>
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
@@ -79,9 +80,14 @@ int run(int argc, char** argv) {
     train::check_bf16_convolutions(network, train::parse_precision(extract.precision),
                                    extract.device);
   }
-  remove_stale_temporaries(args["out"].as<std::string>());  // a killed extraction's partial files
+  // The output folder is tlkit's and locked; an earlier extraction there is set aside until
+  // this one is complete.
+  RunFolder folder(args["out"].as<std::string>(), "extract");
+  folder.remove_stale_temporaries();  // a killed extraction's partial files
+  folder.start_afresh();
   const auto result =
       pipeline::extract_features(model, dataset, args["out"].as<std::string>(), extract);
+  folder.mark_finished();
   std::cout << "wrote " << result.rows << " x " << result.dim << " features (layer " << result.layer
             << ", " << dataset->describe() << ") to " << result.dir.string() << " in "
             << result.seconds << " s\n";

@@ -168,6 +168,7 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
 
   // Wait for every rank; after the first failure the others get a grace period to stop on their
   // own (a dead peer breaks their next collective at once), then SIGTERM, then SIGKILL.

@@ -9,6 +9,8 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/plot.h>
+#include <tlkit/core/run_folder.h>
+#include <tlkit/data/dataset.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/model/classifier.h>
 #include <tlkit/model/param_groups.h>
@@ -40,8 +42,8 @@ int run_lr_find(int argc, char** argv) {
       "steps", "batches", cxxopts::value<std::int64_t>()->default_value("100"))(
       "batch-size", "batch size", cxxopts::value<size_t>()->default_value("32"))(
       "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"))(
-      "out", "folder for lr_find.csv and lr_find.png",
-      cxxopts::value<std::string>()->default_value("."));
+      "out", "folder for lr_find.csv and lr_find.png: new, empty or an earlier lr-find's",
+      cxxopts::value<std::string>()->default_value("lr-find"));
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
@@ -50,6 +52,8 @@ int run_lr_find(int argc, char** argv) {
     return cli::kOk;
   const auto common = cli::apply_common(result);
   cli::require(result, {"model", "data"});
+  data::check_output_outside_data(result["out"].as<std::string>(),
+                                  result["data"].as<std::string>());
   const auto device = c10::Device(common.device);
   auto model = pipeline::load_model(result["model"].as<std::string>(),
                                     cli::preprocess_options(result), device);
@@ -84,6 +88,9 @@ int run_lr_find(int argc, char** argv) {
               "the loss was not finite from the first step; check the data and the model");
 
   const fs::path out = result["out"].as<std::string>();
+  RunFolder folder(out, "lr-find");
+  folder.remove_stale_temporaries();
+  folder.start_afresh();
   std::string csv = "lr,loss,smoothed_loss\n";
   char line[96];
   for (size_t i = 0; i < found.lrs.size(); ++i) {
@@ -100,6 +107,7 @@ int run_lr_find(int argc, char** argv) {
   std::printf("suggested lr %.3g (steepest descent of the loss); lowest loss at lr %.3g%s\n",
               found.suggested_lr, found.min_loss_lr,
               found.diverged ? "; the loss diverged after it" : "");
+  folder.mark_finished();
   std::printf("wrote %s and %s\n", (out / "lr_find.csv").c_str(), (out / "lr_find.png").c_str());
   return cli::kOk;
 }

@@ -36,6 +36,7 @@ void print_usage() {
 
 int main(int argc, char** argv) {
   using namespace tlkit::cli;
+  tlkit::ignore_broken_pipes();
   // Log lines go to stderr; stdout carries results only.
   tlkit::logger()->set_pattern("[%H:%M:%S] [%^%l%$] %v");
   if (argc < 2) {

@@ -81,6 +81,8 @@ int run_predict(int argc, char** argv) {
     }
     auto input = (*transform)(image, rng).unsqueeze(0).to(device);
     auto probabilities = at::softmax(model.forward(input), 1)[0].cpu();
+    TLKIT_CHECK(probabilities.isfinite().all().item<bool>(), "the model's outputs for '", file,
+                "' are not finite (NaN/Inf): no prediction can be made from them");
     auto [values, indices] = probabilities.topk(k);
     std::printf("%s\n", file.c_str());
     for (std::int64_t i = 0; i < k; ++i) {
@@ -92,6 +94,7 @@ int run_predict(int argc, char** argv) {
                   100 * values[i].item<double>());
     }
   }
+  cli::check_stdout("the predictions");
   TLKIT_CHECK(failed.empty(), failed.size(), " of ", files.size(),
               " images could not be read (listed above); the others were predicted");
   return cli::kOk;

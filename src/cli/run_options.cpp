@@ -235,6 +235,11 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   if (config.command != command)
     throw UsageError("'" + result["config"].as<std::string>() + "' is the config of a '" +
                      config.command + "' run; use it with tlkit " + config.command);
+  // A config names the run it came from: repeating it writes a new run, never over that one.
+  if (result.count("config") && !result.count("out") && !result.count("resume"))
+    throw UsageError("--config repeats the run in '" + config.out.string() +
+                     "' and needs --out for the new run's folder (or --resume to continue that "
+                     "run)");
   if (result.count("model")) config.model = result["model"].as<std::string>();
   if (result.count("out")) config.out = result["out"].as<std::string>();
   take(result, "data", config.data.source);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/run_folder.h>
 
 namespace fs = std::filesystem;
 
@@ -26,6 +27,7 @@ fs::path temporary_name_for(const fs::path& target) {
 }  // namespace
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
+  note_written(target_);  // a run folder records it (and refuses a file it did not write)
   if (target_.has_parent_path()) {
     std::error_code ec;
     fs::create_directories(target_.parent_path(), ec);
@@ -91,28 +93,21 @@ void write_file_atomic(const fs::path& path, const std::string& contents) {
   file.commit();
 }
 
-std::size_t remove_stale_temporaries(const fs::path& dir) {
-  std::size_t removed = 0;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return 0;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    const auto name = it->path().filename().string();
-    // .<target>.tmp.<pid>.<n>
-    const auto at = name.rfind(".tmp.");
-    if (name.empty() || name[0] != '.' || at == std::string::npos) continue;
-    const auto rest = name.substr(at + 5);
-    const auto dot = rest.find('.');
-    if (dot == std::string::npos || dot == 0) continue;
-    char* end = nullptr;
-    const long pid = std::strtol(rest.c_str(), &end, 10);
-    if (end != rest.c_str() + dot || pid <= 0) continue;
-    if (pid == ::getpid()) continue;  // this process's own writes in flight
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;  // still running
-    std::error_code ignored;
-    if (it->is_regular_file(ignored) && fs::remove(it->path(), ignored)) ++removed;
-  }
-  return removed;
+bool is_stale_temporary(const std::string& name, std::string& target) {
+  // .<target>.tmp.<pid>.<n>
+  const auto at = name.rfind(".tmp.");
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) return false;
+  const auto rest = name.substr(at + 5);
+  const auto dot = rest.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == rest.size()) return false;
+  char* end = nullptr;
+  const long pid = std::strtol(rest.c_str(), &end, 10);
+  if (end != rest.c_str() + dot || pid <= 0) return false;
+  if (rest.find_first_not_of("0123456789", dot + 1) != std::string::npos) return false;
+  if (pid == ::getpid()) return false;  // this process's own writes in flight
+  if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) return false;  // still running
+  target = name.substr(1, at - 1);
+  return true;
 }
 
 std::string read_file(const fs::path& path) {

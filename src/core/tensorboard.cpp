@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/run_folder.h>
 
 namespace fs = std::filesystem;
 
@@ -84,6 +85,7 @@ TensorBoardWriter::TensorBoardWriter(const fs::path& log_dir) {
   const double now = wall_time_now();
   path_ = log_dir / ("events.out.tfevents." + std::to_string(static_cast<long long>(now)) + "." +
                      host + "." + std::to_string(::getpid()));
+  note_written(path_);
   out_.open(path_, std::ios::binary | std::ios::trunc);
   TLKIT_CHECK(out_.is_open(), "cannot write TensorBoard events to '", path_.string(), "'");
   std::string event = event_header(now, 0);

@@ -18,6 +18,7 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/core/threads.h>
@@ -898,6 +899,10 @@ BenchSummary bench(const BenchConfig& config) {
   const auto& out = config.out;
   const auto protocol = config.to_json();
   const auto bench_file = out / "bench.json";
+  if (!config.data.empty()) data::check_output_outside_data(out, config.data, "the bench folder");
+  // Rank 0 owns and locks the folder for the whole bench.
+  std::unique_ptr<RunFolder> folder;
+  if (train::is_main_process()) folder = std::make_unique<RunFolder>(out, "bench");
   if (config.resume) {
     TLKIT_CHECK(fs::exists(bench_file), "--resume: ", bench_file,
                 " does not exist; there is no bench to continue in ", out);
@@ -913,17 +918,10 @@ BenchSummary bench(const BenchConfig& config) {
   Json record = Json::object();
   record["config"] = protocol;
   record["environment"] = bench_environment(config.device);
-  if (train::is_main_process()) {
-    fs::create_directories(out);
-    if (!config.resume && fs::exists(out / "runs")) {
-      const auto old =
-          std::distance(fs::directory_iterator(out / "runs"), fs::directory_iterator());
-      if (old > 0)
-        logger()->info("removing {} results of an earlier bench in {}", old, out.string());
-      fs::remove_all(out / "runs");
-    }
+  if (folder) {
+    folder->remove_stale_temporaries();  // a killed bench's half-written files are never results
+    if (!config.resume) folder->start_afresh();  // an earlier bench is set aside, not mixed in
     fs::create_directories(out / "runs");
-    remove_stale_temporaries(out);  // a killed bench's half-written files are never results
     write_file_atomic(bench_file, record.dump(2));
   }
   // Data parallel: the other ranks look for finished runs only once rank 0 has cleared them.
@@ -997,7 +995,10 @@ BenchSummary bench(const BenchConfig& config) {
   summary.runs = std::move(runner.runs());
   detail::BenchReportInput input{c, record.at("environment"), setup.num_classes, setup.target,
                                  setup.problem ? setup.problem->name : c.model.filename().string()};
-  if (train::is_main_process()) detail::write_bench_results(input, summary);
+  if (folder) {
+    detail::write_bench_results(input, summary);
+    folder->mark_finished();
+  }
   if (auto* world = train::world()) world->barrier();
   return summary;
 }

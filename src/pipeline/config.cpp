@@ -76,6 +76,7 @@ std::vector<Field> fields(RunConfig& c) {
   auto& h = c.head;
   return {field("command", c.command),
           field("model", c.model),
+          field("model_sha256", c.model_sha256),
           field("out", c.out),
           field("data.source", d.source),
           field("data.val_split", d.val_split),
@@ -288,7 +289,7 @@ std::string flag_of(const std::string& key) {
 }  // namespace
 
 std::vector<std::string> RunConfig::resume_conflicts(const RunConfig& earlier) const {
-  static const std::set<std::string> may_change{"out",           "model",        "resume",
+  static const std::set<std::string> may_change{"out",           "model",        "resume",       "model_sha256",
                                                 "fit.epochs",    "fit.patience", "fit.min_delta",
                                                 "fit.val_every", "fit.device",   "fit.progress",
                                                 "data.workers",  "data.source"};

@@ -10,6 +10,7 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/npy.h>
 #include <tlkit/data/loader.h>
@@ -310,8 +311,7 @@ ExtractResult extract_features(model::Classifier& model,
   Json manifest = manifest_for(model, *dataset, *transform, options, result, sha256);
   manifest["sources"] = sources;
   // The old set stops being complete before the new files land; the manifest comes last.
-  std::error_code ignored;
-  fs::remove(out_dir / "manifest.json", ignored);
+  remove_own_file(out_dir / "manifest.json");
   features->commit();
   labels.commit();
   write_file_atomic(out_dir / "manifest.json", manifest.dump(2) + "\n");
@@ -389,8 +389,7 @@ FeatureSet extract_features_sharded(model::Classifier& model,
   set.class_names = dataset->classes();
   if (train::is_main_process()) {
     fs::create_directories(out_dir);
-    std::error_code ignored;
-    fs::remove(out_dir / "manifest.json", ignored);
+    remove_own_file(out_dir / "manifest.json");
     write_npy(out_dir / "features.npy", set.features);
     write_npy(out_dir / "labels.npy", set.labels);
     write_file_atomic(out_dir / "manifest.json", set.manifest.dump(2) + "\n");

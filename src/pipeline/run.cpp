@@ -1,12 +1,14 @@
 // start_run / finish_run: the beginning and the end every training command shares (see run.h).
 #include "run.h"
 
+#include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/interrupt.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
@@ -19,18 +21,38 @@ namespace fs = std::filesystem;
 namespace tlkit::pipeline::detail {
 namespace {
 
-// What a fresh run must not inherit from an earlier run into the same folder. Cached features
-// stay: they are keyed and re-extracted when stale.
-void clear_previous_run(const fs::path& out) {
-  std::error_code ignored;
-  for (const auto* name : {"checkpoints", "snapshots", "stage1", "baseline"})
-    fs::remove_all(out / name, ignored);
-  for (const auto* name : {"model.pt", "metrics.csv", "summary.json", "results.md",
-                           "curves_loss.png", "curves_accuracy.png"})
-    fs::remove(out / name, ignored);
-  for (const auto& entry : fs::directory_iterator(out, ignored))
-    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
-      fs::remove(entry.path(), ignored);
+// Whether the schedule gives other learning rates over the shorter of two run lengths: it is
+// laid out for the run's length (auto, cosine, linear, one-cycle), which its state keeps.
+bool schedule_follows_length(const std::string& spec, std::int64_t a, std::int64_t b) {
+  std::vector<double> lrs[2];
+  for (int k = 0; k < 2; ++k) {
+    auto weight = torch::zeros({1}, torch::requires_grad());
+    torch::optim::SGD optimizer({weight}, torch::optim::SGDOptions(1.0));
+    auto scheduler = build_scheduler(spec, optimizer, k == 0 ? a : b, 1);
+    if (scheduler->uses_metric()) return false;
+    for (std::int64_t epoch = 0; epoch < std::min(a, b); ++epoch) {
+      lrs[k].push_back(scheduler->get_last_lr().at(0));
+      scheduler->step();
+    }
+  }
+  return lrs[0] != lrs[1];
+}
+
+// The layers the settings name exist in the model: a typo is found before the run folder is
+// touched, not after stage 1.
+void check_layers(const RunConfig& config, const model::Classifier& model) {
+  if (!config.unfreeze_from.empty()) model.layer_index(config.unfreeze_from);
+  if (config.command == "finetune" && !config.head.from.empty() && config.head.from != "auto")
+    model.layer_index(config.head.from);
+}
+
+// The input model must outlive a new run in the same folder: one of the folder's own files (its
+// exported model.pt, or the run set aside) is replaced or removed by the run.
+void check_model_outside(const RunFolder& folder, const RunConfig& config) {
+  if (config.resume || !folder.owns(config.model)) return;
+  fail("the model '", config.model.string(), "' is a file of the run in '", config.out.string(),
+       "', which a new run there replaces: write the new run to another folder (e.g. '",
+       config.out.string(), "-2') to train further from it");
 }
 
 // A signal after the last training step (during the final evaluation, selection and export):
@@ -60,16 +82,22 @@ void check_resume(const RunConfig& config) {
     return;
   }
   auto conflicts = config.resume_conflicts(earlier);
-  if (earlier.model != config.model) {
-    std::error_code ec;
-    if (!fs::exists(earlier.model, ec))
-      logger()->warn("the run's model '{}' is gone; resuming with '{}'", earlier.model.string(),
-                     config.model.string());
-    else if (!fs::equivalent(earlier.model, config.model, ec) &&
-             model::sha256_file(earlier.model) != model::sha256_file(config.model))
-      conflicts.push_back("--model: the run used '" + earlier.model.string() + "', now '" +
-                          config.model.string() + "' (another file)");
-  }
+  // The model file's content, on every resume: a file replaced in place is another model.
+  if (!earlier.model_sha256.empty() && earlier.model_sha256 != config.model_sha256)
+    conflicts.push_back("--model: '" + config.model.string() +
+                        "' is not the file the run started from (its content differs" +
+                        (earlier.model == config.model ? ", though the path is the same" : "") +
+                        ")");
+  if (earlier.fit.epochs != config.fit.epochs &&
+      schedule_follows_length(earlier.fit.schedule, std::max<std::int64_t>(1, earlier.fit.epochs),
+                              std::max<std::int64_t>(1, config.fit.epochs)))
+    conflicts.push_back("--epochs: the run's schedule '" + earlier.fit.schedule +
+                        "' was laid out for " + std::to_string(earlier.fit.epochs) +
+                        " epochs and keeps that layout in its checkpoint, so a resume with " +
+                        std::to_string(config.fit.epochs) +
+                        " would not follow it (a cosine ends at lr 0); to train longer, start a "
+                        "new run from its model (--model " +
+                        (config.out / "model.pt").string() + " --out another folder)");
   if (earlier.data.source != config.data.source)
     logger()->info("resuming on '{}' (the run started on '{}')", config.data.source,
                    earlier.data.source);
@@ -81,7 +109,6 @@ void check_resume(const RunConfig& config) {
 
 Started start_run(const RunConfig& config) {
   config.validate();
-  if (config.resume) check_resume(config);
   auto data = open_data(config.data);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
@@ -90,27 +117,37 @@ Started start_run(const RunConfig& config) {
     train::check_bf16_convolutions(network, train::parse_precision(config.fit.precision),
                                    config.fit.device);
   }
-  if (config.resume)  // before any work: a renamed class folder would shift every label
-    train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
-  // Rank 0 alone makes and cleans the run folder; the others wait for it (they read from it only
-  // when resuming).
+  check_layers(config, model);
+  // The model's content, hashed once: config.json carries it and a resume compares it.
+  RunConfig checked = config;
+  checked.model_sha256 = model::sha256_file(config.model);
+  // Rank 0 alone owns, locks and cleans the run folder; the others wait for it (they read from it
+  // only when resuming). Every check comes before the earlier run is touched.
+  std::unique_ptr<RunFolder> folder;
   if (train::is_main_process()) {
-    fs::create_directories(config.out);
-    if (const auto stale = remove_stale_temporaries(config.out))
-      logger()->info("removed {} unfinished temporary file{} of a killed run in {}", stale,
-                     stale == 1 ? "" : "s", config.out.string());
-    if (!config.resume) clear_previous_run(config.out);
-    config.save(config.out / "config.json");
+    folder = std::make_unique<RunFolder>(config.out, config.command);
+    check_model_outside(*folder, checked);
+  }
+  if (config.resume) {
+    check_resume(checked);
+    // Before any work: a renamed class folder would shift every label.
+    train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
+  }
+  if (folder) {
+    folder->remove_stale_temporaries();
+    if (!config.resume) folder->start_afresh({"features"});
+    // A resume keeps the run's config.json until it has trained (a refused one leaves it as it was).
+    if (!config.resume) checked.save(config.out / "config.json");
   }
   if (auto* world = train::world()) world->barrier();
   torch::manual_seed(config.data.seed);
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
-  return {config, std::move(data), std::move(model), num_classes};
+  return {checked, std::move(data), std::move(model), num_classes, std::move(folder)};
 }
 
 RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
   const auto images = run.data.train->size();
-  auto resolved = config.resolved(images);
+  auto resolved = run.requested.resolved(images);  // with the model's hash
   if (config.command == "finetune") {
     logger()->info("stage 1 budget: {} images, batch {}, {} epochs ({} steps), patience {} epochs",
                    images, resolved.head.batch_size, resolved.head.epochs, resolved.head.steps,
@@ -212,6 +249,8 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
     logger()->info("exported the {} weights to {} ({})", result.exported_from,
                    result.exported.string(), result.exported_because);
     write_report(run.requested, config, result, outcome.fit.history);
+    if (config.resume) run.requested.save(config.out / "config.json");
+    if (run.folder) run.folder->mark_finished();
   }
   // No rank leaves before the files are written: a launcher reads them when the ranks are done.
   if (auto* world = train::world()) world->barrier();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include <tlkit/core/run_folder.h>
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/fit.h>
@@ -21,12 +22,14 @@ struct Started {
   PreparedData data;
   model::Classifier model;
   std::int64_t num_classes = 0;
+  std::unique_ptr<RunFolder> folder;  // rank 0: the run folder, owned and locked for the run
 };
 
-// Validates the config, opens the data and loads the model (so bad inputs fail before any folder
-// is made), then creates the run folder, removes what an earlier run into it left behind
-// (checkpoints, snapshots, model, reports, events) unless resuming, writes config.json and seeds
-// the global RNG.
+// Validates the config, opens the data and loads the model, checks the layers the settings name
+// (so bad inputs fail before any folder is touched), then opens and locks the run folder (refused
+// when it holds files tlkit did not write), checks a resume against the run, sets an earlier run
+// aside unless resuming (RunFolder::start_afresh; cached features stay), writes config.json (a
+// resume writes it once it has trained) and seeds the global RNG.
 Started start_run(const RunConfig& config);
 
 // The config with its "auto" budgets resolved for the run's training set, logged.

@@ -1,12 +1,15 @@
 // Choosing the exported weights on validation (see select.h).
 #include <tlkit/pipeline/select.h>
 
+#include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include <ATen/ATen.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/core/strings.h>
 
 namespace tlkit::pipeline {
 
@@ -56,9 +59,26 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
     if (monitor == "val_acc" && a.accuracy != b.accuracy) return a.accuracy > b.accuracy;
     return a.loss < b.loss;
   };
-  for (size_t i = 1; i < candidates.size(); ++i)
-    if (better(selection.validation[i], selection.validation[selection.chosen]))
-      selection.chosen = i;
+  // A candidate with a NaN/Inf weight or validation metric is never chosen (nor exported).
+  std::vector<std::string> broken(candidates.size());
+  std::optional<size_t> best;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& v = selection.validation[i];
+    const auto tensor = train::first_nonfinite(candidates[i].weights);
+    if (!tensor.empty())
+      broken[i] = "NaN/Inf in its weights (" + tensor + ")";
+    else if (!std::isfinite(v.loss) || !std::isfinite(v.accuracy))
+      broken[i] = "a non-finite validation loss";
+    else if (!best || better(v, selection.validation[*best]))
+      best = i;
+  }
+  if (!best) {
+    std::vector<std::string> why;
+    for (size_t i = 0; i < candidates.size(); ++i) why.push_back(candidates[i].name + ": " + broken[i]);
+    fail("no model to export: every candidate is broken (", join(why, "; "),
+         "); the training diverged: lower the learning rate or use --on-nonfinite rollback");
+  }
+  selection.chosen = *best;
   const auto& chosen = selection.validation[selection.chosen];
   char text[160];
   std::snprintf(text, sizeof(text), "%s %s on validation (%.4f) of %zu candidates",
@@ -68,7 +88,9 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
   for (size_t i = 0; i < candidates.size(); ++i)
     logger()->info("candidate {}: val loss {:.4f}, val acc {:.2f}%{}", candidates[i].name,
                    selection.validation[i].loss, 100 * selection.validation[i].accuracy,
-                   i == selection.chosen ? "  <- exported" : "");
+                   i == selection.chosen ? "  <- exported"
+                   : broken[i].empty()   ? ""
+                                         : "  (never exported: " + broken[i] + ")");
   train::copy_state(network, candidates[selection.chosen].weights);
   return selection;
 }

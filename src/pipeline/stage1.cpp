@@ -14,6 +14,7 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/random.h>
 #include <tlkit/pipeline/extract.h>
@@ -24,6 +25,11 @@ namespace fs = std::filesystem;
 
 namespace tlkit::pipeline::detail {
 namespace {
+
+// The model file's hash as the run computed it once (start_run), else hashed here.
+std::string model_hash(model::Classifier& model, const RunConfig& config) {
+  return config.model_sha256.empty() ? model_sha256(model) : config.model_sha256;
+}
 
 // What the features of one split are computed from.
 struct FeatureRequest {
@@ -374,7 +380,7 @@ ResultRow head_row(model::Classifier& model, const std::string& head, const Prep
   const auto layer = model.feature_layer_for(head);
   const bool on_val = data.eval == data.val;  // the val features are cached under "val"
   const auto eval_features = cached_features(
-      model, {data.eval, on_val ? "val" : data.eval_split, layer, model_sha256(model)}, config);
+      model, {data.eval, on_val ? "val" : data.eval_split, layer, model_hash(model, config)}, config);
   train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
     return model.forward_from(x, head);
   });
@@ -398,7 +404,7 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
   }
   model.freeze_all();
   model.train(false);
-  const auto sha = model_sha256(model);
+  const auto sha = model_hash(model, config);
   const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset,
                             const std::string& split) {
     return cached_features(model, {dataset, split, feature_layer, sha}, config);
@@ -531,9 +537,11 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
   if (train::is_main_process()) {
     std::error_code ignored;
     for (const auto& entry : fs::directory_iterator(dir / "candidates" / best.head, ignored))
-      if (entry.is_regular_file(ignored))
+      if (entry.is_regular_file(ignored)) {
+        note_written(dir / entry.path().filename());
         fs::copy_file(entry.path(), dir / entry.path().filename(),
                       fs::copy_options::overwrite_existing, ignored);
+      }
   }
   return best;
 }

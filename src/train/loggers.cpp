@@ -74,6 +74,31 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
        "inputs for NaN/Inf");
 }
 
+void NonFiniteGuard::on_batch_end(TrainContext& context) {
+  if (context.skip_step) return;
+  NamedTensors trainable;
+  for (const auto& group : context.optimizer.param_groups())
+    for (const auto& parameter : group.params()) trainable.emplace_back("", parameter);
+  if (first_nonfinite(trainable).empty()) return;
+  // Name the tensor: the network's state, searched only now that something is wrong.
+  auto tensor = first_nonfinite(context.network.named_state());
+  const auto what = "the update made the weights NaN/Inf (" + (tensor.empty() ? "a parameter" : tensor) +
+                    ")";
+  const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " +
+                     std::to_string(context.batch + 1) + " (step " +
+                     std::to_string(context.global_step) + ")";
+  if (policy_ == NonFinitePolicy::kRollback && rollbacks_ < max_skips_ && !good_weights_.empty()) {
+    roll_back(context, what + " " + where);
+    return;
+  }
+  const double lr = context.optimizer.param_groups().front().options().get_lr();
+  fail(what, " in ", context.trainer.options().label, " ", where,
+       "; the run stops (the last checkpoint holds the last good weights). This stage's learning "
+       "rate (", lr, ") is probably too high: lower it (", lr_option_,
+       " NAME:lr=..., or try 'tlkit lr-find'), clip gradients (--grad-clip 1), or use "
+       "--on-nonfinite rollback");
+}
+
 void NonFiniteGuard::on_train_begin(TrainContext& context) {
   if (policy_ == NonFinitePolicy::kRollback) keep_good_state(context);
 }

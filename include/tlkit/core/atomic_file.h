@@ -2,7 +2,7 @@
 // Atomic file writes: data goes to a temporary file beside the target, which is renamed over the
 // target only on commit(). A failure (exception, crash, full disk) before commit leaves the old
 // file intact and no half-written file behind. Temporaries are named `.<target>.tmp.<pid>.<n>`, so
-// those of a killed process can be recognised and removed (remove_stale_temporaries).
+// those of a killed process can be recognised and removed (RunFolder::remove_stale_temporaries).
 
 #include <filesystem>
 #include <fstream>
@@ -42,9 +42,10 @@ class AtomicFile {
 // Writes `contents` to `path` atomically (parent folders are created).
 void write_file_atomic(const std::filesystem::path& path, const std::string& contents);
 
-// Removes the temporaries that processes no longer running left under `dir` (recursively): the
-// files of a killed run, which would otherwise accumulate and fill the disk. Returns how many.
-std::size_t remove_stale_temporaries(const std::filesystem::path& dir);
+// Whether `file_name` is an AtomicFile temporary (`.<target>.tmp.<pid>.<n>`) of a process no
+// longer running (a killed run's), and the name of the file it was meant to become. RunFolder
+// removes those of its own files.
+bool is_stale_temporary(const std::string& file_name, std::string& target);
 
 // Reads a whole file; throws tlkit::Error naming the file when it cannot be read.
 std::string read_file(const std::filesystem::path& path);

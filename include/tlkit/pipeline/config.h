@@ -93,6 +93,9 @@ struct HeadOptions {
 struct RunConfig {
   std::string command = "finetune";  // "train" | "finetune"
   std::filesystem::path model;
+  // SHA-256 of the model file's content, set when a run starts (hashed once; caches and resume
+  // checks use it); empty before.
+  std::string model_sha256;
   std::filesystem::path out;
   DataOptions data;
   FitOptions fit;  // train, or stage 2 of finetune
