@@ -12,6 +12,7 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
+#include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/network.h>
 #include <tlkit/train/precision.h>

@@ -76,7 +76,9 @@ TEST_F(RunFolderCli, RerunsNeverLoseTheRunOrTheInputModel) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "is a file of the run in")) << result.output;
   // A mistyped layer is found before the run is touched.
-  result = tlkit_cli(train(run, "--seed 2 --unfreeze-from features.999"));
+  result = tlkit_cli("finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                     quoted(data_) + " --out " + quoted(run) +
+                     " --val-split 0.34 --epochs 1 --no-progress --unfreeze-from features.999");
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_TRUE(contains(result.output, "features.999")) << result.output;
   EXPECT_EQ(tlkit::read_file(run / "model.pt"), model);
@@ -140,9 +142,9 @@ TEST_F(RunFolderCli, AClosedPipeDoesNotKillARunAndALostResultIsAnError) {
                                          " 2>&1; echo $? > " + quoted(rc) + ") | head -1");
   EXPECT_EQ(tlkit::read_file(rc), "0\n") << result.output;
   EXPECT_TRUE(fs::exists(run / "model.pt"));
-  result = tlkit::test::run_command("'" + tlkit::test::cli_path() + "' predict --model " +
+  result = tlkit::test::run_command("('" + tlkit::test::cli_path() + "' predict --model " +
                                     quoted(run / "model.pt") + " " +
-                                    quoted(data_ / "dark" / "img_0.png") + " > /dev/full");
+                                    quoted(data_ / "dark" / "img_0.png") + " > /dev/full)");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "cannot write the predictions")) << result.output;
 }
