@@ -1,6 +1,8 @@
 // start_run / finish_run: the beginning and the end every training command shares (see run.h).
 #include "run.h"
 
+#include <algorithm>
+
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
@@ -22,21 +24,50 @@ namespace fs = std::filesystem;
 namespace tlkit::pipeline::detail {
 namespace {
 
-// Whether the schedule gives other learning rates over the shorter of two run lengths: it is
-// laid out for the run's length (auto, cosine, linear, one-cycle), which its state keeps.
-bool schedule_follows_length(const std::string& spec, std::int64_t a, std::int64_t b) {
-  std::vector<double> lrs[2];
-  for (int k = 0; k < 2; ++k) {
-    auto weight = torch::zeros({1}, torch::requires_grad());
-    torch::optim::SGD optimizer({weight}, torch::optim::SGDOptions(1.0));
-    auto scheduler = build_scheduler(spec, optimizer, k == 0 ? a : b, 1);
-    if (scheduler->uses_metric()) return false;
-    for (std::int64_t epoch = 0; epoch < std::min(a, b); ++epoch) {
-      lrs[k].push_back(scheduler->get_last_lr().at(0));
-      scheduler->step();
-    }
+// The learning rate at the start of each of `epochs` epochs of a schedule laid out for `layout`
+// epochs (one step per epoch): what a resumed run follows, since its checkpoint keeps the layout.
+std::vector<double> schedule_lrs(const std::string& spec, std::int64_t layout, std::int64_t epochs) {
+  auto weight = torch::zeros({1}, torch::requires_grad());
+  torch::optim::SGD optimizer({weight}, torch::optim::SGDOptions(1.0));
+  auto scheduler = build_scheduler(spec, optimizer, std::max<std::int64_t>(1, layout), 1);
+  std::vector<double> lrs;
+  if (scheduler->uses_metric()) return lrs;  // follows validation, not the length
+  for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+    lrs.push_back(scheduler->get_last_lr().at(0));
+    scheduler->step();
   }
-  return lrs[0] != lrs[1];
+  return lrs;
+}
+
+// A resume with another --epochs follows the schedule laid out for the run's length: refused
+// when the added epochs would train at lr 0 (the schedule has ended), said in the log otherwise.
+void check_resumed_length(const RunConfig& earlier, const RunConfig& config,
+                          std::vector<std::string>& conflicts) {
+  const auto before = earlier.fit.epochs, now = config.fit.epochs;
+  if (before == now || before <= 0 || now <= 0) return;
+  const auto& spec = earlier.fit.schedule;
+  const auto laid_out = schedule_lrs(spec, before, std::max(before, now));
+  if (laid_out.empty() || laid_out == schedule_lrs(spec, now, std::max(before, now))) return;
+  if (now < before) {
+    logger()->info("resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs and "
+                   "is cut off at epoch {}", now, spec, before, now);
+    return;
+  }
+  const auto first = laid_out.begin() + before;
+  const auto [low, high] = std::minmax_element(first, laid_out.end());
+  if (*high <= 1e-9 * laid_out.front()) {
+    conflicts.push_back("--epochs: the run's schedule '" + spec + "' was laid out for " +
+                        std::to_string(before) + " epochs and has ended there (lr 0), so epochs " +
+                        std::to_string(before + 1) + "-" + std::to_string(now) +
+                        " would train at lr 0; to train longer, start a new run from its model "
+                        "(--model " + (config.out / "model.pt").string() +
+                        " --out another folder), or rerun with --epochs " + std::to_string(now) +
+                        " without --resume");
+    return;
+  }
+  logger()->warn("resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs, so "
+                 "epochs {}-{} train at {:.3g} to {:.3g} times the base learning rate", now, spec,
+                 before, before + 1, now, *low, *high);
 }
 
 // The layers the settings name exist in the model: a typo is found before the run folder is
@@ -85,20 +116,10 @@ void check_resume(const RunConfig& config) {
   auto conflicts = config.resume_conflicts(earlier);
   // The model file's content, on every resume: a file replaced in place is another model.
   if (!earlier.model_sha256.empty() && earlier.model_sha256 != config.model_sha256)
-    conflicts.push_back("--model: '" + config.model.string() +
-                        "' is not the file the run started from (its content differs" +
-                        (earlier.model == config.model ? ", though the path is the same" : "") +
-                        ")");
-  if (earlier.fit.epochs != config.fit.epochs &&
-      schedule_follows_length(earlier.fit.schedule, std::max<std::int64_t>(1, earlier.fit.epochs),
-                              std::max<std::int64_t>(1, config.fit.epochs)))
-    conflicts.push_back("--epochs: the run's schedule '" + earlier.fit.schedule +
-                        "' was laid out for " + std::to_string(earlier.fit.epochs) +
-                        " epochs and keeps that layout in its checkpoint, so a resume with " +
-                        std::to_string(config.fit.epochs) +
-                        " would not follow it (a cosine ends at lr 0); to train longer, start a "
-                        "new run from its model (--model " +
-                        (config.out / "model.pt").string() + " --out another folder)");
+    conflicts.push_back("--model: the run used '" + earlier.model.string() + "', now '" +
+                        config.model.string() + "': its content differs" +
+                        (earlier.model == config.model ? " (the same path, another file)" : ""));
+  check_resumed_length(earlier, config, conflicts);
   if (earlier.data.source != config.data.source)
     logger()->info("resuming on '{}' (the run started on '{}')", config.data.source,
                    earlier.data.source);

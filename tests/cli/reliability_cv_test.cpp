@@ -162,7 +162,8 @@ TEST_F(Reliability, CtrlCDuringTheFinalEvaluationStopsAndTheResumeExportsTheSame
 TEST_F(Reliability, AFullDiskDuringACheckpointIsOneClearErrorAndLeavesNoTemporary) {
   const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
                              " --reinit --data " + quoted(data_) +
-                             " --batch-size 6 --seed 5 --no-progress --epochs 2";
+                             " --batch-size 6 --seed 5 --no-progress --epochs 2 "
+                             "--schedule constant";  // a schedule a longer resume can follow
   const auto run = dir_ / "run";
   auto result = tlkit_cli(common + " --out " + quoted(run));
   ASSERT_EQ(result.exit_code, 0) << result.output;
@@ -204,7 +205,8 @@ TEST_F(Reliability, AFullDiskDuringACheckpointIsOneClearErrorAndLeavesNoTemporar
 TEST_F(Reliability, AResumeThatWouldNotContinueTheRunIsRefused) {
   const std::string common = "train --model " + quoted(tlkit::test::tiny_model()) +
                              " --reinit --data " + quoted(data_) +
-                             " --batch-size 6 --seed 5 --no-progress --epochs 2";
+                             " --batch-size 6 --seed 5 --no-progress --epochs 2 "
+                             "--schedule constant";  // a schedule a longer resume can follow
   const auto run = dir_ / "run";
   ASSERT_EQ(tlkit_cli(common + " --out " + quoted(run)).exit_code, 0);
   auto result =

@@ -4,6 +4,7 @@
 // the schedule's length, and closed pipes neither kill a run nor hide a lost result.
 
 #include <fstream>
+#include <regex>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -117,22 +118,36 @@ TEST_F(RunFolderCli, ResumeChecksTheModelsContentAndTheScheduleLength) {
   const auto model = dir_ / "model.pt";
   fs::copy_file(tlkit::test::tiny_model(), model);
   const auto command = "train --model " + quoted(model) + " --reinit --data " + quoted(data_) +
-                       " --out " + quoted(run) +
-                       " --val-split 0.34 --batch-size 4 --no-progress --schedule cosine";
-  auto result = tlkit_cli(command + " --epochs 2");
+                       " --out " + quoted(run) + " --val-split 0.34 --batch-size 4 --no-progress";
+  auto result = tlkit_cli(command + " --epochs 2 --schedule poly");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto config = tlkit::read_file(run / "config.json");
-  result = tlkit_cli(command + " --epochs 4 --resume");
+  // A polynomial decay has ended at lr 0: more epochs on resume would not train.
+  result = tlkit_cli(command + " --epochs 4 --schedule poly --resume");
   EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_TRUE(contains(result.output, "laid out for 2 epochs")) << result.output;
+  EXPECT_TRUE(contains(result.output, "laid out for 2 epochs and has ended")) << result.output;
   EXPECT_EQ(tlkit::read_file(run / "config.json"), config);  // a refused resume changes nothing
   // The same path, another file.
   fs::remove(model);
-  fs::copy_file(tlkit::test::export_model_file("--arch vgg_tiny --random-init --seed 1", "tiny_seed1.pt"), model);
-  result = tlkit_cli(command + " --epochs 2 --resume");
+  fs::copy_file(tlkit::test::export_model_file("--arch vgg_tiny --random-init --seed 1",
+                                               "tiny_seed1.pt"),
+                model);
+  result = tlkit_cli(command + " --epochs 2 --schedule poly --resume");
   EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_TRUE(contains(result.output, "its content differs")) << result.output;
+  EXPECT_TRUE(contains(result.output, "its content differs (the same path, another file)"))
+      << result.output;
   EXPECT_EQ(tlkit::read_file(run / "config.json"), config);
+
+  // A cosine laid out for 2 epochs goes on periodically: a longer resume says what it trains at.
+  const auto cosine = dir_ / "cosine";
+  const auto again = std::regex_replace(command, std::regex("--out '[^']*'"),
+                                        "--out " + quoted(cosine)) + " --schedule cosine";
+  ASSERT_EQ(tlkit_cli(again + " --epochs 2").exit_code, 0);
+  result = tlkit_cli(again + " --epochs 4 --resume");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "keeps its layout for 2 epochs, so epochs 3-4 train at 0 to "
+                                      "0.5 times the base learning rate"))
+      << result.output;
 }
 
 TEST_F(RunFolderCli, AClosedPipeDoesNotKillARunAndALostResultIsAnError) {
