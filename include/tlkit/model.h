@@ -6,3 +6,4 @@
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/model/param_groups.h>
+#include <tlkit/model/script_checks.h>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/interrupt.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/model/script_checks.h>
 #include <tlkit/version.h>
 
 #include "command.h"
@@ -30,6 +32,20 @@ void print_usage() {
     std::cout << "  " << name << "  " << command.summary << "\n";
   }
   std::cout << "\nRun 'tlkit <command> --help' for a command's options and an example.\n";
+}
+
+// "cannot create directories 'runs/x': Permission denied" from std::filesystem's
+// "filesystem error: cannot create directories: Permission denied [runs/x]".
+std::string describe(const std::filesystem::filesystem_error& e) {
+  std::string what = e.what();
+  const std::string prefix = "filesystem error: ";
+  if (what.rfind(prefix, 0) == 0) what.erase(0, prefix.size());
+  const auto cause = e.code().message();
+  const auto at = what.find(": " + cause);
+  std::string text = at == std::string::npos ? what : what.substr(0, at);
+  if (!e.path1().empty()) text += " '" + e.path1().string() + "'";
+  if (!e.path2().empty()) text += " and '" + e.path2().string() + "'";
+  return text + ": " + cause;
 }
 
 }  // namespace
@@ -78,10 +94,15 @@ int main(int argc, char** argv) {
     std::cerr << "tlkit " << who << ": error: " << e.what() << "\n";
     return kFailure;
   } catch (const c10::Error& e) {
-    std::cerr << "tlkit " << who << ": error in LibTorch: " << e.what_without_backtrace() << "\n";
+    std::cerr << "tlkit " << who
+              << ": error in LibTorch: " << tlkit::model::short_message(e.what_without_backtrace())
+              << "\n";
     return kFailure;
-  } catch (const std::exception& e) {
-    std::cerr << "tlkit " << who << ": error: " << e.what() << "\n";
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "tlkit " << who << ": error: " << describe(e) << "\n";
+    return kFailure;
+  } catch (const std::exception& e) {  // the TorchScript interpreter's errors among them
+    std::cerr << "tlkit " << who << ": error: " << tlkit::model::short_message(e) << "\n";
     return kFailure;
   }
 }

@@ -89,6 +89,10 @@ std::vector<double> momenta(const torch::optim::Optimizer& optimizer) {
   return out;
 }
 
+// The most steps a dry run shows: ~10^7 rows of lrs fit in memory, and a longer table cannot be
+// read anyway.
+constexpr std::int64_t kMaxSteps = 10'000'000;
+
 Trace run_schedule(schedule::LRScheduler& scheduler, std::int64_t steps,
                    const std::vector<double>& metrics) {
   Trace trace;
@@ -192,6 +196,12 @@ int run(int argc, char** argv) {
   const auto spec = args["spec"].as<std::string>();
   const auto steps = args["steps"].as<std::int64_t>();
   if (steps < 1) return usage_error("--steps must be >= 1");
+  // The dry run keeps every step's lrs in memory (for the table, the CSV and the plot).
+  if (steps > kMaxSteps)
+    return usage_error("--steps " + std::to_string(steps) + " is over the dry run's limit of " +
+                       std::to_string(kMaxSteps) +
+                       " steps; show fewer steps (a schedule's shape shows at any length: "
+                       "scale T_max, total_steps and the like down with it)");
   std::vector<double> lrs = {args["lr"].as<double>()};
   try {
     if (args.count("groups")) lrs = parse_lrs(args["groups"].as<std::string>());

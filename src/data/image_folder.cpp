@@ -5,6 +5,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 
+#include "folder_walk.h"
 #include "scan_cache.h"
 
 namespace fs = std::filesystem;
@@ -17,32 +18,48 @@ bool is_hidden(const fs::path& path) {
   return !name.empty() && name[0] == '.';
 }
 
+// The canonical path of `path` (as far as it exists), else its absolute path.
+fs::path real_path(const fs::path& path) {
+  std::error_code error;
+  auto canonical = fs::weakly_canonical(path, error);
+  return error ? fs::absolute(path) : canonical;
+}
+
 }  // namespace
 
 ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> classes)
     : root_(std::move(root)), classes_(std::move(classes)) {
   std::error_code error;
-  TLKIT_CHECK(fs::exists(root_, error), "image folder '", root_.string(),
+  const bool exists = fs::exists(root_, error);
+  TLKIT_CHECK(!error, "cannot read image folder '", root_.string(), "': ", error.message());
+  TLKIT_CHECK(exists, "image folder '", root_.string(),
               "' does not exist; check the path (a source is DIR, cifar10:DIR, fashion-mnist:DIR "
               "or mnist:DIR)");
   TLKIT_CHECK(fs::is_directory(root_, error), "'", root_.string(),
               "' is not a folder; an image source is a folder with one sub-folder per class");
   std::vector<std::string> folders;
   size_t loose_images = 0;
-  for (const auto& entry : fs::directory_iterator(root_)) {
+  fs::directory_iterator list(root_, error);
+  TLKIT_CHECK(!error, "cannot read image folder '", root_.string(), "': ", error.message(),
+              "; give the user running tlkit read access to it");
+  for (; !error && list != fs::directory_iterator(); list.increment(error)) {
+    const auto& entry = *list;
+    std::error_code entry_error;
+    const bool is_folder = entry.is_directory(entry_error);
     if (is_hidden(entry.path())) {
-      if (entry.is_directory())
+      if (is_folder)
         logger()->warn(
             "ignoring the hidden folder '{}': not a class (torchvision's ImageFolder would count "
             "it as one, shifting the label index of every class after it)",
             entry.path().string());
       continue;
     }
-    if (entry.is_directory())
+    if (is_folder)
       folders.push_back(entry.path().filename().string());
     else if (is_image_file_name(entry.path()))
       ++loose_images;
   }
+  TLKIT_CHECK(!error, "cannot list image folder '", root_.string(), "': ", error.message());
   std::sort(folders.begin(), folders.end());
   TLKIT_CHECK(
       !folders.empty(), "image folder '", root_.string(), "' has no class sub-folders",
@@ -57,8 +74,7 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
                 "' is not one of the training classes; every class in val/ and test/ must also be "
                 "in train/");
   }
-  const auto canonical = fs::weakly_canonical(root_, error);
-  ScanCache cache(error ? fs::absolute(root_) : canonical);
+  ScanCache cache(real_path(root_));
   for (const auto& name : folders) {
     const auto it = std::find(classes_.begin(), classes_.end(), name);
     scan_class(root_ / name, static_cast<int64_t>(it - classes_.begin()), strict, cache);
@@ -82,27 +98,21 @@ ImageFolder::ImageFolder(fs::path root, bool strict, std::vector<std::string> cl
 void ImageFolder::scan_class(const fs::path& folder, int64_t label, bool strict, ScanCache& cache) {
   const auto prefix = root_.native().size();
   std::vector<fs::path> found;
-  const auto options = fs::directory_options::follow_directory_symlink |
-                       fs::directory_options::skip_permission_denied;
-  for (auto it = fs::recursive_directory_iterator(folder, options);
-       it != fs::recursive_directory_iterator(); ++it) {
-    if (is_hidden(it->path())) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      ++hidden_;
-      continue;
-    }
-    if (!it->is_regular_file() || !is_image_file_name(it->path())) continue;
+  auto walk = walk_class_folder(folder, real_path(root_));
+  hidden_ += walk.hidden;
+  for (const auto& path : walk.files) {
+    if (!is_image_file_name(path)) continue;
     // The key: the path below the root, without the separator after it.
-    auto relative = it->path().native().substr(prefix);
+    auto relative = path.native().substr(prefix);
     relative.erase(0, relative.find_first_not_of('/'));
-    const auto problem = cache.verdict(it->path(), relative);
+    const auto problem = cache.verdict(path, relative);
     if (problem.empty()) {
-      found.push_back(it->path());
+      found.push_back(path);
       continue;
     }
-    TLKIT_CHECK(!strict, "corrupt image '", it->path().string(), "': ", problem,
+    TLKIT_CHECK(!strict, "corrupt image '", path.string(), "': ", problem,
                 "; remove or replace the file, or run without strict mode to skip such files");
-    logger()->warn("skipping '{}': {}", it->path().string(), problem);
+    logger()->warn("skipping '{}': {}", path.string(), problem);
     ++skipped_;
   }
   TLKIT_CHECK(!found.empty(), "class folder '", folder.string(), "' holds no readable images (",

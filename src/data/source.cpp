@@ -36,7 +36,8 @@ bool split_prefix(const std::string& source, std::string& prefix, std::string& r
 // The sub-folder of `root` holding a split, if any (first existing of `names`).
 fs::path split_folder(const fs::path& root, std::initializer_list<const char*> names) {
   for (const char* name : names) {
-    if (fs::is_directory(root / name)) return root / name;
+    std::error_code error;
+    if (fs::is_directory(root / name, error)) return root / name;
   }
   return {};
 }
@@ -120,7 +121,8 @@ std::vector<size_t> class_counts(const Dataset& dataset) {
 
 fs::path source_folder(const std::string& source) {
   std::string prefix, rest;
-  if (fs::exists(source) || !split_prefix(source, prefix, rest)) return source;
+  std::error_code error;
+  if (fs::exists(source, error) || !split_prefix(source, prefix, rest)) return source;
   return rest;
 }
 
@@ -147,7 +149,8 @@ Splits open_source(const std::string& source, const SourceOptions& options) {
   TLKIT_CHECK(options.val_split >= 0 && options.val_split < 1, "val split ", options.val_split,
               " is out of range; use a fraction in [0, 1), e.g. 0.2");
   std::string prefix, rest;
-  const bool is_folder = fs::exists(source) || !split_prefix(source, prefix, rest);
+  std::error_code error;
+  const bool is_folder = fs::exists(source, error) || !split_prefix(source, prefix, rest);
   Splits splits =
       is_folder ? open_image_folder(source, options) : open_prefixed(source, prefix, rest);
   if (!splits.val && options.val_split > 0) {

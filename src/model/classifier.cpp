@@ -1,9 +1,11 @@
 #include <tlkit/model/classifier.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/model/script_checks.h>
 
 #include "classifier_impl.h"
 
@@ -61,20 +63,41 @@ void put_attribute(torch::jit::Module& m, const std::string& name, const c10::Ty
   }
 }
 
+// A model traced in training mode keeps dropout / batch norm in training mode for good: its
+// outputs are random, also when evaluating (a model traced in eval mode is warned about when
+// it is trained, see ScriptNetwork).
+void check_not_traced_in_training(const torch::jit::Module& module) {
+  auto layers = fixed_mode_layers(module);
+  layers.erase(std::remove_if(layers.begin(), layers.end(),
+                              [](const FixedModeLayer& layer) { return !layer.training; }),
+               layers.end());
+  TLKIT_CHECK(layers.empty(),
+              "the model was traced (torch.jit.trace) in training mode, not scripted: its layers ",
+              describe_layers(layers),
+              " stay in training mode also when evaluating, so its outputs are random (dropout) "
+              "or depend on the batch (batch norm); export it with torch.jit.script(model), or "
+              "trace it after model.eval()");
+}
+
 }  // namespace
 
 Classifier::Classifier(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Classifier Classifier::load(const fs::path& path, const LoadOptions& options) {
-  TLKIT_CHECK(fs::exists(path), "cannot read model '", path.string(),
-              "': no such file; export one with scripts/export_vgg16.py (see models/README.md)");
-  TLKIT_CHECK(fs::is_regular_file(path), "cannot read model '", path.string(), "': not a file");
+  std::error_code error;
+  const auto status = fs::status(path, error);
+  TLKIT_CHECK(
+      fs::exists(status), "cannot read model '", path.string(), "': ",
+      error && error != std::errc::no_such_file_or_directory ? error.message() : "no such file",
+      "; export one with scripts/export_vgg16.py (see models/README.md)");
+  TLKIT_CHECK(fs::is_regular_file(status), "cannot read model '", path.string(), "': not a file");
   torch::jit::Module module;
   try {
     module = torch::jit::load(path.string(), options.device);
-  } catch (const c10::Error& e) {
-    fail("cannot read model '", path.string(), "': not a TorchScript archive (",
-         first_line(e.what_without_backtrace()), "); export one with scripts/export_vgg16.py");
+  } catch (const std::exception& e) {  // c10::Error, or the TorchScript parser's error
+    fail("cannot read model '", path.string(),
+         "': the file is damaged or not a TorchScript archive (", short_message(e),
+         "); export it again with torch.jit.script(model).save() or scripts/export_vgg16.py");
   }
   Classifier classifier(std::move(module), options);
   classifier.impl_->path = path;
@@ -101,6 +124,8 @@ Classifier::Classifier(torch::jit::Module module, const LoadOptions& options)
   TLKIT_CHECK(any_parameter,
               "the model has no parameters, so there is nothing to transfer; "
               "export a classifier with scripts/export_vgg16.py");
+  check_finite(impl.module);
+  check_not_traced_in_training(impl.module);
   impl.input_size = options.input_size > 0 ? options.input_size : impl.metadata.input_size;
   TLKIT_CHECK(impl.input_size > 0, "the model's input size ", impl.input_size, " is not positive");
   analyse();

@@ -6,6 +6,7 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/model/script_checks.h>
 
 #include "classifier_impl.h"
 
@@ -79,6 +80,83 @@ std::string describe_shape(const std::vector<std::int64_t>& shape) {
   return text + "]";
 }
 
+// What layer `entry` expects of its input, from its weight, when that tells ("" otherwise).
+std::string expected_input(const LayerEntry& entry) {
+  if (!entry.module.hasattr("weight") || !entry.module.attr("weight").isTensor()) return "";
+  const auto weight = entry.module.attr("weight").toTensor();
+  if (weight.dim() == 2) return "takes " + std::to_string(weight.size(1)) + " values per image";
+  if (weight.dim() == 4) return "takes " + std::to_string(weight.size(1)) + " channels";
+  return "";
+}
+
+// Runs the layers one by one on `input` and names the first that fails, with what it got and
+// what it expects ("" when every layer runs: the failure lies in the model's own forward()).
+std::string failing_layer(std::vector<LayerEntry> layers, at::Tensor x) {
+  for (auto& entry : layers) {
+    if (x.dim() > 2 && detail::has_matrix_weight(entry.module)) x = x.flatten(1);
+    const auto shape = x.sizes().vec();
+    try {
+      const auto out = entry.module.forward({x});
+      if (!out.isTensor()) return "";
+      x = out.toTensor();
+    } catch (const std::exception&) {
+      const auto expected = expected_input(entry);
+      return "layer '" + entry.info.name + "' (" + entry.info.type + ")" +
+             (expected.empty() ? "" : " " + expected + ", but") + " gets an input of shape " +
+             describe_shape(shape);
+    }
+  }
+  return "";
+}
+
+// Common input sizes at which the model does run (at most three), to suggest one.
+std::vector<std::int64_t> fitting_sizes(torch::jit::Module& module, std::int64_t channels,
+                                        c10::Device device) {
+  std::vector<std::int64_t> sizes;
+  for (const std::int64_t size : {16, 28, 32, 64, 96, 128, 224, 256, 299}) {
+    try {
+      module.forward({probe_input(channels, size, device)});
+      sizes.push_back(size);
+    } catch (const std::exception&) {
+    }
+    if (sizes.size() == 3) break;
+  }
+  return sizes;
+}
+
+// "give --input-size 32", or which sizes to choose from.
+std::string size_advice(const std::vector<std::int64_t>& fits) {
+  const std::string resize = " (and --resize at least as large)";
+  if (fits.size() == 1) {
+    const auto size = std::to_string(fits[0]);
+    return "it runs at " + size + "x" + size + ": give --input-size " + size + resize;
+  }
+  std::string list;
+  for (size_t i = 0; i < fits.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == fits.size() ? " or " : ", ") + std::to_string(fits[i]);
+  return (fits.empty() ? "give the input size the model was made for"
+                       : "it runs at " + list + " pixels: give one of them") +
+         " with --input-size N" + resize;
+}
+
+// The message for a model whose forward() fails on the probe `input` with `what`: a shape
+// mismatch names the layer and the sizes that do fit.
+std::string probe_failure(torch::jit::Module& module, const at::Tensor& input,
+                          const std::string& what) {
+  const auto size = std::to_string(input.size(2));
+  const auto layer = failing_layer(detail::list_layers(module), input);
+  const auto fits = fitting_sizes(module, input.size(1), input.device());
+  if (layer.empty() && fits.empty()) {
+    return tlkit::detail::concat("the model cannot classify a 1x", input.size(1), "x", size, "x",
+                                 size, " batch (", what,
+                                 "); tlkit needs a classifier whose forward(images) returns "
+                                 "scores [N, classes]");
+  }
+  return tlkit::detail::concat("the model does not fit the input size ", size, "x", size, ": ",
+                               layer.empty() ? "its forward() fails" : layer, " (", what, "); ",
+                               size_advice(fits));
+}
+
 }  // namespace
 
 void Classifier::analyse() {
@@ -90,21 +168,19 @@ void Classifier::analyse() {
   const std::string probe = "a 1x" + std::to_string(impl.input_channels) + "x" +
                             std::to_string(impl.input_size) + "x" +
                             std::to_string(impl.input_size) + " batch";
-  at::Tensor output;
+  c10::IValue result;
   try {
-    const auto result = impl.module.forward({input});
-    TLKIT_CHECK(result.isTensor(),
-                "the model's forward() does not return a tensor; tlkit needs a classifier "
-                "whose forward(images) returns scores [N, classes]");
-    output = result.toTensor();
-  } catch (const c10::Error& e) {
+    result = impl.module.forward({input});
+  } catch (const std::exception& e) {  // c10::Error, or the TorchScript interpreter's error
+    const auto message = probe_failure(impl.module, input, short_message(e));
     impl.module.train(was_training);
-    const std::string what = e.what_without_backtrace();
-    fail("the model cannot classify ", probe, " (", what.substr(0, what.find('\n')),
-         "); give the right input size (--input-size) or export the model with "
-         "scripts/export_vgg16.py");
+    fail(message);
   }
   impl.module.train(was_training);
+  TLKIT_CHECK(result.isTensor(),
+              "the model's forward() does not return a tensor; tlkit needs a classifier "
+              "whose forward(images) returns scores [N, classes]");
+  const auto output = result.toTensor();
   TLKIT_CHECK(output.dim() == 2 && output.size(0) == 1, "the model's output for ", probe,
               " has shape ", describe_shape(output.sizes().vec()),
               ", not [N, classes]; tlkit needs an image classifier");
@@ -117,8 +193,8 @@ void Classifier::analyse() {
   try {
     const auto walked = run_layers(impl.layers, input, 0, impl.layers.size() - 1, true);
     impl.walk_ok = walked.sizes() == output.sizes() && at::allclose(walked, output, 1e-4, 1e-5);
-  } catch (const c10::Error& e) {
-    logger()->debug("layer-by-layer walk failed: {}", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    logger()->debug("layer-by-layer walk failed: {}", short_message(e));
   }
   impl.module.train(was_training);
   if (!impl.walk_ok) {

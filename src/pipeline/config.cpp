@@ -21,6 +21,13 @@ namespace fs = std::filesystem;
 namespace tlkit::pipeline {
 namespace {
 
+// Why `path` cannot be used ("no such file", "Permission denied"), or "" when it exists.
+std::string missing_reason(const fs::path& path) {
+  std::error_code error;
+  if (fs::exists(path, error)) return "";
+  return error ? error.message() : "no such file";
+}
+
 constexpr const char* kFormat = "tlkit-run-config";
 constexpr std::int64_t kVersion = 1;
 
@@ -209,7 +216,8 @@ void RunConfig::validate() const {
   TLKIT_CHECK(!out.empty(), "--out is required");
   TLKIT_CHECK(!data.source.empty(),
               "no data source given; pass --data DIR (or cifar10:DIR, fashion-mnist:DIR)");
-  TLKIT_CHECK(fs::exists(model), "cannot read model '", model.string(), "': no such file");
+  if (const auto why = missing_reason(model); !why.empty())
+    fail("cannot read model '", model.string(), "': ", why);
   data::check_output_outside_data(out, data.source);
   TLKIT_CHECK(data.val_split >= 0 && data.val_split < 1, "--val-split must be in [0, 1), got ",
               data.val_split);
@@ -264,8 +272,8 @@ void RunConfig::validate() const {
   }
   if (resume) {
     const auto last = out / "checkpoints" / "last.pt";
-    TLKIT_CHECK(fs::exists(last), "cannot resume: '", last.string(),
-                "' does not exist; run without --resume");
+    if (const auto why = missing_reason(last); !why.empty())
+      fail("cannot resume: '", last.string(), "': ", why, "; run without --resume");
   }
 }
 
@@ -352,7 +360,8 @@ RunConfig RunConfig::from_json(const Json& json) {
 }
 
 RunConfig RunConfig::load(const fs::path& path) {
-  TLKIT_CHECK(fs::exists(path), "cannot read config '", path.string(), "': no such file");
+  if (const auto why = missing_reason(path); !why.empty())
+    fail("cannot read config '", path.string(), "': ", why);
   try {
     return from_json(Json::parse(read_file(path)));
   } catch (const Error& e) {

@@ -1,8 +1,12 @@
 #include <tlkit/train/network.h>
 
+#include <atomic>
+
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/logging.h>
+#include <tlkit/model/script_checks.h>
 
 namespace tlkit::train {
 
@@ -41,11 +45,40 @@ void set_script_mode(torch::jit::Module& module, bool on, bool dropout) {
   }
 }
 
+using NamedModules = std::vector<std::pair<std::string, torch::jit::Module>>;
+
+// A traced model's dropout / batch norm keep the mode they were traced in (see
+// fixed_mode_layers), whatever train() asks: said once per process, when training starts.
+void warn_if_traced(const NamedModules& parts, bool dropout) {
+  static std::atomic<bool> warned{false};
+  if (warned.load()) return;
+  std::vector<model::FixedModeLayer> fixed;
+  for (const auto& [name, module] : parts) {
+    for (auto layer : model::fixed_mode_layers(module)) {
+      if (layer.training) continue;  // refused when the model is loaded
+      if (!dropout && layer.op.find("dropout") != std::string::npos) continue;  // off anyway
+      layer.name = layer.name.empty() ? name : name.empty() ? layer.name : name + "." + layer.name;
+      fixed.push_back(std::move(layer));
+    }
+  }
+  if (fixed.empty() || warned.exchange(true)) return;
+  logger()->warn(
+      "this model was traced (torch.jit.trace), not scripted: its layers {} stay in evaluation "
+      "mode while training, unlike in PyTorch (dropout stays off, batch norm keeps its stored "
+      "statistics); export the model with torch.jit.script(model) to train them as PyTorch "
+      "does",
+      model::describe_layers(fixed));
+}
+
 }  // namespace
 
-void ScriptNetwork::train(bool on) { set_script_mode(module_, on, dropout_enabled()); }
+void ScriptNetwork::train(bool on) {
+  if (on) warn_if_traced({{"", module_}}, dropout_enabled());
+  set_script_mode(module_, on, dropout_enabled());
+}
 
 void ScriptLayersNetwork::train(bool on) {
+  if (on) warn_if_traced(layers_, dropout_enabled());
   for (auto& [name, module] : layers_) set_script_mode(module, on, dropout_enabled());
   training_ = on;
 }
