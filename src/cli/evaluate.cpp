@@ -13,6 +13,7 @@
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/model/script_checks.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/train/callbacks.h>
@@ -104,7 +105,7 @@ int run_evaluate(int argc, char** argv) {
     std::vector<train::NamedTensors> states;
     for (const auto& file : members) {
       states.push_back(train::load_state(file));
-      const auto broken = train::first_nonfinite(states.back());
+      const auto broken = model::first_nonfinite(states.back());
       TLKIT_CHECK(broken.empty(), "snapshot '", file.string(), "' has NaN/Inf in its weights (",
                   broken, "): the ensemble cannot be evaluated");
     }

@@ -118,7 +118,8 @@ std::set<std::string> string_set(const Json& json, const std::string& key) {
 // Removes the empty folders from `file`'s parent up to (not including) `root`.
 void remove_empty_parents(const fs::path& root, const fs::path& file) {
   std::error_code ec;
-  for (auto dir = file.parent_path(); dir != root && inside(root, dir) != ""; dir = dir.parent_path())
+  for (auto dir = file.parent_path(); dir != root && inside(root, dir) != "";
+       dir = dir.parent_path())
     if (!fs::is_empty(dir, ec) || ec || !fs::remove(dir, ec)) break;
 }
 
@@ -157,10 +158,11 @@ int take_lock(const fs::path& dir, const std::string& command) {
   if (!earlier.empty()) {
     const long pid = std::strtol(earlier.c_str(), nullptr, 10);
     if (!process_running(pid) || pid == ::getpid())
-      logger()->info("{}: taking over the lock of pid {}, which is no longer running",
-                     dir.string(), earlier);
+      logger()->info("{}: taking over the lock of pid {}, which is no longer running", dir.string(),
+                     earlier);
   }
-  const auto holder = std::to_string(::getpid()) + " (tlkit " + command + ", since " + utc_now() + ")\n";
+  const auto holder =
+      std::to_string(::getpid()) + " (tlkit " + command + ", since " + utc_now() + ")\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) < 0)
     logger()->warn("cannot record this process in '{}': {}", path.string(), std::strerror(errno));
   return fd;
@@ -204,8 +206,8 @@ RunFolder::RunFolder(fs::path dir, const std::string& command) : state_(std::mak
       TLKIT_CHECK(earlier.is_object() && earlier.contains("tlkit") && earlier.contains("files"),
                   "not a tlkit run marker");
     } catch (const Error& e) {
-      fail("'", marker.string(), "' is damaged (", e.what(), "), so which files of '",
-           dir.string(), "' tlkit wrote is unknown: use another folder");
+      fail("'", marker.string(), "' is damaged (", e.what(), "), so which files of '", dir.string(),
+           "' tlkit wrote is unknown: use another folder");
     }
     const auto before = earlier.contains("command") ? earlier.at("command").as_string() : "";
     TLKIT_CHECK(folder_kind(before) == folder_kind(command), "the folder '", dir.string(),
@@ -220,8 +222,8 @@ RunFolder::RunFolder(fs::path dir, const std::string& command) : state_(std::mak
            join(shown, "', '"), "'",
            entries.size() > 3 ? ", and " + std::to_string(entries.size() - 3) + " more" : "",
            ") and no tlkit run: tlkit writes only into a new or empty folder or one holding a "
-           "tlkit run; give another folder (e.g. '", (dir / "run").string(),
-           "'), or move those files away");
+           "tlkit run; give another folder (e.g. '",
+           (dir / "run").string(), "'), or move those files away");
     }
   }
   if (!existed) {
@@ -304,13 +306,16 @@ void RunFolder::start_afresh(const std::vector<std::string>& kept_folders) {
     for (const auto& file : earlier) {
       const auto target = aside / file;
       TLKIT_CHECK(s.aside.count(file) || !fs::exists(fs::symlink_status(target, ec)), "'",
-                  target.string(), "' is in the way of setting the earlier run aside and tlkit "
+                  target.string(),
+                  "' is in the way of setting the earlier run aside and tlkit "
                   "did not write it: move it away");
     }
   }
   if (!earlier.empty() && keep_older) {
-    logger()->info("{}: removing the unfinished earlier run's {} files (the last finished run "
-                   "stays in {}/)", s.dir.string(), earlier.size(), kAside);
+    logger()->info(
+        "{}: removing the unfinished earlier run's {} files (the last finished run "
+        "stays in {}/)",
+        s.dir.string(), earlier.size(), kAside);
     for (const auto& file : earlier) {
       fs::remove(s.dir / file, ec);
       remove_empty_parents(s.dir, s.dir / file);
@@ -329,9 +334,11 @@ void RunFolder::start_afresh(const std::vector<std::string>& kept_folders) {
                   (aside / file).string(), "': ", ec.message());
       remove_empty_parents(s.dir, s.dir / file);
     }
-    logger()->info("{}: the earlier {} run ({} files) was moved to {}/; it is removed once this "
-                   "run has finished", s.dir.string(), s.finished ? "finished" : "unfinished",
-                   earlier.size(), (s.dir / kAside).string());
+    logger()->info(
+        "{}: the earlier {} run ({} files) was moved to {}/; it is removed once this "
+        "run has finished",
+        s.dir.string(), s.finished ? "finished" : "unfinished", earlier.size(),
+        (s.dir / kAside).string());
     s.aside = earlier;
   }
   s.files = kept;

@@ -1,5 +1,6 @@
 #include <tlkit/model/script_checks.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include <torch/csrc/jit/ir/constants.h>
@@ -84,25 +85,48 @@ std::string short_message(const std::exception& error) {
   return short_message(torch_error ? torch_error->what_without_backtrace() : error.what());
 }
 
+std::string first_nonfinite(const std::vector<std::pair<std::string, at::Tensor>>& state) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> sums;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < state.size(); ++i) {
+    const auto& tensor = state[i].second;
+    if (!tensor.defined() || !tensor.is_floating_point() || tensor.numel() == 0) continue;
+    sums.push_back(tensor.sum(at::kDouble));
+    index.push_back(i);
+  }
+  if (sums.empty()) return {};
+  const auto finite = at::stack(sums).isfinite().cpu();
+  const auto* ok = finite.data_ptr<bool>();
+  for (size_t k = 0; k < index.size(); ++k)
+    if (!ok[k]) return state[index[k]].first;
+  return {};
+}
+
 void check_finite(const torch::jit::Module& module) {
-  const auto check = [](const std::string& kind, const std::string& name, const at::Tensor& t) {
-    if (!t.is_floating_point() || t.numel() == 0) return;
-    const auto finite = at::isfinite(t);
-    if (finite.all().item<bool>()) return;
-    const auto nans = at::isnan(t).sum().item<std::int64_t>();
-    const auto bad = t.numel() - finite.sum().item<std::int64_t>();
-    fail("the model's ", kind, " '", name, "' holds ",
-         nans == bad ? "NaN"
-         : nans == 0 ? "infinite values"
-                     : "NaN and infinite values",
-         " (", bad, " of ", t.numel(),
-         " values): the weights are damaged (e.g. saved after training diverged); export the "
-         "model again from good weights");
-  };
-  at::NoGradGuard no_grad;
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& p : module.named_parameters(/*recurse=*/true))
-    check("parameter", p.name, p.value);
-  for (const auto& b : module.named_buffers(/*recurse=*/true)) check("buffer", b.name, b.value);
+    tensors.emplace_back(p.name, p.value);
+  const auto parameters = tensors.size();
+  for (const auto& b : module.named_buffers(/*recurse=*/true))
+    tensors.emplace_back(b.name, b.value);
+  const auto name = first_nonfinite(tensors);
+  if (name.empty()) return;
+  const auto found = std::find_if(tensors.begin(), tensors.end(),
+                                  [&](const auto& named) { return named.first == name; });
+  const auto& t = found->second;
+  at::NoGradGuard no_grad;
+  const auto nans = at::isnan(t).sum().item<std::int64_t>();
+  const auto bad = t.numel() - at::isfinite(t).sum().item<std::int64_t>();
+  fail("the model's ",
+       found - tensors.begin() < static_cast<std::ptrdiff_t>(parameters) ? "parameter" : "buffer",
+       " '", name, "' holds ",
+       nans == bad ? "NaN"
+       : nans == 0 ? "infinite values"
+                   : "NaN and infinite values",
+       " (", bad, " of ", t.numel(),
+       " values): the weights are damaged (e.g. saved after training diverged); export the "
+       "model again from good weights");
 }
 
 }  // namespace tlkit::model

@@ -21,7 +21,6 @@
 #include <tlkit/schedule/spec.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/loader_source.h>
-#include <tlkit/train/network.h>
 
 namespace fs = std::filesystem;
 
@@ -155,10 +154,6 @@ model::Classifier load_model(const fs::path& path, const PreprocessOptions& prep
   load.device = device;
   load.input_size = preprocess.input_size;
   auto model = model::Classifier::load(path, load);
-  const auto broken = train::first_nonfinite(model.state_dict());
-  TLKIT_CHECK(broken.empty(), "'", path.string(), "' has NaN/Inf in its weights (", broken,
-              "): a broken model (from a diverged training?) gives no usable outputs; use a "
-              "model with finite weights");
   const auto channels = model.input_channels();
   TLKIT_CHECK(channels == 1 || channels == 3, "'", path.string(), "' takes images with ", channels,
               " channels (its first convolution's input); tlkit feeds grey (1) or RGB (3) "

@@ -26,7 +26,8 @@ namespace {
 
 // The learning rate at the start of each of `epochs` epochs of a schedule laid out for `layout`
 // epochs (one step per epoch): what a resumed run follows, since its checkpoint keeps the layout.
-std::vector<double> schedule_lrs(const std::string& spec, std::int64_t layout, std::int64_t epochs) {
+std::vector<double> schedule_lrs(const std::string& spec, std::int64_t layout,
+                                 std::int64_t epochs) {
   auto weight = torch::zeros({1}, torch::requires_grad());
   torch::optim::SGD optimizer({weight}, torch::optim::SGDOptions(1.0));
   auto scheduler = build_scheduler(spec, optimizer, std::max<std::int64_t>(1, layout), 1);
@@ -49,8 +50,10 @@ void check_resumed_length(const RunConfig& earlier, const RunConfig& config,
   const auto laid_out = schedule_lrs(spec, before, std::max(before, now));
   if (laid_out.empty() || laid_out == schedule_lrs(spec, now, std::max(before, now))) return;
   if (now < before) {
-    logger()->info("resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs and "
-                   "is cut off at epoch {}", now, spec, before, now);
+    logger()->info(
+        "resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs and "
+        "is cut off at epoch {}",
+        now, spec, before, now);
     return;
   }
   const auto first = laid_out.begin() + before;
@@ -60,14 +63,16 @@ void check_resumed_length(const RunConfig& earlier, const RunConfig& config,
                         std::to_string(before) + " epochs and has ended there (lr 0), so epochs " +
                         std::to_string(before + 1) + "-" + std::to_string(now) +
                         " would train at lr 0; to train longer, start a new run from its model "
-                        "(--model " + (config.out / "model.pt").string() +
+                        "(--model " +
+                        (config.out / "model.pt").string() +
                         " --out another folder), or rerun with --epochs " + std::to_string(now) +
                         " without --resume");
     return;
   }
-  logger()->warn("resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs, so "
-                 "epochs {}-{} train at {:.3g} to {:.3g} times the base learning rate", now, spec,
-                 before, before + 1, now, *low, *high);
+  logger()->warn(
+      "resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs, so "
+      "epochs {}-{} train at {:.3g} to {:.3g} times the base learning rate",
+      now, spec, before, before + 1, now, *low, *high);
 }
 
 // The layers the settings name exist in the model: a typo is found before the run folder is
@@ -158,7 +163,8 @@ Started start_run(const RunConfig& config) {
   if (folder) {
     folder->remove_stale_temporaries();
     if (!config.resume) folder->start_afresh({"features"});
-    // A resume keeps the run's config.json until it has trained (a refused one leaves it as it was).
+    // A resume keeps the run's config.json until it has trained (a refused one leaves it as it
+    // was).
     if (!config.resume) checked.save(config.out / "config.json");
   }
   if (auto* world = train::world()) world->barrier();

@@ -10,6 +10,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/model/script_checks.h>
 
 namespace tlkit::pipeline {
 
@@ -64,7 +65,7 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
   std::optional<size_t> best;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const auto& v = selection.validation[i];
-    const auto tensor = train::first_nonfinite(candidates[i].weights);
+    const auto tensor = model::first_nonfinite(candidates[i].weights);
     if (!tensor.empty())
       broken[i] = "NaN/Inf in its weights (" + tensor + ")";
     else if (!std::isfinite(v.loss) || !std::isfinite(v.accuracy))
@@ -74,7 +75,8 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
   }
   if (!best) {
     std::vector<std::string> why;
-    for (size_t i = 0; i < candidates.size(); ++i) why.push_back(candidates[i].name + ": " + broken[i]);
+    for (size_t i = 0; i < candidates.size(); ++i)
+      why.push_back(candidates[i].name + ": " + broken[i]);
     fail("no model to export: every candidate is broken (", join(why, "; "),
          "); the training diverged: lower the learning rate or use --on-nonfinite rollback");
   }

@@ -13,6 +13,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/model/script_checks.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/network.h>
@@ -79,11 +80,11 @@ void NonFiniteGuard::on_batch_end(TrainContext& context) {
   NamedTensors trainable;
   for (const auto& group : context.optimizer.param_groups())
     for (const auto& parameter : group.params()) trainable.emplace_back("", parameter);
-  if (first_nonfinite(trainable).empty()) return;
+  if (model::first_nonfinite(trainable).empty()) return;
   // Name the tensor: the network's state, searched only now that something is wrong.
-  auto tensor = first_nonfinite(context.network.named_state());
-  const auto what = "the update made the weights NaN/Inf (" + (tensor.empty() ? "a parameter" : tensor) +
-                    ")";
+  auto tensor = model::first_nonfinite(context.network.named_state());
+  const auto what =
+      "the update made the weights NaN/Inf (" + (tensor.empty() ? "a parameter" : tensor) + ")";
   const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " +
                      std::to_string(context.batch + 1) + " (step " +
                      std::to_string(context.global_step) + ")";
@@ -94,7 +95,8 @@ void NonFiniteGuard::on_batch_end(TrainContext& context) {
   const double lr = context.optimizer.param_groups().front().options().get_lr();
   fail(what, " in ", context.trainer.options().label, " ", where,
        "; the run stops (the last checkpoint holds the last good weights). This stage's learning "
-       "rate (", lr, ") is probably too high: lower it (", lr_option_,
+       "rate (",
+       lr, ") is probably too high: lower it (", lr_option_,
        " NAME:lr=..., or try 'tlkit lr-find'), clip gradients (--grad-clip 1), or use "
        "--on-nonfinite rollback");
 }

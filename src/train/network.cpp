@@ -166,22 +166,4 @@ void copy_state(Network& network, const NamedTensors& state) {
   }
 }
 
-std::string first_nonfinite(const NamedTensors& state) {
-  torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> sums;
-  std::vector<size_t> index;
-  for (size_t i = 0; i < state.size(); ++i) {
-    const auto& tensor = state[i].second;
-    if (!tensor.defined() || !tensor.is_floating_point() || tensor.numel() == 0) continue;
-    sums.push_back(tensor.sum(at::kDouble));
-    index.push_back(i);
-  }
-  if (sums.empty()) return {};
-  const auto finite = at::stack(sums).isfinite().cpu();
-  const auto* ok = finite.data_ptr<bool>();
-  for (size_t k = 0; k < index.size(); ++k)
-    if (!ok[k]) return state[index[k]].first;
-  return {};
-}
-
 }  // namespace tlkit::train

@@ -100,8 +100,8 @@ TEST_F(RunFolderCli, ASecondWriterIsRefusedNamingTheHolder) {
   tlkit::RunFolder held(run, "train");  // this process holds the folder
   auto result = tlkit_cli(train(run));
   EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_TRUE(contains(result.output, "in use by another tlkit process (pid " +
-                                          std::to_string(::getpid())))
+  EXPECT_TRUE(
+      contains(result.output, "in use by another tlkit process (pid " + std::to_string(::getpid())))
       << result.output;
 }
 
@@ -129,9 +129,9 @@ TEST_F(RunFolderCli, ResumeChecksTheModelsContentAndTheScheduleLength) {
   EXPECT_EQ(tlkit::read_file(run / "config.json"), config);  // a refused resume changes nothing
   // The same path, another file.
   fs::remove(model);
-  fs::copy_file(tlkit::test::export_model_file("--arch vgg_tiny --random-init --seed 1",
-                                               "tiny_seed1.pt"),
-                model);
+  fs::copy_file(
+      tlkit::test::export_model_file("--arch vgg_tiny --random-init --seed 1", "tiny_seed1.pt"),
+      model);
   result = tlkit_cli(command + " --epochs 2 --schedule poly --resume");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "its content differs (the same path, another file)"))
@@ -140,13 +140,15 @@ TEST_F(RunFolderCli, ResumeChecksTheModelsContentAndTheScheduleLength) {
 
   // A cosine laid out for 2 epochs goes on periodically: a longer resume says what it trains at.
   const auto cosine = dir_ / "cosine";
-  const auto again = std::regex_replace(command, std::regex("--out '[^']*'"),
-                                        "--out " + quoted(cosine)) + " --schedule cosine";
+  const auto again =
+      std::regex_replace(command, std::regex("--out '[^']*'"), "--out " + quoted(cosine)) +
+      " --schedule cosine";
   ASSERT_EQ(tlkit_cli(again + " --epochs 2").exit_code, 0);
   result = tlkit_cli(again + " --epochs 4 --resume");
   EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_TRUE(contains(result.output, "keeps its layout for 2 epochs, so epochs 3-4 train at 0 to "
-                                      "0.5 times the base learning rate"))
+  EXPECT_TRUE(contains(result.output,
+                       "keeps its layout for 2 epochs, so epochs 3-4 train at 0 to "
+                       "0.5 times the base learning rate"))
       << result.output;
 }
 

@@ -10,8 +10,12 @@
 
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
 namespace torch::jit {
 struct Module;
 }
@@ -37,6 +41,10 @@ std::string short_message(const std::string& what);
 // The same for an exception from LibTorch: a c10::Error, or a std::exception such as the
 // TorchScript interpreter's.
 std::string short_message(const std::exception& error);
+
+// The name of the first floating-point tensor of `tensors` holding a NaN or Inf, or "" when every
+// one is finite (one float64 sum per tensor, one device sync).
+std::string first_nonfinite(const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 
 // Throws tlkit::Error naming the first parameter or buffer that holds NaN or infinite values.
 void check_finite(const torch::jit::Module& module);

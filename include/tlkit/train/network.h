@@ -109,8 +109,5 @@ class ModuleNetwork : public Network {
 // place.
 NamedTensors clone_state(const Network& network);
 void copy_state(Network& network, const NamedTensors& state);
-// The name of the first floating-point tensor of `state` holding a NaN or Inf, or "" when every
-// one is finite (one sum per tensor in float64, one device sync).
-std::string first_nonfinite(const NamedTensors& state);
 
 }  // namespace tlkit::train
