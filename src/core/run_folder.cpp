@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <random>
 #include <set>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <tlkit/core/atomic_file.h>
@@ -18,6 +14,8 @@
 #include <tlkit/core/json.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
+
+#include "run_folder_lock.h"
 
 namespace fs = std::filesystem;
 
@@ -46,15 +44,6 @@ std::recursive_mutex& registry_mutex() {
 std::vector<RunFolder::State*>& open_folders() {
   static std::vector<RunFolder::State*> folders;
   return folders;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string new_run_id() {
@@ -123,49 +112,14 @@ void remove_empty_parents(const fs::path& root, const fs::path& file) {
     if (!fs::is_empty(dir, ec) || ec || !fs::remove(dir, ec)) break;
 }
 
-bool process_running(long pid) {
-  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-}
-
-std::string read_lock_holder(int fd) {
-  char text[256] = {};
-  const auto n = ::pread(fd, text, sizeof(text) - 1, 0);
-  std::string holder = n > 0 ? std::string(text, static_cast<size_t>(n)) : std::string();
-  while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-  return holder;
-}
-
-// Takes the folder's lock; throws naming the process that holds it.
-int take_lock(const fs::path& dir, const std::string& command) {
-  const auto path = dir / RunFolder::kLock;
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  TLKIT_CHECK(fd >= 0, "cannot create the lock file '", path.string(), "': ", std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int error = errno;
-    if (error == EWOULDBLOCK) {
-      const auto holder = read_lock_holder(fd);
-      ::close(fd);
-      fail("the folder '", dir.string(), "' is in use by another tlkit process (",
-           holder.empty() ? std::string("its PID is not recorded yet") : "pid " + holder,
-           "): two commands cannot write one folder; wait for it to end (or stop it), or use "
-           "another folder");
-    }
-    logger()->warn("cannot lock '{}' ({}): nothing keeps a second tlkit process out of it",
-                   path.string(), std::strerror(error));
-    return fd;
+// Removes the recorded `files` below `base` and the folders they leave empty (up to `root`).
+void remove_recorded(const fs::path& root, const fs::path& base,
+                     const std::set<std::string>& files) {
+  std::error_code ec;
+  for (const auto& file : files) {
+    fs::remove(base / file, ec);
+    remove_empty_parents(root, base / file);
   }
-  const auto earlier = read_lock_holder(fd);
-  if (!earlier.empty()) {
-    const long pid = std::strtol(earlier.c_str(), nullptr, 10);
-    if (!process_running(pid) || pid == ::getpid())
-      logger()->info("{}: taking over the lock of pid {}, which is no longer running", dir.string(),
-                     earlier);
-  }
-  const auto holder =
-      std::to_string(::getpid()) + " (tlkit " + command + ", since " + utc_now() + ")\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) < 0)
-    logger()->warn("cannot record this process in '{}': {}", path.string(), std::strerror(errno));
-  return fd;
 }
 
 RunFolder::State* folder_holding(const fs::path& absolute, std::string& relative) {
@@ -233,16 +187,16 @@ RunFolder::RunFolder(fs::path dir, const std::string& command) : state_(std::mak
   }
   s.dir = absolute_path(dir);
   s.command = command;
-  s.lock_fd = take_lock(s.dir, command);
+  s.lock_fd = detail::take_lock(s.dir, command);
   if (earlier.is_object()) {
     s.id = earlier.contains("id") ? earlier.at("id").as_string() : new_run_id();
-    s.started = earlier.contains("started") ? earlier.at("started").as_string() : utc_now();
+    s.started = earlier.contains("started") ? earlier.at("started").as_string() : detail::utc_now();
     s.finished = earlier.contains("finished") && earlier.at("finished").as_bool();
     s.files = string_set(earlier, "files");
     s.aside = string_set(earlier, "previous_run");
   } else {
     s.id = new_run_id();
-    s.started = utc_now();
+    s.started = detail::utc_now();
   }
   s.was_empty = s.files.empty() && s.aside.empty();
   std::lock_guard<std::recursive_mutex> lock(registry_mutex());
@@ -316,22 +270,22 @@ void RunFolder::start_afresh(const std::vector<std::string>& kept_folders) {
         "{}: removing the unfinished earlier run's {} files (the last finished run "
         "stays in {}/)",
         s.dir.string(), earlier.size(), kAside);
-    for (const auto& file : earlier) {
-      fs::remove(s.dir / file, ec);
-      remove_empty_parents(s.dir, s.dir / file);
-    }
+    remove_recorded(s.dir, s.dir, earlier);
   } else if (!earlier.empty()) {
     if (!s.aside.empty())
       logger()->info("{}: removing the run set aside before in {}/", s.dir.string(), kAside);
-    for (const auto& file : s.aside) {
-      fs::remove(aside / file, ec);
-      remove_empty_parents(s.dir, aside / file);
-    }
+    remove_recorded(s.dir, aside, s.aside);
+    s.aside.clear();
     for (const auto& file : earlier) {
       fs::create_directories((aside / file).parent_path(), ec);
       fs::rename(s.dir / file, aside / file, ec);
-      TLKIT_CHECK(!ec, "cannot move '", (s.dir / file).string(), "' aside to '",
-                  (aside / file).string(), "': ", ec.message());
+      if (ec) {
+        s.save();  // what moved is recorded as set aside, the rest as the earlier run's
+        fail("cannot move '", (s.dir / file).string(), "' aside to '", (aside / file).string(),
+             "': ", ec.message());
+      }
+      s.files.erase(file);
+      s.aside.insert(file);
       remove_empty_parents(s.dir, s.dir / file);
     }
     logger()->info(
@@ -339,11 +293,10 @@ void RunFolder::start_afresh(const std::vector<std::string>& kept_folders) {
         "run has finished",
         s.dir.string(), s.finished ? "finished" : "unfinished", earlier.size(),
         (s.dir / kAside).string());
-    s.aside = earlier;
   }
   s.files = kept;
   s.id = new_run_id();
-  s.started = utc_now();
+  s.started = detail::utc_now();
   s.finished = false;
   s.save();
 }
@@ -352,12 +305,8 @@ void RunFolder::mark_finished() {
   std::lock_guard<std::recursive_mutex> lock(registry_mutex());
   auto& s = *state_;
   if (!s.aside.empty()) {
-    std::error_code ec;
     const fs::path aside = s.dir / kAside;
-    for (const auto& file : s.aside) {
-      fs::remove(aside / file, ec);
-      remove_empty_parents(s.dir, aside / file);
-    }
+    remove_recorded(s.dir, aside, s.aside);
     logger()->info("removed the earlier run set aside in {} (this run has finished)",
                    aside.string());
     s.aside.clear();
