@@ -10,6 +10,7 @@
 #include <tlkit/optim/adamw.h>
 #include <tlkit/optim/factory.h>
 #include <tlkit/optim/kernel_mode.h>
+#include <tlkit/optim/registry.h>
 #include <tlkit/optim/rmsprop.h>
 #include <tlkit/optim/settings.h>
 #include <tlkit/optim/sgd.h>

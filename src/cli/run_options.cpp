@@ -6,6 +6,7 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/optim/settings.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/precision.h>
@@ -165,7 +166,7 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<std::int64_t>()},
        {"optimizer",
         with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
-                     "(sgd momentum nesterov adagrad rmsprop adam adamw)",
+                     "(" + join(optim::optimizer_names(), " ") + ")",
                      d.fit.optimizer),
         value<std::string>()},
        {"schedule",

@@ -193,7 +193,9 @@ std::string Classifier::find_head() const {
   for (auto it = impl.layers.rbegin(); it != impl.layers.rend(); ++it) {
     if (detail::has_matrix_weight(it->module)) return it->info.name;
   }
-  fail("the model has no Linear layer to use as its head; name one with --head");
+  fail("the model has no Linear layer (a layer with a 2-D weight) to use as its classification "
+       "head, which tlkit replaces for your classes: export a model that ends in one (e.g. "
+       "torch.nn.Linear)");
 }
 
 void Classifier::set_head(const std::string& name) {

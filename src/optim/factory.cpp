@@ -1,10 +1,12 @@
 // make_optimizer: a tlkit optimizer from a name and plain settings.
 
 #include <tlkit/optim/factory.h>
+#include <tlkit/optim/registry.h>
 
 #include <utility>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/strings.h>
 #include <tlkit/optim/adagrad.h>
 #include <tlkit/optim/adam.h>
 #include <tlkit/optim/adamw.h>
@@ -87,17 +89,43 @@ OptimizerPtr make_adam_like(Groups groups, const OptimizerSettings& s) {
 
 }  // namespace
 
+const std::vector<OptimInfo>& optimizer_registry() {
+  using S = const OptimizerSettings&;
+  static const std::vector<OptimInfo> rows = {
+      {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}, std::nullopt,
+       "stochastic gradient descent (torch.optim.SGD, momentum 0)",
+       [](Groups g, S s) { return make_sgd(std::move(g), s, 0.0, false, "sgd"); }},
+      {"momentum", {"lr", "momentum", "dampening", "weight_decay"}, std::nullopt,
+       "SGD with momentum 0.9 (Sutskever et al. 2013)",
+       [](Groups g, S s) { return make_sgd(std::move(g), s, 0.9, false, "momentum"); }},
+      {"nesterov", {"lr", "momentum", "weight_decay"}, std::nullopt,
+       "SGD with Nesterov momentum 0.9",
+       [](Groups g, S s) { return make_sgd(std::move(g), s, 0.9, true, "nesterov"); }},
+      {"adagrad", {"lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"}, 1e-2,
+       "AdaGrad (Duchi et al. 2011)", [](Groups g, S s) { return make_adagrad(std::move(g), s); }},
+      {"rmsprop", {"lr", "alpha", "eps", "weight_decay", "momentum", "centered"}, 1e-2,
+       "RMSProp (Tieleman & Hinton 2012)",
+       [](Groups g, S s) { return make_rmsprop(std::move(g), s); }},
+      {"adam", {"lr", "betas", "eps", "weight_decay", "amsgrad"}, 1e-3,
+       "Adam with bias correction (Kingma & Ba 2015)",
+       [](Groups g, S s) { return make_adam_like<Adam, AdamOptions>(std::move(g), s); }},
+      {"adamw", {"lr", "betas", "eps", "weight_decay", "amsgrad"}, 1e-3,
+       "Adam with decoupled weight decay (Loshchilov & Hutter 2019)",
+       [](Groups g, S s) { return make_adam_like<AdamW, AdamWOptions>(std::move(g), s); }},
+  };
+  return rows;
+}
+
+const OptimInfo& optimizer_info(const std::string& name) {
+  for (const auto& info : optimizer_registry())
+    if (info.name == name) return info;
+  fail("unknown optimizer '", name, "'; valid names: ", join(optimizer_names()));
+}
+
 OptimizerPtr make_optimizer(const std::string& name, Groups groups,
                             const OptimizerSettings& settings) {
   check_settings_apply(name, settings);  // also rejects unknown names
-  if (name == "sgd") return make_sgd(std::move(groups), settings, 0.0, false, name);
-  if (name == "momentum") return make_sgd(std::move(groups), settings, 0.9, false, name);
-  if (name == "nesterov") return make_sgd(std::move(groups), settings, 0.9, true, name);
-  if (name == "adagrad") return make_adagrad(std::move(groups), settings);
-  if (name == "rmsprop") return make_rmsprop(std::move(groups), settings);
-  if (name == "adam") return make_adam_like<Adam, AdamOptions>(std::move(groups), settings);
-  if (name == "adamw") return make_adam_like<AdamW, AdamWOptions>(std::move(groups), settings);
-  fail("make_optimizer: optimizer '", name, "' is listed but has no builder");
+  return optimizer_info(name).build(std::move(groups), settings);
 }
 
 OptimizerPtr make_optimizer(const OptimizerSpec& spec, Groups groups) {

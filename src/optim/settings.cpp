@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include <tlkit/core/error.h>
+#include <tlkit/core/spec.h>
+#include <tlkit/optim/registry.h>
 
 namespace tlkit::optim {
 namespace {
@@ -42,24 +44,6 @@ const std::vector<Key>& all_keys() {
       {"amsgrad", nullptr, &OptimizerSettings::amsgrad},
   };
   return keys;
-}
-
-struct NameKeys {
-  const char* name;
-  std::vector<std::string> keys;
-};
-
-const std::vector<NameKeys>& name_keys() {
-  static const std::vector<NameKeys> table = {
-      {"sgd", {"lr", "momentum", "dampening", "nesterov", "weight_decay"}},
-      {"momentum", {"lr", "momentum", "dampening", "weight_decay"}},
-      {"nesterov", {"lr", "momentum", "weight_decay"}},
-      {"adagrad", {"lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"}},
-      {"rmsprop", {"lr", "alpha", "eps", "weight_decay", "momentum", "centered"}},
-      {"adam", {"lr", "betas", "eps", "weight_decay", "amsgrad"}},
-      {"adamw", {"lr", "betas", "eps", "weight_decay", "amsgrad"}},
-  };
-  return table;
 }
 
 const Key& find_key(const std::string& name) {
@@ -131,15 +115,12 @@ void set_value(const Key& key, OptimizerSettings& settings, const std::string& t
 
 std::vector<std::string> optimizer_names() {
   std::vector<std::string> names;
-  for (const auto& entry : name_keys()) names.emplace_back(entry.name);
+  for (const auto& info : optimizer_registry()) names.push_back(info.name);
   return names;
 }
 
 std::vector<std::string> optimizer_setting_keys(const std::string& name) {
-  for (const auto& entry : name_keys()) {
-    if (name == entry.name) return entry.keys;
-  }
-  fail("unknown optimizer '", name, "'; valid names: ", join(optimizer_names()));
+  return optimizer_info(name).keys;
 }
 
 void check_settings_apply(const std::string& name, const OptimizerSettings& settings) {
@@ -147,31 +128,19 @@ void check_settings_apply(const std::string& name, const OptimizerSettings& sett
   for (const Key& key : all_keys()) {
     const bool allowed = std::find(keys.begin(), keys.end(), key.name) != keys.end();
     TLKIT_CHECK(allowed || !is_set(key, settings), "optimizer '", name, "' has no setting '",
-                key.name, "'; valid settings: ", join(keys));
+                key.name, "'; valid keys: ", join(keys));
   }
 }
 
 OptimizerSpec parse_optimizer_settings(const std::string& text) {
+  const auto parsed = parse_spec(text, "optimizer spec", "adam:lr=0.001");
   OptimizerSpec spec;
-  const auto colon = text.find(':');
-  spec.name = trim(text.substr(0, colon));
+  spec.name = parsed.name;
   std::transform(spec.name.begin(), spec.name.end(), spec.name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   const auto keys = optimizer_setting_keys(spec.name);  // rejects unknown names
-  if (colon == std::string::npos) return spec;
-  std::stringstream items(text.substr(colon + 1));
-  std::string item;
-  while (std::getline(items, item, ',')) {
-    item = trim(item);
-    if (item.empty()) continue;
-    const auto equals = item.find('=');
-    TLKIT_CHECK(equals != std::string::npos, "optimizer setting '", item,
-                "' needs the form key=value, e.g. lr=0.01");
-    const std::string key = trim(item.substr(0, equals));
-    TLKIT_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), "optimizer '", spec.name,
-                "' has no setting '", key, "'; valid settings: ", join(keys));
-    set_value(find_key(key), spec.settings, trim(item.substr(equals + 1)));
-  }
+  check_spec_keys(parsed, keys, "optimizer");           // and unknown, repeated or bare keys
+  for (const auto& [key, value] : parsed.keys) set_value(find_key(key), spec.settings, value);
   return spec;
 }
 
@@ -188,10 +157,7 @@ std::string format_optimizer_settings(const OptimizerSpec& spec) {
 }
 
 std::optional<double> default_lr(const std::string& name) {
-  optimizer_setting_keys(name);  // rejects unknown names
-  if (name == "adam" || name == "adamw") return 1e-3;
-  if (name == "adagrad" || name == "rmsprop") return 1e-2;
-  return std::nullopt;
+  return optimizer_info(name).default_lr;
 }
 
 double resolved_lr(const OptimizerSpec& spec) {

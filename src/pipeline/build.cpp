@@ -285,11 +285,6 @@ std::unique_ptr<torch::optim::Optimizer> build_optimizer(
       parsed, model::to_optimizer_groups(groups, torch::optim::SGDOptions(*parsed.settings.lr)));
 }
 
-std::string resolve_schedule(const std::string& spec, std::int64_t epochs) {
-  if (spec != "auto") return spec;
-  return "restarts:T_0=" + std::to_string(std::max<std::int64_t>(1, epochs / 3));
-}
-
 std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
                                                        torch::optim::Optimizer& optimizer,
                                                        std::int64_t epochs,
@@ -298,7 +293,7 @@ std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
   schedule::ScheduleContext context;
   context.steps_per_epoch = steps_per_epoch;
   context.total_steps = epochs * steps_per_epoch;
-  return schedule::make_scheduler(resolve_schedule(spec, epochs), optimizer, context);
+  return schedule::make_scheduler(spec, optimizer, context);
 }
 
 train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_classes,

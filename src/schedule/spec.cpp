@@ -1,6 +1,8 @@
 #include <tlkit/core/strings.h>
 #include <tlkit/schedule/spec.h>
 
+#include <algorithm>
+
 #include <cctype>
 #include <cmath>
 #include <functional>
@@ -269,6 +271,7 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& 
       "schedule spec '", spec,
       "' ends with '+'; name the schedule that follows, e.g. warmup:5+cosine");
   const auto head = spec.substr(0, join);
+  if (trim(spec) == "auto") return build_single(auto_spec(context), optimizer, ctx);
   if (detail::parse_spec_part(head).name == "warmup") {
     return build_warmup(head, join == std::string::npos ? "" : spec.substr(join + 1), optimizer,
                         ctx);
@@ -278,8 +281,18 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec, Optimizer& 
   return build_single(spec, optimizer, ctx);
 }
 
+std::string auto_spec(const ScheduleContext& context) {
+  TLKIT_CHECK(context.total_steps > 0,
+              "schedule 'auto' is laid out over the run: it needs the run's length");
+  // Three cycles of whole epochs (at least one): T_0 in scheduler steps, per epoch or per batch.
+  const auto epochs = std::max<std::int64_t>(1, context.total_steps / context.steps_per_epoch);
+  return "restarts:T_0=" +
+         std::to_string(std::max<std::int64_t>(1, epochs / 3) * context.steps_per_epoch);
+}
+
 std::vector<std::string> schedule_names() {
   auto names = base_names();
+  names.emplace_back("auto");
   names.emplace_back("warmup");
   return names;
 }
@@ -291,6 +304,8 @@ std::string schedule_spec_help() {
     name.resize(12, ' ');
     help += "  " + name + entry.help + "\n";
   }
+  help += "  auto        three warm-restart cycles of whole epochs over the run: "
+          "restarts:T_0=(epochs/3 epochs)\n";
   help += "  warmup:N    N steps of linear warm-up (start_factor=0.1), then '+' and another spec\n";
   return help;
 }

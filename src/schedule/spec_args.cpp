@@ -36,40 +36,12 @@ std::optional<std::int64_t> to_int(const std::string& text) {
 }  // namespace
 
 SpecPart parse_spec_part(const std::string& text) {
-  SpecPart part;
-  const auto colon = text.find(':');
-  part.name = trim(text.substr(0, colon));
-  TLKIT_CHECK(!part.name.empty(), "schedule spec '", text,
-              "' has no name; write e.g. cosine:T_max=30");
-  if (colon == std::string::npos) return part;
-  const auto rest = trim(text.substr(colon + 1));
-  if (rest.empty()) return part;
-  for (const auto& item : split_trimmed(rest, ',')) {
-    const auto equals = item.find('=');
-    if (equals == std::string::npos) {
-      TLKIT_CHECK(!item.empty(), "schedule spec '", text,
-                  "' has an empty item; separate KEY=VALUE pairs with one ','");
-      part.positional.push_back(item);
-      continue;
-    }
-    const auto key = trim(item.substr(0, equals));
-    TLKIT_CHECK(!key.empty(), "schedule spec '", text, "' has a value without a key: '", item, "'");
-    TLKIT_CHECK(part.keys.count(key) == 0, "schedule spec '", text, "' gives '", key, "' twice");
-    part.keys[key] = trim(item.substr(equals + 1));
-  }
-  return part;
+  return parse_spec(text, "schedule spec", "cosine:T_max=30");
 }
 
 SpecArgs::SpecArgs(SpecPart part, std::vector<std::string> valid_keys, std::size_t max_positional)
     : part_(std::move(part)) {
-  TLKIT_CHECK(part_.positional.size() <= max_positional, "schedule '", part_.name, "': '",
-              part_.positional[max_positional], "' is not KEY=VALUE; valid keys: ",
-              valid_keys.empty() ? std::string("none") : join(valid_keys));
-  for (const auto& entry : part_.keys) {
-    if (std::find(valid_keys.begin(), valid_keys.end(), entry.first) != valid_keys.end()) continue;
-    fail("unknown key '", entry.first, "' for schedule '", part_.name,
-         "'; valid keys: ", valid_keys.empty() ? std::string("none") : join(valid_keys));
-  }
+  check_spec_keys(part_, valid_keys, "schedule", max_positional);
 }
 
 void SpecArgs::bad_value(const std::string& key, const std::string& expected) const {

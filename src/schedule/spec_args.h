@@ -2,21 +2,19 @@
 // Internal: the KEY=VALUE list of one schedule spec, with typed getters and clear errors.
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <tlkit/core/spec.h>
+
 namespace tlkit::schedule::detail {
 
-struct SpecPart {
-  std::string name;
-  std::vector<std::string> positional;      // items without '=' (only warmup takes one)
-  std::map<std::string, std::string> keys;  // key -> raw value
-};
+// One part of a schedule spec, in tlkit's one spec grammar (core/spec.h); only warmup takes a
+// positional item.
+using SpecPart = Spec;
 
-// Splits "name:k=v,k=v" (surrounding spaces ignored). Throws on an empty name, an empty key or a
-// key given twice.
+// parse_spec for schedules.
 SpecPart parse_spec_part(const std::string& text);
 
 class SpecArgs {

@@ -205,3 +205,23 @@ TEST_F(RunFlow, PreprocessingFlagsReachTheExportAndTheManifest) {
   EXPECT_NE(result.exit_code, 0);
   EXPECT_TRUE(contains(result.output, "--mean takes 1 value or 3")) << result.output;
 }
+
+// `auto` is three warm-restart cycles of whole epochs however the schedule is stepped: three
+// snapshots per batch as per epoch (per batch it took one per 2 batches).
+TEST_F(RunFlow, AutoScheduleTakesTheSameSnapshotsSteppedPerBatch) {
+  std::vector<size_t> snapshots;
+  for (const std::string per_batch : {"", "--schedule-per-batch"}) {
+    const auto out = dir_ / ("auto" + per_batch);
+    const auto result =
+        tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                  quoted(data_) + " --out " + quoted(out) +
+                  " --val-split 0.25 --epochs 6 --batch-size 6 --schedule auto --patience 0 "
+                  "--no-progress " +
+                  per_batch);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    snapshots.push_back(static_cast<size_t>(
+        std::distance(fs::directory_iterator(out / "snapshots"), fs::directory_iterator())));
+  }
+  EXPECT_EQ(snapshots[0], 3u);
+  EXPECT_EQ(snapshots[1], 3u);
+}

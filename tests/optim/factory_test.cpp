@@ -75,11 +75,13 @@ TEST(OptimFactory, RejectsUnknownNamesKeysAndValues) {
   expect_option_error([] { parse_optimizer_settings("adamax:lr=0.1"); },
                       "valid names: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw");
   expect_option_error([] { parse_optimizer_settings("adam:momentum=0.9"); },
-                      "valid settings: lr, betas, eps, weight_decay, amsgrad");
+                      "valid keys: lr, betas, eps, weight_decay, amsgrad");
   expect_option_error([] { parse_optimizer_settings("adam:lr=fast"); }, "lr='fast'");
   expect_option_error([] { parse_optimizer_settings("adam:betas=0.9"); }, "betas=0.9/0.999");
   expect_option_error([] { parse_optimizer_settings("rmsprop:centered=maybe"); }, "true/false");
-  expect_option_error([] { parse_optimizer_settings("sgd:lr"); }, "key=value");
+  expect_option_error([] { parse_optimizer_settings("sgd:lr"); }, "is not KEY=VALUE");
+  // One grammar for every spec: a repeated key is an error (it trained at the last value).
+  expect_option_error([] { parse_optimizer_settings("adam:lr=1e-3,lr=1e-2"); }, "'lr' twice");
   expect_option_error([] { make_optimizer("nadam", one_group()); }, "unknown optimizer 'nadam'");
   OptimizerSettings with_alpha;
   with_alpha.alpha = 0.9;

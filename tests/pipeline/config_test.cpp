@@ -13,6 +13,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/optim/adam.h>
+#include <tlkit/schedule/spec.h>
 #include <tlkit/optim/settings.h>
 
 #include "support/test_support.h"
@@ -164,8 +165,12 @@ TEST(Preprocessing, FlagsOverrideTheModelWhichOverridesTheDefaults) {
             std::string::npos);
 }
 
-TEST(Schedules, AutoIsThreeWarmRestartCycles) {
-  EXPECT_EQ(tlkit::pipeline::resolve_schedule("auto", 9), "restarts:T_0=3");
-  EXPECT_EQ(tlkit::pipeline::resolve_schedule("auto", 2), "restarts:T_0=1");
-  EXPECT_EQ(tlkit::pipeline::resolve_schedule("cosine", 9), "cosine");
+TEST(Schedules, AutoIsThreeWarmRestartCyclesOfWholeEpochs) {
+  using tlkit::schedule::auto_spec;
+  EXPECT_EQ(auto_spec({9, 1}), "restarts:T_0=3");
+  EXPECT_EQ(auto_spec({2, 1}), "restarts:T_0=1");
+  // Stepped per batch (4 steps an epoch) the cycles are the same 2 epochs: T_0 counts steps (it
+  // was 2 steps, 12 cycles over the run).
+  EXPECT_EQ(auto_spec({6 * 4, 4}), "restarts:T_0=8");
+  EXPECT_EQ(auto_spec({7 * 4, 4}), "restarts:T_0=8");
 }

@@ -41,6 +41,7 @@ TEST(ScheduleSpec, EveryNameBuildsWithDefaultsFromTheContext) {
       {"restarts", "CosineAnnealingWarmRestarts"},
       {"onecycle", "OneCycleLR"},
       {"plateau", "ReduceLROnPlateau"},
+      {"auto", "CosineAnnealingWarmRestarts"},
       {"warmup", "LinearLR"},
   };
   const auto names = schedule_names();

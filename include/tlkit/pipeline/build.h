@@ -107,8 +107,6 @@ std::string baseline_optimizer_for(const std::string& stage2_spec);
 // ratios).
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(
     const std::string& spec, const std::vector<model::ParamGroupSpec>& groups);
-// "auto" -> three warm-restart cosine cycles (three snapshots for the ensemble); others unchanged.
-std::string resolve_schedule(const std::string& spec, std::int64_t epochs);
 // The schedule of `spec` for `epochs` epochs of `steps_per_epoch` scheduler steps each.
 std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
                                                        torch::optim::Optimizer& optimizer,

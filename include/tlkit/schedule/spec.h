@@ -4,7 +4,7 @@
 //   warmup:N[,start_factor=F]+SPEC           N steps of linear warm-up, then SPEC (SequentialLR)
 // Examples: constant · step:step_size=10,gamma=0.1 · multistep:milestones=30/80,gamma=0.1 ·
 // exp:gamma=0.95 · linear:start_factor=0.1,total_iters=5 · poly:total_iters=30,power=1 ·
-// cosine:T_max=30,eta_min=0 · restarts:T_0=10,T_mult=2 · onecycle:max_lr=0.1 ·
+// cosine:T_max=30,eta_min=0 · restarts:T_0=10,T_mult=2 · onecycle:max_lr=0.1 · auto ·
 // plateau:patience=5,factor=0.5 · constantlr:factor=0.5,total_iters=4 · warmup:5+cosine.
 // Keys are the torch argument names; missing ones take torch's defaults, or, where torch has
 // none, a default from the context (e.g. cosine's T_max = total steps). A step is one call of
@@ -32,6 +32,11 @@ struct ScheduleContext {
 std::unique_ptr<LRScheduler> make_scheduler(const std::string& spec,
                                             torch::optim::Optimizer& optimizer,
                                             const ScheduleContext& context = {});
+
+// What "auto" means for a run of `context`: three warm-restart cosine cycles (three snapshots for
+// an ensemble), each a whole number of epochs, T_0 counted in scheduler steps (so the same with
+// per-batch stepping), e.g. "restarts:T_0=2" over 6 epochs stepped per epoch.
+std::string auto_spec(const ScheduleContext& context);
 
 // The schedule names make_scheduler accepts.
 std::vector<std::string> schedule_names();
