@@ -28,8 +28,9 @@ endif()
 # NCCL for CUDA data parallelism, where LibTorch was built with CUDA and ships c10d's NCCL header.
 set(TLKIT_WITH_NCCL OFF)
 if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND)
+  unset(TLKIT_NCCL_HEADER CACHE)  # searched again at each configure (find_file's NO_CACHE is 3.21)
   find_file(TLKIT_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
-            HINTS ${TORCH_INCLUDE_DIRS} NO_CACHE)
+            HINTS ${TORCH_INCLUDE_DIRS})
   find_path(TLKIT_NCCL_INCLUDE_DIR nccl.h HINTS ${TORCH_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
   if(TLKIT_NCCL_HEADER AND TLKIT_NCCL_INCLUDE_DIR)
     set(TLKIT_WITH_NCCL ON)
