@@ -18,29 +18,38 @@ foreach(lib IN LISTS TORCH_LIBRARIES)
   endif()
 endforeach()
 find_package(OpenMP REQUIRED)
-# c10d's ProcessGroupGloo header includes Gloo's headers, which LibTorch's packages do not all ship
-# (Debian: libgloo-dev). Data parallelism (--nproc) needs them.
-find_path(TLKIT_GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
-if(NOT TLKIT_GLOO_INCLUDE_DIR)
-  message(FATAL_ERROR "tlkit: Gloo's headers (gloo/config.h) were not found; on Debian install "
-                      "libgloo-dev (scripts/setup.sh does), or set TLKIT_GLOO_INCLUDE_DIR")
-endif()
-# NCCL for CUDA data parallelism, where LibTorch was built with CUDA and ships c10d's NCCL header.
+# Data parallelism (--nproc, torchrun) on c10d: Gloo on the CPU, NCCL on CUDA.
 set(TLKIT_WITH_NCCL OFF)
-if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND)
-  find_file(TLKIT_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
-            HINTS ${TORCH_INCLUDE_DIRS} NO_CACHE)
-  find_path(TLKIT_NCCL_INCLUDE_DIR nccl.h HINTS ${TORCH_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
-  if(TLKIT_NCCL_HEADER AND TLKIT_NCCL_INCLUDE_DIR)
-    set(TLKIT_WITH_NCCL ON)
-  elseif(TLKIT_NCCL_HEADER)
-    message(STATUS "tlkit: LibTorch has c10d's NCCL backend but nccl.h was not found (Debian: "
-                   "libnccl-dev); building without NCCL")
+if(TLKIT_WITH_DISTRIBUTED)
+  # c10d's ProcessGroupGloo header includes Gloo's headers, which LibTorch's packages do not all
+  # ship (Debian: libgloo-dev).
+  find_path(TLKIT_GLOO_INCLUDE_DIR gloo/config.h HINTS ${TORCH_INCLUDE_DIRS})
+  if(NOT TLKIT_GLOO_INCLUDE_DIR)
+    message(FATAL_ERROR "tlkit: Gloo's headers (gloo/config.h) were not found; on Debian install "
+                        "libgloo-dev (scripts/setup.sh does), or set TLKIT_GLOO_INCLUDE_DIR, or "
+                        "configure with -DTLKIT_WITH_DISTRIBUTED=OFF to build without data "
+                        "parallelism (--nproc)")
   endif()
+  # NCCL for CUDA data parallelism, where LibTorch was built with CUDA and ships c10d's NCCL header.
+  if(TORCH_CUDA_LIBRARIES OR CUDA_FOUND)
+    unset(TLKIT_NCCL_HEADER CACHE)  # searched again at each configure (find_file's NO_CACHE is 3.21)
+    find_file(TLKIT_NCCL_HEADER torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp
+              HINTS ${TORCH_INCLUDE_DIRS})
+    find_path(TLKIT_NCCL_INCLUDE_DIR nccl.h HINTS ${TORCH_INCLUDE_DIRS} ${CUDA_INCLUDE_DIRS})
+    if(TLKIT_NCCL_HEADER AND TLKIT_NCCL_INCLUDE_DIR)
+      set(TLKIT_WITH_NCCL ON)
+    elseif(TLKIT_NCCL_HEADER)
+      message(STATUS "tlkit: LibTorch has c10d's NCCL backend but nccl.h was not found (Debian: "
+                     "libnccl-dev); building without NCCL")
+    endif()
+  endif()
+  message(STATUS "tlkit: NCCL data parallelism ${TLKIT_WITH_NCCL} (Gloo: ON)")
+else()
+  message(STATUS "tlkit: data parallelism OFF (TLKIT_WITH_DISTRIBUTED=OFF: no c10d, Gloo or NCCL)")
 endif()
-message(STATUS "tlkit: NCCL data parallelism ${TLKIT_WITH_NCCL} (Gloo: ON)")
 find_package(spdlog REQUIRED)
 find_package(ZLIB REQUIRED)  # gzip-compressed IDX files (tlkit::data)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of model files (Debian: libssl-dev)
 if(TLKIT_BUILD_CLI)
   find_package(cxxopts REQUIRED)
 endif()

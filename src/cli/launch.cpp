@@ -121,6 +121,7 @@ std::optional<int> launch_if_asked(const cxxopts::ParseResult& result, int argc,
     throw UsageError("--nproc " + std::to_string(nproc) +
                      " in a process that a launcher started (WORLD_SIZE is set): the launcher "
                      "sets the number of processes; leave --nproc at 1");
+  train::require_data_parallel("--nproc " + std::to_string(nproc));
 
   const int total_threads =
       result["threads"].as<int>() > 0

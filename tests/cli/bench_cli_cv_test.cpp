@@ -252,6 +252,7 @@ TEST_F(BenchCli, AFolderWithoutTestNeedsTestSplit) {
 // batch, the L2 term and the reduced metrics included), rank 0 writing the files; a batch that
 // does not split over the processes is refused.
 TEST_F(BenchCli, TwoProcessesGiveTheSameBenchAsOne) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const std::string options =
       "--optimizers momentum,adam --schedules constant --epochs 2 --seeds 1 "
       "--lr momentum=0.01,adam=1e-3 --dist-timeout 60";

@@ -448,6 +448,7 @@ TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
 
 // ------------------------------------------------------------------ data parallelism (--nproc)
 TEST_F(PipelineCli, TwoProcessesFollowOneProcessAndResumeExactly) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   // No dropout: 2 processes x half the batch then follow 1 process x the batch up to float
   // rounding (the ranks' dropout masks cannot match one process's).
   const auto model = tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",
@@ -501,6 +502,7 @@ TEST_F(PipelineCli, TwoProcessesFollowOneProcessAndResumeExactly) {
 }
 
 TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const auto out = dir_ / "killed";
   const auto args = parallel_train_args(30);
   const auto stopped = signal_rank_1(args, out, "-9");
@@ -517,6 +519,7 @@ TEST_F(PipelineCli, AKilledWorkerEndsEveryRankAndLeavesTheRunResumable) {
 // --dist-timeout, the launcher names the rank that was still running, stops it, leaves no
 // process behind and the run resumes.
 TEST_F(PipelineCli, AHungWorkerEndsEveryRankAfterTheTimeout) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const auto out = dir_ / "hung";
   const auto args = parallel_train_args(3);
   const auto stopped = signal_rank_1(args, out, "-STOP");
@@ -530,9 +533,36 @@ TEST_F(PipelineCli, AHungWorkerEndsEveryRankAfterTheTimeout) {
   expect_resumes(args, out);
 }
 
+// Built without data parallelism (TLKIT_WITH_DISTRIBUTED=OFF): --nproc 2, or a rank a launcher
+// started, is one clear error before anything trains (no worker is started).
+TEST_F(PipelineCli, WithoutDataParallelismSeveralProcessesAreOneClearError) {
+  if (tlkit::test::data_parallel_built()) GTEST_SKIP() << "this tlkit has data parallelism";
+  const auto args = parallel_train_args(30) + " --epochs 1 --out ";
+  auto result = tlkit_cli(args + quoted(dir_ / "nproc"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "error: --nproc 2 needs data parallelism, but this tlkit "
+                                      "was built without it")) << result.output;
+  EXPECT_TRUE(contains(result.output, "TLKIT_WITH_DISTRIBUTED=ON")) << result.output;
+  EXPECT_FALSE(contains(result.output, "starting 2 processes")) << result.output;
+  EXPECT_FALSE(fs::exists(dir_ / "nproc" / "metrics.csv"));
+
+  // As rank 0 of 2 that torchrun started (its arguments have no --nproc).
+  auto launched = parallel_train_args(30);
+  launched.erase(launched.rfind(" --nproc 2"));
+  result = tlkit::test::run_command(
+      "WORLD_SIZE=2 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29511 '" +
+      tlkit::test::cli_path() + "' " + launched + " --epochs 1 --out " +
+      quoted(dir_ / "launched") + " 2>&1");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_TRUE(contains(result.output, "rank 0 of a group of 2 processes (WORLD_SIZE=2) needs data "
+                                      "parallelism")) << result.output;
+  EXPECT_FALSE(fs::exists(dir_ / "launched" / "metrics.csv"));
+}
+
 // The same binary started by torchrun (its agent hosts the store: every rank is a client) runs
 // the run one process would.
 TEST_F(PipelineCli, TorchrunStartsTheSameRun) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const auto torchrun = tlkit::test::run_command("command -v torchrun");
   if (torchrun.exit_code != 0) GTEST_SKIP() << "torchrun is not installed";
   const auto model = tlkit::test::export_model_file("--arch vgg_tiny --random-init --dropout 0",

@@ -110,6 +110,7 @@ TEST_F(Reliability, CtrlCKeepsAResumableCheckpointAndTheResumeMatchesAnUninterru
   // SIGTERM to a data-parallel launcher: it passes the signal on, every rank stops after the same
   // step, rank 0 writes the checkpoint, the launcher exits 143; resumed with 2 processes the run
   // is the uninterrupted 2-process run exactly.
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const auto parallel_reference = dir_ / "parallel_reference", parallel = dir_ / "parallel";
   result = tlkit_cli(common + " --nproc 2 --out " + quoted(parallel_reference));
   ASSERT_EQ(result.exit_code, 0) << result.output;
@@ -315,6 +316,9 @@ TEST_F(Reliability, AnImageThatFailsToDecodeIsLeftOutAndTheRunCompletes) {
                                " --head-from classifier.6 --head-epochs 2 --epochs 1 "
                                "--batch-size 6 --seed 5 --no-progress --dist-timeout 60 --out ";
   for (const auto* nproc : {"1", "2"}) {
+    if (std::string(nproc) == "2") {
+      TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
+    }
     const auto out = dir_ / (std::string("finetune_") + nproc);
     result = tlkit_cli(finetune + quoted(out) + " --nproc " + nproc);
     ASSERT_EQ(result.exit_code, 0) << result.output;

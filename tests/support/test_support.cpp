@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/train/distributed.h>
 
 #include <array>
 #include <atomic>
@@ -46,6 +47,7 @@ CommandResult run_command(const std::string& command_line) {
 fs::path source_dir() { return TLKIT_SOURCE_DIR; }
 fs::path test_data_dir() { return TLKIT_TEST_DATA_DIR; }
 std::string torch_python() { return TLKIT_TORCH_PYTHON; }
+bool data_parallel_built() { return train::data_parallel_available(); }
 std::string cli_path() { return TLKIT_CLI_PATH; }
 
 CommandResult tlkit_cli(const std::string& args) {

@@ -16,6 +16,8 @@
 
 #include <tlkit/core/error.h>
 
+#include "support/test_support.h"
+
 namespace {
 
 using tlkit::train::Communicator;
@@ -152,6 +154,7 @@ bool bitwise_equal(const std::vector<at::Tensor>& a, const std::vector<at::Tenso
 // ranks bitwise identical, whatever the bucket size; without the allreduce (the negative
 // control) the ranks drift apart and away from the one-process run.
 TEST(Distributed, TwoRanksFollowOneProcessWithTwiceTheBatch) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   const auto in = make_inputs(2, 6);
   const auto reference = train(nullptr, in, false, 0);
   ASSERT_GT(largest_difference(in.weights[0], in.weights[1]), 1e-2);  // they start apart
@@ -192,6 +195,7 @@ TEST(Distributed, TwoRanksFollowOneProcessWithTwiceTheBatch) {
 }
 
 TEST(Distributed, CollectiveHelpersAgreeOnEveryRank) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
   std::vector<std::string> strings(3);
   std::vector<std::vector<double>> sums(3);
   std::vector<at::Tensor> gathered(3);
@@ -213,6 +217,23 @@ TEST(Distributed, CollectiveHelpersAgreeOnEveryRank) {
     ASSERT_TRUE(gathered[r].defined()) << r;
     EXPECT_TRUE(torch::equal(gathered[r], expected)) << r << "\n" << gathered[r];
   }
+}
+
+// With data parallelism built, a group may be asked for; without it (TLKIT_WITH_DISTRIBUTED=OFF),
+// asking for one, or joining a launcher's group, is one tlkit::Error that names the option.
+TEST(Distributed, AskingForSeveralRanksMatchesTheBuild) {
+  if (tlkit::train::data_parallel_available()) {
+    EXPECT_NO_THROW(tlkit::train::require_data_parallel("--nproc 2"));
+    return;
+  }
+  tlkit::test::expect_error([] { tlkit::train::require_data_parallel("--nproc 2"); },
+                            "--nproc 2 needs data parallelism, but this tlkit was built without it "
+                            "(the CMake option TLKIT_WITH_DISTRIBUTED=OFF");
+  DistributedEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  tlkit::test::expect_error([&] { tlkit::train::connect(env, std::chrono::seconds(1)); },
+                            "rank 1 of a group of 2 processes (WORLD_SIZE=2) needs data parallelism");
 }
 
 // The launcher's variables: read whole, and a bad or missing one named.

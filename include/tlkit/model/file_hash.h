@@ -1,6 +1,6 @@
 #pragma once
-// SHA-256 of a file (FIPS 180-4), streamed in 1 MiB blocks; used to tie cached features to the
-// exact model file that produced them.
+// SHA-256 of a file (FIPS 180-4, computed by OpenSSL), streamed in 4 MiB chunks; used to tie
+// cached features to the exact model file that produced them.
 
 #include <filesystem>
 #include <string>

@@ -65,6 +65,13 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
+// False in a tlkit built with the CMake option TLKIT_WITH_DISTRIBUTED=OFF (without c10d and Gloo):
+// connect() then throws, and everything else here works for the one process there is.
+bool data_parallel_available();
+// Throws a tlkit::Error, saying that `what` (e.g. "--nproc 2") needs data parallelism and how to
+// get it, when !data_parallel_available().
+void require_data_parallel(const std::string& what);
+
 // Connects to the group described by `env`: rank 0 hosts the TCP store at MASTER_ADDR:MASTER_PORT
 // (unless the launcher's agent does), every rank joins, Gloo (or NCCL for `backend` "nccl")
 // connects them. `timeout` bounds the rendezvous and every later collective.
