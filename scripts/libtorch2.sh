@@ -33,7 +33,7 @@ host_mirror() {
 mirror="${MIRROR:-$(host_mirror)}"
 
 packages=(cmake ninja-build g++ pkg-config ccache libopencv-dev libcxxopts-dev libspdlog-dev
-  libgtest-dev nlohmann-json3-dev zlib1g-dev libjpeg-dev python3-numpy libopenblas0-pthread
+  libgtest-dev nlohmann-json3-dev zlib1g-dev libjpeg-dev libssl-dev python3-numpy libopenblas0-pthread
   opencv-doc fonts-dejavu-core fonts-dejavu-extra dataset-fashion-mnist)
 if [ "$flavour" = cpu ]; then
   packages+=(libtorch-dev libgloo-dev python3-torch python3-torchvision)
