@@ -10,11 +10,6 @@ namespace fs = std::filesystem;
 namespace tlkit::data {
 namespace {
 
-bool is_hidden(const fs::path& path) {
-  const auto name = path.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 class Walker {
  public:
   explicit Walker(fs::path root) : root_(std::move(root)) {}
@@ -114,6 +109,11 @@ FolderWalk walk_class_folder(const fs::path& folder, const fs::path& root) {
   Walker walker(root);
   walker.folder(folder, real);
   return walker.take();
+}
+
+bool is_hidden(const fs::path& path) {
+  const auto name = path.filename().string();
+  return !name.empty() && name[0] == '.';
 }
 
 }  // namespace tlkit::data

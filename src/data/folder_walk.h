@@ -25,6 +25,9 @@ struct FolderWalk {
 FolderWalk walk_class_folder(const std::filesystem::path& folder,
                              const std::filesystem::path& root);
 
+// A name starting with '.' (left out of the scan, as torchvision does not).
+bool is_hidden(const std::filesystem::path& path);
+
 // True when `inner` is `outer` or lies below it (compared component by component).
 bool path_contains(const std::filesystem::path& outer, const std::filesystem::path& inner);
 

@@ -13,11 +13,6 @@ namespace fs = std::filesystem;
 namespace tlkit::data {
 namespace {
 
-bool is_hidden(const fs::path& path) {
-  const auto name = path.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 // The canonical path of `path` (as far as it exists), else its absolute path.
 fs::path real_path(const fs::path& path) {
   std::error_code error;

@@ -38,7 +38,8 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
   std::shared_ptr<train::BatchSource> overfit;
   train::BatchSource* train_batches = &train_source;
   if (fit.overfit_batches > 0) {
-    // The course's sanity check: the same few batches for training and validation.
+    // The sanity check of Karpathy's "A Recipe for Training Neural Networks" (2019): overfit the
+    // same few batches, used for training and validation.
     overfit = std::make_shared<train::RepeatFirstBatches>(
         std::shared_ptr<train::BatchSource>(&train_source, [](train::BatchSource*) {}),
         fit.overfit_batches);

@@ -3,8 +3,7 @@
 //
 // Every failure a user can cause (bad option, unreadable file, wrong format) is reported as a
 // tlkit::Error whose message says what was wrong and how to fix it. At I/O boundaries, library
-// code catches c10::Error / cv::Exception and rethrows with that context (see
-// rethrow_with_context).
+// code catches c10::Error / cv::Exception and rethrows it as a tlkit::Error naming the file.
 
 #include <sstream>
 #include <stdexcept>

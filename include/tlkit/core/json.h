@@ -1,6 +1,6 @@
 #pragma once
 // A small JSON value with a writer and a reader (RFC 8259), enough for tlkit's manifests,
-// summaries and the safetensors header. Objects keep their keys in insertion order, so files
+// summaries and run records. Objects keep their keys in insertion order, so files
 // written by tlkit read the same every time. Integers are kept exactly (int64) apart from doubles.
 
 #include <cstdint>

@@ -1,7 +1,8 @@
 #pragma once
 // Per-layer learning rates for transfer learning: "a smaller learning rate for the transferred
-// layers, lower layers frozen" (lecture "Training DNNs II", transfer learning; Yosinski et al.
-// 2014, "How transferable are features in deep neural networks?").
+// layers, lower layers frozen" (Yosinski et al. 2014, "How transferable are features in deep
+// neural networks?"; Howard & Ruder 2018, "Universal Language Model Fine-tuning": discriminative
+// learning rates).
 //
 // Two ways to build the groups, both returning plain {name, lr, params} lists:
 //  * rules: "regex=lr,regex=lr,..." matched (std::regex_match, whole name) against parameter names

@@ -1,6 +1,6 @@
 #pragma once
 // tlkit::optim::RMSProp — gradient scaled by a running root-mean-square of recent gradients
-// (Tieleman & Hinton, Coursera "Neural Networks for Machine Learning", lecture 6.5, 2012; the
+// (Tieleman & Hinton, "Neural Networks for Machine Learning", lecture notes 6.5, 2012; the
 // centered variant from Graves, "Generating Sequences With Recurrent Neural Networks", 2013), with
 // exactly the semantics of Python's torch.optim.RMSprop.
 //

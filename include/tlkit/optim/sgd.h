@@ -8,12 +8,13 @@
 //   g ← g + ρ·b if nesterov, else g ← b
 //   w ← w − lr·g
 //
-// The course writes SGD with momentum as v ← ρv + g, w ← w − ηv (Sutskever et al., "On the
-// importance of initialization and momentum in deep learning", ICML 2013); with dampening = 0 that
-// is this rule with v = b. It writes Nesterov momentum in look-ahead form, v ← ρv − η∇f(w + ρv),
-// w ← w + v. Tracking the look-ahead point w̃ = w + ρv instead of w, and b = −v/η, turns that into
-// b ← ρb + ∇f(w̃), w̃ ← w̃ − η(∇f(w̃) + ρb): the re-parameterised form above (g' = g + ρb), which
-// needs the gradient at the stored parameters only. Both forms visit the same points.
+// SGD with momentum in the form v ← ρv + g, w ← w − ηv (Sutskever et al., "On the importance of
+// initialization and momentum in deep learning", ICML 2013, with their v scaled by −1/η); with
+// dampening = 0 that is this rule with v = b. They write Nesterov momentum in look-ahead form,
+// v ← ρv − η∇f(w + ρv), w ← w + v. Tracking the look-ahead point w̃ = w + ρv instead of w, and
+// b = −v/η, turns that into b ← ρb + ∇f(w̃), w̃ ← w̃ − η(∇f(w̃) + ρb): the re-parameterised form
+// above (g' = g + ρb), which needs the gradient at the stored parameters only. Both forms visit
+// the same points.
 //
 // Options are validated when the optimizer is built, for every param group added, and at each step.
 

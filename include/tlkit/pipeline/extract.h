@@ -1,6 +1,6 @@
 #pragma once
 // Feature extraction to disk — stage 1 of transfer learning ("use the CNN as a fixed feature
-// extractor": lecture "Training DNNs II"; Razavian et al. 2014, "CNN Features off-the-shelf").
+// extractor": Razavian et al. 2014, "CNN Features off-the-shelf"; Donahue et al. 2014, "DeCAF").
 //
 // extract_features runs the frozen backbone once over a dataset (eval mode, no gradients, the
 // model's own preprocessing) and writes, into one folder:

@@ -1,5 +1,5 @@
 #pragma once
-// The learning-rate range test (the course's "what learning rate to use?"; Smith 2017, "Cyclical
+// The learning-rate range test (Smith 2017, "Cyclical
 // Learning Rates for Training Neural Networks"): train for a few hundred batches while the lr grows
 // exponentially from `start_lr` to `end_lr`, record the smoothed loss, stop once it explodes, and
 // suggest the lr where the loss falls fastest. Every param group is scaled by the same factor, so

@@ -1,5 +1,6 @@
 #pragma once
-// The transfer-learning pipeline (lecture "Training DNNs II": transfer learning).
+// The transfer-learning pipeline (Yosinski et al. 2014, "How transferable are features in deep
+// neural networks?"; torchvision's "Transfer Learning for Computer Vision" tutorial).
 //
 //   finetune    stage 1, feature extraction: the backbone is frozen, the features of the head's
 //               input are computed once and cached (keyed on model, layer, preprocessing and the

@@ -57,8 +57,8 @@ class TensorBatchSource : public BatchSource {
   bool pad_ = true;
 };
 
-// The first `batches` batches of epoch 0 of `inner`, every epoch: the course's "overfit a tiny
-// subset first" check (a correct model and loop reach ~100% training accuracy on it).
+// The first `batches` batches of epoch 0 of `inner`, every epoch: the "overfit a tiny subset
+// first" check (Karpathy 2019, "A Recipe for Training Neural Networks") (a correct model and loop reach ~100% training accuracy on it).
 class RepeatFirstBatches : public BatchSource {
  public:
   RepeatFirstBatches(std::shared_ptr<BatchSource> inner, std::int64_t batches);

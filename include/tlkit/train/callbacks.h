@@ -1,7 +1,8 @@
 #pragma once
 // The trainer's standard callbacks:
 //   EarlyStopping     stop when the run's monitored metric has not improved for `patience` epochs
-//                     (course: "early stopping"); counts only, the weights are BestWeights' job.
+//                     (Prechelt 1998, "Early Stopping — But When?"); counts only, the weights
+//                     are BestWeights' job.
 //   BestWeights       the weights of the best epoch of the monitored metric, kept once: in memory
 //                     and, with a file, as a weights-only best.pt written atomically.
 //   Checkpoint        checkpoints/last.pt every epoch, atomically: what Trainer::resume needs for
