@@ -78,7 +78,7 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
     for (size_t i = 0; i < candidates.size(); ++i)
       why.push_back(candidates[i].name + ": " + broken[i]);
     fail("no model to export: every candidate is broken (", join(why, "; "),
-         "); the training diverged: lower the learning rate or use --on-nonfinite rollback");
+         "); the training diverged: lower the learning rate (or try 'tlkit lr-find')");
   }
   selection.chosen = *best;
   const auto& chosen = selection.validation[selection.chosen];

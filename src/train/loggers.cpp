@@ -38,6 +38,19 @@ bool step_is_finite(const TrainContext& context) {
   return sums.empty() || at::stack(sums).isfinite().all().item<bool>();
 }
 
+// The first trainable weight holding a NaN/Inf ("" when all are finite): one sync. Checked where a
+// step has already failed and once an epoch, not after every update: NaN/Inf weights make the
+// next step's loss non-finite, which the step check catches anyway.
+std::string broken_weight(const TrainContext& context) {
+  NamedTensors trainable;
+  for (const auto& group : context.optimizer.param_groups())
+    for (const auto& parameter : group.params())
+      trainable.emplace_back("parameter " + std::to_string(trainable.size()), parameter);
+  if (model::first_nonfinite(trainable).empty()) return {};
+  const auto name = model::first_nonfinite(context.network.named_state());  // named, now
+  return name.empty() ? std::string("a parameter") : name;
+}
+
 }  // namespace
 
 void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
@@ -54,14 +67,18 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
   const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " +
                      std::to_string(context.batch + 1) + " (step " +
                      std::to_string(context.global_step + 1) + ")";
-  const auto what = std::isfinite(context.batch_loss)
-                        ? std::string("a gradient became NaN/Inf")
-                        : "the training loss became " + std::to_string(context.batch_loss);
+  // A non-finite loss from NaN/Inf weights: the previous update broke them, and skipping this
+  // step cannot mend that.
+  const auto weight = std::isfinite(context.batch_loss) ? std::string() : broken_weight(context);
+  const auto what = std::isfinite(context.batch_loss) ? std::string("a gradient became NaN/Inf")
+                    : weight.empty()
+                        ? "the training loss became " + std::to_string(context.batch_loss)
+                        : "the previous update made the weights NaN/Inf (" + weight + ")";
   if (policy_ == NonFinitePolicy::kRollback && rollbacks_ < max_skips_ && !good_weights_.empty()) {
     roll_back(context, what + " " + where);
     return;
   }
-  if (policy_ == NonFinitePolicy::kSkip && skipped_in_a_row_ < max_skips_) {
+  if (policy_ == NonFinitePolicy::kSkip && weight.empty() && skipped_in_a_row_ < max_skips_) {
     ++skipped_in_a_row_;
     ++skipped_total_;
     context.skip_step = true;
@@ -73,32 +90,6 @@ void NonFiniteGuard::on_before_optimizer_step(TrainContext& context) {
        ") is probably too high: lower it (", lr_option_,
        " NAME:lr=..., or try 'tlkit lr-find'), clip gradients (--grad-clip 1), or check the "
        "inputs for NaN/Inf");
-}
-
-void NonFiniteGuard::on_batch_end(TrainContext& context) {
-  if (context.skip_step) return;
-  NamedTensors trainable;
-  for (const auto& group : context.optimizer.param_groups())
-    for (const auto& parameter : group.params()) trainable.emplace_back("", parameter);
-  if (model::first_nonfinite(trainable).empty()) return;
-  // Name the tensor: the network's state, searched only now that something is wrong.
-  auto tensor = model::first_nonfinite(context.network.named_state());
-  const auto what =
-      "the update made the weights NaN/Inf (" + (tensor.empty() ? "a parameter" : tensor) + ")";
-  const auto where = "at epoch " + std::to_string(context.epoch + 1) + ", batch " +
-                     std::to_string(context.batch + 1) + " (step " +
-                     std::to_string(context.global_step) + ")";
-  if (policy_ == NonFinitePolicy::kRollback && rollbacks_ < max_skips_ && !good_weights_.empty()) {
-    roll_back(context, what + " " + where);
-    return;
-  }
-  const double lr = context.optimizer.param_groups().front().options().get_lr();
-  fail(what, " in ", context.trainer.options().label, " ", where,
-       "; the run stops (the last checkpoint holds the last good weights). This stage's learning "
-       "rate (",
-       lr, ") is probably too high: lower it (", lr_option_,
-       " NAME:lr=..., or try 'tlkit lr-find'), clip gradients (--grad-clip 1), or use "
-       "--on-nonfinite rollback");
 }
 
 void NonFiniteGuard::on_train_begin(TrainContext& context) {
@@ -157,6 +148,22 @@ void NonFiniteGuard::roll_back(TrainContext& context, const std::string& what) {
 }
 
 bool NonFiniteGuard::on_epoch_end(TrainContext& context) {
+  // The epoch's last update, before anything keeps these weights (a checkpoint, the best weights,
+  // the rollback state).
+  if (const auto weight = broken_weight(context); !weight.empty()) {
+    const auto what = "the last update of epoch " + std::to_string(context.epoch + 1) +
+                      " made the weights NaN/Inf (" + weight + ")";
+    if (policy_ == NonFinitePolicy::kRollback && rollbacks_ < max_skips_ &&
+        !good_weights_.empty()) {
+      roll_back(context, what);
+      return false;
+    }
+    fail(what, " in ", context.trainer.options().label,
+         "; the run stops (the last checkpoint holds earlier weights). This stage's learning rate "
+         "is probably too high: lower it (",
+         lr_option_,
+         " NAME:lr=...), clip gradients (--grad-clip 1), or use --on-nonfinite rollback");
+  }
   if (policy_ == NonFinitePolicy::kRollback &&
       std::isfinite(context.metrics.get("train_loss").value_or(0))) {
     keep_good_state(context);

@@ -2,6 +2,7 @@
 #include <tlkit/train/ema_callback.h>
 #include <tlkit/train/trainer.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -123,6 +124,42 @@ TEST(Trainer, SkipPolicyLeavesTheWeightsOfABadStepUnchanged) {
   trainer.fit(*p.train);
   EXPECT_EQ(guard->skipped(), 1);
   for (const auto& p : network->parameters()) EXPECT_FALSE(p.isnan().any().item<bool>());
+}
+
+// Stands for an update that made the weights NaN with a finite loss and gradient (a huge lr).
+struct BreakWeightsAfterUpdate : tlkit::train::Callback {
+  std::string name() const override { return "break_weights"; }
+  void on_batch_end(tlkit::train::TrainContext& context) override {
+    torch::NoGradGuard no_grad;
+    context.network.trainable_parameters().front().fill_(std::nanf(""));
+  }
+};
+
+// Weights an update broke are caught at the epoch's end, before a checkpoint, the best weights or
+// the rollback state keep them: the run stops naming them, or rolls back to finite weights.
+TEST(Trainer, WeightsAnUpdateBrokeAreCaughtBeforeAnythingKeepsThem) {
+  auto [x, y] = tlkit::test::blobs(20, 5);
+  TensorBatchSource train(x, y, 60, false);  // one step an epoch
+  {
+    auto network = tlkit::test::tiny_network(3);
+    torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+    Trainer trainer(*network, optimizer, quiet_options(2));
+    tlkit::test::TempDir dir;
+    trainer.add_callback(std::make_shared<BreakWeightsAfterUpdate>());
+    trainer.add_callback(std::make_shared<tlkit::train::Checkpoint>(dir / "checkpoints"));
+    trainer.add_callback(std::make_shared<NonFiniteGuard>());
+    tlkit::test::expect_error([&] { trainer.fit(train); }, "made the weights NaN/Inf");
+    EXPECT_FALSE(std::filesystem::exists(dir / "checkpoints" / "last.pt"));  // never kept
+  }
+  auto network = tlkit::test::tiny_network(3);
+  torch::optim::SGD optimizer(network->parameters(), torch::optim::SGDOptions(0.1));
+  Trainer trainer(*network, optimizer, quiet_options(1));
+  trainer.add_callback(std::make_shared<BreakWeightsAfterUpdate>());
+  auto guard = std::make_shared<NonFiniteGuard>(NonFinitePolicy::kRollback);
+  trainer.add_callback(guard);
+  trainer.fit(train);
+  EXPECT_EQ(guard->rollbacks(), 1);
+  for (const auto& p : network->parameters()) EXPECT_TRUE(p.isfinite().all().item<bool>());
 }
 
 TEST(Trainer, InitialLossCheckAcceptsLnCAndFlagsOthers) {

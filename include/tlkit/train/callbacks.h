@@ -12,7 +12,7 @@
 //                     free").
 //   NonFiniteGuard    before the update: a NaN/Inf loss or gradient stops the run (or skips the
 //   step)
-//                     with the weights of the last good step; after it, NaN/Inf weights.
+//                     with the weights of the last good step; NaN/Inf weights an update made.
 //   InitialLossCheck  warns when the first loss is far from ln(C), the loss of uniform predictions.
 //   CsvLogger / TensorBoardLogger  one row / one scalar per metric and epoch.
 
@@ -141,9 +141,9 @@ class NonFiniteGuard : public Callback {
       : policy_(policy), max_skips_(max_skips), lr_option_(std::move(lr_option)) {}
   std::string name() const override { return "non_finite_guard"; }
   void on_before_optimizer_step(TrainContext& context) override;
-  // After the update: NaN/Inf in the weights it produced (a finite gradient times a huge lr) is
-  // rolled back (kRollback) or stops the run (an applied update cannot be skipped).
-  void on_batch_end(TrainContext& context) override;
+  // Also NaN/Inf in the weights an update produced (a finite gradient times a huge lr): found by
+  // the next step's loss, or at the epoch's end before anything keeps them; rolled back
+  // (kRollback) or the run stops (an applied update cannot be skipped).
   // Finite but absurd losses (over 100 x ln(C), chance being ln(C)): the weights have blown up
   // without a NaN; warned about once, naming the stage and the flag.
   bool on_epoch_end(TrainContext& context) override;
