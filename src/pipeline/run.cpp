@@ -56,12 +56,14 @@ void check_resumed_length(const RunConfig& earlier, const RunConfig& config,
         now, spec, before, now);
     return;
   }
+  const auto added = before + 1 == now
+                         ? "epoch " + std::to_string(now)
+                         : "epochs " + std::to_string(before + 1) + "-" + std::to_string(now);
   const auto first = laid_out.begin() + before;
   const auto [low, high] = std::minmax_element(first, laid_out.end());
   if (*high <= 1e-9 * laid_out.front()) {
     conflicts.push_back("--epochs: the run's schedule '" + spec + "' was laid out for " +
-                        std::to_string(before) + " epochs and has ended there (lr 0), so epochs " +
-                        std::to_string(before + 1) + "-" + std::to_string(now) +
+                        std::to_string(before) + " epochs and has ended there (lr 0), so " + added +
                         " would train at lr 0; to train longer, start a new run from its model "
                         "(--model " +
                         (config.out / "model.pt").string() +
@@ -70,9 +72,9 @@ void check_resumed_length(const RunConfig& earlier, const RunConfig& config,
     return;
   }
   logger()->warn(
-      "resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs, so "
-      "epochs {}-{} train at {:.3g} to {:.3g} times the base learning rate",
-      now, spec, before, before + 1, now, *low, *high);
+      "resuming with {} epochs: the schedule '{}' keeps its layout for {} epochs, so {} "
+      "train at {:.3g} to {:.3g} times the base learning rate",
+      now, spec, before, added, *low, *high);
 }
 
 // The layers the settings name exist in the model: a typo is found before the run folder is
