@@ -217,6 +217,13 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                  with_default("lr x decay^k for the k-th parametrised layer below the head",
                               text(d.lr_decay)),
                  value<double>()},
+                {"cv-folds",
+                 "k-fold cross-validation for every choice (head, stage 2 length, exported "
+                 "weights), then one fit on all images; default: 5 folds when validation is "
+                 "small (a class with < 10 val images, or none), else the val split decides",
+                 value<std::int64_t>()},
+                {"no-cv", "never cross-validate: the val split decides (without one, the budgets "
+                          "run to the end and the last weights are exported)"},
                 {"baseline",
                  "scratch: also train the same network from random weights with stage 2's "
                  "budget and report it beside (never exported); default none",
@@ -297,6 +304,11 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
     take(result, "unfreeze-from", config.unfreeze_from);
     take(result, "lr-rules", config.lr_rules);
     take(result, "lr-decay", config.lr_decay);
+    take(result, "cv-folds", config.cv_folds);
+    if (result.count("no-cv")) {
+      if (result.count("cv-folds")) throw UsageError("--no-cv and --cv-folds contradict each other");
+      config.cv_folds = 0;
+    }
     take(result, "baseline", config.baseline);
     take(result, "baseline-optimizer", config.baseline_optimizer);
   }

@@ -59,6 +59,47 @@ std::string Subset::describe() const {
   return parent_->describe() + ", " + name_ + " (" + std::to_string(indices_.size()) + " samples)";
 }
 
+Concat::Concat(std::vector<std::shared_ptr<const Dataset>> parts, std::string name)
+    : parts_(std::move(parts)), name_(std::move(name)) {
+  TLKIT_CHECK(!parts_.empty(), "Concat '", name_, "' needs at least one dataset");
+  for (const auto& part : parts_) {
+    TLKIT_CHECK(part != nullptr, "Concat '", name_, "' got a null dataset");
+    TLKIT_CHECK(part->classes() == parts_.front()->classes(), "cannot pool ", part->describe(),
+                " with ", parts_.front()->describe(), ": their class folders differ");
+    starts_.push_back(labels_.size());
+    const auto labels = part->labels();
+    labels_.insert(labels_.end(), labels.begin(), labels.end());
+  }
+}
+
+std::pair<const Dataset*, size_t> Concat::locate(size_t index) const {
+  TLKIT_CHECK(index < labels_.size(), "sample index ", index, " is out of range for ", describe());
+  size_t part = parts_.size() - 1;
+  while (starts_[part] > index) --part;
+  return {parts_[part].get(), index - starts_[part]};
+}
+
+Sample Concat::get(size_t index) const {
+  const auto [part, local] = locate(index);
+  return part->get(local);
+}
+
+std::string Concat::source(size_t index) const {
+  const auto [part, local] = locate(index);
+  return part->source(local);
+}
+
+std::string Concat::describe() const {
+  return name_ + " (" + std::to_string(labels_.size()) + " images, " +
+         std::to_string(classes().size()) + " classes)";
+}
+
+size_t Concat::skipped() const {
+  size_t total = 0;
+  for (const auto& part : parts_) total += part->skipped();
+  return total;
+}
+
 IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction,
                             std::uint64_t seed) {
   TLKIT_CHECK(fraction >= 0 && fraction < 1, "val split ", fraction,
@@ -76,6 +117,31 @@ IndexSplit stratified_split(const std::vector<int64_t>& labels, double fraction,
   std::sort(split.train.begin(), split.train.end());
   std::sort(split.val.begin(), split.val.end());
   return split;
+}
+
+std::vector<std::int64_t> stratified_folds(const std::vector<int64_t>& labels, std::int64_t folds,
+                                           std::uint64_t seed) {
+  TLKIT_CHECK(folds >= 2, "k-fold cross-validation needs at least 2 folds, got ", folds);
+  std::vector<std::int64_t> fold(labels.size(), 0);
+  std::int64_t next = 0;  // where the next class starts: fold sizes stay within one of each other
+  for (const auto& members : shuffled_by_class(labels, derive_seed(seed, 0xf01d5))) {
+    for (size_t k = 0; k < members.size(); ++k)
+      fold[members[k]] = (next + static_cast<std::int64_t>(k)) % folds;
+    next = (next + static_cast<std::int64_t>(members.size())) % folds;
+  }
+  return fold;
+}
+
+std::int64_t usable_folds(const std::vector<int64_t>& labels, std::int64_t wanted) {
+  std::vector<std::int64_t> count;
+  for (const auto label : labels) {
+    if (label >= static_cast<int64_t>(count.size())) count.resize(static_cast<size_t>(label) + 1, 0);
+    ++count[static_cast<size_t>(label)];
+  }
+  std::int64_t smallest = wanted;
+  for (const auto c : count)
+    if (c > 0) smallest = std::min(smallest, c);
+  return labels.empty() ? 0 : smallest;
 }
 
 std::vector<size_t> stratified_sample(const std::vector<int64_t>& labels, size_t count,

@@ -70,15 +70,16 @@ PreparedData open_data(const DataOptions& options) {
   TLKIT_CHECK(prepared.train->classes().size() >= 2, "the data source '", options.source, "' has ",
               prepared.train->classes().size(),
               " class; a classifier needs at least 2 class folders");
-  TLKIT_CHECK(prepared.val && prepared.val->size() > 0, "the data source '", options.source,
-              "' has no validation split; use --val-split (e.g. 0.2) or add a val/ folder (the "
-              "test split is "
-              "never used to choose anything)");
+  if (prepared.val && prepared.val->size() == 0) prepared.val = nullptr;
   prepared.eval = prepared.splits.test ? prepared.splits.test : prepared.val;
-  prepared.eval_split = prepared.splits.test ? "test" : "val";
+  prepared.eval_split = prepared.splits.test ? "test" : prepared.val ? "val" : "";
   prepared.classes = prepared.train->classes();
-  logger()->info("data: {} | val {} images | {} {} images", prepared.train->describe(),
-                 prepared.val->size(), prepared.eval_split, prepared.eval->size());
+  logger()->info("data: {} | {} | {}", prepared.train->describe(),
+                 prepared.val ? "val " + std::to_string(prepared.val->size()) + " images"
+                              : std::string("no val split"),
+                 prepared.splits.test
+                     ? "test " + std::to_string(prepared.splits.test->size()) + " images"
+                     : std::string("no test split"));
   return prepared;
 }
 
@@ -256,10 +257,11 @@ Sources make_sources(const PreparedData& data, const model::Classifier& model,
                      const DataOptions& options) {
   Sources sources;
   sources.train = make_loader(data.train, train_transform(model, options), options, true);
-  sources.val = make_loader(data.val, eval_transform(model), options, false);
-  sources.eval = data.eval == data.val
-                     ? sources.val
-                     : make_loader(data.eval, eval_transform(model), options, false);
+  if (data.val) sources.val = make_loader(data.val, eval_transform(model), options, false);
+  if (data.eval)
+    sources.eval = data.eval == data.val
+                       ? sources.val
+                       : make_loader(data.eval, eval_transform(model), options, false);
   return sources;
 }
 

@@ -130,6 +130,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("reinitialize", c.reinitialize),
           field("baseline", c.baseline),
           field("baseline_optimizer", c.baseline_optimizer),
+          field("cv_folds", c.cv_folds),
           field("resume", c.resume)};
 }
 
@@ -248,6 +249,8 @@ void RunConfig::validate() const {
   check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),
               command == "finetune" ? "stage 2" : "training");
   if (command == "finetune") {
+    TLKIT_CHECK(cv_folds == -1 || cv_folds == 0 || cv_folds >= 2,
+                "--cv-folds must be at least 2 (or --no-cv), got ", cv_folds);
     TLKIT_CHECK(head.epochs >= 0, "--head-epochs must be positive (or 0 = auto), got ",
                 head.epochs);
     TLKIT_CHECK(head.steps >= 0, "--head-steps must be positive (or 0 = auto), got ", head.steps);
@@ -270,7 +273,8 @@ void RunConfig::validate() const {
   } else {
     TLKIT_CHECK(baseline.empty() || baseline == "none", "--baseline is a finetune option");
   }
-  if (resume) {
+  // A finetune interrupted during its cross-validation resumes from its finished folds (cv/).
+  if (resume && !(command == "finetune" && fs::is_directory(out / "cv"))) {
     const auto last = out / "checkpoints" / "last.pt";
     if (const auto why = missing_reason(last); !why.empty())
       fail("cannot resume: '", last.string(), "': ", why, "; run without --resume");

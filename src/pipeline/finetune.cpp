@@ -13,16 +13,15 @@
 #include <tlkit/model/param_groups.h>
 #include <tlkit/train/distributed.h>
 
+#include "cross_validation.h"
 #include "run.h"
 #include "stage1.h"
 
 namespace fs = std::filesystem;
 
 namespace tlkit::pipeline {
-namespace {
+namespace detail {
 
-// Stage 2's parameter groups: every layer from --unfreeze-from (default: all of them) with
-// per-layer learning rates by depth decay below the head, or explicit rules.
 std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
                                                       const std::string& head,
                                                       const RunConfig& config) {
@@ -37,6 +36,10 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
   }
   return model::param_groups_by_depth(model, lr, config.lr_decay, head);
 }
+
+}  // namespace detail
+
+namespace {
 
 // --baseline scratch: the same network from fresh random weights, every layer at one lr, with
 // stage 2's budget (batch, epochs, schedule, early stopping, EMA) and its own folder
@@ -66,10 +69,15 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   network.train(false);
   const auto candidates = stage_candidates(outcome);
   const auto num_classes = static_cast<std::int64_t>(run.data.classes.size());
-  const auto selection =
-      select_on_validation(network, candidates, *sources.val, fit.monitor, num_classes, fit.device);
-  const auto e = train::evaluate(network, *sources.eval, num_classes, fit.device);
-  return {"baseline: from scratch, " + candidates[selection.chosen].name + " (not exported)",
+  size_t chosen = 0;  // without a val split: the last weights of the full budget
+  if (sources.val)
+    chosen = select_on_validation(network, candidates, *sources.val, fit.monitor, num_classes,
+                                  fit.device)
+                 .chosen;
+  train::copy_state(network, candidates[chosen].weights);
+  train::Evaluation e;
+  if (sources.eval) e = train::evaluate(network, *sources.eval, num_classes, fit.device);
+  return {"baseline: from scratch, " + candidates[chosen].name + " (not exported)",
           e.accuracy, e.loss, e.examples};
 }
 
@@ -84,6 +92,8 @@ RunResult finetune(const RunConfig& requested) {
     logger()->warn("'{}' has random weights ({}): transfer needs a pretrained backbone",
                    config.model.string(), model.metadata().weights);
   model.replace_head(run.num_classes, run.data.classes);
+  train::ScriptNetwork whole(model.module());
+  const auto pretrained = train::clone_state(whole);  // the new head in place, before stage 1
 
   // Stage 1: the new head, the classification layer or the layers from --head-from (auto: the
   // depth with the best estimate).
@@ -91,27 +101,65 @@ RunResult finetune(const RunConfig& requested) {
   const auto& head = head_result.head;
   detail::Earlier stage1;
   stage1.rows.push_back(head_result.row);
-  logger()->info("stage 1: {:.2f}% on {}", 100 * stage1.rows.back().accuracy, run.data.eval_split);
-  stage1.candidates.push_back(
-      {"stage 1 head", train::clone_state(train::ScriptNetwork(model.module()))});
-  // Stage 2 runs at the run's precision and memory format (stage 1 trains on cached features).
-  detail::StageNetwork stage(model.module(), config.fit);
+  if (head_result.row.examples > 0)
+    logger()->info("stage 1: {:.2f}% on {}", 100 * stage1.rows.back().accuracy,
+                   run.data.eval_split);
+  stage1.candidates.push_back({"stage 1 head", train::clone_state(whole)});
 
   // A signal during stage 1's last epoch: stop before stage 2 starts (nothing of it to keep).
   throw_if_interrupted("stage 1 finished; stage 2 had not started (the cached features are kept)");
 
+  // Small data: stage 2's length and the exported weights by cross-validation, then one fit on
+  // every image with them. Without a val split and without cross-validation: the full budget,
+  // the last weights.
+  auto fit = config.fit;
+  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.data.classes);
+  setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
+  detail::Decision decided;
+  if (run.data.cv_folds >= 2) {
+    const auto choice =
+        detail::cross_validate_stage2(run, head_result, pretrained, stage1.candidates[0].weights,
+                                      config);
+    if (choice) {
+      decided = {choice->candidate, choice->reason, choice->report};
+      if (choice->epochs > 0 && choice->epochs < choice->layout) {
+        fit.epochs = choice->epochs;
+        setup.schedule_epochs = choice->layout;
+        logger()->info("stage 2 on all images: {} of the {} epochs its schedule is laid out for",
+                       choice->epochs, choice->layout);
+      }
+    } else {
+      decided = {"last", "the last weights of stage 2's full budget on every image (the "
+                         "cross-validation of stage 2 was over its time budget)", ""};
+    }
+    throw_if_interrupted("cross-validation is complete (kept in cv/); --resume runs the final fit");
+  }
+  if (!run.data.val && run.data.cv_folds < 2)
+    decided = {"last", "no val split and no cross-validation: the last weights of stage 2's "
+                       "full budget on every image", ""};
+  if (run.data.val == nullptr) fit.patience = 0;  // nothing to stop on: the budget runs out
+
+  if (decided.candidate == "stage 1 head") {
+    // The head alone is better than fine-tuning it: no stage 2 on all images.
+    logger()->info("stage 2 skipped: {}", decided.reason);
+    StageOutcome none;
+    const auto sources = make_sources(run.data, model, detail::loading_options(config));
+    detail::StageNetwork stage(model.module(), config.fit);
+    return detail::finish_run(run, stage.network(), none, std::move(stage1), sources, config,
+                              decided);
+  }
+  // Stage 2 runs at the run's precision and memory format (stage 1 trains on cached features).
+  detail::StageNetwork stage(model.module(), fit);
   // Stage 2: upper layers unfrozen, per-layer learning rates, from the stage-1 head.
-  const auto groups = fine_tuning_groups(model, head, config);
+  const auto groups = detail::fine_tuning_groups(model, head, config);
   for (const auto& group : groups)
     logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
                    group.params.size());
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
-  auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.data.classes);
-  setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
-  const auto outcome = stage.fit(*optimizer, config.fit, sources, setup);
-  auto result =
-      detail::finish_run(run, stage.network(), outcome, std::move(stage1), sources, config);
+  const auto outcome = stage.fit(*optimizer, fit, sources, setup);
+  auto result = detail::finish_run(run, stage.network(), outcome, std::move(stage1), sources,
+                                   config, decided);
   if (config.baseline != "scratch") return result;
 
   // After the export: the transfer model is written whatever happens to the baseline.

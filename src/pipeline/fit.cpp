@@ -55,7 +55,8 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
   options.class_names = setup.class_names;
   train::Trainer trainer(network, optimizer, options);
   trainer.set_scheduler(
-      build_scheduler(setup.schedule, optimizer, fit.epochs,
+      build_scheduler(setup.schedule, optimizer,
+                      setup.schedule_epochs > 0 ? setup.schedule_epochs : fit.epochs,
                       fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));
   trainer.add_callback(std::make_shared<train::NonFiniteGuard>(
       fit.on_nonfinite == "skip"       ? train::NonFinitePolicy::kSkip

@@ -13,18 +13,24 @@ namespace tlkit::pipeline {
 
 std::string format_results(const RunResult& result) {
   std::ostringstream out;
-  out << "| model (" << result.split
-      << " split) | accuracy | loss | images |\n|---|---:|---:|---:|\n";
+  out << "| model (" << (result.split.empty() ? "no test or val split" : result.split + " split")
+      << ") | accuracy | loss | images |\n|---|---:|---:|---:|\n";
   for (const auto& row : result.rows) {
     char line[256];
-    std::snprintf(line, sizeof(line), "| %s%s | %.2f%% | %.4f | %lld |\n", row.name.c_str(),
-                  row.exported ? " (exported)" : "", 100.0 * row.accuracy, row.loss,
-                  static_cast<long long>(row.examples));
+    if (row.examples == 0) {
+      std::snprintf(line, sizeof(line), "| %s%s | - | - | 0 |\n", row.name.c_str(),
+                    row.exported ? " (exported)" : "");
+    } else {
+      std::snprintf(line, sizeof(line), "| %s%s | %.2f%% | %.4f | %lld |\n", row.name.c_str(),
+                    row.exported ? " (exported)" : "", 100.0 * row.accuracy, row.loss,
+                    static_cast<long long>(row.examples));
+    }
     out << line;
   }
   if (!result.exported.empty())
     out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from
         << " weights: " << result.exported_because << ")\n";
+  if (!result.decisions.empty()) out << "\n" << result.decisions;
   return out.str();
 }
 
@@ -85,6 +91,7 @@ void write_report(const RunConfig& requested, const RunConfig& resolved, const R
   summary["exported"] = result.exported.filename().string();
   summary["exported_from"] = result.exported_from;
   summary["exported_because"] = result.exported_because;
+  summary["decisions"] = result.decisions;
   Json epochs = Json::array();
   for (const auto& metrics : history) {
     Json item = Json::object();

@@ -12,8 +12,10 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/run_folder.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/data/subset.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
+#include <tlkit/model/script_checks.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/network.h>
@@ -106,6 +108,61 @@ void stop_if_interrupted(const std::string& doing) {
                                 "and exports it");
 }
 
+// finetune on small data: the rule that decides between the val split and k-fold
+// cross-validation over every labelled image (see RunConfig::cv_folds), applied to `data`.
+void plan_decisions(PreparedData& data, const RunConfig& config) {
+  const auto val_images = data.val ? std::to_string(data.val->size()) : std::string("0");
+  if (config.command != "finetune") {
+    data.decided_by = data.val ? "the val split (" + val_images + " images)"
+                               : "the settings (no val split: the last weights are exported)";
+    return;
+  }
+  std::string small;  // why validation is small, empty when it is not
+  if (!data.val) {
+    small = "there is no val split";
+  } else {
+    const auto counts = data::class_counts(*data.val);
+    const auto fewest = std::min_element(counts.begin(), counts.end());
+    if (*fewest < static_cast<size_t>(RunConfig::kSmallValidation))
+      small = "val has " + std::to_string(*fewest) + " image(s) of class '" +
+              data.classes.at(static_cast<size_t>(fewest - counts.begin())) + "' (under " +
+              std::to_string(RunConfig::kSmallValidation) + ")";
+  }
+  const auto wanted = config.cv_folds < 0 ? (small.empty() ? 0 : 5) : config.cv_folds;
+  if (wanted == 0) {
+    data.decided_by = data.val ? "the val split (" + val_images + " images" +
+                                     (config.cv_folds == 0 ? ", --no-cv" : "") + ")"
+                               : "the settings (no val split, --no-cv: the budgets run to the "
+                                 "end and the last weights are exported)";
+    return;
+  }
+  // Every labelled image: train and val pooled (the test split stays out of every choice).
+  if (data.val) {
+    data.train = std::make_shared<data::Concat>(
+        std::vector<std::shared_ptr<const data::Dataset>>{data.train, data.val},
+        "train + val of '" + config.data.source + "'");
+    if (data.eval == data.val) {
+      data.eval = nullptr;
+      data.eval_split.clear();
+    }
+    data.val = nullptr;
+  }
+  const auto labels = data.train->labels();
+  const auto folds = data::usable_folds(labels, wanted);
+  const auto why = small.empty() ? "--cv-folds " + std::to_string(wanted) : small;
+  if (folds < 2) {
+    data.decided_by = "the settings: " + why + ", and a class has a single image, too few to "
+                      "cross-validate; every image trains, the budgets run to the end and the "
+                      "last weights are exported";
+  } else {
+    data.cv_folds = folds;
+    data.decided_by = std::to_string(folds) + "-fold cross-validation on all " +
+                      std::to_string(labels.size()) + " labelled images (" + why +
+                      "), then one fit on all of them";
+  }
+  logger()->info("choices (head, stage 2 length, exported weights): by {}", data.decided_by);
+}
+
 }  // namespace
 
 // A --resume must continue the run in the folder, not another: the settings that shape it are
@@ -139,6 +196,7 @@ void check_resume(const RunConfig& config) {
 Started start_run(const RunConfig& config) {
   config.validate();
   auto data = open_data(config.data);
+  plan_decisions(data, config);
   auto model = load_model(config.model, config.data.preprocess, config.fit.device);
   warn_if_upscaled(*data.train, model);
   {
@@ -160,7 +218,8 @@ Started start_run(const RunConfig& config) {
   if (config.resume) {
     check_resume(checked);
     // Before any work: a renamed class folder would shift every label.
-    train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
+    if (fs::exists(config.out / "checkpoints" / "last.pt"))
+      train::check_checkpoint_classes(config.out / "checkpoints" / "last.pt", data.classes);
   }
   if (folder) {
     folder->remove_stale_temporaries();
@@ -200,7 +259,7 @@ StageSetup main_stage(const RunConfig& config, const std::string& label,
   setup.schedule = config.fit.schedule;
   setup.num_classes = static_cast<std::int64_t>(classes.size());
   setup.class_names = classes;
-  setup.resume = config.resume;
+  setup.resume = config.resume && fs::exists(config.out / "checkpoints" / "last.pt");
   return setup;
 }
 
@@ -234,7 +293,8 @@ DataOptions loading_options(const RunConfig& config) {
 }
 
 RunResult finish_run(Started& run, train::Network& network, const StageOutcome& outcome,
-                     Earlier earlier, const Sources& sources, const RunConfig& config) {
+                     Earlier earlier, const Sources& sources, const RunConfig& config,
+                     const Decision& decided) {
   const auto num_classes = run.num_classes;
   const auto& device = config.fit.device;
   const std::string row_prefix = config.command == "finetune" ? "fine-tuning: " : "train: ";
@@ -243,31 +303,56 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   auto candidates = std::move(earlier.candidates);
   auto rows = std::move(earlier.rows);
   const auto first_own = candidates.size();
-  for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
+  if (!outcome.last.empty())
+    for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
   network.train(false);
   stop_if_interrupted("evaluating the trained model");
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
   for (size_t i = first_own; i < candidates.size(); ++i) {
-    train::copy_state(network, candidates[i].weights);
-    const auto e = train::evaluate(network, *sources.eval, num_classes, device);
-    rows.push_back({row_prefix + candidates[i].name, e.accuracy, e.loss, e.examples});
+    ResultRow row{row_prefix + candidates[i].name, 0, 0, 0};
+    if (sources.eval) {
+      train::copy_state(network, candidates[i].weights);
+      const auto e = train::evaluate(network, *sources.eval, num_classes, device);
+      row.accuracy = e.accuracy;
+      row.loss = e.loss;
+      row.examples = e.examples;
+    }
+    rows.push_back(row);
     stop_if_interrupted("evaluating the trained model");
   }
-  if (!outcome.snapshots.empty()) {
+  if (!outcome.snapshots.empty() && sources.eval) {
     const auto e =
         train::evaluate_ensemble(network, outcome.snapshots, *sources.eval, num_classes, device);
     rows.push_back(
         {row_prefix + "snapshot ensemble (" + std::to_string(outcome.snapshots.size()) + ")",
          e.accuracy, e.loss, e.examples});
   }
-  const auto selection = select_on_validation(network, candidates, *sources.val, config.fit.monitor,
-                                              num_classes, device);
+  Selection selection;
+  if (sources.val) {
+    selection = select_on_validation(network, candidates, *sources.val, config.fit.monitor,
+                                     num_classes, device);
+  } else {
+    // No val split: the decision made without it (cross-validation), else the last weights.
+    const auto wanted = decided.candidate.empty() ? std::string("last") : decided.candidate;
+    const auto found = std::find_if(candidates.begin(), candidates.end(),
+                                    [&](const Candidate& c) { return c.name == wanted; });
+    TLKIT_CHECK(found != candidates.end(), "finish_run: no candidate named '", wanted, "'");
+    selection.chosen = static_cast<size_t>(found - candidates.begin());
+    const auto broken = model::first_nonfinite(found->weights);
+    TLKIT_CHECK(broken.empty(), "no model to export: the ", wanted, " weights hold NaN/Inf (",
+                broken, "); the training diverged: lower the learning rate (or try 'tlkit lr-find')");
+    selection.reason = decided.reason.empty()
+                           ? "no val split: the last weights of the full budget"
+                           : decided.reason;
+    train::copy_state(network, found->weights);
+  }
   stop_if_interrupted("choosing the model to export");
   RunResult result;
   result.split = run.data.eval_split;
   result.exported = config.out / "model.pt";
   result.exported_from = candidates[selection.chosen].name;
   result.exported_because = selection.reason;
+  result.decisions = decided.report;
   rows.at(selection.chosen).exported = true;  // one row per candidate, in candidate order
   result.rows = std::move(rows);
   auto& model = run.model;

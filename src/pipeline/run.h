@@ -6,6 +6,7 @@
 
 #include <tlkit/core/run_folder.h>
 #include <tlkit/model/classifier.h>
+#include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/fit.h>
 #include <tlkit/pipeline/select.h>
@@ -64,11 +65,28 @@ struct Earlier {
   std::vector<ResultRow> rows;
 };
 
-// Rows for the fitted stage (last / best / EMA / snapshot ensemble) on the evaluation split, the
-// choice among the earlier and this stage's candidates on validation, the export of the chosen
-// weights as model.pt, and the report.
+// A choice made without the val split (cross-validation, or the settings when there is no val
+// split): the candidate to export by name ("stage 1 head", "last", "EMA"), why, and the report's
+// section on how it was made (Markdown, may be empty).
+struct Decision {
+  std::string candidate;
+  std::string reason;
+  std::string report;
+};
+
+// Rows for the fitted stage (last / best / EMA / snapshot ensemble) on the evaluation split (none
+// without one), the choice among the earlier and this stage's candidates (on validation, or
+// `decided` when the run has no val split), the export of the chosen weights as model.pt, and the
+// report.
 RunResult finish_run(Started& run, train::Network& network, const StageOutcome& outcome,
-                     Earlier earlier, const Sources& sources, const RunConfig& config);
+                     Earlier earlier, const Sources& sources, const RunConfig& config,
+                     const Decision& decided = {});
+
+// finetune's stage 2 parameter groups: every layer from --unfreeze-from (default: all of them)
+// with per-layer learning rates by depth decay below the head, or explicit rules.
+std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
+                                                      const std::string& head,
+                                                      const RunConfig& config);
 
 // summary.json (config, results, history), results.md and curves_*.png of a run.
 void write_report(const RunConfig& requested, const RunConfig& resolved, const RunResult& result,

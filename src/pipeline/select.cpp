@@ -11,6 +11,7 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/model/script_checks.h>
+#include <tlkit/train/monitor.h>
 
 namespace tlkit::pipeline {
 
@@ -56,10 +57,6 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
     train::copy_state(network, candidate.weights);
     selection.validation.push_back(train::evaluate(network, val, num_classes, device));
   }
-  const auto better = [&](const train::Evaluation& a, const train::Evaluation& b) {
-    if (monitor == "val_acc" && a.accuracy != b.accuracy) return a.accuracy > b.accuracy;
-    return a.loss < b.loss;
-  };
   // A candidate with a NaN/Inf weight or validation metric is never chosen (nor exported).
   std::vector<std::string> broken(candidates.size());
   std::optional<size_t> best;
@@ -70,7 +67,7 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
       broken[i] = "NaN/Inf in its weights (" + tensor + ")";
     else if (!std::isfinite(v.loss) || !std::isfinite(v.accuracy))
       broken[i] = "a non-finite validation loss";
-    else if (!best || better(v, selection.validation[*best]))
+    else if (!best || train::better(v, selection.validation[*best], monitor))
       best = i;
   }
   if (!best) {

@@ -17,6 +17,7 @@
 #include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/subset.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/pipeline/fit.h>
 #include <tlkit/train/distributed.h>
@@ -139,41 +140,39 @@ train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
   return outcome.best.empty() ? outcome.last : outcome.best;
 }
 
-// The smallest number of images any class has in `labels`.
-std::int64_t smallest_class(const at::Tensor& labels, std::int64_t num_classes) {
-  return at::bincount(labels, {}, num_classes).min().item<std::int64_t>();
+// The fold of each row of `labels` (the shared stratified k-fold helper), as a tensor.
+at::Tensor fold_assignment(const at::Tensor& labels, std::int64_t folds, std::uint64_t seed) {
+  const auto contiguous = labels.contiguous();
+  const std::vector<int64_t> values(contiguous.data_ptr<int64_t>(),
+                                    contiguous.data_ptr<int64_t>() + contiguous.numel());
+  return at::tensor(data::stratified_folds(values, folds, seed));
 }
 
-// Fold of each image for k-fold cross-validation: within each class a seeded shuffle, then round
-// robin (stratified).
-at::Tensor fold_assignment(const at::Tensor& labels, std::int64_t num_classes, std::int64_t folds,
-                           std::uint64_t seed) {
-  const auto n = labels.size(0);
-  std::vector<std::int64_t> fold(static_cast<size_t>(n));
-  const auto label = labels.accessor<std::int64_t, 1>();
-  for (std::int64_t c = 0; c < num_classes; ++c) {
-    std::vector<std::int64_t> members;
-    for (std::int64_t i = 0; i < n; ++i)
-      if (label[i] == c) members.push_back(i);
-    const auto order = data::permutation(
-        members.size(), data::derive_seed(seed, static_cast<std::uint64_t>(c), 17));
-    for (size_t j = 0; j < members.size(); ++j)
-      fold[static_cast<size_t>(members[order[j]])] = static_cast<std::int64_t>(j) % folds;
+// Pools per-fold evaluations (weighted by their images) into one.
+train::Evaluation pooled_estimate(const std::vector<train::Evaluation>& folds) {
+  train::Evaluation pooled;
+  double loss = 0, correct = 0;
+  for (const auto& e : folds) {
+    loss += e.loss * static_cast<double>(e.examples);
+    correct += e.accuracy * static_cast<double>(e.examples);
+    pooled.examples += e.examples;
   }
-  return at::tensor(fold);
+  pooled.loss = loss / static_cast<double>(std::max<std::int64_t>(1, pooled.examples));
+  pooled.accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, pooled.examples));
+  return pooled;
 }
 
-// k-fold cross-validation of the head on the pooled train + val features: stratified, seeded
-// folds; each fold trains from `start` for the stage's step budget (no early stopping: the held
-// fold is only scored). Losses and accuracies are pooled over all held-out images.
-train::Evaluation cross_validate(train::Network& network, const train::NamedTensors& start,
-                                 const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
-                                 const RunConfig& config, std::int64_t num_classes) {
-  const auto inputs = at::cat({train.features, val.features});
-  const auto labels = at::cat({train.labels, val.labels});
-  const auto fold_of = fold_assignment(labels, num_classes, folds, config.data.seed);
-  double loss_sum = 0, correct = 0;
-  std::int64_t seen = 0;
+// k-fold cross-validation of the head on the training features (every labelled image):
+// stratified, seeded folds; each fold trains from `start` for the stage's step budget (no early
+// stopping: the held fold is only scored). One evaluation per fold.
+std::vector<train::Evaluation> cross_validate(train::Network& network,
+                                              const train::NamedTensors& start,
+                                              const FeatureSet& train, std::int64_t folds,
+                                              const RunConfig& config, std::int64_t num_classes) {
+  const auto& inputs = train.features;
+  const auto& labels = train.labels;
+  const auto fold_of = fold_assignment(labels, folds, config.data.seed);
+  std::vector<train::Evaluation> scores;
   for (std::int64_t f = 0; f < folds; ++f) {
     const auto held = fold_of.eq(f).nonzero().squeeze(1);
     const auto kept = fold_of.ne(f).nonzero().squeeze(1);
@@ -186,23 +185,10 @@ train::Evaluation cross_validate(train::Network& network, const train::NamedTens
              config, num_classes, {});
     train::TensorBatchSource scored(inputs.index_select(0, held), labels.index_select(0, held),
                                     1024, false);
-    const auto e = train::evaluate(network, scored, num_classes, config.fit.device);
-    loss_sum += e.loss * static_cast<double>(e.examples);
-    correct += e.accuracy * static_cast<double>(e.examples);
-    seen += e.examples;
+    scores.push_back(train::evaluate(network, scored, num_classes, config.fit.device));
   }
   train::copy_state(network, start);
-  train::Evaluation pooled;
-  pooled.loss = loss_sum / static_cast<double>(seen);
-  pooled.accuracy = correct / static_cast<double>(seen);
-  pooled.examples = seen;
-  return pooled;
-}
-
-bool better_estimate(const train::Evaluation& a, const train::Evaluation& b,
-                     const std::string& monitor) {
-  if (monitor == "val_acc" && a.accuracy != b.accuracy) return a.accuracy > b.accuracy;
-  return a.loss < b.loss;
+  return scores;
 }
 
 // Per-feature standardisation of a head whose first layer is fully connected, as a linear probe
@@ -297,74 +283,86 @@ std::pair<double, double> logistic_sums(const LogisticFit& fit, const at::Tensor
 }
 
 struct ExactHead {
-  LogisticFit fit;  // trained on the train split, in the standardised space
+  LogisticFit fit;  // trained on every training image, in the standardised space
   double l2 = 0;
-  train::Evaluation estimate;  // of the chosen l2: CV pooled over the folds, or the val split
+  train::Evaluation estimate;              // of the chosen l2: pooled over the folds, or val
+  std::vector<train::Evaluation> by_fold;  // of the chosen l2 (cross-validation only)
 };
 
+// The L2 strength when nothing can choose it (a single image in some class and no val split).
+constexpr double kDefaultL2 = 1e-3;
+
+// The scores of a fit on (x, y) as an evaluation.
+train::Evaluation logistic_evaluation(const LogisticFit& fit, const at::Tensor& x,
+                                      const at::Tensor& y) {
+  const auto [loss, correct] = logistic_sums(fit, x, y);
+  train::Evaluation e;
+  e.examples = y.size(0);
+  e.loss = loss / static_cast<double>(std::max<std::int64_t>(1, e.examples));
+  e.accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, e.examples));
+  return e;
+}
+
 // The L2 strength from 1e-5 .. 10 (a decade apart) with the best estimate by the run's monitor:
-// k-fold CV on train + val when `folds` >= 2, else the val split. Writes metrics.csv (one row per
-// strength) into `log_dir`.
+// k-fold CV on the training features when `folds` >= 2, else the val split (when `val` has
+// features), else kDefaultL2; then the fit on every training image at that strength. Writes
+// metrics.csv (one row per strength) into `log_dir`.
 ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
                      const RunConfig& config, std::int64_t num_classes, const fs::path& log_dir) {
   // float64 as the reference probe, unless the features would not fit twice in 2 GiB.
-  const bool wide = static_cast<double>(train.features.numel() + val.features.numel()) * 8 > 2e9;
+  const bool has_val = val.features.defined() && val.features.size(0) > 0;
+  const auto val_rows = has_val ? val.features.numel() : 0;
+  const bool wide = static_cast<double>(train.features.numel() + val_rows) * 8 > 2e9;
   const auto dtype = wide ? at::kFloat : at::kDouble;
-  const auto tx = train.features.to(dtype), vx = val.features.to(dtype);
+  const auto tx = train.features.to(dtype);
   const auto& ty = train.labels;
-  const auto& vy = val.labels;
-  at::Tensor pooled_x, pooled_y, fold_of;
-  if (folds >= 2) {
-    pooled_x = at::cat({tx, vx});
-    pooled_y = at::cat({ty, vy});
-    fold_of = fold_assignment(pooled_y, num_classes, folds, config.data.seed);
-  }
-  const bool by_accuracy = config.fit.monitor == "val_acc";
   ExactHead best;
+  if (folds < 2 && !has_val) {
+    best.l2 = kDefaultL2;
+    best.fit = fit_logistic(tx, ty, num_classes, best.l2);
+    logger()->info("stage 1: nothing to choose the L2 strength on; {:g} (the default)", best.l2);
+    return best;
+  }
+  at::Tensor fold_of;
+  if (folds >= 2) fold_of = fold_assignment(ty, folds, config.data.seed);
   bool have_best = false;
   std::string csv = "l2,train_loss,estimate_loss,estimate_acc\n";
   for (int k = -5; k <= 1; ++k) {
     const double l2 = std::pow(10.0, k);
+    std::vector<train::Evaluation> by_fold;
     train::Evaluation e;
+    LogisticFit fit;
     if (folds >= 2) {
-      double loss = 0, correct = 0;
       for (std::int64_t f = 0; f < folds; ++f) {
         const auto held = fold_of.eq(f).nonzero().squeeze(1);
         const auto kept = fold_of.ne(f).nonzero().squeeze(1);
-        const auto fit = fit_logistic(pooled_x.index_select(0, kept),
-                                      pooled_y.index_select(0, kept), num_classes, l2);
-        const auto [l, c] =
-            logistic_sums(fit, pooled_x.index_select(0, held), pooled_y.index_select(0, held));
-        loss += l;
-        correct += c;
+        const auto fold_fit = fit_logistic(tx.index_select(0, kept), ty.index_select(0, kept),
+                                           num_classes, l2);
+        by_fold.push_back(
+            logistic_evaluation(fold_fit, tx.index_select(0, held), ty.index_select(0, held)));
       }
-      e.examples = pooled_y.size(0);
-      e.loss = loss / static_cast<double>(e.examples);
-      e.accuracy = correct / static_cast<double>(e.examples);
+      e = pooled_estimate(by_fold);
+    } else {
+      fit = fit_logistic(tx, ty, num_classes, l2);
+      e = logistic_evaluation(fit, val.features.to(dtype), val.labels);
     }
-    auto fit = fit_logistic(tx, ty, num_classes, l2);
-    if (folds < 2) {
-      const auto [l, c] = logistic_sums(fit, vx, vy);
-      e.examples = vy.size(0);
-      e.loss = l / static_cast<double>(e.examples);
-      e.accuracy = c / static_cast<double>(e.examples);
-    }
-    const auto train_loss = logistic_sums(fit, tx, ty).first / static_cast<double>(ty.size(0));
+    const auto train_loss =
+        fit.weight.defined() ? logistic_evaluation(fit, tx, ty).loss : std::nan("");
     char row[160];
     std::snprintf(row, sizeof(row), "%g,%.9g,%.9g,%.9g\n", l2, train_loss, e.loss, e.accuracy);
     csv += row;
     logger()->debug("stage 1: logistic head, l2 {:g}: estimate loss {:.4f}, accuracy {:.2f}%", l2,
                     e.loss, 100 * e.accuracy);
-    const bool better =
-        !have_best ||
-        (by_accuracy ? (e.accuracy > best.estimate.accuracy ||
-                        (e.accuracy == best.estimate.accuracy && e.loss < best.estimate.loss))
-                     : e.loss < best.estimate.loss);
-    if (better) {
-      best = {std::move(fit), l2, e};
+    if (!have_best || train::better(e, best.estimate, config.fit.monitor)) {
+      best.fit = std::move(fit);
+      best.l2 = l2;
+      best.estimate = e;
+      best.by_fold = std::move(by_fold);
       have_best = true;
     }
   }
+  // Cross-validated: the chosen strength fitted once more on every image.
+  if (!best.fit.weight.defined()) best.fit = fit_logistic(tx, ty, num_classes, best.l2);
   if (train::is_main_process()) {
     fs::create_directories(log_dir);
     write_file_atomic(log_dir / "metrics.csv", csv);
@@ -374,34 +372,63 @@ ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_
 }  // namespace
 
 // The stage-1 head's row of the results table, on the evaluation split: its features are
-// extracted for the chosen head only (not for every candidate depth).
+// extracted for the chosen head only (not for every candidate depth). Without an evaluation split
+// the row measures nothing (0 images).
 ResultRow head_row(model::Classifier& model, const std::string& head, const PreparedData& data,
                    const RunConfig& config) {
+  ResultRow row{"feature extraction (stage 1 head), from " + head, 0, 0, 0};
+  if (!data.eval) return row;
   const auto layer = model.feature_layer_for(head);
   const bool on_val = data.eval == data.val;  // the val features are cached under "val"
   const auto eval_features = cached_features(
-      model, {data.eval, on_val ? "val" : data.eval_split, layer, model_hash(model, config)}, config);
+      model, {data.eval, on_val ? "val" : data.eval_split, layer, model_hash(model, config)},
+      config);
   train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
     return model.forward_from(x, head);
   });
   train::TensorBatchSource source(eval_features.features, eval_features.labels, 1024, false);
   const auto e = train::evaluate(network, source, static_cast<std::int64_t>(data.classes.size()),
                                  config.fit.device);
-  return {"feature extraction (stage 1 head), from " + head, e.accuracy, e.loss, e.examples};
+  row.accuracy = e.accuracy;
+  row.loss = e.loss;
+  row.examples = e.examples;
+  return row;
 }
 
-HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
-                      const RunConfig& config, bool estimate, const fs::path& log_dir) {
+namespace {
+
+// Re-initialises the head's layers (not the classification layer, fresh from replace_head),
+// seeded by the run's seed and the layer's name: the head starts from the same weights whether it
+// was chosen by --head-from auto or given, in the run and in each cross-validation fold.
+void reinitialize_head(model::Classifier& model, const std::string& head, const RunConfig& config) {
+  if (head == model.find_head()) return;
+  std::uint64_t name_hash = 1469598103934665603ull;  // FNV-1a
+  for (const unsigned char c : head) name_hash = (name_hash ^ c) * 1099511628211ull;
+  torch::manual_seed(data::derive_seed(config.data.seed, name_hash));
+  model.reinitialize(head);
+}
+
+FeatureSet rows_of(const FeatureSet& set, const std::vector<std::int64_t>& rows) {
+  FeatureSet out = set;
+  const auto index = at::tensor(rows);
+  out.features = set.features.index_select(0, index);
+  out.labels = set.labels.index_select(0, index);
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// train_head, or with `rows` a refit on those rows of the training features (a fold of
+// cross-validation: quiet, no logs, the given L2 strength when `fixed_l2` > 0).
+HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
+                           const PreparedData& data, const RunConfig& config, bool estimate,
+                           const fs::path& log_dir, const std::vector<std::int64_t>* rows,
+                           double fixed_l2) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
-  if (head != model.find_head()) {
-    // Seeded by the run's seed and the layer's name: the head starts from the same weights
-    // whether it was chosen by --head-from auto or given.
-    std::uint64_t name_hash = 1469598103934665603ull;  // FNV-1a
-    for (const unsigned char c : head) name_hash = (name_hash ^ c) * 1099511628211ull;
-    torch::manual_seed(data::derive_seed(config.data.seed, name_hash));
-    model.reinitialize(head);
-  }
+  reinitialize_head(model, head, config);
   model.freeze_all();
   model.train(false);
   const auto sha = model_hash(model, config);
@@ -409,73 +436,107 @@ HeadResult train_head(model::Classifier& model, const std::string& head, const P
                             const std::string& split) {
     return cached_features(model, {dataset, split, feature_layer, sha}, config);
   };
-  const auto train_features = features(data.train, "train");
-  const auto val_features = features(data.val, "val");
-  logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head,
-                 feature_layer);
+  auto train_features = features(data.train, "train");
+  if (rows) train_features = rows_of(train_features, *rows);  // a cross-validation fold
+  FeatureSet val_features;
+  if (data.val && !rows) val_features = features(data.val, "val");
+  const bool has_val = val_features.features.defined();
+  const bool quiet = rows != nullptr;
+  if (!quiet)
+    logger()->info("stage 1: head = the layers from {} on, trained on the output of {}", head,
+                   feature_layer);
 
   model.unfreeze_from(head);
   train::ScriptLayersNetwork network(model.layers_from(head), [&model, head](const at::Tensor& x) {
     return model.forward_from(x, head);
   });
-  train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
   // Trained on standardised features when the head starts with a fully connected layer; the
   // statistics are folded into it afterwards and every score below is on the raw features.
   // Folding the mean needs the layer's bias: a head without one trains on the raw features (and
   // by gradient, as the exact fit has a bias too).
   const auto z = has_bias(network, head) ? standardizer_for(model, head, train_features.features)
                                          : Standardizer{};
-  const auto train_z = z.apply(train_features), val_z = z.apply(val_features);
-  train::TensorBatchSource val_z_source(val_z.features, val_z.labels, 1024, false);
-  if (z.active())
+  const auto train_z = z.apply(train_features);
+  const auto val_z = has_val ? z.apply(val_features) : FeatureSet{};
+  if (z.active() && !quiet)
     logger()->info("stage 1: the head trains on standardised features (folded into {})", head);
 
   HeadResult result;
   result.head = head;
-  // A validation split of a handful of images per class decides by noise: with fewer than 5 of
-  // some class, the estimate is k-fold cross-validation on the cached train + val features.
-  const auto pooled = at::cat({train_features.labels, val_features.labels});
-  const auto folds = std::min<std::int64_t>(5, smallest_class(pooled, num_classes));
-  const bool small_val =
-      estimate && smallest_class(val_features.labels, num_classes) < 5 && folds >= 2;
+  // Cross-validation over every labelled image when the run decides that way (small data), and
+  // only where an estimate is wanted: a fold's refit (rows) or a given head is not compared.
+  const auto folds = (estimate && !rows) ? data.cv_folds : 0;
   const auto cv_name = std::to_string(folds) + "-fold cross-validation on " +
-                       std::to_string(pooled.size(0)) + " train + val images";
+                       std::to_string(train_features.labels.size(0)) + " images";
   const bool exact = config.head.solver == "auto" && z.active() && head == model.find_head();
   if (exact) {
     // One fully connected layer: a convex problem, solved exactly (see HeadOptions::solver).
-    const auto solved =
-        exact_head(train_z, val_z, small_val ? folds : 0, config, num_classes, log_dir);
+    const auto l2_folds = rows ? 0 : data.cv_folds;  // the L2 strength is chosen without --head-from auto too
+    ExactHead solved;
+    if (rows && fixed_l2 > 0) {
+      solved.l2 = fixed_l2;
+      solved.fit = fit_logistic(train_z.features.to(at::kDouble), train_z.labels, num_classes,
+                                solved.l2);
+    } else {
+      solved = exact_head(train_z, val_z, l2_folds, config, num_classes, log_dir);
+    }
     at::NoGradGuard no_grad;
     for (auto& [name, tensor] : network.named_state()) {
       if (name == head + ".weight") tensor.copy_(solved.fit.weight);
       if (name == head + ".bias") tensor.copy_(solved.fit.bias);
     }
-    logger()->info(
-        "stage 1: {} fitted exactly (logistic regression, L-BFGS), L2 {:g} chosen by "
-        "{} on {}",
-        head, solved.l2, config.fit.monitor, small_val ? cv_name : "the val split");
-    if (small_val) {
+    result.l2 = solved.l2;
+    if (!quiet)
+      logger()->info("stage 1: {} fitted exactly (logistic regression, L-BFGS), L2 {:g}{}", head,
+                     solved.l2,
+                     l2_folds >= 2 ? " chosen by " + config.fit.monitor + " on " + cv_name
+                     : has_val     ? " chosen by " + config.fit.monitor + " on the val split"
+                                   : std::string(" (the default)"));
+    if (l2_folds >= 2) {
       result.estimate = solved.estimate;
+      result.by_fold = solved.by_fold;
       result.estimate_name = cv_name;
     }
   } else {
-    if (small_val) {
-      result.estimate = cross_validate(network, train::clone_state(network), train_z, val_z, folds,
-                                       config, num_classes);
+    if (folds >= 2) {
+      result.by_fold = cross_validate(network, train::clone_state(network), train_z, folds, config,
+                                      num_classes);
+      result.estimate = pooled_estimate(result.by_fold);
       result.estimate_name = cv_name;
     }
-    const auto best = fit_head(network, train_z.features, train_z.labels, &val_z_source,
-                               head_fit_options(config), config, num_classes, log_dir);
+    std::optional<train::TensorBatchSource> val_z_source;
+    if (has_val) val_z_source.emplace(val_z.features, val_z.labels, 1024, false);
+    auto fit = head_fit_options(config);
+    if (!has_val) fit.patience = 0;  // the budget runs to the end
+    const auto best = fit_head(network, train_z.features, train_z.labels,
+                               val_z_source ? &*val_z_source : nullptr, fit, config, num_classes,
+                               quiet ? fs::path() : log_dir);
     train::copy_state(network, best);
   }
   fold_standardizer(network, head, z);
-  result.validation = train::evaluate(network, val_source, num_classes, config.fit.device);
-  if (!small_val) {
-    result.estimate = result.validation;
-    result.estimate_name = "the val split (" + std::to_string(val_features.labels.size(0)) + ")";
+  if (has_val) {
+    train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
+    result.validation = train::evaluate(network, val_source, num_classes, config.fit.device);
+    if (result.estimate_name.empty()) {
+      result.estimate = result.validation;
+      result.estimate_name =
+          "the val split (" + std::to_string(val_features.labels.size(0)) + " images)";
+    }
   }
-  if (!estimate) result.row = head_row(model, head, data, config);
+  if (!estimate && !rows) result.row = head_row(model, head, data, config);
   return result;
+}
+
+}  // namespace
+
+HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
+                      const RunConfig& config, bool estimate, const fs::path& log_dir) {
+  return fit_head_layers(model, head, data, config, estimate, log_dir, nullptr, 0);
+}
+
+void refit_head(model::Classifier& model, const HeadResult& chosen, const PreparedData& data,
+                const RunConfig& config, const std::vector<std::int64_t>& rows) {
+  fit_head_layers(model, chosen.head, data, config, false, {}, &rows, chosen.l2);
 }
 
 std::vector<std::string> head_candidates(const model::Classifier& model, size_t images) {
@@ -513,7 +574,20 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
     const auto head = config.head.from.empty() ? model.find_head() : config.head.from;
     return train_head(model, head, data, config, false, dir);
   }
-  const auto candidates = head_candidates(model, data.train->size() + data.val->size());
+  const bool can_compare = data.cv_folds >= 2 || data.val;
+  auto candidates =
+      head_candidates(model, data.train->size() + (data.val ? data.val->size() : 0));
+  if (!can_compare && candidates.size() > 1) {
+    logger()->info(
+        "head-from auto: nothing to compare head depths on (no val split, no cross-validation); "
+        "the head is the classification layer");
+    candidates.resize(1);
+  }
+  if (candidates.size() == 1) {
+    auto result = train_head(model, candidates.front(), data, config, true, dir);
+    result.row = head_row(model, result.head, data, config);
+    return result;
+  }
   train::ScriptNetwork whole(model.module());
   const auto pretrained = train::clone_state(whole);
   HeadResult best;
@@ -523,7 +597,7 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
     auto result = train_head(model, head, data, config, true, dir / "candidates" / head);
     logger()->info("head-from auto: {:<14} estimate loss {:.4f}, accuracy {:.2f}% ({})", head,
                    result.estimate.loss, 100 * result.estimate.accuracy, result.estimate_name);
-    if (best.head.empty() || better_estimate(result.estimate, best.estimate, config.fit.monitor)) {
+    if (best.head.empty() || train::better(result.estimate, best.estimate, config.fit.monitor)) {
       best = std::move(result);
       best_state = train::clone_state(whole);
     }

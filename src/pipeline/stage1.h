@@ -16,20 +16,28 @@ namespace tlkit::pipeline::detail {
 
 struct HeadResult {
   std::string head;              // the first layer of the head
+  double l2 = 0;                 // the exact head's L2 strength (0: trained by gradient)
   ResultRow row;                 // on the evaluation split (reported only)
-  train::Evaluation validation;  // on the val split
-  train::Evaluation estimate;    // what the choice of head depth uses: val, or k-fold CV
-  std::string estimate_name;     // "the val split" or "5-fold cross-validation on 50 images"
+  train::Evaluation validation;  // on the val split (none when there is none)
+  train::Evaluation estimate;    // what choices use: k-fold CV pooled over the folds, or val
+  std::vector<train::Evaluation> by_fold;  // cross-validation: one per fold
+  std::string estimate_name;  // "the val split (12 images)" or "5-fold cross-validation on 50 images"
 };
 
 // Trains the head that starts at `head` (re-initialised unless it is the classification layer,
-// fresh from replace_head) on cached features; the model keeps the head's best weights on val.
-// With `estimate`, a small val split (fewer than 5 images of some class) is backed by k-fold
-// cross-validation, which `estimate` then holds, and the row on the evaluation split is left
-// empty (the caller fills it for the chosen head); else the estimate is the val split. The
-// stage's metrics.csv and events go into `log_dir`.
+// fresh from replace_head) on the cached features of every training image; with a val split the
+// model keeps the head's best weights on it. When the run decides by cross-validation
+// (data.cv_folds) the estimate is k-fold CV over the training images (the exact head's L2 is
+// always chosen so) and the head is then fitted on all of them; else the estimate is the val
+// split. Without `estimate` the row on the evaluation split is filled. The stage's metrics.csv
+// and events go into `log_dir`.
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
                       const RunConfig& config, bool estimate, const std::filesystem::path& log_dir);
+
+// The chosen head (its depth and L2 strength) fitted again on `rows` of the training images only
+// (a fold of stage 2's cross-validation), from the cached features; quiet.
+void refit_head(model::Classifier& model, const HeadResult& chosen, const PreparedData& data,
+                const RunConfig& config, const std::vector<std::int64_t>& rows);
 
 // The depths `--head-from auto` tries, in order: the classification layer, the whole classifier
 // (from its first fully connected layer) and the last convolution block with the classifier

@@ -54,6 +54,20 @@ bool maximizes(const std::string& monitor, Mode mode) {
   return mode == Mode::kMax;
 }
 
+bool improves(double value, double than, bool maximize, double min_delta) {
+  if (!std::isfinite(value)) return false;
+  if (!std::isfinite(than)) return true;
+  return maximize ? value > than + min_delta : value < than - min_delta;
+}
+
+bool better(const Evaluation& a, const Evaluation& b, const std::string& monitor) {
+  if (maximizes(monitor, Mode::kAuto)) {
+    if (improves(a.accuracy, b.accuracy, true)) return true;
+    if (improves(b.accuracy, a.accuracy, true) || !std::isfinite(a.accuracy)) return false;
+  }
+  return improves(a.loss, b.loss, false);
+}
+
 MetricTracker::MetricTracker(std::string monitor, Mode mode, double min_delta)
     : monitor_(std::move(monitor)), maximize_(maximizes(monitor_, mode)), min_delta_(min_delta) {
   TLKIT_CHECK(!monitor_.empty(), "the monitored metric needs a name, e.g. val_loss or val_acc");
@@ -64,9 +78,7 @@ bool MetricTracker::update(const Metrics& metrics) {
   const double value = metrics.at(monitor_);
   const auto epoch = static_cast<std::int64_t>(metrics.get("epoch").value_or(0));
   // improved: value < best - min_delta (minimising), value > best + min_delta (maximising)
-  const bool improved =
-      std::isfinite(value) &&
-      (!best_ || (maximize_ ? value > *best_ + min_delta_ : value < *best_ - min_delta_));
+  const bool improved = !best_ ? std::isfinite(value) : improves(value, *best_, maximize_, min_delta_);
   if (improved) {
     best_ = value;
     best_epoch_ = epoch;

@@ -32,14 +32,20 @@ namespace tlkit::pipeline {
 // ------------------------------------------------------------------ data
 struct PreparedData {
   data::Splits splits;
-  std::shared_ptr<const data::Dataset> train, val, eval;  // eval: the test split, else val
-  std::string eval_split;                                 // "test" or "val"
+  // eval: the test split, else val (null when neither: nothing is measured, only estimated); val
+  // null when there is none (--val-split 0 without a val/ folder) or it was pooled into train.
+  std::shared_ptr<const data::Dataset> train, val, eval;
+  std::string eval_split;  // "test", "val" or "" (none)
   std::vector<std::string> classes;
+  // finetune on small data: >= 2 when every choice is made by k-fold cross-validation over
+  // `train`, which then holds every labelled image (train + val pooled; `val` is null).
+  std::int64_t cv_folds = 0;
+  std::string decided_by;  // how choices are made, for the log and the report
 };
 
-// Opens the source with its val split (stratified, seeded) and checks that train (with at least 2
-// classes) and val exist. Validation never uses the test split: without a val split (--val-split 0
-// and no val/ folder) this is an error, so nothing is chosen on the images it is reported on.
+// Opens the source with its val split (stratified, seeded) and checks that train has images of at
+// least 2 classes. Validation never uses the test split: without a val split (--val-split 0 and no
+// val/ folder) `val` is null, and choices come from cross-validation or the settings.
 PreparedData open_data(const DataOptions& options);
 
 // ------------------------------------------------------------------ preprocessing

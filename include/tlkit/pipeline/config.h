@@ -111,6 +111,16 @@ struct RunConfig {
   // The baseline's optimizer spec; empty: stage 2's optimizer at torch's default lr for it
   // (Adam 1e-3), or 10x stage 2's lr where torch has none (SGD), set by resolved().
   std::string baseline_optimizer;
+  // finetune: how choices are made on small data. Every choice that reads validation (the head,
+  // its L2, stage 2's length, which weights to export) is made by stratified k-fold
+  // cross-validation over every labelled image (train + val pooled), and the model is then fitted
+  // once more on all of them, when validation is small: some class has fewer than
+  // kSmallValidation validation images (a user's own val/ folder included), or there is none
+  // (--val-split 0). -1 = auto (5 folds when small, else the val split decides); 0 = never
+  // (--no-cv: the val split decides; without one the flags' budgets run to the end); K >= 2 =
+  // always, with K folds. Folds are capped by the smallest class's image count.
+  std::int64_t cv_folds = -1;
+  static constexpr std::int64_t kSmallValidation = 10;
   bool resume = false;  // continue from out/checkpoints/last.pt
 
   // The defaults of a command ("train" or "finetune").

@@ -26,6 +26,9 @@ struct StageSetup {
   std::filesystem::path dir;  // metrics.csv, events, checkpoints/, snapshots/ go here
   std::string label;          // progress-bar label, e.g. "stage 2 (fine-tune)"
   std::string schedule;       // the schedule spec ("auto" resolved by build_scheduler)
+  // The length the schedule is laid out for (0 = fit.epochs): a final fit that stops at the epoch
+  // cross-validation chose follows the schedule the folds followed.
+  std::int64_t schedule_epochs = 0;
   std::int64_t num_classes = 0;
   std::vector<std::string> class_names;   // recorded in checkpoints, checked on resume
   std::string lr_option = "--optimizer";  // the flag that sets this stage's lr (in advice)

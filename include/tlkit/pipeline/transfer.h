@@ -44,6 +44,9 @@ struct RunResult {
   std::filesystem::path exported;  // model.pt
   std::string exported_from;       // which candidate's weights were exported
   std::string exported_because;    // e.g. "lowest val_loss on validation (0.41) of 4 candidates"
+  // How the choices were made when cross-validated (Markdown: each candidate's estimate, mean +-
+  // std over the folds, and the choice); empty when the val split decided.
+  std::string decisions;
 };
 
 // Both validate the config first and write it to config.out / "config.json".

@@ -18,6 +18,16 @@ enum class Mode { kMin, kMax, kAuto };  // kAuto: max for names containing "acc"
 // True when `monitor` is maximised under `mode`.
 bool maximizes(const std::string& monitor, Mode mode);
 
+// The one comparison of a monitored value: `value` improves on `than` when it is better by more
+// than `min_delta` (lower when minimising, higher when maximising); NaN never improves. The
+// trainer's tracker (early stopping, best weights), stage 1's choices, cross-validation and the
+// choice of the exported weights all decide through it.
+bool improves(double value, double than, bool maximize, double min_delta = 0);
+
+// `a` is better than `b` on `monitor` ("val_loss": the lower loss; "val_acc", any name with
+// "acc": the higher accuracy, a tie broken by the lower loss). A non-finite score is never better.
+bool better(const Evaluation& a, const Evaluation& b, const std::string& monitor);
+
 // Tracks the best value of a metric: improved when better than best by more than min_delta.
 class MetricTracker {
  public:
