@@ -1,6 +1,8 @@
 // Stage 2's choices by k-fold cross-validation on small data (see cross_validation.h).
 #include "cross_validation.h"
 
+#include <tlkit/pipeline/select.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,19 +27,6 @@ namespace fs = std::filesystem;
 
 namespace tlkit::pipeline::detail {
 namespace {
-
-double mean(const std::vector<double>& v) {
-  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-}
-
-// The sample standard deviation over the folds (0 with one fold).
-double stdev(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean(v);
-  double sum = 0;
-  for (const double x : v) sum += (x - m) * (x - m);
-  return std::sqrt(sum / static_cast<double>(v.size() - 1));
-}
 
 // What one fold leaves behind: the stage-1 head's score on the held images, and per epoch the
 // held images' loss and accuracy of the last weights and of their EMA.
@@ -104,46 +93,6 @@ std::string seconds_text(double s) {
 
 }  // namespace
 
-size_t choose_within_one_se(const std::vector<FoldScores>& options, const std::string& monitor,
-                            std::string* why) {
-  TLKIT_CHECK(!options.empty(), "nothing to choose from");
-  const bool by_accuracy = train::maximizes(monitor, train::Mode::kAuto);
-  const auto summary = [&](const FoldScores& o) {
-    train::Evaluation e;
-    e.loss = mean(o.loss);
-    e.accuracy = mean(o.accuracy);
-    return e;
-  };
-  size_t best = 0;
-  for (size_t i = 1; i < options.size(); ++i)
-    if (train::better(summary(options[i]), summary(options[best]), monitor)) best = i;
-  const auto& b = options[best];
-  const auto& values = by_accuracy ? b.accuracy : b.loss;
-  const double se = stdev(values) / std::sqrt(static_cast<double>(std::max<size_t>(1, values.size())));
-  const double best_mean = mean(values);
-  for (size_t i = 0; i < options.size(); ++i) {
-    const double m = mean(by_accuracy ? options[i].accuracy : options[i].loss);
-    if (!std::isfinite(m)) continue;
-    // Within one standard error of the best: not worse by more than the folds' noise.
-    if (train::improves(best_mean, m, by_accuracy, se)) continue;
-    if (why) {
-      char text[256];
-      if (i == best)
-        std::snprintf(text, sizeof(text), "the best mean %s over the folds (%.4f)",
-                      monitor.c_str(), best_mean);
-      else
-        std::snprintf(text, sizeof(text),
-                      "mean %s %.4f, within one standard error (%.4f) of the best (%s, %.4f), "
-                      "and preferred",
-                      monitor.c_str(), m, se, b.name.c_str(), best_mean);
-      *why = text;
-    }
-    return i;
-  }
-  if (why) *why = "the best mean " + monitor + " over the folds";
-  return best;
-}
-
 std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResult& head,
                                                     const train::NamedTensors& pretrained,
                                                     const train::NamedTensors& after_stage1,
@@ -173,7 +122,26 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
       ((folds - 1.0) / folds + (config.fit.ema_decay > 0 ? 2.0 : 1.0) / (3.0 * folds));
   const double total = per_fold * static_cast<double>(folds);
   const bool forced = config.cv_folds >= 2;
-  if (!forced && total > kStageTwoBudgetSeconds) {
+  // The decision is kept in the run folder: a --resume follows it whatever the machine's speed.
+  const auto plan_file = config.out / "cv" / "plan.json";
+  bool run_folds = forced || total <= kStageTwoBudgetSeconds;
+  if (config.resume && fs::exists(plan_file)) {
+    try {
+      run_folds = Json::parse(read_file(plan_file)).at("stage2_folds").as_bool();
+    } catch (const Error& e) {
+      logger()->info("cv/plan.json is unreadable ({}); deciding again", e.what());
+    }
+  } else if (train::is_main_process()) {
+    Json plan = Json::object();
+    plan["stage2_folds"] = run_folds;
+    plan["folds"] = folds;
+    plan["epochs"] = epochs;
+    plan["estimated_seconds"] = total;
+    plan["final_fit_seconds"] = final_fit;
+    fs::create_directories(plan_file.parent_path());
+    write_file_atomic(plan_file, plan.dump(2) + "\n");
+  }
+  if (!run_folds) {
     logger()->info(
         "stage 2 cross-validation skipped: {} folds x {} epochs would take about {} (over {}; "
         "the final fit on all images: about {}); stage 2 runs its {} epochs on every image and "
@@ -320,12 +288,12 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     size_t best = options.size();
     for (size_t i = 0; i < options.size(); ++i) {
       if (what[i].first != kind) continue;
-      train::Evaluation a{mean(options[i].loss), mean(options[i].accuracy), 0, {}};
+      train::Evaluation a{fold_mean(options[i].loss), fold_mean(options[i].accuracy), 0, {}};
       if (best == options.size()) {
         best = i;
         continue;
       }
-      train::Evaluation b{mean(options[best].loss), mean(options[best].accuracy), 0, {}};
+      train::Evaluation b{fold_mean(options[best].loss), fold_mean(options[best].accuracy), 0, {}};
       if (train::better(a, b, config.fit.monitor)) best = i;
     }
     if (best < options.size() &&
@@ -342,9 +310,9 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   for (const auto i : shown) {
     char line[256];
     std::snprintf(line, sizeof(line), "| %s%s | %.4f +- %.4f | %.2f%% +- %.2f |\n",
-                  options[i].name.c_str(), i == chosen ? " (chosen)" : "", mean(options[i].loss),
-                  stdev(options[i].loss), 100 * mean(options[i].accuracy),
-                  100 * stdev(options[i].accuracy));
+                  options[i].name.c_str(), i == chosen ? " (chosen)" : "", fold_mean(options[i].loss),
+                  fold_std(options[i].loss), 100 * fold_mean(options[i].accuracy),
+                  100 * fold_std(options[i].accuracy));
     md += line;
   }
   if (!head.by_fold.empty()) {

@@ -38,16 +38,4 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                                                     const train::NamedTensors& after_stage1,
                                                     const RunConfig& config);
 
-// The choice among options from per-fold scores (exposed for tests): `loss[o][f]`, `acc[o][f]`
-// of option o on fold f; options in order of preference. The best mean by `monitor`, then the
-// most preferred option whose mean lies within one standard error (over the folds) of the best
-// one's (Breiman et al.'s one-standard-error rule): a difference smaller than the folds' noise
-// does not move the choice away from the preferred option.
-struct FoldScores {
-  std::string name;
-  std::vector<double> loss, accuracy;  // one per fold
-};
-size_t choose_within_one_se(const std::vector<FoldScores>& options, const std::string& monitor,
-                            std::string* why = nullptr);
-
 }  // namespace tlkit::pipeline::detail

@@ -133,6 +133,8 @@ RunResult finetune(const RunConfig& requested) {
                          "cross-validation of stage 2 was over its time budget)", ""};
     }
     throw_if_interrupted("cross-validation is complete (kept in cv/); --resume runs the final fit");
+    // The final fit starts from the same random state whether the folds ran now or earlier.
+    torch::manual_seed(data::derive_seed(config.data.seed, 0xf17a1));
   }
   if (!run.data.val && run.data.cv_folds < 2)
     decided = {"last", "no val split and no cross-validation: the last weights of stage 2's "

@@ -14,6 +14,60 @@
 #include <tlkit/train/monitor.h>
 
 namespace tlkit::pipeline {
+double fold_mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (const double x : values) sum += x;
+  return values.empty() ? std::nan("") : sum / static_cast<double>(values.size());
+}
+
+double fold_std(const std::vector<double>& values) {
+  if (values.size() < 2) return 0;
+  const double m = fold_mean(values);
+  double sum = 0;
+  for (const double x : values) sum += (x - m) * (x - m);
+  return std::sqrt(sum / static_cast<double>(values.size() - 1));
+}
+
+size_t choose_within_one_se(const std::vector<FoldScores>& options, const std::string& monitor,
+                            std::string* why) {
+  TLKIT_CHECK(!options.empty(), "nothing to choose from");
+  const bool by_accuracy = train::maximizes(monitor, train::Mode::kAuto);
+  const auto summary = [&](const FoldScores& o) {
+    train::Evaluation e;
+    e.loss = fold_mean(o.loss);
+    e.accuracy = fold_mean(o.accuracy);
+    return e;
+  };
+  size_t best = 0;
+  for (size_t i = 1; i < options.size(); ++i)
+    if (train::better(summary(options[i]), summary(options[best]), monitor)) best = i;
+  const auto& b = options[best];
+  const auto& values = by_accuracy ? b.accuracy : b.loss;
+  const double se = fold_std(values) / std::sqrt(static_cast<double>(std::max<size_t>(1, values.size())));
+  const double best_mean = fold_mean(values);
+  for (size_t i = 0; i < options.size(); ++i) {
+    const double m = fold_mean(by_accuracy ? options[i].accuracy : options[i].loss);
+    if (!std::isfinite(m)) continue;
+    // Within one standard error of the best: not worse by more than the folds' noise.
+    if (train::improves(best_mean, m, by_accuracy, se)) continue;
+    if (why) {
+      char text[256];
+      if (i == best)
+        std::snprintf(text, sizeof(text), "the best mean %s over the folds (%.4f)",
+                      monitor.c_str(), best_mean);
+      else
+        std::snprintf(text, sizeof(text),
+                      "mean %s %.4f, within one standard error (%.4f) of the best (%s, %.4f), "
+                      "and preferred",
+                      monitor.c_str(), m, se, b.name.c_str(), best_mean);
+      *why = text;
+    }
+    return i;
+  }
+  if (why) *why = "the best mean " + monitor + " over the folds";
+  return best;
+}
+
 
 train::NamedTensors average_weights(const std::vector<train::NamedTensors>& members) {
   TLKIT_CHECK(!members.empty(), "nothing to average");

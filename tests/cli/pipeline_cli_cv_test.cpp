@@ -168,7 +168,7 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   const auto out = dir_ / "ft";
   // vgg_tiny: features.0, features.3, classifier.0, classifier.3, classifier.6 carry parameters.
   const auto result =
-      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
                 quoted(out) + " --head-solver gradient --head-epochs 6 --epochs 4 --batch-size 6 " +
                 "--optimizer momentum:lr=0.02 --schedule restarts:T_0=2 --ema-decay 0.8 " +
                 "--head-from classifier.6 --unfreeze-from classifier.3 --seed 2 --no-progress");
@@ -251,7 +251,7 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
 
   // A second finetune into the same folder reuses the cached features.
   const auto again =
-      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
                 quoted(out) + " --head-epochs 1 --epochs 1 --batch-size 6 --no-progress");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(contains(again.output, "reusing cached train features")) << again.output;
@@ -264,7 +264,7 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   // cached output of features.2 (4 × 8 × 8 per image); stage 2, unfrozen from the head, keeps
   // features.0 frozen.
   const auto result = tlkit_cli(
-      "finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      "finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
       quoted(out) + " --head-from features.3 --head-epochs 30 --head-batch-size 6 " +
       "--head-optimizer adam:lr=0.01 --epochs 3 --batch-size 6 --optimizer adam:lr=0.003 " +
       "--schedule cosine --lr-decay 0.5 --unfreeze-from features.3 --seed 3 --no-progress");
@@ -289,7 +289,7 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   // Each layer's features have their own cache: the classification head's in features/<split>,
   // the conv head's in features/features.2/<split>, both kept.
   const auto again = tlkit_cli(
-      "finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      "finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
       quoted(out) + " --head-from classifier.6 --head-epochs 1 --epochs 1 --batch-size 6 " +
       "--no-progress");
   ASSERT_EQ(again.exit_code, 0) << again.output;
@@ -306,7 +306,7 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
   // --head-from auto (the default) tries the classification layer, the whole classifier and the
   // last conv block; with 4 val images per class the choice uses 5-fold cross-validation.
   const auto automatic =
-      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
                 quoted(dir_ / "auto") + " --epochs 1 --seed 3 --no-progress");
   ASSERT_EQ(automatic.exit_code, 0) << automatic.output;
   for (const auto* candidate : {"head-from auto: classifier.6", "head-from auto: classifier.0",
@@ -319,11 +319,11 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
                        "feature extraction (stage 1 head), from "));
 
   // A head that starts at the first layer or at no layer is refused with the reason.
-  auto bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
+  auto bad = tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) +
                        " --out " + quoted(dir_ / "bad") + " --head-from features.0 --no-progress");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(contains(bad.output, "first layer")) << bad.output;
-  bad = tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) +
+  bad = tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) +
                   " --out " + quoted(dir_ / "bad") + " --head-from classifier.9 --no-progress");
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_TRUE(contains(bad.output, "no layer named 'classifier.9'")) << bad.output;
@@ -342,7 +342,7 @@ TEST_F(PipelineCli, AHeadWithoutABiasTrainsOnRawFeatures) {
   const auto python = tlkit::test::run_python(script, dir_.path());
   ASSERT_EQ(python.exit_code, 0) << python.output;
   const auto out = dir_ / "nobias_run";
-  const auto result = tlkit_cli("finetune --model " + quoted(dir_ / "nobias.pt") + " --data " +
+  const auto result = tlkit_cli("finetune --no-cv --model " + quoted(dir_ / "nobias.pt") + " --data " +
                                 quoted(data()) + " --input-size 16 --head-from 4 --epochs 1 " +
                                 "--seed 2 --no-progress --out " + quoted(out));
   ASSERT_EQ(result.exit_code, 0) << result.output;
@@ -356,7 +356,7 @@ TEST_F(PipelineCli, AHeadWithoutABiasTrainsOnRawFeatures) {
 // --resume of the finished run gives the same row.
 TEST_F(PipelineCli, BaselineFromScratchIsReportedBesideAndNeverExported) {
   const auto out = dir_ / "baseline_run";
-  const std::string args = "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+  const std::string args = "finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " +
                            quoted(data()) + " --out " + quoted(out) +
                            " --head-from classifier.6 --epochs 3 --batch-size 6 "
                            "--optimizer momentum:lr=0.02 --baseline scratch --seed 4 --no-progress";
@@ -390,7 +390,7 @@ TEST_F(PipelineCli, BaselineFromScratchIsReportedBesideAndNeverExported) {
     if (line.rfind("| baseline: from scratch, ", 0) == 0) again = line;
   EXPECT_EQ(again, baseline_row);
 
-  const auto bad = tlkit_cli("finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+  const auto bad = tlkit_cli("finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " +
                              quoted(data()) + " --out " + quoted(dir_ / "bad") +
                              " --baseline random --no-progress");
   EXPECT_NE(bad.exit_code, 0);
@@ -423,12 +423,12 @@ TEST_F(PipelineCli, BadInputGivesOneClearMessage) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "nowhere")) << result.output;
 
-  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " +
+  result = tlkit_cli("finetune --no-cv --model " + model + " --data " + quoted(data()) + " --out " +
                      quoted(dir_ / "r") + " --resume --no-progress --head-epochs 1");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "cannot resume")) << result.output;
 
-  result = tlkit_cli("finetune --model " + model + " --data " + quoted(data()) + " --out " +
+  result = tlkit_cli("finetune --no-cv --model " + model + " --data " + quoted(data()) + " --out " +
                      quoted(dir_ / "r") + " --optimizer adam:lr=-1 --no-progress --head-epochs 1");
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "lr")) << result.output;

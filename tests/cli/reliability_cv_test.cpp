@@ -311,7 +311,7 @@ TEST_F(Reliability, AnImageThatFailsToDecodeIsLeftOutAndTheRunCompletes) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, broken.string())) << result.output;
 
-  const std::string finetune = "finetune --model " + quoted(tlkit::test::tiny_model()) +
+  const std::string finetune = "finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) +
                                " --data " + quoted(data_) +
                                " --head-from classifier.6 --head-epochs 2 --epochs 1 "
                                "--batch-size 6 --seed 5 --no-progress --dist-timeout 60 --out ";
@@ -341,7 +341,7 @@ TEST_F(Reliability, AnImageThatFailsToDecodeIsLeftOutAndTheRunCompletes) {
 // round ends with the metrics and the exported weights of the uninterrupted run. TensorBoard
 // event files are append-only logs (readers stop at a torn last record) and are not checked.
 TEST_F(Reliability, KilledAtRandomMomentsTheRunResumesToTheUninterruptedResult) {
-  const std::string finetune = "finetune --model " + quoted(tlkit::test::tiny_model()) +
+  const std::string finetune = "finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) +
                                " --data " + quoted(data_) +
                                " --head-from classifier.6 --head-epochs 3 --epochs 8 "
                                "--batch-size 2 --seed 5 --no-progress --out ";

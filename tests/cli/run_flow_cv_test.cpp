@@ -49,7 +49,7 @@ class RunFlow : public ::testing::Test {
  protected:
   void SetUp() override { make_flat_folder(data_, 8); }
   std::string finetune(const fs::path& out, const std::string& extra) const {
-    return "finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
+    return "finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " + quoted(data_) +
            " --out " + quoted(out) +
            " --val-split 0.25 --head-from classifier.6 --head-epochs 3 --epochs 2 --batch-size 6 "
            "--no-progress " +

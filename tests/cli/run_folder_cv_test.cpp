@@ -77,7 +77,7 @@ TEST_F(RunFolderCli, RerunsNeverLoseTheRunOrTheInputModel) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_TRUE(contains(result.output, "is a file of the run in")) << result.output;
   // A mistyped layer is found before the run is touched.
-  result = tlkit_cli("finetune --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+  result = tlkit_cli("finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " +
                      quoted(data_) + " --out " + quoted(run) +
                      " --val-split 0.34 --epochs 1 --no-progress --unfreeze-from features.999");
   EXPECT_NE(result.exit_code, 0) << result.output;

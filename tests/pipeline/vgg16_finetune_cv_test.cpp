@@ -54,7 +54,7 @@ TEST(VGG16Finetune, BothStagesOnA224Folder) {
 
   const auto out = dir / "run";
   result = tlkit::test::run_command(
-      "'" + tlkit::test::cli_path() + "' finetune --model " + quoted(model_path) + " --data " +
+      "'" + tlkit::test::cli_path() + "' finetune --no-cv --model " + quoted(model_path) + " --data " +
       quoted(dir / "photos") + " --out " + quoted(out) +
       " --head-from classifier.6 --unfreeze-from features.24" +
       " --head-epochs 3 --epochs 2 --batch-size 3 --schedule restarts:T_0=1" +

@@ -43,4 +43,24 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
                                train::BatchSource& val, const std::string& monitor,
                                std::int64_t num_classes, const c10::Device& device);
 
+// Options scored on the held-out folds of k-fold cross-validation: one loss and one accuracy per
+// fold.
+struct FoldScores {
+  std::string name;
+  std::vector<double> loss, accuracy;
+};
+
+// The mean and the sample standard deviation of per-fold values (NaN / 0 when too few).
+double fold_mean(const std::vector<double>& values);
+double fold_std(const std::vector<double>& values);
+
+// The choice among `options`, given in order of preference (e.g. the full training length before
+// shorter ones): the option with the best mean by `monitor` (train::better), then the most
+// preferred option whose mean is not worse than that best mean by more than its standard error
+// over the folds (the one-standard-error rule of Breiman et al., "Classification and Regression
+// Trees", 1984): a difference within the folds' noise does not move the choice off the preferred
+// option. `why` (optional) receives one line on the choice.
+size_t choose_within_one_se(const std::vector<FoldScores>& options, const std::string& monitor,
+                            std::string* why = nullptr);
+
 }  // namespace tlkit::pipeline

@@ -1,0 +1,174 @@
+// The shared pieces of decisions on small data: one stratified k-fold helper, one comparison of
+// monitored scores, the one-standard-error choice among cross-validated options, pooled datasets.
+
+#include <tlkit/core/error.h>
+#include <tlkit/data/subset.h>
+#include <tlkit/pipeline/select.h>
+#include <tlkit/train/monitor.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using tlkit::pipeline::FoldScores;
+
+std::vector<int64_t> labels_with(const std::vector<int>& per_class) {
+  std::vector<int64_t> labels;
+  for (size_t c = 0; c < per_class.size(); ++c)
+    for (int i = 0; i < per_class[c]; ++i) labels.push_back(static_cast<int64_t>(c));
+  return labels;
+}
+
+TEST(StratifiedFolds, EveryFoldHoldsEachClassEvenlyAndFoldSizesDifferByAtMostOne) {
+  const auto labels = labels_with({7, 5, 12, 3});
+  for (std::int64_t k : {2, 3}) {
+    const auto fold = tlkit::data::stratified_folds(labels, k, 42);
+    ASSERT_EQ(fold.size(), labels.size());
+    std::map<std::pair<int64_t, int64_t>, int> per;  // (class, fold) -> count
+    std::vector<int> size(static_cast<size_t>(k), 0);
+    for (size_t i = 0; i < labels.size(); ++i) {
+      ASSERT_GE(fold[i], 0);
+      ASSERT_LT(fold[i], k);
+      ++per[{labels[i], fold[i]}];
+      ++size[static_cast<size_t>(fold[i])];
+    }
+    for (int64_t c = 0; c < 4; ++c) {
+      int lo = 1 << 30, hi = 0;
+      for (int64_t f = 0; f < k; ++f) {
+        lo = std::min(lo, per[{c, f}]);
+        hi = std::max(hi, per[{c, f}]);
+      }
+      EXPECT_LE(hi - lo, 1) << "class " << c << ", " << k << " folds";
+    }
+    EXPECT_LE(*std::max_element(size.begin(), size.end()) -
+                  *std::min_element(size.begin(), size.end()),
+              1);
+  }
+}
+
+TEST(StratifiedFolds, SeededAndReproducible) {
+  const auto labels = labels_with({10, 10, 10});
+  EXPECT_EQ(tlkit::data::stratified_folds(labels, 5, 1), tlkit::data::stratified_folds(labels, 5, 1));
+  EXPECT_NE(tlkit::data::stratified_folds(labels, 5, 1), tlkit::data::stratified_folds(labels, 5, 2));
+  EXPECT_THROW(tlkit::data::stratified_folds(labels, 1, 1), tlkit::Error);
+}
+
+TEST(StratifiedFolds, UsableFoldsAreCappedByTheSmallestClass) {
+  EXPECT_EQ(tlkit::data::usable_folds(labels_with({30, 30}), 5), 5);
+  EXPECT_EQ(tlkit::data::usable_folds(labels_with({30, 3, 8}), 5), 3);
+  EXPECT_EQ(tlkit::data::usable_folds(labels_with({2, 2}), 5), 2);
+  EXPECT_EQ(tlkit::data::usable_folds(labels_with({1, 4}), 5), 1);
+  EXPECT_EQ(tlkit::data::usable_folds({}, 5), 0);
+}
+
+tlkit::train::Evaluation scored(double loss, double accuracy) {
+  tlkit::train::Evaluation e;
+  e.loss = loss;
+  e.accuracy = accuracy;
+  return e;
+}
+
+TEST(Monitor, OneComparisonForLossAndAccuracy) {
+  using tlkit::train::better;
+  using tlkit::train::improves;
+  EXPECT_TRUE(better(scored(0.3, 0.5), scored(0.4, 0.9), "val_loss"));
+  EXPECT_FALSE(better(scored(0.4, 0.9), scored(0.3, 0.5), "val_loss"));
+  EXPECT_TRUE(better(scored(0.9, 0.8), scored(0.3, 0.7), "val_acc"));
+  // A tie in accuracy goes to the lower loss; an equal score is not better.
+  EXPECT_TRUE(better(scored(0.2, 0.8), scored(0.3, 0.8), "val_acc"));
+  EXPECT_FALSE(better(scored(0.3, 0.8), scored(0.3, 0.8), "val_acc"));
+  EXPECT_FALSE(better(scored(NAN, 0.8), scored(0.3, 0.8), "val_loss"));
+  EXPECT_FALSE(better(scored(0.1, NAN), scored(0.3, 0.8), "val_acc"));
+  EXPECT_TRUE(better(scored(0.3, 0.8), scored(NAN, 0.8), "val_loss"));
+  // min_delta: an improvement must exceed it.
+  EXPECT_FALSE(improves(0.49, 0.5, false, 0.02));
+  EXPECT_TRUE(improves(0.47, 0.5, false, 0.02));
+  EXPECT_TRUE(improves(0.53, 0.5, true, 0.02));
+  EXPECT_FALSE(improves(NAN, 0.5, true));
+}
+
+TEST(Monitor, TheTrackerDecidesThroughTheSameComparison) {
+  tlkit::train::MetricTracker tracker("val_loss", tlkit::train::Mode::kAuto, 0.02);
+  tlkit::train::Metrics m;
+  m.set("val_loss", 0.5);
+  EXPECT_TRUE(tracker.update(m));
+  m.set("val_loss", 0.49);
+  EXPECT_FALSE(tracker.update(m));  // within min_delta
+  m.set("val_loss", NAN);
+  EXPECT_FALSE(tracker.update(m));
+  m.set("val_loss", 0.45);
+  EXPECT_TRUE(tracker.update(m));
+  EXPECT_EQ(*tracker.best(), 0.45);
+}
+
+TEST(OneStandardError, KeepsThePreferredOptionWhenTheDifferenceIsNoise) {
+  // The preferred option is slightly worse on average, well within the folds' spread.
+  std::vector<FoldScores> options{{"full length", {0.50, 0.70, 0.40, 0.60}, {0.8, 0.7, 0.9, 0.8}},
+                                  {"shorter", {0.48, 0.66, 0.42, 0.58}, {0.8, 0.7, 0.9, 0.8}}};
+  std::string why;
+  EXPECT_EQ(tlkit::pipeline::choose_within_one_se(options, "val_loss", &why), 0u);
+  EXPECT_NE(why.find("standard error"), std::string::npos) << why;
+}
+
+TEST(OneStandardError, MovesWhenTheBestIsClearlyBetter) {
+  std::vector<FoldScores> options{{"full length", {0.90, 0.95, 0.92}, {0.6, 0.6, 0.6}},
+                                  {"shorter", {0.40, 0.42, 0.41}, {0.8, 0.8, 0.8}},
+                                  {"head", {0.41, 0.43, 0.40}, {0.8, 0.8, 0.8}}};
+  std::string why;
+  EXPECT_EQ(tlkit::pipeline::choose_within_one_se(options, "val_loss", &why), 1u) << why;
+  // By accuracy: "full length" is clearly worse, the other two tie within noise.
+  EXPECT_EQ(tlkit::pipeline::choose_within_one_se(options, "val_acc"), 1u);
+}
+
+TEST(OneStandardError, NeverChoosesANonFiniteOption) {
+  std::vector<FoldScores> options{{"diverged", {NAN, NAN}, {0.1, 0.1}},
+                                  {"fine", {0.5, 0.6}, {0.8, 0.7}}};
+  EXPECT_EQ(tlkit::pipeline::choose_within_one_se(options, "val_loss"), 1u);
+  EXPECT_NEAR(tlkit::pipeline::fold_mean({1, 2, 3}), 2.0, 1e-12);
+  EXPECT_NEAR(tlkit::pipeline::fold_std({1, 2, 3}), 1.0, 1e-12);
+}
+
+}  // namespace
+
+namespace {
+
+// A dataset of `n` samples of one class layout, sources "name/i".
+class Fake : public tlkit::data::Dataset {
+ public:
+  Fake(std::string name, std::vector<int64_t> labels, std::vector<std::string> classes)
+      : name_(std::move(name)), labels_(std::move(labels)), classes_(std::move(classes)) {}
+  size_t size() const override { return labels_.size(); }
+  tlkit::data::Sample get(size_t i) const override {
+    return {at::full({2, 2, 1}, static_cast<int64_t>(i), at::kByte), labels_.at(i), source(i)};
+  }
+  std::string source(size_t i) const override { return name_ + "/" + std::to_string(i); }
+  const std::vector<std::string>& classes() const override { return classes_; }
+  std::vector<int64_t> labels() const override { return labels_; }
+  std::string describe() const override { return name_; }
+
+ private:
+  std::string name_;
+  std::vector<int64_t> labels_;
+  std::vector<std::string> classes_;
+};
+
+TEST(Concat, PoolsTrainAndValInOrder) {
+  auto train = std::make_shared<Fake>("train", std::vector<int64_t>{0, 1, 1}, std::vector<std::string>{"a", "b"});
+  auto val = std::make_shared<Fake>("val", std::vector<int64_t>{1, 0}, std::vector<std::string>{"a", "b"});
+  tlkit::data::Concat pooled({train, val}, "all");
+  ASSERT_EQ(pooled.size(), 5u);
+  EXPECT_EQ(pooled.labels(), (std::vector<int64_t>{0, 1, 1, 1, 0}));
+  EXPECT_EQ(pooled.source(2), "train/2");
+  EXPECT_EQ(pooled.source(3), "val/0");
+  EXPECT_EQ(pooled.get(4).label, 0);
+  EXPECT_EQ(pooled.get(4).source, "val/1");
+  EXPECT_THROW(pooled.get(5), tlkit::Error);
+  auto other = std::make_shared<Fake>("other", std::vector<int64_t>{0}, std::vector<std::string>{"a", "c"});
+  EXPECT_THROW(tlkit::data::Concat({train, other}, "mixed"), tlkit::Error);
+}
+
+}  // namespace
