@@ -60,26 +60,32 @@ FoldResult fold_from_json(const Json& j) {
   return r;
 }
 
-// Seconds one optimizer step's forward and backward take per image on this model and data (the
-// second of two batches, the first warms up); the weights are not changed.
+// Seconds one optimizer step's forward and backward take per image on this model and data; the
+// weights are not changed (the caller restores batch-norm statistics with the weights).
 double seconds_per_image(train::Network& network, train::BatchSource& source) {
   network.train(true);
   source.start_epoch(0);
-  double seconds = 0;
-  std::int64_t images = 0;
-  for (int i = 0; i < 2; ++i) {
-    auto batch = source.next();
-    if (!batch) break;
-    const auto start = std::chrono::steady_clock::now();
-    auto loss = at::cross_entropy_loss(network.forward(batch->inputs), batch->targets);
-    loss.backward();
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    images = batch->inputs.size(0);
+  auto batch = source.next();
+  double per_image = 0;
+  if (batch) {
+    const auto step = [&](std::int64_t count) {
+      const auto start = std::chrono::steady_clock::now();
+      auto loss = at::cross_entropy_loss(network.forward(batch->inputs.slice(0, 0, count)),
+                                         batch->targets.slice(0, 0, count));
+      loss.backward();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    // A few images warm up; a quick network is then measured on the whole batch, a slow one (a
+    // large network on a CPU: seconds per image) on those few again.
+    const auto few = std::min<std::int64_t>(4, batch->inputs.size(0));
+    const double warm = step(few);
+    const auto count = warm < 0.5 ? batch->inputs.size(0) : few;
+    per_image = step(count) / static_cast<double>(count);
   }
   for (auto& p : network.parameters())
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();
   network.train(false);
-  return images > 0 ? seconds / static_cast<double>(images) : 0;
+  return per_image;
 }
 
 std::string seconds_text(double s) {

@@ -304,15 +304,16 @@ TEST_F(PipelineCli, FinetuneHeadFromRetrainsTheUpperLayersOnCachedFeatures) {
             "features.2");
 
   // --head-from auto (the default) tries the classification layer, the whole classifier and the
-  // last conv block; with 4 val images per class the choice uses 5-fold cross-validation.
+  // last conv block; with 4 val images per class every choice uses 5-fold cross-validation over
+  // the 36 train + val images.
   const auto automatic =
-      tlkit_cli("finetune --no-cv --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
+      tlkit_cli("finetune --model " + quoted(pretrained) + " --data " + quoted(data()) + " --out " +
                 quoted(dir_ / "auto") + " --epochs 1 --seed 3 --no-progress");
   ASSERT_EQ(automatic.exit_code, 0) << automatic.output;
   for (const auto* candidate : {"head-from auto: classifier.6", "head-from auto: classifier.0",
                                 "head-from auto: features.3"})
     EXPECT_TRUE(contains(automatic.output, candidate)) << candidate << "\n" << automatic.output;
-  EXPECT_TRUE(contains(automatic.output, "5-fold cross-validation on 36 train + val images"))
+  EXPECT_TRUE(contains(automatic.output, "5-fold cross-validation on 36 images"))
       << automatic.output;
   EXPECT_TRUE(contains(automatic.output, "the head starts at")) << automatic.output;
   EXPECT_TRUE(contains(tlkit::read_file(dir_ / "auto" / "results.md"),
