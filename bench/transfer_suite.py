@@ -154,6 +154,20 @@ def last_json_line(text):
     raise ValueError("no JSON line in the output")
 
 
+def run_measured(command, log, mode="w"):
+    """Runs command with stdout and stderr into the file `log`; returns (exit status, CPU seconds of
+    the child: user + system, from wait4, which the machine's other load does not inflate)."""
+    with open(log, mode) as f:
+        proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
 # ---------------------------------------------------------------- single jobs (subprocesses)
 
 def cmd_prepare(args):
@@ -225,10 +239,10 @@ class Suite:
         def one(task):
             start = time.time()
             log = os.path.join(self.work, task["name"] + ".prepare.log")
-            with open(log, "w") as f:
-                rc = subprocess.call([PYTHON, os.path.abspath(__file__), "prepare", "--task", task["name"],
-                                      "--work", self.work, "--threads", str(self.args.threads)],
-                                     stdout=f, stderr=subprocess.STDOUT)
+            rc, cpu = run_measured([PYTHON, os.path.abspath(__file__), "prepare", "--task", task["name"],
+                                    "--work", self.work, "--threads", str(self.args.threads)], log)
+            write_json(os.path.join(self.work, task["name"], "prepare.json"),
+                       {"seconds": time.time() - start, "cpu_seconds": cpu, "threads": self.args.threads})
             if rc != 0:
                 raise SystemExit("preparing %s failed; see %s" % (task["name"], log))
             info = read_json(os.path.join(self.work, task["name"], "model", "info.json"))
@@ -294,8 +308,7 @@ class Suite:
                        *TLKIT_FLAGS, "--threads", threads]
             with open(log, "w") as f:
                 f.write("$ %s\n" % " ".join(command))
-                f.flush()
-                rc = subprocess.call(command, stdout=f, stderr=subprocess.STDOUT)
+            rc, cpu = run_measured(command, log, "a")
             result = {"status": "failed", "returncode": rc, "log": os.path.relpath(log, self.work)}
             summary = read_json(os.path.join(run, "summary.json"))
             exported = [r for r in (summary or {}).get("results", []) if r.get("exported")]
@@ -308,20 +321,21 @@ class Suite:
         else:
             command = [PYTHON, os.path.abspath(__file__), method, "--task", task["name"], "--work", self.work,
                        "--data", job["data"], "--seed", str(seed), "--threads", threads]
-            proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             log = job["result"][:-5] + ".log"
-            with open(log, "w") as f:
-                f.write(proc.stdout)
+            rc, cpu = run_measured(command, log)
+            with open(log) as f:
+                output = f.read()
             try:
-                out = last_json_line(proc.stdout) if proc.returncode == 0 else None
+                out = last_json_line(output) if rc == 0 else None
             except ValueError:
                 out = None
             if out:
                 result = {"status": "ok", "accuracy": out["test_accuracy"], **out}
             else:
-                result = {"status": "failed", "returncode": proc.returncode, "log": os.path.relpath(log, self.work),
-                          "error": " / ".join(proc.stdout.strip().splitlines()[-3:])}
-        result.update(key=job["key"], seconds=time.time() - start, threads=self.args.threads, jobs=self.args.jobs)
+                result = {"status": "failed", "returncode": rc, "log": os.path.relpath(log, self.work),
+                          "error": " / ".join(output.strip().splitlines()[-3:])}
+        result.update(key=job["key"], seconds=time.time() - start, cpu_seconds=cpu, threads=self.args.threads,
+                      jobs=self.args.jobs, loadavg_after=os.getloadavg()[0])
         write_json(job["result"], result)
         with self.lock:
             self.done += 1
@@ -408,7 +422,7 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def report(args, wall=None):
+def report(args, wall=None, load=None):
     sys.path.insert(0, HERE)
     import transfer_suite_data as data
     tasks = [TASK_BY_NAME[t] for t in args.tasks]
@@ -455,7 +469,9 @@ def report(args, wall=None):
           "`torch.set_num_threads`, tlkit: `--threads`), niceness %d." %
           (cores, cpu_name(), args.jobs, args.threads, "" if args.threads == 1 else "s", os.nice(0))]
     if wall is not None:
-        L.append("- **Wall time** of this invocation: %.1f min (cached results are not run again)." % (wall / 60))
+        L.append("- **Wall time** of this invocation: %.1f min (cached results are not run again); load average "
+                 "%.1f at its start, %.1f at its end (the machine's other work counts in the wall times below, "
+                 "not in the CPU times)." % (wall / 60, load[0], os.getloadavg()[0]))
     L += ["", "## Tasks", "",
           "The first three tasks are the **choosing** half (used to choose tlkit's defaults); the last "
           "three are **report only** (a rule fixed before any result was seen).", "",
@@ -489,7 +505,7 @@ def report(args, wall=None):
                 for s, r in zip(args.seeds, rs):
                     if r:
                         if r["status"] == "ok" and not (n < 2 and m == "tlkit-val"):
-                            times.setdefault((m, n), []).append(r["seconds"])
+                            times.setdefault((m, n), []).append((r["seconds"], r.get("cpu_seconds")))
                         if r["status"] != "ok" and not (n < 2 and m == "tlkit-val"):
                             failures.append((t["name"], n, s, m, r))
             r0 = ratio(res["tlkit-noval"], res["recipe"])
@@ -542,22 +558,34 @@ def report(args, wall=None):
     L += ["- " + v for v in verdict_lines] + [""]
 
     L += ["## Time per run", "",
-          "Mean wall seconds of one successful run (%d at a time, %d thread%s each), over the tasks and "
-          "seeds run:" %
+          "Mean seconds of one successful run, wall / CPU (user + system of the process: what it costs "
+          "on an idle core), %d at a time, %d thread%s each, over the tasks and seeds run:" %
           (args.jobs, args.threads, "" if args.threads == 1 else "s"), "",
           "| images per class | tlkit without val | tlkit with val | Python recipe | scratch |", "|---:|---:|---:|---:|---:|"]
-    total = 0.0
+    wall_total = cpu_total = 0.0
     for n in args.sizes:
         row = []
         for m in ("tlkit-noval", "tlkit-val", "recipe", "scratch"):
             v = times.get((m, n), [])
-            total += sum(v)
-            row.append("%.1f" % statistics.mean(v) if v else "-")
+            wall_total += sum(w for w, _ in v)
+            cpus = [c for _, c in v if c is not None]
+            cpu_total += sum(cpus)
+            row.append("%.1f / %s" % (statistics.mean(w for w, _ in v), "%.1f" % statistics.mean(cpus) if cpus else "-")
+                       if v else "-")
         L.append("| %d | %s |" % (n, " | ".join(row)))
-    prep = sum((infos[t["name"]] or {}).get("seconds", 0) + (pools[t["name"]] or {}).get("seconds", 0) for t in tasks)
-    L += ["", "Sum of the recorded run times: %.1f min (+ %.1f min of pretraining and rendering), i.e. about "
-          "%.0f min of wall time from scratch at %d runs at a time." %
-          (total / 60, prep / 60, (total + prep) / 60 / args.jobs, args.jobs), ""]
+    prep_wall = prep_cpu = 0.0
+    for t in tasks:
+        prep = read_json(os.path.join(args.work, t["name"], "prepare.json")) or {}
+        prep_wall += prep.get("seconds", (infos[t["name"]] or {}).get("seconds", 0))
+        prep_cpu += prep.get("cpu_seconds", 0)
+    parallel = max(1, min(cores, args.jobs))
+    no_cpu = sum(1 for v in times.values() for _, c in v if c is None)
+    L += ["", "Sums over the runs above: %.1f min wall, %.1f min CPU; preparing the tasks (rendering, "
+          "pretraining): %.1f min wall%s. From scratch at %d runs at a time that is about %.0f min of wall "
+          "time as measured here, or about %.0f min on %d idle cores (CPU time / %d)." %
+          (wall_total / 60, cpu_total / 60, prep_wall / 60, ", %.1f min CPU" % (prep_cpu / 60) if prep_cpu else "",
+           args.jobs, (wall_total + prep_wall) / 60 / args.jobs, (cpu_total + (prep_cpu or prep_wall)) / 60 / parallel,
+           cores, parallel) + (" (CPU time not recorded for %d runs)" % no_cpu if no_cpu else ""), ""]
     if failures:
         L += ["## Failed runs", "", "Logs are in the work folder (`%s`)." % os.path.relpath(args.work, ROOT), ""]
         for name, n, s, m, r in failures:
@@ -627,11 +655,12 @@ def main(argv):
     args.jobs = max(1, args.jobs)
     args.threads = args.threads or max(1, cores // args.jobs)
     start = time.time()
+    load = os.getloadavg()
     if args.command == "run":
         if not os.access(os.path.join(ROOT, "build", "tlkit"), os.X_OK):
             sys.exit("build tlkit first: cmake --build build --target tlkit_cli")
         Suite(args).run()
-    text, verdicts, _ = report(args, wall=time.time() - start if args.command == "run" else None)
+    text, verdicts, _ = report(args, wall=time.time() - start if args.command == "run" else None, load=load)
     print_summary(text)
     print("\n" + verdicts[0].replace("**", "") if verdicts else "\nno results")
     print("wrote %s" % os.path.relpath(args.report, os.getcwd()))
