@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,17 +155,44 @@ def last_json_line(text):
     raise ValueError("no JSON line in the output")
 
 
+STOP = threading.Event()  # set on SIGINT / SIGTERM: no result of a run cut short is recorded
+ACTIVE = set()
+ACTIVE_LOCK = threading.Lock()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    STOP.set()
+    with ACTIVE_LOCK:
+        for proc in ACTIVE:
+            try:
+                proc.terminate()
+            except OSError:
+                pass
+    raise KeyboardInterrupt
+
+
 def run_measured(command, log, mode="w"):
     """Runs command with stdout and stderr into the file `log`; returns (exit status, CPU seconds of
-    the child: user + system, from wait4, which the machine's other load does not inflate)."""
+    the child: user + system, from wait4, which the machine's other load does not inflate). Raises
+    Interrupted when the suite is being stopped (the run's outcome is then not a result)."""
+    if STOP.is_set():
+        raise Interrupted()
     with open(log, mode) as f:
         proc = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT)
+        with ACTIVE_LOCK:
+            ACTIVE.add(proc)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            raise
+        finally:
+            with ACTIVE_LOCK:
+                ACTIVE.discard(proc)
         proc.returncode = os.waitstatus_to_exitcode(status)
+    if STOP.is_set() or proc.returncode < 0:  # stopped, or killed by a signal from outside
+        raise Interrupted()
     return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
@@ -237,6 +265,8 @@ class Suite:
                 todo.append(task)
 
         def one(task):
+            if STOP.is_set():
+                return
             start = time.time()
             log = os.path.join(self.work, task["name"] + ".prepare.log")
             rc, cpu = run_measured([PYTHON, os.path.abspath(__file__), "prepare", "--task", task["name"],
@@ -294,6 +324,12 @@ class Suite:
         return jobs
 
     def run_job(self, job):
+        try:
+            self.run_job_measured(job)
+        except Interrupted:
+            pass
+
+    def run_job_measured(self, job):
         task, n, seed, method = job["task"], job["n"], job["seed"], job["method"]
         rdir = self.run_dir(task, n, seed)
         start = time.time()
@@ -422,7 +458,7 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def report(args, wall=None, load=None):
+def report(args, wall=None, loadavg=None):
     sys.path.insert(0, HERE)
     import transfer_suite_data as data
     tasks = [TASK_BY_NAME[t] for t in args.tasks]
@@ -471,7 +507,7 @@ def report(args, wall=None, load=None):
     if wall is not None:
         L.append("- **Wall time** of this invocation: %.1f min (cached results are not run again); load average "
                  "%.1f at its start, %.1f at its end (the machine's other work counts in the wall times below, "
-                 "not in the CPU times)." % (wall / 60, load[0], os.getloadavg()[0]))
+                 "not in the CPU times)." % (wall / 60, loadavg[0], os.getloadavg()[0]))
     L += ["", "## Tasks", "",
           "The first three tasks are the **choosing** half (used to choose tlkit's defaults); the last "
           "three are **report only** (a rule fixed before any result was seen).", "",
@@ -605,6 +641,11 @@ def print_summary(text):
     print(text[start:end].rstrip())
 
 
+def shown(path):
+    rel = os.path.relpath(path, os.getcwd())
+    return path if rel.startswith("..") else rel
+
+
 def int_list(text):
     return [int(v) for v in text.split(",") if v.strip()]
 
@@ -655,15 +696,23 @@ def main(argv):
     args.jobs = max(1, args.jobs)
     args.threads = args.threads or max(1, cores // args.jobs)
     start = time.time()
-    load = os.getloadavg()
+    loadavg = os.getloadavg()
     if args.command == "run":
         if not os.access(os.path.join(ROOT, "build", "tlkit"), os.X_OK):
             sys.exit("build tlkit first: cmake --build build --target tlkit_cli")
-        Suite(args).run()
-    text, verdicts, _ = report(args, wall=time.time() - start if args.command == "run" else None, load=load)
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        try:
+            Suite(args).run()
+        except KeyboardInterrupt:
+            STOP.set()
+            print("stopped: the runs finished so far are kept in %s; run the same command again to "
+                  "continue" % shown(args.work), file=sys.stderr)
+            return 130
+    text, verdicts, _ = report(args, wall=time.time() - start if args.command == "run" else None, loadavg=loadavg)
     print_summary(text)
     print("\n" + verdicts[0].replace("**", "") if verdicts else "\nno results")
-    print("wrote %s" % os.path.relpath(args.report, os.getcwd()))
+    print("wrote %s" % shown(args.report))
     return 0
 
 
