@@ -422,6 +422,16 @@ def cell(results):
     return text
 
 
+def short_export(name):
+    """'feature extraction (stage 1 head), from body.14' -> 'head from body.14', 'fine-tuning: best
+    (epoch 3)' -> 'best', ..."""
+    name = name or "?"
+    if name.startswith("feature extraction"):
+        return "head from " + name.rsplit("from ", 1)[-1] if "from " in name else "stage-1 head"
+    name = name.split(": ", 1)[-1]
+    return name.split(" (", 1)[0]
+
+
 def ratio(tl, py):
     """Mean tlkit accuracy / mean Python accuracy over the seeds where both ran; None on any tlkit
     failure (a failure never counts as a ratio)."""
@@ -529,6 +539,7 @@ def report(args, wall=None, loadavg=None):
     summary = []
     times = {}
     failures = []
+    exported = {}
     for t in tasks:
         L += ["## %s (%s)" % (t["name"], half(t)), "",
               "| images per class | tlkit without val | tlkit with val | Python recipe | scratch | "
@@ -551,7 +562,21 @@ def report(args, wall=None, loadavg=None):
                 cell(res["recipe"]), cell(res["scratch"]), fmt_ratio(r0, res["tlkit-noval"]),
                 fmt_ratio(r1, res["tlkit-val"])))
             summary.append((t, n, r0, r1, fmt_ratio(r0, res["tlkit-noval"]), fmt_ratio(r1, res["tlkit-val"])))
+            for layout in ("noval", "val"):
+                for r in res["tlkit-" + layout]:
+                    if r and r["status"] == "ok" and not (n < 2 and layout == "val"):
+                        exported.setdefault((t["name"], layout, n), []).append(short_export(r.get("exported")))
         L.append("")
+        rows = []
+        for n in args.sizes:
+            cells = []
+            for layout in ("noval", "val"):
+                names = exported.get((t["name"], layout, n if n >= 2 or layout == "noval" else -1))
+                cells.append(", ".join("%s x%d" % (k, names.count(k)) if names.count(k) > 1 else k
+                                       for k in sorted(set(names))) if names else "-")
+            rows.append("| %d | %s | %s |" % (n, cells[0], cells[1] if n >= 2 else "(same run)"))
+        L += ["What tlkit exported (its `summary.json`; stage-1 head: the layer it starts from):", "",
+              "| images per class | without val | with val |", "|---:|---|---|"] + rows + [""]
 
     # Summary: worst first; failures count as the worst.
     L += ["## Summary", "",
