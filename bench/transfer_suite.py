@@ -518,6 +518,17 @@ def report(args, wall=None, loadavg=None):
         L.append("- **Wall time** of this invocation: %.1f min (cached results are not run again); load average "
                  "%.1f at its start, %.1f at its end (the machine's other work counts in the wall times below, "
                  "not in the CPU times)." % (wall / 60, loadavg[0], os.getloadavg()[0]))
+    history = []
+    try:
+        with open(os.path.join(args.work, "invocations.jsonl")) as f:
+            history = [json.loads(line) for line in f if line.strip()]
+    except OSError:
+        pass
+    history = [h for h in history if h.get("tlkit_sha256") == tlkit_sha]
+    if history:
+        L.append("- **Invocations** with this tlkit binary that ran something: %s." % "; ".join(
+            "%s, %d runs in %.1f min (load average %.1f -> %.1f)" % (
+                h["date"], h["runs"], h["wall_seconds"] / 60, h["loadavg_start"], h["loadavg_end"]) for h in history))
     L += ["", "## Tasks", "",
           "The first three tasks are the **choosing** half (used to choose tlkit's defaults); the last "
           "three are **report only** (a rule fixed before any result was seen).", "",
@@ -585,8 +596,8 @@ def report(args, wall=None, loadavg=None):
           "failed tlkit run misses the target." % (TARGET_MIN, TARGET_MEAN), "",
           "| task | half | images per class | ratio without val | ratio with val |", "|---|---|---:|---:|---:|"]
 
-    def sort_key(row):
-        return (-1 if row[2] is None else row[2])
+    def sort_key(row):  # failures first, cells without results last
+        return (-1 if row[4] == "FAILED" else float("inf")) if row[2] is None else row[2]
     for t, n, r0, r1, s0, s1 in sorted(summary, key=sort_key):
         L.append("| %s | %s | %d | %s | %s |" % (t["name"], half(t), n, s0, s1))
     L.append("")
@@ -614,6 +625,10 @@ def report(args, wall=None, loadavg=None):
             if worst is not None:
                 text += "worst ratio %.3f (%s, n=%d), mean ratio %.3f over %d cells" % (
                     worst, worst_row[0]["name"], worst_row[1], mean, len(vals))
+            if not vals and not failed:
+                text += "no results"
+            elif missing:
+                text += " (%d cell%s without results)" % (missing, "" if missing == 1 else "s")
             text += " — target %s." % ("met" if met else "NOT met")
             verdict_lines.append(text)
     L += ["- " + v for v in verdict_lines] + [""]
@@ -648,7 +663,7 @@ def report(args, wall=None, loadavg=None):
            args.jobs, (wall_total + prep_wall) / 60 / args.jobs, (cpu_total + (prep_cpu or prep_wall)) / 60 / parallel,
            cores, parallel) + (" (CPU time not recorded for %d runs)" % no_cpu if no_cpu else ""), ""]
     if failures:
-        L += ["## Failed runs", "", "Logs are in the work folder (`%s`)." % os.path.relpath(args.work, ROOT), ""]
+        L += ["## Failed runs", "", "Logs are in the work folder (`%s`)." % shown(args.work), ""]
         for name, n, s, m, r in failures:
             L.append("- %s n=%d seed=%d %s: %s (`%s`)" % (name, n, s, m, r.get("error", "?"), r.get("log", "?")))
         L.append("")
@@ -727,8 +742,17 @@ def main(argv):
             sys.exit("build tlkit first: cmake --build build --target tlkit_cli")
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        suite = Suite(args)
         try:
-            Suite(args).run()
+            suite.run()
+            # Every invocation that ran something, for the report's wall-time line.
+            if suite.total:
+                with open(os.path.join(args.work, "invocations.jsonl"), "a") as f:
+                    f.write(json.dumps({"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                                        "tlkit_sha256": suite.tlkit_sha, "runs": suite.total,
+                                        "wall_seconds": time.time() - start, "jobs": args.jobs,
+                                        "threads": args.threads, "loadavg_start": loadavg[0],
+                                        "loadavg_end": os.getloadavg()[0]}) + "\n")
         except KeyboardInterrupt:
             STOP.set()
             print("stopped: the runs finished so far are kept in %s; run the same command again to "
