@@ -242,7 +242,7 @@ class Suite:
         self.args = args
         self.work = args.work
         self.tasks = [TASK_BY_NAME[t] for t in args.tasks]
-        self.tlkit = os.path.join(ROOT, "build", "tlkit")
+        self.tlkit = args.tlkit
         self.lock = threading.Lock()
         self.done = 0
         self.total = 0
@@ -476,7 +476,7 @@ def report(args, wall=None, loadavg=None):
     sys.path.insert(0, HERE)
     import transfer_suite_data as data
     tasks = [TASK_BY_NAME[t] for t in args.tasks]
-    tlkit = os.path.join(ROOT, "build", "tlkit")
+    tlkit = args.tlkit
     tlkit_sha = sha256_file(tlkit) if os.path.exists(tlkit) else None
 
     def load(task, n, seed, method):
@@ -719,15 +719,21 @@ def main(argv):
     sub = p.add_subparsers(dest="command", required=True)
     cores = os.cpu_count() or 2
     for name in ("run", "report"):
-        a = sub.add_parser(name)
-        a.add_argument("--work", default=os.path.join(ROOT, "runs", "transfer_suite"))
-        a.add_argument("--tasks", default=",".join(t["name"] for t in TASKS))
-        a.add_argument("--sizes", default=",".join(map(str, SIZES)))
-        a.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+        a = sub.add_parser(name, description=__doc__ if name == "run" else "The Markdown report from cached runs.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        a.add_argument("--work", default=os.path.join(ROOT, "runs", "transfer_suite"),
+                       help="work folder: data, models, runs and their results (default runs/transfer_suite)")
+        a.add_argument("--tasks", default=",".join(t["name"] for t in TASKS),
+                       help="comma-separated (default: all six: %s)" % ", ".join(t["name"] for t in TASKS))
+        a.add_argument("--sizes", default=",".join(map(str, SIZES)), help="images per class (default 1,2,5,10,30)")
+        a.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="default 1,2,3")
         a.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
         a.add_argument("--threads", type=int, default=0, help="threads per run (default: cores / jobs, at least 1)")
-        a.add_argument("--report", default=os.path.join(ROOT, "bench", "results", "transfer_suite.md"))
+        a.add_argument("--report", default=os.path.join(ROOT, "bench", "results", "transfer_suite.md"),
+                       help="the Markdown report (default bench/results/transfer_suite.md)")
         a.add_argument("--note", default="", help="a line put at the top of the report")
+        a.add_argument("--tlkit", default=os.path.join(ROOT, "build", "tlkit"),
+                       help="the tlkit binary (default build/tlkit); its results are keyed by its sha256")
     a = sub.add_parser("prepare")
     a.add_argument("--task", required=True)
     a.add_argument("--work", required=True)
@@ -745,11 +751,12 @@ def main(argv):
     if args.command in ("recipe", "scratch"):
         return cmd_python(args)
     given = {}
-    for k in ("work", "tasks", "sizes", "seeds", "jobs"):
+    for k in ("work", "tasks", "sizes", "seeds", "jobs", "tlkit"):
         if "--" + k in argv:
             given[k] = getattr(args, k)
     args.given = given
     args.work = os.path.abspath(args.work)
+    args.tlkit = os.path.abspath(args.tlkit)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     for t in args.tasks:
         if t not in TASK_BY_NAME:
@@ -763,8 +770,8 @@ def main(argv):
     start = time.time()
     loadavg = os.getloadavg()
     if args.command == "run":
-        if not os.access(os.path.join(ROOT, "build", "tlkit"), os.X_OK):
-            sys.exit("build tlkit first: cmake --build build --target tlkit_cli")
+        if not os.access(args.tlkit, os.X_OK):
+            sys.exit("no tlkit at %s: build it first (cmake --build build --target tlkit_cli)" % args.tlkit)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         suite = Suite(args)
