@@ -105,7 +105,10 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                                                     const RunConfig& config) {
   auto& data = run.data;
   auto& model = run.model;
-  const auto folds = data.cv_folds;
+  // Stage 1 cross-validates on cached features (cheap); each of stage 2's folds is a whole
+  // fine-tuning, so by default it takes at most kStageTwoFolds of them (--cv-folds K: K).
+  const auto folds = config.cv_folds >= 2 ? data.cv_folds
+                                          : std::min<std::int64_t>(data.cv_folds, kStageTwoFolds);
   const auto epochs = config.fit.epochs;
   const auto labels = data.train->labels();
   const auto n = static_cast<double>(labels.size());

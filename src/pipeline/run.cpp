@@ -156,9 +156,13 @@ void plan_decisions(PreparedData& data, const RunConfig& config) {
                       "last weights are exported";
   } else {
     data.cv_folds = folds;
-    data.decided_by = std::to_string(folds) + "-fold cross-validation on all " +
-                      std::to_string(labels.size()) + " labelled images (" + why +
-                      "), then one fit on all of them";
+    // Stage 2's folds are whole fine-tunings: at most 3 unless --cv-folds asks (see
+    // cross_validation.h).
+    const auto stage2 = config.cv_folds >= 2 ? folds : std::min<std::int64_t>(folds, 3);
+    data.decided_by = "cross-validation on all " + std::to_string(labels.size()) +
+                      " labelled images (" + why + "; stage 1: " + std::to_string(folds) +
+                      " folds on cached features, stage 2: " + std::to_string(stage2) +
+                      " folds), then one fit on all of them";
   }
   logger()->info("choices (head, stage 2 length, exported weights): by {}", data.decided_by);
 }

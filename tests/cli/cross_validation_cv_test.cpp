@@ -57,16 +57,16 @@ TEST_F(CrossValidationCli, NoValSplitCrossValidatesEveryChoiceAndFitsOnAllImages
   const auto result = tlkit_cli(finetune(data, out, "--val-split 0"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(std::regex_search(
-      result.output, std::regex("5-fold cross-validation on all 12 labelled images \\(there is no "
-                                "val split\\)")))
+      result.output, std::regex("cross-validation on all 12 labelled images \\(there is no val "
+                                "split; stage 1: 5 folds on cached features, stage 2: 3 folds\\)")))
       << result.output;
   EXPECT_TRUE(std::regex_search(result.output,
-                                std::regex("stage 2 cross-validation: 5 extra fits")))
+                                std::regex("stage 2 cross-validation: 3 extra fits")))
       << result.output;
   // Stage 1 and the final fit train on every labelled image.
   EXPECT_TRUE(std::regex_search(result.output, std::regex("extracted 12 x \\d+ features")))
       << result.output;
-  for (int k = 1; k <= 5; ++k) {
+  for (int k = 1; k <= 3; ++k) {
     const auto fold = out / "cv" / ("fold-" + std::to_string(k));
     const auto csv = tlkit::read_file(fold / "metrics.csv");
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;  // header + 3 epochs
@@ -74,7 +74,8 @@ TEST_F(CrossValidationCli, NoValSplitCrossValidatesEveryChoiceAndFitsOnAllImages
     EXPECT_TRUE(fs::exists(fold / "result.json"));
   }
   const auto report = tlkit::read_file(out / "results.md");
-  EXPECT_NE(report.find("## Choices by 5-fold cross-validation"), std::string::npos) << report;
+  EXPECT_NE(report.find("## Choices by 3-fold cross-validation"), std::string::npos) << report;
+  EXPECT_FALSE(fs::exists(out / "cv" / "fold-4"));
   EXPECT_NE(report.find("stage 1 head alone"), std::string::npos) << report;
   EXPECT_NE(report.find("(chosen)"), std::string::npos) << report;
   EXPECT_TRUE(std::regex_search(report, std::regex("\\d+\\.\\d+ \\+- \\d+\\.\\d+"))) << report;
@@ -91,7 +92,8 @@ TEST_F(CrossValidationCli, TwoImagesPerClassAreNotRefusedAndUseTwoFolds) {
   const auto result = tlkit_cli(finetune(data, out, ""));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(std::regex_search(result.output,
-                                std::regex("2-fold cross-validation on all 4 labelled images")))
+                                std::regex("cross-validation on all 4 labelled images \\(.*stage 1: 2 "
+                                           "folds on cached features, stage 2: 2 folds")))
       << result.output;
   // No test and no val split: nothing is measured, the report says so.
   const auto report = tlkit::read_file(out / "results.md");
