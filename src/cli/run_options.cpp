@@ -106,7 +106,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
       {{"data", "DIR (class sub-folders), cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
         value<std::string>()},
        {"val-split",
-        with_default("fraction of train held out for validation when the data has no val split",
+        with_default("fraction of train held out for validation when the data has no val split "
+                     "(0: none; finetune then decides by cross-validation)",
                      text(d.data.val_split)),
         value<double>()},
        {"batch-size",
@@ -134,7 +135,7 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
           "first layer of the new head: the layers from it on are re-initialised and trained on "
           "the cached output of the layer below, e.g. classifier.6, classifier.0 or a convolution; "
           "auto (default) tries the classification layer, the whole classifier and the last conv "
-          "block + classifier and keeps the best on validation (k-fold CV when val is small)",
+          "block + classifier and keeps the best estimate (val, or k-fold CV on small data)",
           value<std::string>()},
          {"head-steps",
           with_default("optimizer steps (0 = auto: at least 500 and 10 epochs)",

@@ -32,7 +32,7 @@ struct StageTwoChoice {
 // head fitted on every image). Returns nullopt, saying so, when the folds' estimated time is over
 // kStageTwoBudgetSeconds (unless --cv-folds forced them): the final fit then runs the full length
 // and exports its last weights.
-constexpr double kStageTwoBudgetSeconds = 300;
+constexpr double kStageTwoBudgetSeconds = 120;
 constexpr std::int64_t kStageTwoFolds = 3;  // unless --cv-folds K asks for K
 std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResult& head,
                                                     const train::NamedTensors& pretrained,
