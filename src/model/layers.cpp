@@ -1,5 +1,6 @@
 // Classifier: the layer walk (see the comment on Classifier), cutting at a layer, and freezing.
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/nn/init.h>
@@ -64,6 +65,14 @@ at::Tensor run_layers(std::vector<LayerEntry>& layers, at::Tensor x, size_t firs
     if (record) entry.info.output_shape = x.sizes().vec();
   }
   return x;
+}
+
+// The index of layer `name` found at `index`, or of its last layer when it is a parent module
+// ("features").
+size_t last_layer_of(const std::vector<LayerEntry>& layers, size_t index, const std::string& name) {
+  while (index + 1 < layers.size() && layers[index + 1].info.name.rfind(name + ".", 0) == 0)
+    ++index;
+  return index;
 }
 
 // A fixed, RNG-free probe input (leaves the user's random streams alone).
@@ -237,16 +246,39 @@ at::Tensor Classifier::forward_until(const at::Tensor& images, const std::string
   TLKIT_CHECK(impl_->walk_ok, "cannot cut this model at layer '", name,
               "': running its layers one after "
               "another does not reproduce its forward() (not a Sequential-style model)");
-  size_t last = layer_index(name);
-  // A parent module ("features") means its last layer.
-  while (last + 1 < impl_->layers.size() &&
-         impl_->layers[last + 1].info.name.rfind(name + ".", 0) == 0)
-    ++last;
+  const size_t last = last_layer_of(impl_->layers, layer_index(name), name);
   TLKIT_CHECK(images.dim() == 4 && images.size(1) == impl_->input_channels,
               "the model takes images of shape [N, ", impl_->input_channels, ", H, W]; got ",
               images.sizes());
   auto x = run_layers(impl_->layers, images, 0, last, false);
   return flatten ? x.flatten(1) : x;
+}
+
+std::vector<at::Tensor> Classifier::forward_until(const at::Tensor& images,
+                                                  const std::vector<std::string>& names,
+                                                  bool flatten) {
+  TLKIT_CHECK(!names.empty(), "forward_until: no layer named");
+  // Each name's last layer, then the layers in order once.
+  std::vector<size_t> lasts;
+  for (const auto& name : names)
+    lasts.push_back(last_layer_of(impl_->layers, layer_index(name), name));
+  auto order = lasts;
+  std::sort(order.begin(), order.end());
+  order.erase(std::unique(order.begin(), order.end()), order.end());
+  // An output that more layers run on is kept as a copy: a later in-place layer (ReLU) would
+  // change it.
+  std::vector<at::Tensor> by_layer(order.size());
+  auto x = forward_until(images, impl_->layers[order.front()].info.name, false);
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (k > 0) x = run_layers(impl_->layers, x, order[k - 1] + 1, order[k], false);
+    by_layer[k] = k + 1 < order.size() ? x.clone() : x;
+  }
+  std::vector<at::Tensor> outputs;
+  for (const auto last : lasts) {
+    const auto k = std::lower_bound(order.begin(), order.end(), last) - order.begin();
+    outputs.push_back(flatten ? by_layer[k].flatten(1) : by_layer[k]);
+  }
+  return outputs;
 }
 
 std::string Classifier::penultimate_layer() const { return feature_layer_for(find_head()); }

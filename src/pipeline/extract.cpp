@@ -10,9 +10,9 @@
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
-#include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/npy.h>
+#include <tlkit/core/run_folder.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/file_hash.h>
@@ -228,37 +228,59 @@ class ModelStateGuard {
   bool channels_last_;
 };
 
-// The flattened rows of `layer` for one batch, at the extraction's precision and memory format.
-at::Tensor forward_rows(model::Classifier& model, const at::Tensor& images,
-                        const std::string& layer, const ExtractOptions& options) {
+// The flattened rows of `layers` for one batch (one pass), at the extraction's precision and
+// memory format.
+std::vector<at::Tensor> forward_rows(model::Classifier& model, const at::Tensor& images,
+                                     const std::vector<std::string>& layers,
+                                     const ExtractOptions& options) {
   auto x = images.to(options.device);
   if (options.channels_last && x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   train::AutocastGuard autocast(train::parse_precision(options.precision), options.device);
-  return model.forward_until(x, layer).to(at::kCPU, at::kFloat);
+  auto outputs = model.forward_until(x, layers);
+  for (auto& rows : outputs) rows = rows.to(at::kCPU, at::kFloat);
+  return outputs;
 }
 
-// Runs the loader through the model up to `layer`, appending to the writers; returns the rows'
-// sources.
+at::Tensor forward_rows(model::Classifier& model, const at::Tensor& images,
+                        const std::string& layer, const ExtractOptions& options) {
+  return forward_rows(model, images, std::vector<std::string>{layer}, options).front();
+}
+
+// One layer's output file while the loader runs.
+struct LayerWriter {
+  std::string layer;
+  fs::path dir;
+  std::unique_ptr<NpyWriter> features;  // made at the first batch (the width is known then)
+  std::unique_ptr<NpyWriter> labels;
+};
+
+// Runs the loader through the model once, up to the deepest layer, appending each layer's rows to
+// its writer; returns the rows' sources.
 std::vector<std::string> stream_rows(model::Classifier& model, data::DataLoader& loader,
-                                     const std::string& layer, const ExtractOptions& options,
-                                     const fs::path& out_dir, std::unique_ptr<NpyWriter>& features,
-                                     NpyWriter& labels) {
+                                     const ExtractOptions& options,
+                                     std::vector<LayerWriter>& writers) {
   ModelStateGuard guard(model, options);
   at::NoGradGuard no_grad;
+  std::vector<std::string> layers;
+  for (const auto& w : writers) layers.push_back(w.layer);
   std::vector<std::string> sources;
   for (auto& batch : loader) {
     throw_if_interrupted("extracting features (no partial feature file is kept)");
-    const auto rows = forward_rows(model, batch.images, layer, options);
-    if (!features) {
-      features = std::make_unique<NpyWriter>(out_dir / "features.npy", at::kFloat,
-                                             std::vector<std::int64_t>{rows.size(1)});
+    const auto rows = forward_rows(model, batch.images, layers, options);
+    for (size_t i = 0; i < writers.size(); ++i) {
+      auto& w = writers[i];
+      if (!w.features) {
+        w.features = std::make_unique<NpyWriter>(w.dir / "features.npy", at::kFloat,
+                                                 std::vector<std::int64_t>{rows[i].size(1)});
+      }
+      w.features->append(rows[i]);
+      w.labels->append(batch.labels.to(at::kLong));
     }
-    features->append(rows);
-    labels.append(batch.labels.to(at::kLong));
     sources.insert(sources.end(), batch.sources.begin(), batch.sources.end());
-    logger()->debug("extracted {}/{} rows", features->rows(), loader.num_samples());
+    logger()->debug("extracted {}/{} rows", sources.size(), loader.num_samples());
   }
-  TLKIT_CHECK(features != nullptr, "no images to extract features from; check --data and --limit");
+  TLKIT_CHECK(writers.front().features != nullptr,
+              "no images to extract features from; check --data and --limit");
   return sources;
 }
 
@@ -297,28 +319,56 @@ ExtractResult extract_features(model::Classifier& model,
                                std::shared_ptr<const data::Dataset> dataset,
                                const fs::path& out_dir, const ExtractOptions& options) {
   TLKIT_CHECK(dataset != nullptr, "no images to extract features from; check --data");
-  auto [result, sha256, transform, loader_options] =
-      prepare_extraction(model, *dataset, out_dir, options);
-  data::DataLoader loader(dataset, transform, loader_options);
+  const auto layer = options.layer.empty() ? model.penultimate_layer() : options.layer;
+  return extract_features(model, std::move(dataset), {{layer, out_dir}}, options).front();
+}
+
+std::vector<ExtractResult> extract_features(model::Classifier& model,
+                                            std::shared_ptr<const data::Dataset> dataset,
+                                            const std::vector<LayerFolder>& folders,
+                                            const ExtractOptions& options) {
+  TLKIT_CHECK(dataset != nullptr, "no images to extract features from; check --data");
+  TLKIT_CHECK(!folders.empty(), "no layer to extract features of");
+  std::vector<ExtractResult> results;
+  std::vector<LayerWriter> writers;
+  Extraction setup;
+  auto layer_options = options;
+  for (const auto& folder : folders) {
+    layer_options.layer = folder.layer;
+    setup = prepare_extraction(model, *dataset, folder.dir, layer_options);
+    layer_options.model_sha256 = setup.sha256;  // the model file is hashed once
+    results.push_back(setup.result);
+    writers.push_back({setup.result.layer, folder.dir, nullptr,
+                       std::make_unique<NpyWriter>(folder.dir / "labels.npy", at::kLong,
+                                                   std::vector<std::int64_t>{})});
+  }
+  data::DataLoader loader(dataset, setup.transform, setup.loader);
 
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<NpyWriter> features;
-  NpyWriter labels(out_dir / "labels.npy", at::kLong, {});
-  const auto sources = stream_rows(model, loader, result.layer, options, out_dir, features, labels);
-  result.rows = features->rows();
-  result.dim = features->row_shape().at(0);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Json manifest = manifest_for(model, *dataset, *transform, options, result, sha256);
-  manifest["sources"] = sources;
-  // The old set stops being complete before the new files land; the manifest comes last.
-  remove_own_file(out_dir / "manifest.json");
-  features->commit();
-  labels.commit();
-  write_file_atomic(out_dir / "manifest.json", manifest.dump(2) + "\n");
-  logger()->info("extracted {} x {} features (layer {}) in {:.1f} s ({:.0f} images/s) to {}",
-                 result.rows, result.dim, result.layer, result.seconds,
-                 result.rows / std::max(result.seconds, 1e-9), out_dir.string());
-  return result;
+  const auto sources = stream_rows(model, loader, options, writers);
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = 0; i < writers.size(); ++i) {
+    auto& result = results[i];
+    auto& writer = writers[i];
+    result.rows = writer.features->rows();
+    result.dim = writer.features->row_shape().at(0);
+    result.seconds = seconds;
+    Json manifest = manifest_for(model, *dataset, *setup.transform, options, result, setup.sha256);
+    manifest["sources"] = sources;
+    // The old set stops being complete before the new files land; the manifest comes last.
+    remove_own_file(writer.dir / "manifest.json");
+    writer.features->commit();
+    writer.labels->commit();
+    write_file_atomic(writer.dir / "manifest.json", manifest.dump(2) + "\n");
+    logger()->info("extracted {} x {} features (layer {}) in {:.1f} s ({:.0f} images/s) to {}",
+                   result.rows, result.dim, result.layer, result.seconds,
+                   result.rows / std::max(result.seconds, 1e-9), writer.dir.string());
+  }
+  if (writers.size() > 1)
+    logger()->debug("extracted {} layers in one pass over {} images in {:.1f} s", writers.size(),
+                    results.front().rows, seconds);
+  return results;
 }
 
 FeatureSet extract_features_sharded(model::Classifier& model,

@@ -2,100 +2,34 @@
 #include "stage1.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <numeric>
 #include <optional>
 
 #include <ATen/ATen.h>
-#include <torch/optim/lbfgs.h>
+#include <spdlog/fmt/fmt.h>
 #include <torch/optim/optimizer.h>
 #include <torch/utils.h>
 
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
-#include <tlkit/core/run_folder.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/core/run_folder.h>
+#include <tlkit/core/strings.h>
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/pipeline/fit.h>
+#include <tlkit/pipeline/head_plan.h>
+#include <tlkit/pipeline/logistic.h>
 #include <tlkit/train/distributed.h>
+
+#include "head_features.h"
 
 namespace fs = std::filesystem;
 
 namespace tlkit::pipeline::detail {
 namespace {
-
-// The model file's hash as the run computed it once (start_run), else hashed here.
-std::string model_hash(model::Classifier& model, const RunConfig& config) {
-  return config.model_sha256.empty() ? model_sha256(model) : config.model_sha256;
-}
-
-// What the features of one split are computed from.
-struct FeatureRequest {
-  std::shared_ptr<const data::Dataset> dataset;
-  std::string split;
-  std::string layer;
-  std::string model_sha256;
-};
-
-// out/features/<split> for the classification head's input, out/features/<layer>/<split> for
-// any other layer.
-fs::path feature_dir(const model::Classifier& model, const RunConfig& config,
-                     const FeatureRequest& request) {
-  const auto root = config.out / "features";
-  return request.layer == model.penultimate_layer() ? root / request.split
-                                                    : root / request.layer / request.split;
-}
-
-// The features of one split, reused only when the manifest's key (model, layer, preprocessing,
-// ordered file list) equals this request's; extracted otherwise, with the reason logged.
-FeatureSet cached_features(model::Classifier& model, const FeatureRequest& request,
-                           const RunConfig& config) {
-  const auto dir = feature_dir(model, config, request);
-  const auto key = feature_key(request.model_sha256, request.layer, *eval_transform(model),
-                               *request.dataset, config.fit.precision);
-  auto* world = train::world();
-  // Data parallel: rank 0 reads the cache and decides; the others follow its decision.
-  std::optional<FeatureSet> reusable;
-  if (train::is_main_process() && fs::exists(dir / "manifest.json")) {
-    try {
-      auto cached = load_features(dir);
-      const auto reason = stale_reason(cached, key);
-      if (reason.empty()) {
-        logger()->info("stage 1: reusing cached {} features of {} ({} x {})", request.split,
-                       request.layer, cached.features.size(0), cached.features.size(1));
-        reusable = std::move(cached);
-      } else {
-        logger()->info("stage 1: cached {} features were {}; extracting again", request.split,
-                       reason);
-      }
-    } catch (const Error& e) {
-      logger()->info("stage 1: cached {} features not reusable ({}); extracting again",
-                     request.split, e.what());
-    }
-  }
-  if (world && train::broadcast_string(*world, reusable ? "reuse" : "extract") == "reuse")
-    return reusable ? std::move(*reusable) : load_features(dir);
-  if (reusable) return std::move(*reusable);
-  ExtractOptions extract;
-  extract.batch_size = static_cast<size_t>(std::max<std::int64_t>(config.data.batch_size, 64));
-  extract.strict = config.data.strict;
-  extract.workers = config.data.workers;
-  extract.device = config.fit.device;
-  extract.source = config.data.source;
-  extract.split = request.split;
-  extract.layer = request.layer;
-  extract.model_sha256 = request.model_sha256;
-  extract.precision = config.fit.precision;
-  extract.channels_last = config.fit.channels_last;
-  if (world) return extract_features_sharded(model, request.dataset, dir, extract);
-  const auto extracted = extract_features(model, request.dataset, dir, extract);
-  logger()->info("stage 1: extracted {} features of {} ({} x {}) in {:.1f}s", request.split,
-                 request.layer, extracted.rows, extracted.dim, extracted.seconds);
-  return load_features(dir, request.model_sha256);
-}
 
 // Stage 1 trains on cheap cached features: its own length, optimizer, schedule, batch size and
 // patience (resolved from the data size); no EMA or snapshots; the run's monitor.
@@ -198,11 +132,9 @@ std::vector<train::Evaluation> cross_validate(train::Network& network,
 struct Standardizer {
   at::Tensor mean, scale;  // [D]; empty: the head trains on raw features
   bool active() const { return mean.defined(); }
-  FeatureSet apply(const FeatureSet& set) const {
-    if (!active()) return set;
-    FeatureSet out = set;
-    out.features = (set.features - mean) / scale;
-    return out;
+  // In place, so a large cache is not held twice: the caller's rows become standardised.
+  void apply_in_place(FeatureSet& set) const {
+    if (active() && set.features.defined()) set.features.sub_(mean).div_(scale);
   }
 };
 
@@ -245,43 +177,6 @@ void fold_standardizer(train::Network& network, const std::string& head, const S
   weight.copy_(folded);
 }
 
-// The exact fit of a head that is one fully connected layer: multinomial logistic regression,
-// mean cross-entropy + l2 * ||W||^2 (the bias is not penalised), by L-BFGS with a strong-Wolfe
-// line search, from zeros, to convergence. float64 unless the features are large.
-struct LogisticFit {
-  at::Tensor weight, bias;  // [C, D], [C], in the inputs' space
-};
-
-LogisticFit fit_logistic(const at::Tensor& x, const at::Tensor& y, std::int64_t num_classes,
-                         double l2) {
-  auto weight = at::zeros({num_classes, x.size(1)}, x.options()).requires_grad_();
-  auto bias = at::zeros({num_classes}, x.options()).requires_grad_();
-  torch::optim::LBFGS lbfgs(std::vector<at::Tensor>{weight, bias},
-                            torch::optim::LBFGSOptions(1)
-                                .max_iter(500)
-                                .tolerance_grad(1e-9)
-                                .tolerance_change(1e-12)
-                                .line_search_fn("strong_wolfe"));
-  lbfgs.step([&] {
-    lbfgs.zero_grad();
-    auto loss =
-        at::cross_entropy_loss(at::addmm(bias, x, weight.t()), y) + l2 * weight.pow(2).sum();
-    loss.backward();
-    return loss;
-  });
-  return {weight.detach(), bias.detach()};
-}
-
-// Loss and accuracy of (weight, bias) on (x, y), summed (not averaged) for pooling over folds.
-std::pair<double, double> logistic_sums(const LogisticFit& fit, const at::Tensor& x,
-                                        const at::Tensor& y) {
-  at::NoGradGuard no_grad;
-  const auto logits = at::addmm(fit.bias, x, fit.weight.t());
-  const auto loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-  const auto correct = logits.argmax(1).eq(y).sum().item<double>();
-  return {loss, correct};
-}
-
 struct ExactHead {
   LogisticFit fit;  // trained on every training image, in the standardised space
   double l2 = 0;
@@ -292,77 +187,107 @@ struct ExactHead {
 // The L2 strength when nothing can choose it (a single image in some class and no val split).
 constexpr double kDefaultL2 = 1e-3;
 
-// The scores of a fit on (x, y) as an evaluation.
-train::Evaluation logistic_evaluation(const LogisticFit& fit, const at::Tensor& x,
-                                      const at::Tensor& y) {
-  const auto [loss, correct] = logistic_sums(fit, x, y);
+// The strengths tried, 10 .. 1e-5 a decade apart, strongest first (the path's warm starts).
+std::vector<double> l2_grid() {
+  std::vector<double> grid;
+  for (int k = 1; k >= -5; --k) grid.push_back(std::pow(10.0, k));
+  return grid;
+}
+
+train::Evaluation as_evaluation(const std::vector<LogisticScore>& scores) {
   train::Evaluation e;
-  e.examples = y.size(0);
+  double loss = 0, correct = 0;
+  for (const auto& s : scores) {
+    loss += s.loss_sum;
+    correct += s.correct;
+    e.examples += s.examples;
+  }
   e.loss = loss / static_cast<double>(std::max<std::int64_t>(1, e.examples));
   e.accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, e.examples));
   return e;
 }
 
-// The L2 strength from 1e-5 .. 10 (a decade apart) with the best estimate by the run's monitor:
-// k-fold CV on the training features when `folds` >= 2, else the val split (when `val` has
-// features), else kDefaultL2; then the fit on every training image at that strength. Writes
-// metrics.csv (one row per strength) into `log_dir`.
+// The features as the exact head solves them: float64 as the reference probe, unless they would
+// not fit twice in 2 GiB.
+at::ScalarType exact_dtype(const FeatureSet& train, const FeatureSet& val) {
+  const auto val_values = val.features.defined() ? val.features.numel() : 0;
+  const bool wide = static_cast<double>(train.features.numel() + val_values) * 8 > 2e9;
+  return wide ? at::kFloat : at::kDouble;
+}
+
+// The exact fit of a head that is one fully connected layer (logistic.h: multinomial logistic
+// regression, L-BFGS, in the row space of the training features when there are fewer images than
+// features). The L2 strength from 1e-5 .. 10 (a decade apart) with the best estimate by the run's
+// monitor: k-fold CV on the training features when `folds` >= 2, else the val split (when `val`
+// has features), else kDefaultL2; the strengths are fitted as one path, strongest first, each
+// fold's fit starting from its fit at the previous strength; then the fit on every training image
+// at the chosen strength (from the mean of its folds' fits). Writes metrics.csv (one row per
+// strength) into `log_dir`.
 ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_t folds,
                      const RunConfig& config, std::int64_t num_classes, const fs::path& log_dir) {
-  // float64 as the reference probe, unless the features would not fit twice in 2 GiB.
+  const auto start_time = std::chrono::steady_clock::now();
   const bool has_val = val.features.defined() && val.features.size(0) > 0;
-  const auto val_rows = has_val ? val.features.numel() : 0;
-  const bool wide = static_cast<double>(train.features.numel() + val_rows) * 8 > 2e9;
-  const auto dtype = wide ? at::kFloat : at::kDouble;
+  const auto dtype = exact_dtype(train, val);
   const auto tx = train.features.to(dtype);
   const auto& ty = train.labels;
+  // Every fold's optimum lies in the row space of all the training rows: one basis for all.
+  const auto space = RowSpace::of(tx);
+  const auto zx = space.project(tx);
+  LogisticOptions options;
   ExactHead best;
   if (folds < 2 && !has_val) {
-    best.l2 = kDefaultL2;
-    best.fit = fit_logistic(tx, ty, num_classes, best.l2);
+    best.l2 = options.l2 = kDefaultL2;
+    best.fit = space.lift(fit_logistic(zx, ty, num_classes, options));
     logger()->info("stage 1: nothing to choose the L2 strength on; {:g} (the default)", best.l2);
     return best;
   }
-  at::Tensor fold_of;
-  if (folds >= 2) fold_of = fold_assignment(ty, folds, config.data.seed);
-  bool have_best = false;
+  at::Tensor fold_of, held_x, held_y;
+  if (folds >= 2) {
+    fold_of = fold_assignment(ty, folds, config.data.seed);
+  } else {
+    held_x = space.project(val.features.to(dtype));
+    held_y = val.labels;
+  }
+  const auto path =
+      logistic_path(zx, ty, num_classes, l2_grid(), fold_of, folds, held_x, held_y, options);
+  // Weakest first, as the table reads; a tie keeps the weaker strength.
+  const LogisticPathStep* chosen = nullptr;
+  std::int64_t iterations = 0, fits = 0;
   std::string csv = "l2,train_loss,estimate_loss,estimate_acc\n";
-  for (int k = -5; k <= 1; ++k) {
-    const double l2 = std::pow(10.0, k);
-    std::vector<train::Evaluation> by_fold;
-    train::Evaluation e;
-    LogisticFit fit;
-    if (folds >= 2) {
-      for (std::int64_t f = 0; f < folds; ++f) {
-        const auto held = fold_of.eq(f).nonzero().squeeze(1);
-        const auto kept = fold_of.ne(f).nonzero().squeeze(1);
-        const auto fold_fit = fit_logistic(tx.index_select(0, kept), ty.index_select(0, kept),
-                                           num_classes, l2);
-        by_fold.push_back(
-            logistic_evaluation(fold_fit, tx.index_select(0, held), ty.index_select(0, held)));
-      }
-      e = pooled_estimate(by_fold);
-    } else {
-      fit = fit_logistic(tx, ty, num_classes, l2);
-      e = logistic_evaluation(fit, val.features.to(dtype), val.labels);
-    }
-    const auto train_loss =
-        fit.weight.defined() ? logistic_evaluation(fit, tx, ty).loss : std::nan("");
-    char row[160];
-    std::snprintf(row, sizeof(row), "%g,%.9g,%.9g,%.9g\n", l2, train_loss, e.loss, e.accuracy);
-    csv += row;
-    logger()->debug("stage 1: logistic head, l2 {:g}: estimate loss {:.4f}, accuracy {:.2f}%", l2,
-                    e.loss, 100 * e.accuracy);
-    if (!have_best || train::better(e, best.estimate, config.fit.monitor)) {
-      best.fit = std::move(fit);
-      best.l2 = l2;
+  for (auto step = path.rbegin(); step != path.rend(); ++step) {
+    iterations += step->iterations;
+    fits += static_cast<std::int64_t>(step->fits.size());
+    const auto e = as_evaluation(step->scores);
+    const auto train_loss = folds >= 2 ? std::nan("")
+                                       : logistic_score(step->fits.front(), zx, ty).loss_sum /
+                                             static_cast<double>(ty.size(0));
+    csv += fmt::format("{:g},{:.9g},{:.9g},{:.9g}\n", step->l2, train_loss, e.loss, e.accuracy);
+    logger()->debug("stage 1: logistic head, l2 {:g}: estimate loss {:.4f}, accuracy {:.2f}%",
+                    step->l2, e.loss, 100 * e.accuracy);
+    if (!chosen || train::better(e, best.estimate, config.fit.monitor)) {
+      chosen = &*step;
+      best.l2 = step->l2;
       best.estimate = e;
-      best.by_fold = std::move(by_fold);
-      have_best = true;
     }
   }
-  // Cross-validated: the chosen strength fitted once more on every image.
-  if (!best.fit.weight.defined()) best.fit = fit_logistic(tx, ty, num_classes, best.l2);
+  if (folds >= 2) {
+    for (const auto& score : chosen->scores) best.by_fold.push_back(as_evaluation({score}));
+    // Cross-validated: the chosen strength fitted once more on every image.
+    options.l2 = best.l2;
+    const auto start = average_fit(chosen->fits);
+    auto fit = fit_logistic(zx, ty, num_classes, options, &start);
+    iterations += fit.iterations;
+    ++fits;
+    best.fit = space.lift(fit);
+  } else {
+    best.fit = space.lift(chosen->fits.front());
+  }
+  logger()->info(
+      "stage 1: logistic head: {} L2 strengths, {} fits, {} L-BFGS iterations in {:.2f}s ({} of "
+      "{} features{})",
+      path.size(), fits, iterations,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count(),
+      space.dim(), tx.size(1), space.reduces() ? ": solved in the images' row space" : "");
   if (train::is_main_process()) {
     fs::create_directories(log_dir);
     write_file_atomic(log_dir / "metrics.csv", csv);
@@ -425,7 +350,7 @@ namespace {
 HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
                            const PreparedData& data, const RunConfig& config, bool estimate,
                            const fs::path& log_dir, const std::vector<std::int64_t>* rows,
-                           double fixed_l2) {
+                           double fixed_l2, const ExtractedHere& extracted) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
   reinitialize_head(model, head, config);
@@ -434,7 +359,7 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
   const auto sha = model_hash(model, config);
   const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset,
                             const std::string& split) {
-    return cached_features(model, {dataset, split, feature_layer, sha}, config);
+    return cached_features(model, {dataset, split, feature_layer, sha}, config, extracted);
   };
   auto train_features = features(data.train, "train");
   if (rows) train_features = rows_of(train_features, *rows);  // a cross-validation fold
@@ -451,13 +376,16 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
     return model.forward_from(x, head);
   });
   // Trained on standardised features when the head starts with a fully connected layer; the
-  // statistics are folded into it afterwards and every score below is on the raw features.
-  // Folding the mean needs the layer's bias: a head without one trains on the raw features (and
-  // by gradient, as the exact fit has a bias too).
+  // statistics are folded into it afterwards (the val score is taken just before, on the same
+  // standardised rows: the same numbers as the folded layer on the raw ones). Folding the mean
+  // needs the layer's bias: a head without one trains on the raw features (and by gradient, as
+  // the exact fit has a bias too).
   const auto z = has_bias(network, head) ? standardizer_for(model, head, train_features.features)
                                          : Standardizer{};
-  const auto train_z = z.apply(train_features);
-  const auto val_z = has_val ? z.apply(val_features) : FeatureSet{};
+  z.apply_in_place(train_features);
+  z.apply_in_place(val_features);
+  const auto& train_z = train_features;
+  const auto& val_z = val_features;
   if (z.active() && !quiet)
     logger()->info("stage 1: the head trains on standardised features (folded into {})", head);
 
@@ -471,12 +399,15 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
   const bool exact = config.head.solver == "auto" && z.active() && head == model.find_head();
   if (exact) {
     // One fully connected layer: a convex problem, solved exactly (see HeadOptions::solver).
-    const auto l2_folds = rows ? 0 : data.cv_folds;  // the L2 strength is chosen without --head-from auto too
+    const auto l2_folds =
+        rows ? 0 : data.cv_folds;  // the L2 strength is chosen without --head-from auto too
     ExactHead solved;
     if (rows && fixed_l2 > 0) {
       solved.l2 = fixed_l2;
-      solved.fit = fit_logistic(train_z.features.to(at::kDouble), train_z.labels, num_classes,
-                                solved.l2);
+      LogisticOptions options;
+      options.l2 = fixed_l2;
+      solved.fit = fit_logistic_reduced(train_z.features.to(exact_dtype(train_z, val_z)),
+                                        train_z.labels, num_classes, options);
     } else {
       solved = exact_head(train_z, val_z, l2_folds, config, num_classes, log_dir);
     }
@@ -499,8 +430,8 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
     }
   } else {
     if (folds >= 2) {
-      result.by_fold = cross_validate(network, train::clone_state(network), train_z, folds, config,
-                                      num_classes);
+      result.by_fold =
+          cross_validate(network, train::clone_state(network), train_z, folds, config, num_classes);
       result.estimate = pooled_estimate(result.by_fold);
       result.estimate_name = cv_name;
     }
@@ -508,21 +439,20 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
     if (has_val) val_z_source.emplace(val_z.features, val_z.labels, 1024, false);
     auto fit = head_fit_options(config);
     if (!has_val) fit.patience = 0;  // the budget runs to the end
-    const auto best = fit_head(network, train_z.features, train_z.labels,
-                               val_z_source ? &*val_z_source : nullptr, fit, config, num_classes,
-                               quiet ? fs::path() : log_dir);
+    const auto best =
+        fit_head(network, train_z.features, train_z.labels, val_z_source ? &*val_z_source : nullptr,
+                 fit, config, num_classes, quiet ? fs::path() : log_dir);
     train::copy_state(network, best);
   }
-  fold_standardizer(network, head, z);
   if (has_val) {
-    train::TensorBatchSource val_source(val_features.features, val_features.labels, 1024, false);
+    train::TensorBatchSource val_source(val_z.features, val_z.labels, 1024, false);
     result.validation = train::evaluate(network, val_source, num_classes, config.fit.device);
     if (result.estimate_name.empty()) {
       result.estimate = result.validation;
-      result.estimate_name =
-          "the val split (" + std::to_string(val_features.labels.size(0)) + " images)";
+      result.estimate_name = "the val split (" + std::to_string(val_z.labels.size(0)) + " images)";
     }
   }
+  fold_standardizer(network, head, z);
   if (!estimate && !rows) result.row = head_row(model, head, data, config);
   return result;
 }
@@ -531,15 +461,15 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
 
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
                       const RunConfig& config, bool estimate, const fs::path& log_dir) {
-  return fit_head_layers(model, head, data, config, estimate, log_dir, nullptr, 0);
+  return fit_head_layers(model, head, data, config, estimate, log_dir, nullptr, 0, {});
 }
 
 void refit_head(model::Classifier& model, const HeadResult& chosen, const PreparedData& data,
                 const RunConfig& config, const std::vector<std::int64_t>& rows) {
-  fit_head_layers(model, chosen.head, data, config, false, {}, &rows, chosen.l2);
+  fit_head_layers(model, chosen.head, data, config, false, {}, &rows, chosen.l2, {});
 }
 
-std::vector<std::string> head_candidates(const model::Classifier& model, size_t images) {
+std::vector<std::string> head_candidates(const model::Classifier& model) {
   const auto layers = model.layers();
   const auto head = model.find_head();
   std::vector<std::string> candidates{head};
@@ -553,20 +483,63 @@ std::vector<std::string> head_candidates(const model::Classifier& model, size_t 
   if (pools.size() < 2) return candidates;
   for (size_t i = pools[pools.size() - 2] + 1; i < first_linear->index; ++i) {
     if (!layers[i].has_params()) continue;
-    // The block's input features must fit in memory for every image (1 GiB of float32).
-    const auto shape = model.input_shape(layers[i].name);
-    const double bytes = 4.0 * static_cast<double>(images) *
-                         std::accumulate(shape.begin(), shape.end(), 1.0, std::multiplies<>());
-    if (bytes <= 1024.0 * 1024 * 1024) {
-      candidates.push_back(layers[i].name);
-    } else {
-      logger()->info("head-from auto: skipping {} ({:.1f} GiB of features)", layers[i].name,
-                     bytes / (1024.0 * 1024 * 1024));
-    }
+    candidates.push_back(layers[i].name);
     break;
   }
   return candidates;
 }
+
+namespace {
+
+std::string about_seconds(double s) {
+  return s < 10 ? fmt::format("{:.1f} s", s) : fmt::format("{:.0f} s", s);
+}
+
+// The candidates this run can afford (head_plan.h), logged with the expected time before any work,
+// and their features of every split cached by one backbone pass per split.
+HeadPlan plan_stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config,
+                     const std::vector<std::string>& candidates, ExtractedHere& extracted) {
+  const auto train_images = static_cast<std::int64_t>(data.train->size());
+  const auto val_images = static_cast<std::int64_t>(data.val ? data.val->size() : 0);
+  HeadWork work;
+  work.images = train_images + val_images;
+  work.train_images = train_images;
+  work.folds = data.cv_folds >= 2 ? data.cv_folds : 0;
+  work.classes = static_cast<std::int64_t>(data.classes.size());
+  work.steps = config.head.steps;
+  work.batch_size = config.head.batch_size;
+  work.exact_solver = config.head.solver == "auto";
+  work.l2_strengths = static_cast<std::int64_t>(l2_grid().size());
+  std::vector<std::string> layers;
+  for (const auto& head : candidates) layers.push_back(model.feature_layer_for(head));
+  const auto pass = estimate_backbone_pass(model, layers, work.images);
+  const auto budget = head_budget(pass, work.images);
+  std::vector<HeadCost> costs;
+  for (const auto& head : candidates)
+    costs.push_back(measure_head(model, head, work, budget.train_seconds));
+  const auto plan = plan_heads(costs, budget);
+
+  const auto wanted = plan.feature_layers();
+  const auto train_layers = layers_to_extract(model, data.train, "train", wanted, config);
+  const auto val_layers = data.val ? layers_to_extract(model, data.val, "val", wanted, config)
+                                   : std::vector<std::string>{};
+  const auto to_pass =
+      (train_layers.empty() ? 0 : train_images) + (val_layers.empty() ? 0 : val_images);
+  const auto pass_seconds = pass * static_cast<double>(to_pass) /
+                            static_cast<double>(std::max<std::int64_t>(1, work.images));
+  const auto caching = to_pass == 0
+                           ? std::string("every feature cached already")
+                           : fmt::format("one backbone pass over {} images (~{}) caching {}",
+                                         to_pass, about_seconds(pass_seconds), join(wanted));
+  logger()->info("stage 1 plan: {}; head training budget {} ({}); expected ~{} ({})",
+                 plan.describe(), about_seconds(budget.train_seconds), budget.why,
+                 about_seconds(pass_seconds + plan.train_seconds()), caching);
+  extract_layers(model, data.train, "train", train_layers, config, extracted);
+  if (data.val) extract_layers(model, data.val, "val", val_layers, config, extracted);
+  return plan;
+}
+
+}  // namespace
 
 HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config) {
   const auto dir = config.out / "stage1";
@@ -575,16 +548,23 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
     return train_head(model, head, data, config, false, dir);
   }
   const bool can_compare = data.cv_folds >= 2 || data.val;
-  auto candidates =
-      head_candidates(model, data.train->size() + (data.val ? data.val->size() : 0));
+  auto candidates = head_candidates(model);
   if (!can_compare && candidates.size() > 1) {
     logger()->info(
         "head-from auto: nothing to compare head depths on (no val split, no cross-validation); "
         "the head is the classification layer");
     candidates.resize(1);
   }
+  ExtractedHere extracted;
+  if (candidates.size() > 1) {
+    candidates = plan_stage1(model, data, config, candidates, extracted).heads();
+    if (candidates.size() == 1)
+      logger()->info("head-from auto: the head starts at {} (the only candidate within the budget)",
+                     candidates.front());
+  }
   if (candidates.size() == 1) {
-    auto result = train_head(model, candidates.front(), data, config, true, dir);
+    auto result =
+        fit_head_layers(model, candidates.front(), data, config, true, dir, nullptr, 0, extracted);
     result.row = head_row(model, result.head, data, config);
     return result;
   }
@@ -594,7 +574,8 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
   train::NamedTensors best_state;
   for (const auto& head : candidates) {
     train::copy_state(whole, pretrained);
-    auto result = train_head(model, head, data, config, true, dir / "candidates" / head);
+    auto result = fit_head_layers(model, head, data, config, true, dir / "candidates" / head,
+                                  nullptr, 0, extracted);
     logger()->info("head-from auto: {:<14} estimate loss {:.4f}, accuracy {:.2f}% ({})", head,
                    result.estimate.loss, 100 * result.estimate.accuracy, result.estimate_name);
     if (best.head.empty() || train::better(result.estimate, best.estimate, config.fit.monitor)) {

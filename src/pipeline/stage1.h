@@ -21,7 +21,8 @@ struct HeadResult {
   train::Evaluation validation;  // on the val split (none when there is none)
   train::Evaluation estimate;    // what choices use: k-fold CV pooled over the folds, or val
   std::vector<train::Evaluation> by_fold;  // cross-validation: one per fold
-  std::string estimate_name;  // "the val split (12 images)" or "5-fold cross-validation on 50 images"
+  std::string
+      estimate_name;  // "the val split (12 images)" or "5-fold cross-validation on 50 images"
 };
 
 // Trains the head that starts at `head` (re-initialised unless it is the classification layer,
@@ -41,13 +42,15 @@ void refit_head(model::Classifier& model, const HeadResult& chosen, const Prepar
 
 // The depths `--head-from auto` tries, in order: the classification layer, the whole classifier
 // (from its first fully connected layer) and the last convolution block with the classifier
-// (from the convolution after the second-to-last pooling layer), where the model has them and
-// their cached features fit in memory.
-std::vector<std::string> head_candidates(const model::Classifier& model, size_t images);
+// (from the convolution after the second-to-last pooling layer), where the model has them.
+std::vector<std::string> head_candidates(const model::Classifier& model);
 
-// Stage 1 with `config.head.from` ("auto": every candidate is trained from the same pretrained
-// weights and the one with the best estimate is kept as trained; each candidate's score is
-// logged, its metrics in stage1/candidates/<head>/, the winner's also in stage1/).
+// Stage 1 with `config.head.from` ("auto": the candidates are costed on this model and folder
+// and those within the budget kept (head_plan.h; the plan and its expected time are logged
+// first), their features of each split cached by one backbone pass, every kept candidate trained
+// from the same pretrained weights and the one with the best estimate kept as trained; each
+// candidate's score is logged, its metrics in stage1/candidates/<head>/, the winner's also in
+// stage1/).
 HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config);
 
 }  // namespace tlkit::pipeline::detail

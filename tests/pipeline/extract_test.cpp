@@ -171,3 +171,38 @@ TEST(Extract, SelectSplitNamesWhatIsMissing) {
   EXPECT_THROW(tlkit::pipeline::select_split(splits, "val"), tlkit::Error);
   EXPECT_THROW(tlkit::pipeline::select_split(splits, "everything"), tlkit::Error);
 }
+
+// Several layers from one pass: each folder holds what a single-layer extraction of that layer
+// writes (the same rows, labels, sources and cache key).
+TEST(Extract, SeveralLayersInOnePassEqualOneLayerAtATime) {
+  TempDir dir;
+  auto model = Classifier::load(tlkit::test::tiny_model());
+  auto dataset = std::make_shared<SyntheticDataset>(7);
+  tlkit::pipeline::ExtractOptions options;
+  options.batch_size = 3;
+  options.source = "synthetic";
+  options.split = "train";
+  // Out of forward order on purpose; features.3 (a convolution) is followed by an in-place ReLU.
+  const std::vector<std::string> layers{"classifier.4", "features.3", "avgpool"};
+  std::vector<tlkit::pipeline::LayerFolder> folders;
+  for (const auto& layer : layers) folders.push_back({layer, dir / ("multi_" + layer)});
+  const auto results = tlkit::pipeline::extract_features(model, dataset, folders, options);
+  ASSERT_EQ(results.size(), layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    SCOPED_TRACE(layers[i]);
+    auto single = options;
+    single.layer = layers[i];
+    const auto one =
+        tlkit::pipeline::extract_features(model, dataset, dir / ("single_" + layers[i]), single);
+    EXPECT_EQ(results[i].layer, layers[i]);
+    EXPECT_EQ(results[i].rows, 7);
+    EXPECT_EQ(results[i].dim, one.dim);
+    const auto a = tlkit::pipeline::load_features(folders[i].dir);
+    const auto b = tlkit::pipeline::load_features(dir / ("single_" + layers[i]));
+    EXPECT_TRUE(torch::equal(a.features, b.features));
+    EXPECT_TRUE(torch::equal(a.labels, b.labels));
+    EXPECT_EQ(a.sources, b.sources);
+    EXPECT_EQ(a.layer, layers[i]);
+    EXPECT_EQ(tlkit::pipeline::stale_reason(a, b.manifest.at("key")), "");
+  }
+}

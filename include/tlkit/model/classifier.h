@@ -98,6 +98,10 @@ class Classifier {
   // The output of layer `name` (flattened to [N, D] when flatten is true), running only the layers
   // up to it; the model's current train/eval mode applies.
   at::Tensor forward_until(const at::Tensor& images, const std::string& name, bool flatten = true);
+  // The outputs of several layers (in the order of `names`) from one pass: the layers run once,
+  // up to the deepest of them.
+  std::vector<at::Tensor> forward_until(const at::Tensor& images,
+                                        const std::vector<std::string>& names, bool flatten = true);
   // The layer whose output feeds the head, skipping Dropout (identity in eval), e.g.
   // "classifier.4".
   std::string penultimate_layer() const;

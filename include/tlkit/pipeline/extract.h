@@ -58,6 +58,19 @@ ExtractResult extract_features(model::Classifier& model,
                                const std::filesystem::path& out_dir,
                                const ExtractOptions& options = {});
 
+// Several layers' features from one pass over the images: the backbone runs once per batch, up
+// to the deepest of the layers, and each layer's rows go into its own folder with the files and
+// manifest extract_features writes for that layer alone (options.layer is not used). One result
+// per folder, in order; `seconds` is the shared pass's.
+struct LayerFolder {
+  std::string layer;
+  std::filesystem::path dir;
+};
+std::vector<ExtractResult> extract_features(model::Classifier& model,
+                                            std::shared_ptr<const data::Dataset> dataset,
+                                            const std::vector<LayerFolder>& folders,
+                                            const ExtractOptions& options = {});
+
 struct FeatureSet {
   at::Tensor features;  // float32 [N, D]
   at::Tensor labels;    // int64 [N]
