@@ -494,7 +494,8 @@ def report(args, wall=None, loadavg=None):
     pools = {t["name"]: read_json(os.path.join(args.work, t["name"], "pool.json")) or {} for t in tasks}
     cores = os.cpu_count()
     L = ["# Transfer suite: tlkit finetune's defaults on six source -> target tasks", ""]
-    given = "".join(" --%s %s" % (k, v) for k, v in args.given.items())
+    given = "".join(" --%s %s" % (k, shown(v) if k in ("work", "tlkit", "report") else v)
+                    for k, v in args.given.items())
     if args.note:
         L += ["> " + args.note, ""]
     if wall is not None:
@@ -706,8 +707,10 @@ def print_summary(text):
 
 
 def shown(path):
+    """A path as the report names it: relative to the repo, or only its last part when outside it
+    (a report never records this machine's folders)."""
     rel = os.path.relpath(path, os.getcwd())
-    return path if rel.startswith("..") else rel
+    return os.path.join("...", os.path.basename(os.path.normpath(path))) if rel.startswith("..") else rel
 
 
 def int_list(text):
