@@ -5,12 +5,17 @@
 //
 // Training cost. A head trained by gradient: one forward+backward of its layers on a batch of its
 // input shape, measured on the model (the optimizer's update is not counted), times its optimizer
-// steps per fit, times its fits (folds + 1 under cross-validation, else 1). The batch is first
-// timed at one image: when that alone puts the head over the budget it is dropped without timing
-// the full batch (a step on more images costs no less). The exact head (logistic regression, see
-// logistic.h): one L-BFGS iteration on its problem's size, measured, times 100 iterations a fit
-// (the warm-started L2 path takes 80 a fit on VGG16's features of 160 images, 125 on vgg_tiny's;
-// at most LogisticOptions::max_iter), times its fits (L2 strengths x folds + 1).
+// steps per fit, times its fits (folds + 1 under cross-validation, else 1). The step is first
+// timed on one image and one thread: when that divided by the run's thread count (N threads are
+// at most N times faster) already puts the head over the budget, it is dropped without more
+// timing (a step on more images costs no less). Else the batch is timed on the run's threads and
+// on one, and the head trains on the faster (threads that wait for each other on every short
+// operation cost more than they save, many times more on a busy machine). The exact head (logistic
+// regression, see logistic.h): one L-BFGS iteration on its problem's size, measured, times 100
+// iterations a fit (the warm-started L2 path takes 80 a fit on VGG16's features of 160 images, 125
+// on vgg_tiny's; at most LogisticOptions::max_iter), times its fits (L2 strengths x folds + 1).
+// Every timing is the median of a few runs (at least 2, up to 5 while under a second in all): on
+// a busy machine one run of a short step can take many times its cost.
 // Cache: images x values per image x 4 bytes (float32), held in memory while the head trains.
 //
 // The rule: the classification layer is always kept (every plan falls back to it, and its exact
@@ -41,6 +46,7 @@ struct HeadCost {
   std::int64_t steps = 0;    // per fit: optimizer steps, or L-BFGS iterations (exact, typical)
   double step_seconds = 0;   // measured: one step (one L-BFGS iteration)
   bool lower_bound = false;  // step_seconds timed on one image only (already over the budget)
+  int threads = 0;           // 1: its steps were faster on one thread (it trains so); 0: the run's
   double cache_bytes = 0;
 
   double train_seconds() const {
