@@ -101,6 +101,33 @@ class TrainableWhileTimed {
   std::vector<bool> flags_;
 };
 
+// Returns when the device has computed `outputs` (an accelerator runs asynchronously).
+void wait_for(const std::vector<at::Tensor>& outputs) {
+  for (const auto& t : outputs)
+    if (t.defined() && t.numel() > 0 && !t.is_cpu()) {
+      t.reshape(-1)[0].item<float>();
+      return;
+    }
+}
+
+// The model on `device` while it is timed, back where it was afterwards.
+class DeviceWhileTimed {
+ public:
+  DeviceWhileTimed(model::Classifier& model, c10::Device device)
+      : model_(model), before_(model.device()) {
+    if (device != before_) model_.to(device);
+  }
+  ~DeviceWhileTimed() {
+    if (model_.device() != before_) model_.to(before_);
+  }
+  DeviceWhileTimed(const DeviceWhileTimed&) = delete;
+  DeviceWhileTimed& operator=(const DeviceWhileTimed&) = delete;
+
+ private:
+  model::Classifier& model_;
+  c10::Device before_;
+};
+
 // One forward and backward of the layers from `head` on a batch of `batch` inputs.
 double time_step(model::Classifier& model, const std::string& head,
                  const std::vector<at::Tensor>& params, std::int64_t batch) {
@@ -111,7 +138,7 @@ double time_step(model::Classifier& model, const std::string& head,
   const auto start = Clock::now();
   const auto out = model.forward_from(input, head);
   const auto grads = torch::autograd::grad({out.sum()}, params, {}, false, false, true);
-  (void)grads;
+  wait_for(grads);
   return seconds_since(start);
 }
 
@@ -236,6 +263,7 @@ HeadCost measure_head(model::Classifier& model, const std::string& head, const H
   cost.fits = cost.folds + 1;
   cost.steps = work.steps;
   // Eval mode: dropout draws no random numbers, batch norm's running statistics stay as they are.
+  const DeviceWhileTimed on_device(model, work.device);
   ModeWhileTimed mode(model, false);
   TrainableWhileTimed trainable(model, head);
   const auto step = [&](std::int64_t batch) {
@@ -277,8 +305,9 @@ HeadCost measure_head(model::Classifier& model, const std::string& head, const H
 }
 
 double estimate_backbone_pass(model::Classifier& model, const std::vector<std::string>& layers,
-                              std::int64_t images) {
+                              std::int64_t images, c10::Device device) {
   TLKIT_CHECK(!layers.empty(), "no layer to time the backbone up to");
+  const DeviceWhileTimed on_device(model, device);
   auto shape = model.input_shape(model.layers().front().name);
   shape[0] = std::clamp<std::int64_t>(images, 1, 4);
   const auto input = probe(shape, at::kFloat, model.device());
@@ -287,7 +316,7 @@ double estimate_backbone_pass(model::Classifier& model, const std::vector<std::s
   const auto seconds = typical(
       [&] {
         const auto start = Clock::now();
-        model.forward_until(input, layers);
+        wait_for(model.forward_until(input, layers));
         return seconds_since(start);
       },
       1);

@@ -520,9 +520,10 @@ HeadPlan plan_stage1(model::Classifier& model, const PreparedData& data, const R
   work.batch_size = config.head.batch_size;
   work.exact_solver = config.head.solver == "auto";
   work.l2_strengths = static_cast<std::int64_t>(l2_grid().size());
+  work.device = config.fit.device;
   std::vector<std::string> layers;
   for (const auto& head : candidates) layers.push_back(model.feature_layer_for(head));
-  const auto pass = estimate_backbone_pass(model, layers, work.images);
+  const auto pass = estimate_backbone_pass(model, layers, work.images, config.fit.device);
   const auto budget = head_budget(pass, work.images);
   std::vector<HeadCost> costs;
   for (const auto& head : candidates)

@@ -29,6 +29,8 @@
 #include <utility>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include <tlkit/model/classifier.h>
 
 namespace tlkit::pipeline {
@@ -94,18 +96,20 @@ struct HeadWork {
   std::int64_t l2_strengths = 7;        // the exact head's grid
   std::int64_t exact_iterations = 100;  // its typical L-BFGS iterations per fit
   bool choose_l2 = true;                // false: one fit (nothing to choose the strength on)
+  c10::Device device = c10::kCPU;       // where heads train (the exact head: on the CPU)
 };
 
-// The cost of the head that starts at `head` on `model`, measured as above; `budget_seconds` lets
-// an obviously unaffordable head stop at the one-image timing. The model's weights, modes and
-// trainable flags are left as they were.
+// The cost of the head that starts at `head` on `model`, measured as above on work.device;
+// `budget_seconds` lets an obviously unaffordable head stop at the one-image timing. The model's
+// weights, device, modes and trainable flags are left as they were.
 HeadCost measure_head(model::Classifier& model, const std::string& head, const HeadWork& work,
                       double budget_seconds);
 
 // Seconds of one pass of the backbone over `images` images up to the deepest of `layers`, from
-// one timed batch of up to 4 images (per image, a batch of 1 takes twice as long as the batches
-// extraction runs, a batch of 4 a quarter longer, on VGG16 on 2 cores; decoding not counted).
+// one timed batch of up to 4 images on `device` (per image, a batch of 1 takes twice as long as
+// the batches extraction runs, a batch of 4 a quarter longer, on VGG16 on 2 cores; decoding not
+// counted).
 double estimate_backbone_pass(model::Classifier& model, const std::vector<std::string>& layers,
-                              std::int64_t images);
+                              std::int64_t images, c10::Device device = c10::kCPU);
 
 }  // namespace tlkit::pipeline
