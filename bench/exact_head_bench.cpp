@@ -5,6 +5,7 @@
 //
 //   build/bench/exact_head_bench --features RUN/features/train [--folds 5] [--seed 42]
 //       [--threads 2] [--protocol path|cold] [--folds-out F.npy] [--weight-out W.npy]
+//   build/bench/exact_head_bench --features DIR --time-iteration ROWS [--threads 2]
 //
 // The features are standardised as stage 1 does (mean, unbiased std, scale 1 where the std is
 // under 1e-6), in float32, then solved in float64. Protocols:
@@ -15,8 +16,11 @@
 //         tolerance_change 1e-12, history 100.
 // Prints one JSON line: seconds, fits, iterations, the chosen strength, the CV loss per strength.
 // --folds-out writes the fold of each row (int64), --weight-out the final weight [C, D] (float64,
-// in the standardised space) for the comparison with Python.
+// in the standardised space) for the comparison with Python. --time-iteration: the seconds of one
+// L-BFGS iteration on ROWS random rows of the folder's width (float64, in the row space when ROWS
+// is under the width), for extrapolating to more images.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -45,6 +49,7 @@ struct Args {
   int threads = 2;
   std::string protocol = "path";
   std::string folds_out, weight_out;
+  std::int64_t time_rows = 0;
 };
 
 Args parse(int argc, char** argv) {
@@ -69,6 +74,8 @@ Args parse(int argc, char** argv) {
       a.folds_out = value();
     else if (arg == "--weight-out")
       a.weight_out = value();
+    else if (arg == "--time-iteration")
+      a.time_rows = std::atoll(value().c_str());
     else
       tlkit::fail("unknown option ", arg, "; see the top of bench/exact_head_bench.cpp");
   }
@@ -92,6 +99,28 @@ int main(int argc, char** argv) {
     auto x = tlkit::read_npy(args.features + "/features.npy");
     const auto y = tlkit::read_npy(args.features + "/labels.npy");
     const auto classes = y.max().item<std::int64_t>() + 1;
+    if (args.time_rows > 0) {
+      at::manual_seed(0);
+      const auto rows = at::randn({args.time_rows, x.size(1)}, at::kDouble);
+      const auto labels = at::arange(args.time_rows, at::kLong).remainder(classes);
+      const auto space = tlkit::pipeline::RowSpace::of(rows);
+      const auto projected = space.project(rows);
+      LogisticOptions options;
+      options.max_iter = 10;
+      options.tolerance_grad = 0;
+      options.tolerance_change = 0;
+      const auto start = std::chrono::steady_clock::now();
+      const auto fit = tlkit::pipeline::fit_logistic(projected, labels, classes, options);
+      const auto seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf(
+          "{\"rows\": %lld, \"dim\": %lld, \"solved_dim\": %lld, "
+          "\"seconds_per_iteration\": %.5f}\n",
+          static_cast<long long>(args.time_rows), static_cast<long long>(x.size(1)),
+          static_cast<long long>(projected.size(1)),
+          seconds / static_cast<double>(std::max<std::int64_t>(1, fit.iterations)));
+      return 0;
+    }
     const std::vector<std::int64_t> labels(y.data_ptr<std::int64_t>(),
                                            y.data_ptr<std::int64_t>() + y.numel());
     const auto fold_of = at::tensor(tlkit::data::stratified_folds(labels, args.folds, args.seed));

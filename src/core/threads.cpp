@@ -29,6 +29,15 @@ int set_threads(int n) {
   return at::get_num_threads();
 }
 
+ScopedThreads::ScopedThreads(int n)
+    : before_(at::get_num_threads()), changed_(n > 0 && n != before_) {
+  if (changed_) set_threads(n);
+}
+
+ScopedThreads::~ScopedThreads() {
+  if (changed_) set_threads(before_);
+}
+
 std::string blas_library() {
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {

@@ -5,12 +5,14 @@
 #include <numeric>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <spdlog/fmt/fmt.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/script.h>
 
 #include <tlkit/core/error.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/core/threads.h>
 #include <tlkit/pipeline/logistic.h>
 
 namespace tlkit::pipeline {
@@ -20,6 +22,23 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The typical time of a few runs of `run` (returning its seconds): at least `min_runs`, then more
+// while under a second in all, at most 5; the median (of an even count the lower middle one, so
+// of two the second run unless the first was faster). On a busy machine one run of a short step
+// can take many times its cost, and threads that wait for each other lose time on every run:
+// the median keeps the second and drops the first.
+template <class Run>
+double typical(Run run, int min_runs) {
+  std::vector<double> runs{run()};
+  double total = runs.front();
+  while (runs.size() < 5 && (static_cast<int>(runs.size()) < min_runs || total < 1.0)) {
+    runs.push_back(run());
+    total += runs.back();
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[(runs.size() - 1) / 2];
 }
 
 std::string format_seconds(double s) {
@@ -82,6 +101,33 @@ class TrainableWhileTimed {
   std::vector<bool> flags_;
 };
 
+// Returns when the device has computed `outputs` (an accelerator runs asynchronously).
+void wait_for(const std::vector<at::Tensor>& outputs) {
+  for (const auto& t : outputs)
+    if (t.defined() && t.numel() > 0 && !t.is_cpu()) {
+      t.reshape(-1)[0].item<float>();
+      return;
+    }
+}
+
+// The model on `device` while it is timed, back where it was afterwards.
+class DeviceWhileTimed {
+ public:
+  DeviceWhileTimed(model::Classifier& model, c10::Device device)
+      : model_(model), before_(model.device()) {
+    if (device != before_) model_.to(device);
+  }
+  ~DeviceWhileTimed() {
+    if (model_.device() != before_) model_.to(before_);
+  }
+  DeviceWhileTimed(const DeviceWhileTimed&) = delete;
+  DeviceWhileTimed& operator=(const DeviceWhileTimed&) = delete;
+
+ private:
+  model::Classifier& model_;
+  c10::Device before_;
+};
+
 // One forward and backward of the layers from `head` on a batch of `batch` inputs.
 double time_step(model::Classifier& model, const std::string& head,
                  const std::vector<at::Tensor>& params, std::int64_t batch) {
@@ -92,7 +138,7 @@ double time_step(model::Classifier& model, const std::string& head,
   const auto start = Clock::now();
   const auto out = model.forward_from(input, head);
   const auto grads = torch::autograd::grad({out.sum()}, params, {}, false, false, true);
-  (void)grads;
+  wait_for(grads);
   return seconds_since(start);
 }
 
@@ -104,9 +150,14 @@ double time_logistic_iteration(std::int64_t rows, std::int64_t dim, std::int64_t
   options.max_iter = 10;
   options.tolerance_grad = 0;
   options.tolerance_change = 0;
-  const auto start = Clock::now();
-  const auto fit = fit_logistic(x, y, classes, options);
-  return seconds_since(start) / static_cast<double>(std::max<std::int64_t>(1, fit.iterations));
+  return typical(
+      [&] {
+        const auto start = Clock::now();
+        const auto fit = fit_logistic(x, y, classes, options);
+        return seconds_since(start) /
+               static_cast<double>(std::max<std::int64_t>(1, fit.iterations));
+      },
+      1);
 }
 
 }  // namespace
@@ -212,30 +263,64 @@ HeadCost measure_head(model::Classifier& model, const std::string& head, const H
   cost.fits = cost.folds + 1;
   cost.steps = work.steps;
   // Eval mode: dropout draws no random numbers, batch norm's running statistics stay as they are.
+  const DeviceWhileTimed on_device(model, work.device);
   ModeWhileTimed mode(model, false);
   TrainableWhileTimed trainable(model, head);
-  // One image, twice (the first run allocates): already over the budget, the head is dropped.
-  time_step(model, head, trainable.params(), 1);
-  cost.step_seconds = time_step(model, head, trainable.params(), 1);
-  if (cost.train_seconds() > budget_seconds || work.batch_size <= 1) {
-    cost.lower_bound = work.batch_size > 1;
-  } else {
-    cost.step_seconds = time_step(model, head, trainable.params(), work.batch_size);
+  const auto step = [&](std::int64_t batch) {
+    return [&model, &head, &trainable, batch] {
+      return time_step(model, head, trainable.params(), batch);
+    };
+  };
+  const int threads = at::get_num_threads();
+  // One image on one thread first: N threads are at most N times faster, so when that alone puts
+  // the head over the budget it is dropped.
+  double single = 0;
+  {
+    const ScopedThreads one(1);
+    single = typical(step(1), 2);
   }
+  cost.step_seconds = single / threads;
+  if (work.batch_size > 1 && cost.train_seconds() > budget_seconds) {
+    cost.lower_bound = true;
+    return cost;
+  }
+  // Then on the run's threads; at a batch, the faster of the two trains the head.
+  const auto on_both = [&](std::int64_t batch) {
+    const auto many = threads > 1 ? typical(step(batch), 2) : single;
+    if (batch > 1) {
+      const ScopedThreads one(1);
+      single = typical(step(batch), 2);
+    }
+    cost.threads = single < many ? 1 : 0;
+    return std::min(single, many);
+  };
+  cost.step_seconds = on_both(1);
+  if (work.batch_size <= 1) return cost;
+  if (cost.train_seconds() > budget_seconds) {
+    cost.lower_bound = true;
+    return cost;
+  }
+  cost.step_seconds = on_both(work.batch_size);
   return cost;
 }
 
 double estimate_backbone_pass(model::Classifier& model, const std::vector<std::string>& layers,
-                              std::int64_t images) {
+                              std::int64_t images, c10::Device device) {
   TLKIT_CHECK(!layers.empty(), "no layer to time the backbone up to");
+  const DeviceWhileTimed on_device(model, device);
   auto shape = model.input_shape(model.layers().front().name);
   shape[0] = std::clamp<std::int64_t>(images, 1, 4);
   const auto input = probe(shape, at::kFloat, model.device());
   ModeWhileTimed mode(model, false);
   at::NoGradGuard no_grad;
-  const auto start = Clock::now();
-  model.forward_until(input, layers);
-  return seconds_since(start) / static_cast<double>(shape[0]) * static_cast<double>(images);
+  const auto seconds = typical(
+      [&] {
+        const auto start = Clock::now();
+        wait_for(model.forward_until(input, layers));
+        return seconds_since(start);
+      },
+      1);
+  return seconds / static_cast<double>(shape[0]) * static_cast<double>(images);
 }
 
 }  // namespace tlkit::pipeline

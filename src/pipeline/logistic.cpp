@@ -1,7 +1,6 @@
 #include <tlkit/pipeline/logistic.h>
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <torch/optim/lbfgs.h>
 
 #include <tlkit/core/error.h>
@@ -10,30 +9,15 @@
 namespace tlkit::pipeline {
 namespace {
 
-// A small problem runs on one thread: its operations are too short to share, and threads that
-// wait for each other on every one of them cost more than they save (many times more on a busy
-// machine). The count is set back afterwards.
-class OneThreadWhenSmall {
- public:
-  OneThreadWhenSmall(const at::Tensor& x, std::int64_t num_classes)
-      : before_(at::get_num_threads()) {
-    const double work = static_cast<double>(x.size(0)) * static_cast<double>(x.size(1)) *
-                        static_cast<double>(num_classes);
-    changed_ = before_ > 1 && work < kSmallWork;
-    if (changed_) set_threads(1);
-  }
-  ~OneThreadWhenSmall() {
-    if (changed_) set_threads(before_);
-  }
-  OneThreadWhenSmall(const OneThreadWhenSmall&) = delete;
-  OneThreadWhenSmall& operator=(const OneThreadWhenSmall&) = delete;
+// rows x features x classes of one evaluation under which a fit runs on one thread (a product
+// of ~8 MFLOP, a millisecond on a core): its operations are too short to share.
+constexpr double kSmallWork = 4e6;
 
- private:
-  // rows x features x classes of one evaluation (a product of ~8 MFLOP, a millisecond on a core).
-  static constexpr double kSmallWork = 4e6;
-  int before_;
-  bool changed_;
-};
+int threads_for(const at::Tensor& x, std::int64_t num_classes) {
+  const double work = static_cast<double>(x.size(0)) * static_cast<double>(x.size(1)) *
+                      static_cast<double>(num_classes);
+  return work < kSmallWork ? 1 : 0;
+}
 
 void check_problem(const at::Tensor& x, const at::Tensor& y, std::int64_t num_classes) {
   TLKIT_CHECK(x.dim() == 2 && y.dim() == 1 && x.size(0) == y.size(0) && x.size(0) > 0,
@@ -48,7 +32,7 @@ LogisticFit fit_logistic(const at::Tensor& x, const at::Tensor& y, std::int64_t 
                          const LogisticOptions& options, const LogisticFit* start) {
   check_problem(x, y, num_classes);
   TLKIT_CHECK(options.l2 >= 0, "the L2 strength must not be negative");
-  const OneThreadWhenSmall threads(x, num_classes);
+  const ScopedThreads threads(threads_for(x, num_classes));
   const auto n = x.size(0);
   const auto d = x.size(1);
   // One parameter [C, D + 1]: the weight, then the bias as the last column.

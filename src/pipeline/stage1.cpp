@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <set>
 
 #include <ATen/ATen.h>
 #include <spdlog/fmt/fmt.h>
@@ -16,6 +17,7 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/run_folder.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/core/threads.h>
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/pipeline/extract.h>
@@ -30,6 +32,13 @@ namespace fs = std::filesystem;
 
 namespace tlkit::pipeline::detail {
 namespace {
+
+// What the plan settled for the heads it kept (--head-from auto): the feature folders its pass
+// extracted, and the heads whose steps were faster on one thread.
+struct Planned {
+  ExtractedHere extracted;
+  std::set<std::string> one_thread;
+};
 
 // Stage 1 trains on cheap cached features: its own length, optimizer, schedule, batch size and
 // patience (resolved from the data size); no EMA or snapshots; the run's monitor.
@@ -350,7 +359,7 @@ namespace {
 HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
                            const PreparedData& data, const RunConfig& config, bool estimate,
                            const fs::path& log_dir, const std::vector<std::int64_t>* rows,
-                           double fixed_l2, const ExtractedHere& extracted) {
+                           double fixed_l2, const Planned& planned) {
   const auto num_classes = static_cast<std::int64_t>(data.classes.size());
   const auto feature_layer = model.feature_layer_for(head);
   reinitialize_head(model, head, config);
@@ -359,7 +368,7 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
   const auto sha = model_hash(model, config);
   const auto features = [&](const std::shared_ptr<const data::Dataset>& dataset,
                             const std::string& split) {
-    return cached_features(model, {dataset, split, feature_layer, sha}, config, extracted);
+    return cached_features(model, {dataset, split, feature_layer, sha}, config, planned.extracted);
   };
   auto train_features = features(data.train, "train");
   if (rows) train_features = rows_of(train_features, *rows);  // a cross-validation fold
@@ -429,6 +438,7 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
       result.estimate_name = cv_name;
     }
   } else {
+    const ScopedThreads threads(planned.one_thread.count(head) ? 1 : 0);
     if (folds >= 2) {
       result.by_fold =
           cross_validate(network, train::clone_state(network), train_z, folds, config, num_classes);
@@ -461,12 +471,12 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
 
 HeadResult train_head(model::Classifier& model, const std::string& head, const PreparedData& data,
                       const RunConfig& config, bool estimate, const fs::path& log_dir) {
-  return fit_head_layers(model, head, data, config, estimate, log_dir, nullptr, 0, {});
+  return fit_head_layers(model, head, data, config, estimate, log_dir, nullptr, 0, Planned{});
 }
 
 void refit_head(model::Classifier& model, const HeadResult& chosen, const PreparedData& data,
                 const RunConfig& config, const std::vector<std::int64_t>& rows) {
-  fit_head_layers(model, chosen.head, data, config, false, {}, &rows, chosen.l2, {});
+  fit_head_layers(model, chosen.head, data, config, false, {}, &rows, chosen.l2, Planned{});
 }
 
 std::vector<std::string> head_candidates(const model::Classifier& model) {
@@ -498,7 +508,7 @@ std::string about_seconds(double s) {
 // The candidates this run can afford (head_plan.h), logged with the expected time before any work,
 // and their features of every split cached by one backbone pass per split.
 HeadPlan plan_stage1(model::Classifier& model, const PreparedData& data, const RunConfig& config,
-                     const std::vector<std::string>& candidates, ExtractedHere& extracted) {
+                     const std::vector<std::string>& candidates, Planned& planned) {
   const auto train_images = static_cast<std::int64_t>(data.train->size());
   const auto val_images = static_cast<std::int64_t>(data.val ? data.val->size() : 0);
   HeadWork work;
@@ -510,14 +520,24 @@ HeadPlan plan_stage1(model::Classifier& model, const PreparedData& data, const R
   work.batch_size = config.head.batch_size;
   work.exact_solver = config.head.solver == "auto";
   work.l2_strengths = static_cast<std::int64_t>(l2_grid().size());
+  work.device = config.fit.device;
   std::vector<std::string> layers;
   for (const auto& head : candidates) layers.push_back(model.feature_layer_for(head));
-  const auto pass = estimate_backbone_pass(model, layers, work.images);
+  const auto pass = estimate_backbone_pass(model, layers, work.images, config.fit.device);
   const auto budget = head_budget(pass, work.images);
   std::vector<HeadCost> costs;
   for (const auto& head : candidates)
     costs.push_back(measure_head(model, head, work, budget.train_seconds));
-  const auto plan = plan_heads(costs, budget);
+  auto plan = plan_heads(costs, budget);
+  // Data parallel: every rank trains the heads rank 0 planned (their timings differ).
+  if (auto* world = train::world()) {
+    const auto kept = split_trimmed(train::broadcast_string(*world, join(plan.heads(), ",")), ',');
+    std::vector<HeadCost> agreed;
+    for (const auto& head : kept)
+      agreed.push_back(*std::find_if(costs.begin(), costs.end(),
+                                     [&head](const HeadCost& c) { return c.head == head; }));
+    plan.kept = agreed;
+  }
 
   const auto wanted = plan.feature_layers();
   const auto train_layers = layers_to_extract(model, data.train, "train", wanted, config);
@@ -534,8 +554,10 @@ HeadPlan plan_stage1(model::Classifier& model, const PreparedData& data, const R
   logger()->info("stage 1 plan: {}; head training budget {} ({}); expected ~{} ({})",
                  plan.describe(), about_seconds(budget.train_seconds), budget.why,
                  about_seconds(pass_seconds + plan.train_seconds()), caching);
-  extract_layers(model, data.train, "train", train_layers, config, extracted);
-  if (data.val) extract_layers(model, data.val, "val", val_layers, config, extracted);
+  for (const auto& c : plan.kept)
+    if (c.threads == 1) planned.one_thread.insert(c.head);
+  extract_layers(model, data.train, "train", train_layers, config, planned.extracted);
+  if (data.val) extract_layers(model, data.val, "val", val_layers, config, planned.extracted);
   return plan;
 }
 
@@ -555,16 +577,16 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
         "the head is the classification layer");
     candidates.resize(1);
   }
-  ExtractedHere extracted;
+  Planned planned;
   if (candidates.size() > 1) {
-    candidates = plan_stage1(model, data, config, candidates, extracted).heads();
+    candidates = plan_stage1(model, data, config, candidates, planned).heads();
     if (candidates.size() == 1)
       logger()->info("head-from auto: the head starts at {} (the only candidate within the budget)",
                      candidates.front());
   }
   if (candidates.size() == 1) {
     auto result =
-        fit_head_layers(model, candidates.front(), data, config, true, dir, nullptr, 0, extracted);
+        fit_head_layers(model, candidates.front(), data, config, true, dir, nullptr, 0, planned);
     result.row = head_row(model, result.head, data, config);
     return result;
   }
@@ -575,7 +597,7 @@ HeadResult stage1(model::Classifier& model, const PreparedData& data, const RunC
   for (const auto& head : candidates) {
     train::copy_state(whole, pretrained);
     auto result = fit_head_layers(model, head, data, config, true, dir / "candidates" / head,
-                                  nullptr, 0, extracted);
+                                  nullptr, 0, planned);
     logger()->info("head-from auto: {:<14} estimate loss {:.4f}, accuracy {:.2f}% ({})", head,
                    result.estimate.loss, 100 * result.estimate.accuracy, result.estimate_name);
     if (best.head.empty() || train::better(result.estimate, best.estimate, config.fit.monitor)) {

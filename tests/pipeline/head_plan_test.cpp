@@ -2,6 +2,7 @@
 // small model (which must leave the model as it was).
 #include <tlkit/pipeline/head_plan.h>
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -83,6 +84,7 @@ TEST(HeadPlan, MeasuresCostsWithoutChangingTheModel) {
   model.train(true);
   std::vector<at::Tensor> before;
   for (const auto& [name, p] : model.named_parameters()) before.push_back(p.detach().clone());
+  const int threads = at::get_num_threads();
   HeadWork work;
   work.images = 100;
   work.train_images = 100;
@@ -123,6 +125,7 @@ TEST(HeadPlan, MeasuresCostsWithoutChangingTheModel) {
   EXPECT_FALSE(measure_head(model, "classifier.6", work, 30).exact);
 
   EXPECT_TRUE(model.is_training());
+  EXPECT_EQ(at::get_num_threads(), threads);  // timed on one thread too, and set back
   size_t i = 0;
   for (const auto& [name, p] : model.named_parameters()) {
     EXPECT_FALSE(p.requires_grad()) << name;

@@ -12,6 +12,21 @@ namespace tlkit {
 // same; n <= 0 means every hardware thread. Returns the count set.
 int set_threads(int n);
 
+// set_threads(n) for a scope, the count before it restored at its end; n <= 0 or the current
+// count changes nothing. For short operations that threads slow down (they wait for each other on
+// every one, many times their cost on a busy machine).
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n);
+  ~ScopedThreads();
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int before_;
+  bool changed_;
+};
+
 // The BLAS library loaded into this process (its resolved path), or "" when none is (LibTorch
 // built with MKL links it statically).
 std::string blas_library();

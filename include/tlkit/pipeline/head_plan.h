@@ -5,12 +5,17 @@
 //
 // Training cost. A head trained by gradient: one forward+backward of its layers on a batch of its
 // input shape, measured on the model (the optimizer's update is not counted), times its optimizer
-// steps per fit, times its fits (folds + 1 under cross-validation, else 1). The batch is first
-// timed at one image: when that alone puts the head over the budget it is dropped without timing
-// the full batch (a step on more images costs no less). The exact head (logistic regression, see
-// logistic.h): one L-BFGS iteration on its problem's size, measured, times 100 iterations a fit
-// (the warm-started L2 path takes 80 a fit on VGG16's features of 160 images, 125 on vgg_tiny's;
-// at most LogisticOptions::max_iter), times its fits (L2 strengths x folds + 1).
+// steps per fit, times its fits (folds + 1 under cross-validation, else 1). The step is first
+// timed on one image and one thread: when that divided by the run's thread count (N threads are
+// at most N times faster) already puts the head over the budget, it is dropped without more
+// timing (a step on more images costs no less). Else the batch is timed on the run's threads and
+// on one, and the head trains on the faster (threads that wait for each other on every short
+// operation cost more than they save, many times more on a busy machine). The exact head (logistic
+// regression, see logistic.h): one L-BFGS iteration on its problem's size, measured, times 100
+// iterations a fit (the warm-started L2 path takes 80 a fit on VGG16's features of 160 images, 125
+// on vgg_tiny's; at most LogisticOptions::max_iter), times its fits (L2 strengths x folds + 1).
+// Every timing is the median of a few runs (at least 2, up to 5 while under a second in all): on
+// a busy machine one run of a short step can take many times its cost.
 // Cache: images x values per image x 4 bytes (float32), held in memory while the head trains.
 //
 // The rule: the classification layer is always kept (every plan falls back to it, and its exact
@@ -23,6 +28,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <c10/core/Device.h>
 
 #include <tlkit/model/classifier.h>
 
@@ -41,6 +48,7 @@ struct HeadCost {
   std::int64_t steps = 0;    // per fit: optimizer steps, or L-BFGS iterations (exact, typical)
   double step_seconds = 0;   // measured: one step (one L-BFGS iteration)
   bool lower_bound = false;  // step_seconds timed on one image only (already over the budget)
+  int threads = 0;           // 1: its steps were faster on one thread (it trains so); 0: the run's
   double cache_bytes = 0;
 
   double train_seconds() const {
@@ -88,18 +96,20 @@ struct HeadWork {
   std::int64_t l2_strengths = 7;        // the exact head's grid
   std::int64_t exact_iterations = 100;  // its typical L-BFGS iterations per fit
   bool choose_l2 = true;                // false: one fit (nothing to choose the strength on)
+  c10::Device device = c10::kCPU;       // where heads train (the exact head: on the CPU)
 };
 
-// The cost of the head that starts at `head` on `model`, measured as above; `budget_seconds` lets
-// an obviously unaffordable head stop at the one-image timing. The model's weights, modes and
-// trainable flags are left as they were.
+// The cost of the head that starts at `head` on `model`, measured as above on work.device;
+// `budget_seconds` lets an obviously unaffordable head stop at the one-image timing. The model's
+// weights, device, modes and trainable flags are left as they were.
 HeadCost measure_head(model::Classifier& model, const std::string& head, const HeadWork& work,
                       double budget_seconds);
 
 // Seconds of one pass of the backbone over `images` images up to the deepest of `layers`, from
-// one timed batch of up to 4 images (per image, a batch of 1 takes twice as long as the batches
-// extraction runs, a batch of 4 a quarter longer, on VGG16 on 2 cores; decoding not counted).
+// one timed batch of up to 4 images on `device` (per image, a batch of 1 takes twice as long as
+// the batches extraction runs, a batch of 4 a quarter longer, on VGG16 on 2 cores; decoding not
+// counted).
 double estimate_backbone_pass(model::Classifier& model, const std::vector<std::string>& layers,
-                              std::int64_t images);
+                              std::int64_t images, c10::Device device = c10::kCPU);
 
 }  // namespace tlkit::pipeline
