@@ -223,6 +223,9 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                  "weights), then one fit on all images; default: 5 folds when validation is "
                  "small (a class with < 10 val images, or none), else the val split decides",
                  value<std::int64_t>()},
+                {"no-cv-augment",
+                 "on small data keep the configured augmentation (default: stage 2's folds also "
+                 "train without it, and the final fit follows the better)"},
                 {"no-cv", "never cross-validate: the val split decides (without one, the budgets "
                           "run to the end and the last weights are exported)"},
                 {"baseline",
@@ -310,6 +313,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
       if (result.count("cv-folds")) throw UsageError("--no-cv and --cv-folds contradict each other");
       config.cv_folds = 0;
     }
+    if (result.count("no-cv-augment")) config.cv_augment = false;
     take(result, "baseline", config.baseline);
     take(result, "baseline-optimizer", config.baseline_optimizer);
   }

@@ -131,6 +131,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("baseline", c.baseline),
           field("baseline_optimizer", c.baseline_optimizer),
           field("cv_folds", c.cv_folds),
+          field("cv_augment", c.cv_augment),
           field("resume", c.resume)};
 }
 
@@ -287,6 +288,7 @@ std::string flag_of(const std::string& key) {
   static const std::map<std::string, std::string> special{
       {"reinitialize", "--reinit"},
       {"data.augment", "--no-augment"},
+      {"cv_augment", "--no-cv-augment"},
       {"data.source", "--data"},
       {"data.preprocess.input_size", "--input-size"},
       {"data.preprocess.resize", "--resize"},

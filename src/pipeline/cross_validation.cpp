@@ -129,23 +129,32 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   const double per_fold =
       per_image * static_cast<double>(epochs) * n *
       ((folds - 1.0) / folds + (config.fit.ema_decay > 0 ? 2.0 : 1.0) / (3.0 * folds));
-  const double total = per_fold * static_cast<double>(folds);
+  const double one_setting = per_fold * static_cast<double>(folds);
   const bool forced = config.cv_folds >= 2;
+  // With augmentation on (and not kept by --no-cv-augment), the folds also train without it:
+  // twice the folds, while that stays within the budget.
+  const bool compare_augment = config.data.augment && config.cv_augment;
   // The decision is kept in the run folder: a --resume follows it whatever the machine's speed.
   const auto plan_file = config.out / "cv" / "plan.json";
-  bool run_folds = forced || total <= kStageTwoBudgetSeconds;
+  bool run_folds = forced || one_setting <= kStageTwoBudgetSeconds;
+  bool without_augment =
+      compare_augment && run_folds && 2 * one_setting <= std::max(kStageTwoBudgetSeconds, one_setting);
   if (config.resume && fs::exists(plan_file)) {
     try {
-      run_folds = Json::parse(read_file(plan_file)).at("stage2_folds").as_bool();
+      const auto plan = Json::parse(read_file(plan_file));
+      run_folds = plan.at("stage2_folds").as_bool();
+      without_augment = plan.contains("without_augmentation") &&
+                        plan.at("without_augmentation").as_bool();
     } catch (const Error& e) {
       logger()->info("cv/plan.json is unreadable ({}); deciding again", e.what());
     }
   } else if (train::is_main_process()) {
     Json plan = Json::object();
     plan["stage2_folds"] = run_folds;
+    plan["without_augmentation"] = without_augment;
     plan["folds"] = folds;
     plan["epochs"] = epochs;
-    plan["estimated_seconds"] = total;
+    plan["estimated_seconds"] = one_setting * (without_augment ? 2 : 1);
     plan["final_fit_seconds"] = final_fit;
     fs::create_directories(plan_file.parent_path());
     write_file_atomic(plan_file, plan.dump(2) + "\n");
@@ -155,34 +164,44 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
         "stage 2 cross-validation skipped: {} folds x {} epochs would take about {} (over {}; "
         "the final fit on all images: about {}); stage 2 runs its {} epochs on every image and "
         "the last weights are exported (--cv-folds {} runs the folds anyway)",
-        folds, epochs, seconds_text(total), seconds_text(kStageTwoBudgetSeconds),
+        folds, epochs, seconds_text(one_setting), seconds_text(kStageTwoBudgetSeconds),
         seconds_text(final_fit), epochs, folds);
     train::ScriptNetwork whole(model.module());
     train::copy_state(whole, after_stage1);
     return std::nullopt;
   }
+  const int settings = without_augment ? 2 : 1;
   logger()->info(
-      "stage 2 cross-validation: {} extra fits ({} folds x {} epochs on about {} images each), "
+      "stage 2 cross-validation: {} extra fits ({} folds x {} epochs on about {} images each{}), "
       "about {} in all; then the final fit on all {} images (about {})",
-      folds, folds, epochs, static_cast<std::int64_t>(n * (folds - 1) / folds),
-      seconds_text(total), static_cast<std::int64_t>(n), seconds_text(final_fit));
+      folds * settings, folds, epochs, static_cast<std::int64_t>(n * (folds - 1) / folds),
+      without_augment ? ", with and without augmentation" : "",
+      seconds_text(one_setting * settings), static_cast<std::int64_t>(n), seconds_text(final_fit));
+  if (compare_augment && !without_augment)
+    logger()->info(
+        "stage 2 cross-validation: training without augmentation is not tried (twice the folds "
+        "would take about {}, over {}); the configured augmentation is kept",
+        seconds_text(2 * one_setting), seconds_text(kStageTwoBudgetSeconds));
 
-  std::vector<FoldResult> results;
-  for (std::int64_t f = 0; f < folds; ++f) {
-    const auto dir = config.out / "cv" / ("fold-" + std::to_string(f + 1));
+  // One fold of one setting: the stage-1 head refitted on the fold's images, then stage 2 with
+  // the held images validated every epoch, as the final fit will run.
+  const auto run_fold = [&](std::int64_t f, bool augment) {
+    const auto tag = std::to_string(f + 1) + (augment ? "" : "-no-augmentation");
+    const auto dir = config.out / "cv" / ("fold-" + tag);
     const auto done = dir / "result.json";
+    const auto name = "cv fold " + std::to_string(f + 1) + "/" + std::to_string(folds) +
+                      (augment ? "" : " without augmentation");
     if (config.resume && fs::exists(done)) {
       try {
-        results.push_back(fold_from_json(Json::parse(read_file(done))));
-        logger()->info("cv fold {}/{}: done earlier (kept in {})", f + 1, folds, dir.string());
-        continue;
+        auto result = fold_from_json(Json::parse(read_file(done)));
+        logger()->info("{}: done earlier (kept in {})", name, dir.string());
+        return result;
       } catch (const Error& e) {
-        logger()->info("cv fold {}/{}: its result is unreadable ({}); running it again", f + 1,
-                       folds, e.what());
+        logger()->info("{}: its result is unreadable ({}); running it again", name, e.what());
       }
     }
-    throw_if_interrupted("cross-validation: folds 1-" + std::to_string(f) +
-                         " are kept; --resume continues with fold " + std::to_string(f + 1));
+    throw_if_interrupted("cross-validation: finished folds are kept in cv/; --resume continues "
+                         "with " + name);
     const auto start = std::chrono::steady_clock::now();
     std::vector<size_t> kept, held;
     std::vector<std::int64_t> kept_rows;
@@ -194,7 +213,6 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
         kept_rows.push_back(static_cast<std::int64_t>(i));
       }
     }
-    // The fold's run, as the final fit will be: the stage-1 head on its images, then stage 2.
     train::ScriptNetwork whole(model.module());
     train::copy_state(whole, pretrained);
     refit_head(model, head, data, config, kept_rows);
@@ -205,7 +223,10 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                                                 "cv fold " + std::to_string(f + 1) + " train");
     fold.val = std::make_shared<data::Subset>(data.train, held,
                                               "cv fold " + std::to_string(f + 1) + " held");
-    const auto sources = make_sources(fold, model, loading_options(config));
+    auto loading = loading_options(config);
+    loading.augment = loading.augment && augment;
+    const auto sources = make_sources(fold, model, loading);
+    // Both settings of a fold start from the same random state.
     torch::manual_seed(data::derive_seed(config.data.seed, 0xcf01d, static_cast<std::uint64_t>(f)));
     StageNetwork stage(model.module(), config.fit);
     FoldResult result;
@@ -222,8 +243,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     fit.patience = 0;  // every epoch's score is kept: the length is chosen from the curves
     fit.val_every = 1;
     fit.snapshots = false;
-    auto setup = main_stage(config, "cv fold " + std::to_string(f + 1) + "/" +
-                                        std::to_string(folds), data.classes);
+    auto setup = main_stage(config, name, data.classes);
     setup.dir = dir;
     setup.checkpoints = false;
     setup.resume = false;
@@ -237,46 +257,97 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     }
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    logger()->info("cv fold {}/{}: stage-1 head {:.4f} / {:.2f}%, last {:.4f} / {:.2f}% ({})",
-                   f + 1, folds, result.head_loss, 100 * result.head_acc,
+    logger()->info("{}: stage-1 head {:.4f} / {:.2f}%, last {:.4f} / {:.2f}% ({})", name,
+                   result.head_loss, 100 * result.head_acc,
                    result.loss.empty() ? std::nan("") : result.loss.back(),
                    result.acc.empty() ? std::nan("") : 100 * result.acc.back(),
                    seconds_text(result.seconds));
     if (train::is_main_process()) write_file_atomic(done, to_json(result).dump(2) + "\n");
-    results.push_back(std::move(result));
-  }
+    return result;
+  };
 
-  // The options, in order of preference: the full length (what the final fit runs by default),
-  // its EMA, shorter lengths (longest first), the stage-1 head alone.
-  std::vector<FoldScores> options;
-  std::vector<std::pair<std::string, std::int64_t>> what;  // (candidate, epochs)
-  const auto add = [&](const std::string& candidate, std::int64_t e, const std::string& name,
-                       auto loss_of, auto acc_of) {
-    FoldScores o{name, {}, {}};
-    for (const auto& r : results) {
-      o.loss.push_back(loss_of(r));
-      o.accuracy.push_back(acc_of(r));
-    }
-    options.push_back(std::move(o));
-    what.emplace_back(candidate, e);
+  // The options of one setting, in order of preference: the full length (what the final fit
+  // runs by default), its EMA, shorter lengths (longest first), the stage-1 head alone.
+  struct Options {
+    std::vector<FoldScores> scores;
+    std::vector<std::pair<std::string, std::int64_t>> what;  // (candidate, epochs)
   };
   const bool ema = config.fit.ema_decay > 0;
-  const auto at = [](const std::vector<double>& v, std::int64_t e) {
-    return e - 1 < static_cast<std::int64_t>(v.size()) ? v[static_cast<size_t>(e - 1)]
-                                                       : std::nan("");
+  const auto options_of = [&](const std::vector<FoldResult>& results) {
+    Options o;
+    const auto add = [&](const std::string& candidate, std::int64_t e, const std::string& name,
+                         auto loss_of, auto acc_of) {
+      FoldScores s{name, {}, {}};
+      for (const auto& r : results) {
+        s.loss.push_back(loss_of(r));
+        s.accuracy.push_back(acc_of(r));
+      }
+      o.scores.push_back(std::move(s));
+      o.what.emplace_back(candidate, e);
+    };
+    const auto at = [](const std::vector<double>& v, std::int64_t e) {
+      return e - 1 < static_cast<std::int64_t>(v.size()) ? v[static_cast<size_t>(e - 1)]
+                                                         : std::nan("");
+    };
+    for (std::int64_t e = epochs; e >= 1; --e) {
+      const auto suffix = e == epochs ? " (" + std::to_string(e) + " epochs)"
+                                      : " after " + std::to_string(e) + " epoch" +
+                                            (e == 1 ? "" : "s");
+      add("last", e, "stage 2 last" + suffix, [&](const FoldResult& r) { return at(r.loss, e); },
+          [&](const FoldResult& r) { return at(r.acc, e); });
+      if (ema)
+        add("EMA", e, "stage 2 EMA" + suffix,
+            [&](const FoldResult& r) { return at(r.ema_loss, e); },
+            [&](const FoldResult& r) { return at(r.ema_acc, e); });
+    }
+    add("stage 1 head", 0, "stage 1 head alone", [](const FoldResult& r) { return r.head_loss; },
+        [](const FoldResult& r) { return r.head_acc; });
+    return o;
   };
-  for (std::int64_t e = epochs; e >= 1; --e) {
-    const auto suffix = e == epochs ? " (" + std::to_string(e) + " epochs)"
-                                    : " after " + std::to_string(e) + " epoch" +
-                                          (e == 1 ? "" : "s");
-    add("last", e, "stage 2 last" + suffix, [&](const FoldResult& r) { return at(r.loss, e); },
-        [&](const FoldResult& r) { return at(r.acc, e); });
-    if (ema)
-      add("EMA", e, "stage 2 EMA" + suffix, [&](const FoldResult& r) { return at(r.ema_loss, e); },
-          [&](const FoldResult& r) { return at(r.ema_acc, e); });
+  // Stage 2's option with the best mean over the folds (the stage-1 head alone, the last option,
+  // does not depend on stage 2's augmentation).
+  const auto best_of = [&](const Options& o) {
+    size_t best = 0;
+    for (size_t i = 1; i + 1 < o.scores.size(); ++i) {
+      const train::Evaluation a{fold_mean(o.scores[i].loss), fold_mean(o.scores[i].accuracy), 0,
+                                {}};
+      const train::Evaluation b{fold_mean(o.scores[best].loss),
+                                fold_mean(o.scores[best].accuracy), 0, {}};
+      if (train::better(a, b, config.fit.monitor)) best = i;
+    }
+    return best;
+  };
+
+  std::vector<FoldResult> results;
+  for (std::int64_t f = 0; f < folds; ++f) results.push_back(run_fold(f, true));
+  auto chosen_options = options_of(results);
+  bool augment = config.data.augment;
+  std::string augment_report;
+  if (without_augment) {
+    std::vector<FoldResult> plain;
+    for (std::int64_t f = 0; f < folds; ++f) plain.push_back(run_fold(f, false));
+    auto plain_options = options_of(plain);
+    const auto a = best_of(chosen_options), b = best_of(plain_options);
+    const auto& sa = chosen_options.scores[a];
+    const auto& sb = plain_options.scores[b];
+    // Without augmentation only when its best option is better than augmentation's best.
+    augment = !train::better({fold_mean(sb.loss), fold_mean(sb.accuracy), 0, {}},
+                             {fold_mean(sa.loss), fold_mean(sa.accuracy), 0, {}},
+                             config.fit.monitor);
+    char line[512];
+    std::snprintf(line, sizeof(line),
+                  "Augmentation (random crop %.2g-1 of the area, flip %.2g): stage 2's best option "
+                  "%s, loss %.4f, accuracy %.2f%%; without augmentation: %s, loss %.4f, accuracy "
+                  "%.2f%%. Stage 2 trains %s augmentation (the better by %s).\n\n",
+                  config.data.min_crop_scale, config.data.flip, sa.name.c_str(),
+                  fold_mean(sa.loss), 100 * fold_mean(sa.accuracy), sb.name.c_str(),
+                  fold_mean(sb.loss), 100 * fold_mean(sb.accuracy), augment ? "with" : "without",
+                  config.fit.monitor.c_str());
+    augment_report = line;
+    if (!augment) chosen_options = std::move(plain_options);
   }
-  add("stage 1 head", 0, "stage 1 head alone", [](const FoldResult& r) { return r.head_loss; },
-      [](const FoldResult& r) { return r.head_acc; });
+  const auto& options = chosen_options.scores;
+  const auto& what = chosen_options.what;
 
   std::string why;
   const auto chosen = choose_within_one_se(options, config.fit.monitor, &why);
@@ -284,8 +355,9 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   choice.candidate = what[chosen].first;
   choice.epochs = what[chosen].second;
   choice.layout = epochs;
-  choice.reason = options[chosen].name + " by " + std::to_string(folds) +
-                  "-fold cross-validation: " + why;
+  choice.augment = augment;
+  choice.reason = options[chosen].name + (augment ? "" : " without augmentation") + " by " +
+                  std::to_string(folds) + "-fold cross-validation: " + why;
 
   // The report: the main options and the best of each kind over the lengths.
   std::vector<size_t> shown;
@@ -314,7 +386,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                    data.decided_by + "); each fold refits the stage-1 head (" + head.head +
                    (head.l2 > 0 ? ", L2 " + std::to_string(head.l2) : std::string()) +
                    ") and runs stage 2 on the other folds' images. Mean +- std over the folds; " +
-                   "the curves are in cv/fold-<k>/metrics.csv.\n\n" +
+                   "the curves are in cv/fold-<k>*/metrics.csv.\n\n" + augment_report +
                    "| option | held-out loss | held-out accuracy |\n|---|---:|---:|\n";
   for (const auto i : shown) {
     char line[256];

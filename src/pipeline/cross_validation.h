@@ -20,6 +20,7 @@ struct StageTwoChoice {
   std::string candidate;      // "stage 1 head", "last" or "EMA"
   std::int64_t epochs = 0;    // stage 2 epochs on every image (0: the stage-1 head, no stage 2)
   std::int64_t layout = 0;    // the epochs the schedule is laid out for (the folds' length)
+  bool augment = true;        // the final fit trains with the configured augmentation
   std::string reason;         // one line, for the log and "exported because"
   std::string report;         // Markdown: every option's estimate (mean +- std over the folds)
 };

@@ -116,12 +116,17 @@ RunResult finetune(const RunConfig& requested) {
   auto setup = detail::main_stage(config, "stage 2 (fine-tune)", run.data.classes);
   setup.initial_loss_check = false;  // the head is trained already: the loss starts below ln(C)
   detail::Decision decided;
+  auto loading = detail::loading_options(config);
   if (run.data.cv_folds >= 2) {
     const auto choice =
         detail::cross_validate_stage2(run, head_result, pretrained, stage1.candidates[0].weights,
                                       config);
     if (choice) {
       decided = {choice->candidate, choice->reason, choice->report};
+      if (!choice->augment && loading.augment && choice->candidate != "stage 1 head") {
+        loading.augment = false;
+        logger()->info("stage 2 on all images: without augmentation (chosen by the folds)");
+      }
       if (choice->epochs > 0 && choice->epochs < choice->layout) {
         fit.epochs = choice->epochs;
         setup.schedule_epochs = choice->layout;
@@ -158,7 +163,7 @@ RunResult finetune(const RunConfig& requested) {
     logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
                    group.params.size());
   auto optimizer = build_optimizer(config.fit.optimizer, groups);
-  const auto sources = make_sources(run.data, model, detail::loading_options(config));
+  const auto sources = make_sources(run.data, model, loading);
   const auto outcome = stage.fit(*optimizer, fit, sources, setup);
   auto result = detail::finish_run(run, stage.network(), outcome, std::move(stage1), sources,
                                    config, decided);

@@ -403,8 +403,10 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
   // Cross-validation over every labelled image when the run decides that way (small data), and
   // only where an estimate is wanted: a fold's refit (rows) or a given head is not compared.
   const auto folds = (estimate && !rows) ? data.cv_folds : 0;
-  const auto cv_name = std::to_string(folds) + "-fold cross-validation on " +
-                       std::to_string(train_features.labels.size(0)) + " images";
+  const auto cv_name = [&](std::int64_t k) {
+    return std::to_string(k) + "-fold cross-validation on " +
+           std::to_string(train_features.labels.size(0)) + " images";
+  };
   const bool exact = config.head.solver == "auto" && z.active() && head == model.find_head();
   if (exact) {
     // One fully connected layer: a convex problem, solved exactly (see HeadOptions::solver).
@@ -429,13 +431,13 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
     if (!quiet)
       logger()->info("stage 1: {} fitted exactly (logistic regression, L-BFGS), L2 {:g}{}", head,
                      solved.l2,
-                     l2_folds >= 2 ? " chosen by " + config.fit.monitor + " on " + cv_name
+                     l2_folds >= 2 ? " chosen by " + config.fit.monitor + " on " + cv_name(l2_folds)
                      : has_val     ? " chosen by " + config.fit.monitor + " on the val split"
                                    : std::string(" (the default)"));
     if (l2_folds >= 2) {
       result.estimate = solved.estimate;
       result.by_fold = solved.by_fold;
-      result.estimate_name = cv_name;
+      result.estimate_name = cv_name(l2_folds);
     }
   } else {
     const ScopedThreads threads(planned.one_thread.count(head) ? 1 : 0);
@@ -443,7 +445,7 @@ HeadResult fit_head_layers(model::Classifier& model, const std::string& head,
       result.by_fold =
           cross_validate(network, train::clone_state(network), train_z, folds, config, num_classes);
       result.estimate = pooled_estimate(result.by_fold);
-      result.estimate_name = cv_name;
+      result.estimate_name = cv_name(folds);
     }
     std::optional<train::TensorBatchSource> val_z_source;
     if (has_val) val_z_source.emplace(val_z.features, val_z.labels, 1024, false);

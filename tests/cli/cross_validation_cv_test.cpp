@@ -60,8 +60,10 @@ TEST_F(CrossValidationCli, NoValSplitCrossValidatesEveryChoiceAndFitsOnAllImages
       result.output, std::regex("cross-validation on all 12 labelled images \\(there is no val "
                                 "split; stage 1: 5 folds on cached features, stage 2: 3 folds\\)")))
       << result.output;
-  EXPECT_TRUE(std::regex_search(result.output,
-                                std::regex("stage 2 cross-validation: 3 extra fits")))
+  // Augmentation is on by default: the folds also train without it (twice the fits).
+  EXPECT_TRUE(std::regex_search(
+      result.output, std::regex("stage 2 cross-validation: 6 extra fits \\(3 folds x 3 epochs "
+                                "on about 8 images each, with and without augmentation\\)")))
       << result.output;
   // Stage 1 and the final fit train on every labelled image.
   EXPECT_TRUE(std::regex_search(result.output, std::regex("extracted 12 x \\d+ features")))
@@ -72,8 +74,13 @@ TEST_F(CrossValidationCli, NoValSplitCrossValidatesEveryChoiceAndFitsOnAllImages
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;  // header + 3 epochs
     EXPECT_NE(csv.find("ema_val_loss"), std::string::npos);
     EXPECT_TRUE(fs::exists(fold / "result.json"));
+    EXPECT_TRUE(fs::exists(out / "cv" / ("fold-" + std::to_string(k) + "-no-augmentation") /
+                           "result.json"));
   }
   const auto report = tlkit::read_file(out / "results.md");
+  EXPECT_NE(report.find("Augmentation (random crop 0.5-1 of the area, flip 0.5): stage 2's best option"),
+            std::string::npos)
+      << report;
   EXPECT_NE(report.find("## Choices by 3-fold cross-validation"), std::string::npos) << report;
   EXPECT_FALSE(fs::exists(out / "cv" / "fold-4"));
   EXPECT_NE(report.find("stage 1 head alone"), std::string::npos) << report;
@@ -116,6 +123,40 @@ TEST_F(CrossValidationCli, NoCvWithoutValExportsTheLastWeightsOfTheFullBudget) {
   EXPECT_NE(one.output.find("--cv-folds must be at least 2"), std::string::npos) << one.output;
 }
 
+// Mirror images of each other are the two classes: a horizontal flip turns one into the other,
+// so training with flips confuses them and the folds must choose to train without augmentation.
+TEST_F(CrossValidationCli, TheFoldsChooseNoAugmentationWhenFlipsChangeTheClass) {
+  torch::manual_seed(11);
+  const auto root = dir_ / "mirror";
+  for (const std::string c : {"left", "right"}) {
+    for (int i = 0; i < 8; ++i) {
+      const auto sub = root / c;
+      fs::create_directories(sub);
+      auto image = torch::randint(0, 40, {16, 16, 3}, torch::kLong);
+      auto bright = image.slice(1, c == "left" ? 0 : 8, c == "left" ? 8 : 16);
+      bright += 180;
+      tlkit::data::write_image(sub / ("img_" + std::to_string(i) + ".png"), image.to(torch::kByte));
+    }
+  }
+  const auto out = dir_ / "run";
+  const auto result =
+      tlkit_cli(finetune(root, out, "--val-split 0 --flip 1 --min-crop-scale 1 --epochs 4"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto report = tlkit::read_file(out / "results.md");
+  EXPECT_NE(report.find("Stage 2 trains without augmentation"), std::string::npos) << report;
+
+  // Kept as configured: --no-cv-augment, or augmentation off.
+  for (const std::string flag : {"--no-cv-augment", "--no-augment"}) {
+    const auto kept = dir_ / ("kept" + flag);
+    const auto run = tlkit_cli(finetune(root, kept, "--val-split 0 " + flag));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("stage 2 cross-validation: 3 extra fits"), std::string::npos)
+        << run.output;
+    EXPECT_FALSE(fs::exists(kept / "cv" / "fold-1-no-augmentation"));
+    EXPECT_EQ(run.output.find("without augmentation (chosen"), std::string::npos) << run.output;
+  }
+}
+
 TEST_F(CrossValidationCli, ResumeContinuesFromTheFinishedFoldsToTheSameModel) {
   const auto data = folder("six", 6, 2);
   const auto reference = dir_ / "reference";
@@ -125,6 +166,7 @@ TEST_F(CrossValidationCli, ResumeContinuesFromTheFinishedFoldsToTheSameModel) {
   const auto out = dir_ / "interrupted";
   fs::copy(reference, out, fs::copy_options::recursive);
   fs::remove(out / "cv" / "fold-2" / "result.json");
+  fs::remove(out / "cv" / "fold-3-no-augmentation" / "result.json");
   fs::remove_all(out / "checkpoints");
   fs::remove(out / "model.pt");
   fs::remove(out / "results.md");
@@ -133,6 +175,10 @@ TEST_F(CrossValidationCli, ResumeContinuesFromTheFinishedFoldsToTheSameModel) {
   EXPECT_NE(result.output.find("cv fold 1/3: done earlier"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("cv fold 3/3: done earlier"), std::string::npos) << result.output;
   EXPECT_EQ(result.output.find("cv fold 2/3: done earlier"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("cv fold 1/3 without augmentation: done earlier"), std::string::npos)
+      << result.output;
+  EXPECT_EQ(result.output.find("cv fold 3/3 without augmentation: done earlier"), std::string::npos)
+      << result.output;
   const auto a = tlkit::model::Classifier::load(reference / "model.pt");
   const auto b = tlkit::model::Classifier::load(out / "model.pt");
   const auto pa = a.module().named_parameters(), pb = b.module().named_parameters();

@@ -120,6 +120,11 @@ struct RunConfig {
   // (--no-cv: the val split decides; without one the flags' budgets run to the end); K >= 2 =
   // always, with K folds. Folds are capped by the smallest class's image count.
   std::int64_t cv_folds = -1;
+  // finetune on small data, with augmentation on: stage 2's folds are also run without it, and
+  // the final fit trains with or without it, whichever the folds' best option favours (characters
+  // and digits change class under crops and flips; photos do not). false (--no-cv-augment): the
+  // configured augmentation is kept.
+  bool cv_augment = true;
   static constexpr std::int64_t kSmallValidation = 10;
   bool resume = false;  // continue from out/checkpoints/last.pt
 
