@@ -1,5 +1,8 @@
 // Stage 2's choices by k-fold cross-validation on small data (see cross_validation.h).
 #include "cross_validation.h"
+#include <tlkit/pipeline/cv_options.h>
+
+#include <spdlog/fmt/fmt.h>
 
 #include <tlkit/pipeline/select.h>
 
@@ -27,38 +30,6 @@ namespace fs = std::filesystem;
 
 namespace tlkit::pipeline::detail {
 namespace {
-
-// What one fold leaves behind: the stage-1 head's score on the held images, and per epoch the
-// held images' loss and accuracy of the last weights and of their EMA.
-struct FoldResult {
-  double head_loss = 0, head_acc = 0;
-  std::vector<double> loss, acc, ema_loss, ema_acc;
-  double seconds = 0;
-};
-
-Json to_json(const FoldResult& r) {
-  Json j = Json::object();
-  j["head_loss"] = r.head_loss;
-  j["head_acc"] = r.head_acc;
-  j["val_loss"] = Json(r.loss);
-  j["val_acc"] = Json(r.acc);
-  j["ema_val_loss"] = Json(r.ema_loss);
-  j["ema_val_acc"] = Json(r.ema_acc);
-  j["seconds"] = r.seconds;
-  return j;
-}
-
-FoldResult fold_from_json(const Json& j) {
-  FoldResult r;
-  r.head_loss = j.at("head_loss").as_double();
-  r.head_acc = j.at("head_acc").as_double();
-  r.loss = j.at("val_loss").as_double_list();
-  r.acc = j.at("val_acc").as_double_list();
-  r.ema_loss = j.at("ema_val_loss").as_double_list();
-  r.ema_acc = j.at("ema_val_acc").as_double_list();
-  r.seconds = j.at("seconds").as_double();
-  return r;
-}
 
 // Seconds one optimizer step's forward and backward take per image on this model and data; the
 // weights are not changed (the caller restores batch-norm statistics with the weights).
@@ -89,12 +60,7 @@ double seconds_per_image(train::Network& network, train::BatchSource& source) {
 }
 
 std::string seconds_text(double s) {
-  char text[32];
-  if (s < 120)
-    std::snprintf(text, sizeof(text), "%.0f s", s);
-  else
-    std::snprintf(text, sizeof(text), "%.1f min", s / 60);
-  return text;
+  return s < 120 ? fmt::format("{:.0f} s", s) : fmt::format("{:.1f} min", s / 60);
 }
 
 }  // namespace
@@ -262,88 +228,35 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                    result.loss.empty() ? std::nan("") : result.loss.back(),
                    result.acc.empty() ? std::nan("") : 100 * result.acc.back(),
                    seconds_text(result.seconds));
-    if (train::is_main_process()) write_file_atomic(done, to_json(result).dump(2) + "\n");
+    if (train::is_main_process()) write_file_atomic(done, fold_to_json(result).dump(2) + "\n");
     return result;
   };
 
-  // The options of one setting, in order of preference: the full length (what the final fit
-  // runs by default), its EMA, shorter lengths (longest first), the stage-1 head alone.
-  struct Options {
-    std::vector<FoldScores> scores;
-    std::vector<std::pair<std::string, std::int64_t>> what;  // (candidate, epochs)
-  };
   const bool ema = config.fit.ema_decay > 0;
-  const auto options_of = [&](const std::vector<FoldResult>& results) {
-    Options o;
-    const auto add = [&](const std::string& candidate, std::int64_t e, const std::string& name,
-                         auto loss_of, auto acc_of) {
-      FoldScores s{name, {}, {}};
-      for (const auto& r : results) {
-        s.loss.push_back(loss_of(r));
-        s.accuracy.push_back(acc_of(r));
-      }
-      o.scores.push_back(std::move(s));
-      o.what.emplace_back(candidate, e);
-    };
-    const auto at = [](const std::vector<double>& v, std::int64_t e) {
-      return e - 1 < static_cast<std::int64_t>(v.size()) ? v[static_cast<size_t>(e - 1)]
-                                                         : std::nan("");
-    };
-    for (std::int64_t e = epochs; e >= 1; --e) {
-      const auto suffix = e == epochs ? " (" + std::to_string(e) + " epochs)"
-                                      : " after " + std::to_string(e) + " epoch" +
-                                            (e == 1 ? "" : "s");
-      add("last", e, "stage 2 last" + suffix, [&](const FoldResult& r) { return at(r.loss, e); },
-          [&](const FoldResult& r) { return at(r.acc, e); });
-      if (ema)
-        add("EMA", e, "stage 2 EMA" + suffix,
-            [&](const FoldResult& r) { return at(r.ema_loss, e); },
-            [&](const FoldResult& r) { return at(r.ema_acc, e); });
-    }
-    add("stage 1 head", 0, "stage 1 head alone", [](const FoldResult& r) { return r.head_loss; },
-        [](const FoldResult& r) { return r.head_acc; });
-    return o;
-  };
-  // Stage 2's option with the best mean over the folds (the stage-1 head alone, the last option,
-  // does not depend on stage 2's augmentation).
-  const auto best_of = [&](const Options& o) {
-    size_t best = 0;
-    for (size_t i = 1; i + 1 < o.scores.size(); ++i) {
-      const train::Evaluation a{fold_mean(o.scores[i].loss), fold_mean(o.scores[i].accuracy), 0,
-                                {}};
-      const train::Evaluation b{fold_mean(o.scores[best].loss),
-                                fold_mean(o.scores[best].accuracy), 0, {}};
-      if (train::better(a, b, config.fit.monitor)) best = i;
-    }
-    return best;
-  };
-
   std::vector<FoldResult> results;
   for (std::int64_t f = 0; f < folds; ++f) results.push_back(run_fold(f, true));
-  auto chosen_options = options_of(results);
+  auto chosen_options = stage_two_options(results, epochs, ema);
   bool augment = config.data.augment;
   std::string augment_report;
   if (without_augment) {
     std::vector<FoldResult> plain;
     for (std::int64_t f = 0; f < folds; ++f) plain.push_back(run_fold(f, false));
-    auto plain_options = options_of(plain);
-    const auto a = best_of(chosen_options), b = best_of(plain_options);
+    auto plain_options = stage_two_options(plain, epochs, ema);
+    const auto a = best_stage_two_option(chosen_options, config.fit.monitor);
+    const auto b = best_stage_two_option(plain_options, config.fit.monitor);
     const auto& sa = chosen_options.scores[a];
     const auto& sb = plain_options.scores[b];
     // Without augmentation only when its best option is better than augmentation's best.
     augment = !train::better({fold_mean(sb.loss), fold_mean(sb.accuracy), 0, {}},
                              {fold_mean(sa.loss), fold_mean(sa.accuracy), 0, {}},
                              config.fit.monitor);
-    char line[512];
-    std::snprintf(line, sizeof(line),
-                  "Augmentation (random crop %.2g-1 of the area, flip %.2g): stage 2's best option "
-                  "%s, loss %.4f, accuracy %.2f%%; without augmentation: %s, loss %.4f, accuracy "
-                  "%.2f%%. Stage 2 trains %s augmentation (the better by %s).\n\n",
-                  config.data.min_crop_scale, config.data.flip, sa.name.c_str(),
-                  fold_mean(sa.loss), 100 * fold_mean(sa.accuracy), sb.name.c_str(),
-                  fold_mean(sb.loss), 100 * fold_mean(sb.accuracy), augment ? "with" : "without",
-                  config.fit.monitor.c_str());
-    augment_report = line;
+    augment_report = fmt::format(
+        "Augmentation (random crop {:.2g}-1 of the area, flip {:.2g}): stage 2's best option {}, "
+        "loss {:.4f}, accuracy {:.2f}%; without augmentation: {}, loss {:.4f}, accuracy {:.2f}%. "
+        "Stage 2 trains {} augmentation (the better by {}).\n\n",
+        config.data.min_crop_scale, config.data.flip, sa.name, fold_mean(sa.loss),
+        100 * fold_mean(sa.accuracy), sb.name, fold_mean(sb.loss), 100 * fold_mean(sb.accuracy),
+        augment ? "with" : "without", config.fit.monitor);
     if (!augment) chosen_options = std::move(plain_options);
   }
   const auto& options = chosen_options.scores;
@@ -356,54 +269,22 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   choice.epochs = what[chosen].second;
   choice.layout = epochs;
   choice.augment = augment;
-  choice.reason = options[chosen].name + (augment ? "" : " without augmentation") + " by " +
+  choice.reason = options[chosen].name +
+                  (augment || what[chosen].second == 0 ? "" : " without augmentation") + " by " +
                   std::to_string(folds) + "-fold cross-validation: " + why;
 
-  // The report: the main options and the best of each kind over the lengths.
-  std::vector<size_t> shown;
-  for (size_t i = 0; i < options.size(); ++i) {
-    const bool main = what[i].second == epochs || what[i].second == 0;
-    if (main || i == chosen) shown.push_back(i);
-  }
-  for (const auto& kind : {"last", "EMA"}) {
-    size_t best = options.size();
-    for (size_t i = 0; i < options.size(); ++i) {
-      if (what[i].first != kind) continue;
-      train::Evaluation a{fold_mean(options[i].loss), fold_mean(options[i].accuracy), 0, {}};
-      if (best == options.size()) {
-        best = i;
-        continue;
-      }
-      train::Evaluation b{fold_mean(options[best].loss), fold_mean(options[best].accuracy), 0, {}};
-      if (train::better(a, b, config.fit.monitor)) best = i;
-    }
-    if (best < options.size() &&
-        std::find(shown.begin(), shown.end(), best) == shown.end())
-      shown.push_back(best);
-  }
   std::string md = "## Choices by " + std::to_string(folds) + "-fold cross-validation\n\n" +
                    "On " + std::to_string(labels.size()) + " labelled images (" +
                    data.decided_by + "); each fold refits the stage-1 head (" + head.head +
                    (head.l2 > 0 ? ", L2 " + std::to_string(head.l2) : std::string()) +
                    ") and runs stage 2 on the other folds' images. Mean +- std over the folds; " +
-                   "the curves are in cv/fold-<k>*/metrics.csv.\n\n" + augment_report +
-                   "| option | held-out loss | held-out accuracy |\n|---|---:|---:|\n";
-  for (const auto i : shown) {
-    char line[256];
-    std::snprintf(line, sizeof(line), "| %s%s | %.4f +- %.4f | %.2f%% +- %.2f |\n",
-                  options[i].name.c_str(), i == chosen ? " (chosen)" : "", fold_mean(options[i].loss),
-                  fold_std(options[i].loss), 100 * fold_mean(options[i].accuracy),
-                  100 * fold_std(options[i].accuracy));
-    md += line;
-  }
+                   "the curves are in cv/fold-<k>*/metrics.csv.\n\n" + augment_report;
+  md += options_table(chosen_options, chosen, epochs, config.fit.monitor);
   if (!head.by_fold.empty()) {
-    char line[256];
-    std::snprintf(line, sizeof(line),
-                  "\nStage 1 (the head's depth and L2 strength): %s, estimate loss %.4f, "
-                  "accuracy %.2f%% (%s).\n",
-                  head.head.c_str(), head.estimate.loss, 100 * head.estimate.accuracy,
-                  head.estimate_name.c_str());
-    md += line;
+    md += fmt::format(
+        "\nStage 1 (the head's depth and L2 strength): {}, estimate loss {:.4f}, accuracy "
+        "{:.2f}% ({}).\n",
+        head.head, head.estimate.loss, 100 * head.estimate.accuracy, head.estimate_name);
   }
   md += "\nChosen: " + choice.reason + ".\n";
   choice.report = md;

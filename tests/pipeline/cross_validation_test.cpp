@@ -3,6 +3,7 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/data/subset.h>
+#include <tlkit/pipeline/cv_options.h>
 #include <tlkit/pipeline/select.h>
 #include <tlkit/train/monitor.h>
 
@@ -172,3 +173,47 @@ TEST(Concat, PoolsTrainAndValInOrder) {
 }
 
 }  // namespace
+
+namespace tlkit::pipeline::detail {
+namespace {
+
+// Two folds, three epochs: held-out losses per epoch for the last weights and the EMA.
+std::vector<FoldResult> two_folds() {
+  FoldResult a, b;
+  a.head_loss = 0.9, b.head_loss = 1.1;
+  a.head_acc = 0.6, b.head_acc = 0.5;
+  a.loss = {0.8, 0.5, 0.7}, b.loss = {0.8, 0.6, 0.9};
+  a.acc = {0.6, 0.8, 0.7}, b.acc = {0.6, 0.7, 0.6};
+  a.ema_loss = {0.85, 0.55, 0.6}, b.ema_loss = {0.85, 0.65, 0.65};
+  a.ema_acc = {0.6, 0.8, 0.9}, b.ema_acc = {0.6, 0.7, 0.7};
+  return {a, b};
+}
+
+TEST(StageTwoOptions, EveryLengthLastAndEmaInPreferenceOrderThenTheHead) {
+  const auto o = stage_two_options(two_folds(), 3, /*ema=*/true);
+  ASSERT_EQ(o.scores.size(), 7u);  // 3 epochs x (last, EMA) + the head
+  EXPECT_EQ(o.scores[0].name, "stage 2 last (3 epochs)");
+  EXPECT_EQ(o.scores[1].name, "stage 2 EMA (3 epochs)");
+  EXPECT_EQ(o.scores[4].name, "stage 2 last after 1 epoch");
+  EXPECT_EQ(o.what[6], std::make_pair(std::string("stage 1 head"), std::int64_t{0}));
+  EXPECT_EQ(o.scores[2].loss, (std::vector<double>{0.5, 0.6}));  // last after 2 epochs
+  EXPECT_EQ(o.scores[6].accuracy, (std::vector<double>{0.6, 0.5}));
+  const auto no_ema = stage_two_options(two_folds(), 3, /*ema=*/false);
+  EXPECT_EQ(no_ema.scores.size(), 4u);
+}
+
+TEST(StageTwoOptions, TheBestStageTwoOptionIgnoresTheHeadAlone) {
+  auto folds = two_folds();
+  for (auto& f : folds) f.head_loss = 0.01;  // the head alone is best, but is not stage 2
+  const auto o = stage_two_options(folds, 3, true);
+  EXPECT_EQ(o.scores[best_stage_two_option(o, "val_loss")].name, "stage 2 last after 2 epochs");
+  EXPECT_EQ(o.scores[best_stage_two_option(o, "val_acc")].name, "stage 2 EMA (3 epochs)");
+  const auto table = options_table(o, 2, 3, "val_loss");
+  EXPECT_NE(table.find("| stage 2 last after 2 epochs (chosen) | 0.5500 +- 0.0707 |"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| stage 1 head alone | 0.0100 +- 0.0000 |"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace tlkit::pipeline::detail
