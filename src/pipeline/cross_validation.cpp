@@ -297,12 +297,16 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     size_t best = options.size();
     for (size_t i = 0; i < options.size(); ++i) {
       if (what[i].first != kind) continue;
-      train::Evaluation a{fold_mean(options[i].loss), fold_mean(options[i].accuracy), 0, {}};
+      train::Evaluation a;
+      a.loss = fold_mean(options[i].loss);
+      a.accuracy = fold_mean(options[i].accuracy);
       if (best == options.size()) {
         best = i;
         continue;
       }
-      train::Evaluation b{fold_mean(options[best].loss), fold_mean(options[best].accuracy), 0, {}};
+      train::Evaluation b;
+      b.loss = fold_mean(options[best].loss);
+      b.accuracy = fold_mean(options[best].accuracy);
       if (train::better(a, b, config.fit.monitor)) best = i;
     }
     if (best < options.size() &&
