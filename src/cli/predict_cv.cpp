@@ -153,8 +153,8 @@ int run_predict(int argc, char** argv) {
   if (writer) {
     writer->finish();
     logger()->info("{} rows in {}{}", total, result["out"].as<std::string>(),
-                   failed ? fmt::format(" ({} images could not be read: their error column says "
-                                        "why)", failed)
+                   failed ? fmt::format(" ({} of {} images could not be read: their error "
+                                        "column says why)", failed, total)
                           : std::string());
     return cli::kOk;
   }

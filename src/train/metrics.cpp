@@ -129,7 +129,8 @@ void EvaluationAccumulator::add_log_probabilities(const at::Tensor& log_probabil
   const auto ahead = log_p.gt(own).logical_or(log_p.eq(own).logical_and(index.lt(y.unsqueeze(1))));
   top_k_correct_ += ahead.sum(1).lt(top_k_).sum().item<std::int64_t>();
   // calibration: bin b holds the confidences in (b / 15, (b + 1) / 15]
-  const auto confidence = top.exp();
+  // (a diverged network's NaN counts in the first bin: its loss already says it is broken)
+  const auto confidence = top.exp().nan_to_num(0.0, 1.0, 0.0);
   const auto bin = (confidence * static_cast<double>(kCalibrationBins))
                        .ceil()
                        .sub(1)

@@ -53,7 +53,7 @@ TEST_F(PredictCli, CsvHasARowPerImageAndOneForTheCorruptImage) {
   const auto out = dir_ / "preds.csv";
   const auto result = tlkit_cli(predict(out));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_TRUE(contains(result.output, "1 images could not be read")) << result.output;
+  EXPECT_TRUE(contains(result.output, "1 of 8 images could not be read: their error column")) << result.output;
   const auto rows = csv_rows(out);
   ASSERT_EQ(rows.size(), 9u) << tlkit::read_file(out);  // header + 8 images
   EXPECT_EQ(tlkit::join(rows[0], ","),
@@ -93,7 +93,7 @@ TEST_F(PredictCli, CsvHasARowPerImageAndOneForTheCorruptImage) {
 
   // An existing file is not written over without --resume.
   const auto again = tlkit_cli(predict(out));
-  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_EQ(again.exit_code, 2) << again.output;  // a usage error
   EXPECT_TRUE(contains(again.output, "--resume")) << again.output;
 }
 

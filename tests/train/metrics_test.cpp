@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -86,6 +87,13 @@ TEST(ClassificationMetrics, LogitsAndTheirSoftmaxGiveTheSameMetrics) {
   EXPECT_TRUE(torch::equal(a.confusion, b.confusion));
   tlkit::test::expect_error(
       [&] { classification_metrics(logits, labels + 6, ScoreKind::Logits); }, "class indices");
+}
+
+TEST(ClassificationMetrics, ADivergedNetworksNaNOutputsGiveANaNLossNotACrash) {
+  const auto logits = torch::full({3, 4}, std::numeric_limits<double>::quiet_NaN(), torch::kDouble);
+  const auto e = classification_metrics(logits, torch::tensor({0, 1, 2}), ScoreKind::Logits);
+  EXPECT_TRUE(std::isnan(e.loss));
+  EXPECT_EQ(e.calibration.select(1, 0).sum().item<double>(), 3);
 }
 
 TEST(ClassificationMetrics, JsonHasFlatKeysAndOneEntryPerClass) {
