@@ -34,6 +34,7 @@ seconds() {
   "$py" -c "print($end - $start)"
 }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # One warm-up of each (page cache, scan cache), not counted.
 "$tlkit" evaluate --model "$work/model.pt" --data "$work/images" --split all --threads "$threads" \
   >/dev/null 2>&1
@@ -45,10 +46,11 @@ for r in $(seq "$runs"); do
     --batch-size 64 --workers 2 --threads "$threads" >>"$work/predict.txt"
 done
 rows=$(($(wc -l <"$work/preds.csv") - 1))
+load="$load_before -> $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$py" - "$work" "$count" "$rows" "$runs" "$threads" "$root/bench/results/predict_speed.md" <<'PY'
-import platform, statistics, subprocess, sys
-work, count, rows, runs, threads, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+"$py" - "$work" "$count" "$rows" "$runs" "$threads" "$root/bench/results/predict_speed.md" "$load" <<'PY'
+import platform, statistics, sys
+work, count, rows, runs, threads, out, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 times = {name: [float(x) for x in open(f"{work}/{name}.txt").read().split()] for name in ("evaluate", "predict")}
 rate = {name: count / statistics.median(t) for name, t in times.items()}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
@@ -57,7 +59,8 @@ with open(out, "w") as f:
     f.write(f"`bash bench/predict_speed.sh`: {count} JPEGs of 256x256 (Fashion-MNIST upscaled), a vgg_cifar model "
             f"(32x32 input, random weights), batch 64, 2 decoding threads, `--threads {threads}`; "
             f"the wall time of each whole command (model load and folder scan included), "
-            f"{runs} runs each, alternating, after one warm-up. {cpu}, {threads} cores.\n\n")
+            f"{runs} runs each, alternating, after one warm-up. {cpu}, {threads} cores; load average "
+            f"(1, 5, 15 min) {load} (other work on the machine).\n\n")
     f.write("| command | seconds (each run) | median img/s |\n|---|---|---:|\n")
     for name, cmd in (("evaluate", "`tlkit evaluate --split all`"), ("predict", "`tlkit predict FOLDER --out preds.csv`")):
         f.write(f"| {cmd} | {', '.join(f'{t:.2f}' for t in times[name])} | {rate[name]:.0f} |\n")
