@@ -7,5 +7,6 @@
 #include <tlkit/pipeline.h>
 #include <tlkit/schedule.h>
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/classification_report.h>
 #include <tlkit/train/ema_callback.h>
 #include <tlkit/train/trainer.h>

@@ -1,5 +1,6 @@
-// tlkit evaluate: accuracy, per-class accuracy and confusion matrix of a model, or of the snapshot
-// ensemble of a run (the members' softmax outputs averaged).
+// tlkit evaluate: accuracy, top-k, per-class precision / recall / F1, macro F1, balanced accuracy,
+// NLL, calibration error and the confusion matrix of a model, or of the snapshot ensemble of a run
+// (the members' softmax outputs averaged); the same as JSON with --json.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 
 #include <torch/csrc/jit/api/module.h>
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
@@ -17,6 +19,7 @@
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/train/callbacks.h>
+#include <tlkit/train/classification_report.h>
 #include <tlkit/train/loader_source.h>
 #include <tlkit/train/metrics.h>
 #include <tlkit/train/precision.h>
@@ -45,7 +48,9 @@ std::vector<fs::path> snapshot_files(const fs::path& run) {
 
 int run_evaluate(int argc, char** argv) {
   cxxopts::Options options("tlkit evaluate",
-                           "Accuracy, per-class accuracy and confusion matrix on a dataset");
+                           "Accuracy, top-k, per-class precision/recall/F1, macro F1, balanced "
+                           "accuracy, NLL, expected calibration error (15 bins) and the confusion "
+                           "matrix on a dataset (definitions as scikit-learn's)");
   options.add_options()("model", "a TorchScript classifier (e.g. RUN/model.pt)",
                         cxxopts::value<std::string>())(
       "ensemble", "a run folder: evaluate the average of its snapshots/",
@@ -55,19 +60,26 @@ int run_evaluate(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value("auto"))(
       "batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))(
       "limit", "at most N images (0 = all)", cxxopts::value<size_t>()->default_value("0"))(
-      "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"));
+      "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"))(
+      "top", "K of the top-K accuracy (at most the number of classes)",
+      cxxopts::value<std::int64_t>()->default_value("5"))(
+      "json", "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
+      "balanced_accuracy, nll, ece, per_class, confusion)", cxxopts::value<std::string>());
   cli::add_preprocess_options(options);
   cli::add_precision_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv,
-                  "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test",
+                  "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test "
+                  "--top 5 --json metrics.json",
                   result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
   if (result.count("model") + result.count("ensemble") != 1)
     throw cli::UsageError("give exactly one of --model M.pt or --ensemble RUN");
   cli::require(result, {"data"});
+  const auto top_k = result["top"].as<std::int64_t>();
+  if (top_k < 1) throw cli::UsageError("--top must be at least 1");
   std::vector<fs::path> members;  // checked first: a folder without snapshots needs no model load
   if (result.count("ensemble")) members = snapshot_files(result["ensemble"].as<std::string>());
   const fs::path model_path = result.count("model")
@@ -99,6 +111,9 @@ int run_evaluate(int argc, char** argv) {
   if (precision.channels_last) train::set_channels_last(script, true);
   train::PrecisionNetwork network(script, train::parse_precision(precision.precision),
                                   precision.channels_last, device);
+  if (top_k > model.num_classes())
+    logger()->info("--top {} is more than the {} classes: top-{} is reported", top_k,
+                   model.num_classes(), model.num_classes());
   train::Evaluation evaluation;
   std::string what = model_path.string();
   if (result.count("ensemble")) {
@@ -109,31 +124,38 @@ int run_evaluate(int argc, char** argv) {
       TLKIT_CHECK(broken.empty(), "snapshot '", file.string(), "' has NaN/Inf in its weights (",
                   broken, "): the ensemble cannot be evaluated");
     }
-    evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device);
+    evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device,
+                                            top_k);
     what = "ensemble of " + std::to_string(states.size()) + " snapshots in " +
            result["ensemble"].as<std::string>();
   } else {
-    evaluation = train::evaluate(network, *source, model.num_classes(), device);
+    evaluation = train::evaluate(network, *source, model.num_classes(), device, top_k);
   }
   TLKIT_CHECK(std::isfinite(evaluation.loss), what, " gives non-finite outputs (loss ",
               evaluation.loss, ") on ", dataset->describe(),
               ": its accuracy means nothing; check the model and the images");
   const auto& classes = dataset->classes();
-  std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n\nper class:\n",
+  std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n%s\n\nper class:\n%s",
               what.c_str(), dataset->describe().c_str(), split_name.c_str(),
               static_cast<long long>(evaluation.examples), 100 * evaluation.accuracy,
-              evaluation.loss);
-  const auto per_class = evaluation.per_class_accuracy();
-  for (size_t c = 0; c < per_class.size(); ++c)
-    std::printf("  %-20s %6.2f%%\n", classes[c].c_str(), 100 * per_class[c]);
+              evaluation.loss, train::format_summary(evaluation).c_str(),
+              train::format_per_class(evaluation, classes).c_str());
   std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
             << train::format_confusion(evaluation, classes);
+  if (result.count("json")) {
+    auto json = train::evaluation_json(evaluation, classes);
+    json["model"] = what;
+    json["data"] = dataset->describe();
+    json["split"] = split_name;
+    write_file_atomic(result["json"].as<std::string>(), json.dump(2) + "\n");
+  }
   cli::check_stdout("the evaluation");
   return cli::kOk;
 }
 
 TLKIT_REGISTER_COMMAND("evaluate",
-                       "accuracy, per-class accuracy, confusion matrix (model or ensemble)",
+                       "accuracy, top-k, per-class precision/recall/F1, calibration, confusion "
+                       "matrix (model or ensemble)",
                        run_evaluate);
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <tlkit/core/atomic_file.h>
+#include <tlkit/core/csv.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/plot.h>
@@ -67,13 +68,6 @@ std::string file_part(const std::string& text) {
   std::string out;
   for (char c : text) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out;
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string num(double v) { return std::isfinite(v) ? fmt("%.6g", v) : std::string(); }

@@ -247,9 +247,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     const auto& sa = chosen_options.scores[a];
     const auto& sb = plain_options.scores[b];
     // Without augmentation only when its best option is better than augmentation's best.
-    augment = !train::better({fold_mean(sb.loss), fold_mean(sb.accuracy), 0, {}},
-                             {fold_mean(sa.loss), fold_mean(sa.accuracy), 0, {}},
-                             config.fit.monitor);
+    augment = !train::better(fold_means(sb), fold_means(sa), config.fit.monitor);
     augment_report = fmt::format(
         "Augmentation (random crop {:.2g}-1 of the area, flip {:.2g}): stage 2's best option {}, "
         "loss {:.4f}, accuracy {:.2f}%; without augmentation: {}, loss {:.4f}, accuracy {:.2f}%. "

@@ -9,13 +9,12 @@
 #include <tlkit/train/monitor.h>
 
 namespace tlkit::pipeline::detail {
-namespace {
-
-train::Evaluation mean_of(const FoldScores& s) {
-  return {fold_mean(s.loss), fold_mean(s.accuracy), 0, {}};
+train::Evaluation fold_means(const FoldScores& scores) {
+  train::Evaluation e;
+  e.loss = fold_mean(scores.loss);
+  e.accuracy = fold_mean(scores.accuracy);
+  return e;
 }
-
-}  // namespace
 
 Json fold_to_json(const FoldResult& r) {
   Json j = Json::object();
@@ -77,7 +76,7 @@ size_t best_stage_two_option(const StageTwoOptions& options, const std::string& 
   for (size_t i = 0; i < options.scores.size(); ++i) {
     if (options.what[i].second == 0) continue;  // the stage-1 head alone
     if (best == options.scores.size() ||
-        train::better(mean_of(options.scores[i]), mean_of(options.scores[best]), monitor))
+        train::better(fold_means(options.scores[i]), fold_means(options.scores[best]), monitor))
       best = i;
   }
   return best == options.scores.size() ? 0 : best;
@@ -96,7 +95,7 @@ std::string options_table(const StageTwoOptions& options, size_t chosen, std::in
     size_t best = scores.size();
     for (size_t i = 0; i < scores.size(); ++i) {
       if (what[i].first != kind) continue;
-      if (best == scores.size() || train::better(mean_of(scores[i]), mean_of(scores[best]), monitor))
+      if (best == scores.size() || train::better(fold_means(scores[i]), fold_means(scores[best]), monitor))
         best = i;
     }
     if (best < scores.size() && std::find(shown.begin(), shown.end(), best) == shown.end())

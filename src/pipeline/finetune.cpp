@@ -78,7 +78,7 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   train::Evaluation e;
   if (sources.eval) e = train::evaluate(network, *sources.eval, num_classes, fit.device);
   return {"baseline: from scratch, " + candidates[chosen].name + " (not exported)",
-          e.accuracy, e.loss, e.examples};
+          e.accuracy, e.loss, e.examples, false, e};
 }
 
 }  // namespace

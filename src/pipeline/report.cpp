@@ -1,4 +1,5 @@
 // Run reports: results.md, summary.json and the learning-curve plot of a run folder.
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -6,6 +7,7 @@
 #include <tlkit/core/json.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/plot.h>
+#include <tlkit/train/classification_report.h>
 
 #include "run.h"
 
@@ -30,6 +32,12 @@ std::string format_results(const RunResult& result) {
   if (!result.exported.empty())
     out << "\nExported: " << result.exported.filename().string() << " (" << result.exported_from
         << " weights: " << result.exported_because << ")\n";
+  const auto exported = std::find_if(result.rows.begin(), result.rows.end(),
+                                     [](const ResultRow& row) { return row.exported; });
+  if (exported != result.rows.end() && exported->evaluation.confusion.defined() &&
+      exported->examples > 0)
+    out << "\n## The exported model on the " << result.split << " split\n\n"
+        << train::format_markdown(exported->evaluation, result.classes);
   if (!result.decisions.empty()) out << "\n" << result.decisions;
   return out.str();
 }
@@ -88,6 +96,9 @@ void write_report(const RunConfig& requested, const RunConfig& resolved, const R
     rows.push_back(item);
   }
   summary["results"] = rows;
+  for (const auto& row : result.rows)
+    if (row.exported && row.evaluation.confusion.defined() && row.examples > 0)
+      summary["exported_metrics"] = train::evaluation_json(row.evaluation, result.classes);
   summary["exported"] = result.exported.filename().string();
   summary["exported_from"] = result.exported_from;
   summary["exported_because"] = result.exported_because;

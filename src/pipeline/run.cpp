@@ -313,13 +313,15 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   stop_if_interrupted("evaluating the trained model");
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
   for (size_t i = first_own; i < candidates.size(); ++i) {
-    ResultRow row{row_prefix + candidates[i].name, 0, 0, 0};
+    ResultRow row;
+    row.name = row_prefix + candidates[i].name;
     if (sources.eval) {
       train::copy_state(network, candidates[i].weights);
       const auto e = train::evaluate(network, *sources.eval, num_classes, device);
       row.accuracy = e.accuracy;
       row.loss = e.loss;
       row.examples = e.examples;
+      row.evaluation = e;
     }
     rows.push_back(row);
     stop_if_interrupted("evaluating the trained model");
@@ -329,7 +331,7 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
         train::evaluate_ensemble(network, outcome.snapshots, *sources.eval, num_classes, device);
     rows.push_back(
         {row_prefix + "snapshot ensemble (" + std::to_string(outcome.snapshots.size()) + ")",
-         e.accuracy, e.loss, e.examples});
+         e.accuracy, e.loss, e.examples, false, e});
   }
   Selection selection;
   if (sources.val) {
@@ -353,6 +355,7 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   stop_if_interrupted("choosing the model to export");
   RunResult result;
   result.split = run.data.eval_split;
+  result.classes = run.data.classes;
   result.exported = config.out / "model.pt";
   result.exported_from = candidates[selection.chosen].name;
   result.exported_because = selection.reason;

@@ -310,7 +310,8 @@ ExactHead exact_head(const FeatureSet& train, const FeatureSet& val, std::int64_
 // the row measures nothing (0 images).
 ResultRow head_row(model::Classifier& model, const std::string& head, const PreparedData& data,
                    const RunConfig& config) {
-  ResultRow row{"feature extraction (stage 1 head), from " + head, 0, 0, 0};
+  ResultRow row;
+  row.name = "feature extraction (stage 1 head), from " + head;
   if (!data.eval) return row;
   const auto layer = model.feature_layer_for(head);
   const bool on_val = data.eval == data.val;  // the val features are cached under "val"
@@ -326,6 +327,7 @@ ResultRow head_row(model::Classifier& model, const std::string& head, const Prep
   row.accuracy = e.accuracy;
   row.loss = e.loss;
   row.examples = e.examples;
+  row.evaluation = e;
   return row;
 }
 

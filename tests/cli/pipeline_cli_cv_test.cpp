@@ -230,6 +230,27 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   EXPECT_TRUE(contains(evaluation.output, "b_middle")) << evaluation.output;
   EXPECT_TRUE(contains(evaluation.output, "confusion matrix")) << evaluation.output;
 
+  // Every metric, the same as JSON, and in the run's results.md and summary.json for the
+  // exported model; --top 5 is clamped to the 3 classes.
+  evaluation = tlkit_cli("evaluate --model " + quoted(out / "model.pt") + " --data " +
+                         quoted(data()) + " --top 5 --json " + quoted(dir_ / "metrics.json"));
+  ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "top-3 is reported")) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "macro F1")) << evaluation.output;
+  const auto metrics = tlkit::Json::parse(tlkit::read_file(dir_ / "metrics.json"));
+  EXPECT_NEAR(100 * metrics.at("accuracy").as_double(), table_accuracy(results, row), 0.01);
+  EXPECT_DOUBLE_EQ(metrics.at("top3").as_double(), 1.0);
+  for (const auto* key : {"macro_f1", "balanced_accuracy", "nll", "ece"})
+    EXPECT_TRUE(metrics.contains(key)) << key;
+  ASSERT_EQ(metrics.at("per_class").size(), 3u);
+  EXPECT_EQ(metrics.at("per_class").at(1).at("name").as_string(), "b_middle");
+  EXPECT_EQ(metrics.at("per_class").at(1).at("support").as_int(), 4);
+  const auto report = tlkit::read_file(results);
+  EXPECT_TRUE(contains(report, "## The exported model on the test split")) << report;
+  EXPECT_TRUE(contains(report, "| b_middle | ")) << report;
+  EXPECT_NEAR(summary.at("exported_metrics").at("macro_f1").as_double(),
+              metrics.at("macro_f1").as_double(), 1e-9);
+
   evaluation = tlkit_cli("evaluate --ensemble " + quoted(out) + " --data " + quoted(data()));
   ASSERT_EQ(evaluation.exit_code, 0) << evaluation.output;
   ASSERT_TRUE(std::regex_search(evaluation.output, match, std::regex("accuracy ([0-9.]+)%")))
@@ -237,6 +258,7 @@ TEST_F(PipelineCli, FinetuneRunsBothStagesAndEvaluateAgreesWithItsTable) {
   EXPECT_NEAR(std::stod(match[1]), table_accuracy(results, "fine-tuning: snapshot ensemble"), 0.01)
       << evaluation.output;
   EXPECT_TRUE(contains(evaluation.output, "ensemble of 2 snapshots")) << evaluation.output;
+  EXPECT_TRUE(contains(evaluation.output, "top-3 100.00%")) << evaluation.output;
 
   // predict: top-k with the class names, probabilities summing to at most 100%.
   const auto image = data() / "test" / "c_bottom" / "test_0.png";

@@ -10,6 +10,7 @@
 
 #include <tlkit/core/json.h>
 #include <tlkit/pipeline/select.h>
+#include <tlkit/train/metrics.h>
 
 namespace tlkit::pipeline::detail {
 
@@ -30,6 +31,9 @@ struct StageTwoOptions {
   std::vector<FoldScores> scores;
   std::vector<std::pair<std::string, std::int64_t>> what;
 };
+// An option's mean loss and accuracy over the folds, as an Evaluation (for train::better).
+train::Evaluation fold_means(const FoldScores& scores);
+
 StageTwoOptions stage_two_options(const std::vector<FoldResult>& folds, std::int64_t epochs,
                                   bool ema);
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <tlkit/pipeline/config.h>
+#include <tlkit/train/metrics.h>
 
 namespace tlkit::pipeline {
 
@@ -36,11 +37,13 @@ struct ResultRow {
   double loss = 0;
   std::int64_t examples = 0;
   bool exported = false;
+  train::Evaluation evaluation;  // every metric (undefined confusion: not measured)
 };
 
 struct RunResult {
   std::vector<ResultRow> rows;
   std::string split;               // the split the rows were measured on
+  std::vector<std::string> classes;  // the class names, by label
   std::filesystem::path exported;  // model.pt
   std::string exported_from;       // which candidate's weights were exported
   std::string exported_because;    // e.g. "lowest val_loss on validation (0.41) of 4 candidates"
