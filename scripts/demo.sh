@@ -8,7 +8,7 @@
 #      a mirrored digit is not a digit);
 #   3. print one table (mean and std over the seeds, 1,000 held-out test digits) and draw
 #      accuracy against images per class.
-# Usage: bash scripts/demo.sh [out-dir]      (9 to 15 minutes on 2 cores once built)
+# Usage: bash scripts/demo.sh [out-dir]      (15 to 20 minutes on 2 cores once built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
