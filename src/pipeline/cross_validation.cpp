@@ -103,8 +103,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   // The decision is kept in the run folder: a --resume follows it whatever the machine's speed.
   const auto plan_file = config.out / "cv" / "plan.json";
   bool run_folds = forced || one_setting <= kStageTwoBudgetSeconds;
-  bool without_augment =
-      compare_augment && run_folds && 2 * one_setting <= std::max(kStageTwoBudgetSeconds, one_setting);
+  bool without_augment = compare_augment && run_folds && 2 * one_setting <= kStageTwoBudgetSeconds;
   if (config.resume && fs::exists(plan_file)) {
     try {
       const auto plan = Json::parse(read_file(plan_file));
