@@ -251,6 +251,12 @@ void Classifier::set_weights_origin(const std::string& weights) {
   impl_->metadata.weights = weights;
 }
 
+void Classifier::set_architecture(const std::string& architecture) {
+  TLKIT_CHECK(!architecture.empty(), "the architecture's name must not be empty");
+  impl_->metadata.architecture = architecture;
+  impl_->metadata.present = true;
+}
+
 void Classifier::set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean,
                                    std::vector<double> std) {
   TLKIT_CHECK(crop > 0 && resize >= crop, "preprocessing: resize (", resize,

@@ -133,6 +133,8 @@ class Classifier {
   // Records where the weights now come from (e.g. "tlkit train on fashion-mnist:DIR"), so a trained
   // model no longer reads as random-init; stored with the next store_metadata / export.
   void set_weights_origin(const std::string& weights);
+  // The architecture's name (e.g. "resnet18"), stored with the next store_metadata / export.
+  void set_architecture(const std::string& architecture);
   // The preprocessing this model is fed with (shorter side -> resize, centre crop, mean / std per
   // channel); stored with the next store_metadata / export. The layer walk keeps the input size
   // given at load (LoadOptions::input_size).
