@@ -206,6 +206,12 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                      "rollback (to the last good epoch's state, the learning rate halved)",
                      d.fit.on_nonfinite),
         value<std::string>()},
+       {"batch-norm",
+        with_default("batch norm while training: frozen (stored statistics, eval mode; scale "
+                     "and shift still train), train (batch statistics), auto (finetune's stage "
+                     "2: frozen; otherwise train)",
+                     d.fit.batch_norm),
+        value<std::string>()},
        {"no-progress", "no progress bar"}});
   if (finetune) {
     options.add_options(
@@ -289,6 +295,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "overfit-batches", f.overfit_batches);
   take(result, "grad-clip", f.grad_clip);
   take(result, "on-nonfinite", f.on_nonfinite);
+  take(result, "batch-norm", f.batch_norm);
   if (result.count("no-progress")) f.progress = false;
   if (result.count("device")) f.device = c10::Device(common.device);
   if (result.count("precision")) {

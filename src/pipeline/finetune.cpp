@@ -53,6 +53,7 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   model.unfreeze_all();
   auto fit = config.fit;
   fit.optimizer = config.baseline_optimizer;  // resolved: never empty here
+  fit.batch_norm = "train";  // random weights: no statistics worth keeping
   auto optimizer =
       build_optimizer(fit.optimizer, model::single_param_group(model, base_lr(fit.optimizer)));
   detail::StageNetwork stage(model.module(), fit);

@@ -283,8 +283,10 @@ StageNetwork::StageNetwork(const torch::jit::Module& module, const FitOptions& f
 StageOutcome StageNetwork::fit(torch::optim::Optimizer& optimizer, const FitOptions& fit,
                                const Sources& sources, const StageSetup& setup) {
   precision_.set_dropout(fit.overfit_batches == 0);
+  precision_.set_batch_norm_updates(fit.batch_norm != "frozen");
   auto outcome = fit_stage(precision_, optimizer, fit, *sources.train, sources.val.get(), setup);
   precision_.set_dropout(true);
+  precision_.set_batch_norm_updates(true);
   if (channels_last_) train::set_channels_last(script_, false);
   return outcome;
 }

@@ -28,8 +28,9 @@ namespace {
 
 // Train mode for a TorchScript module, except that frozen layers stay frozen: a module whose
 // parameters are all frozen (e.g. a BatchNorm below the unfrozen layers) runs in eval mode, so its
-// running statistics do not drift on the new data; without dropout, Dropout layers stay in eval.
-void set_script_mode(torch::jit::Module& module, bool on, bool dropout) {
+// running statistics do not drift on the new data; without dropout, Dropout layers stay in eval;
+// without batch-norm updates, BatchNorm layers too.
+void set_script_mode(torch::jit::Module& module, bool on, bool dropout, bool batch_norm) {
   module.train(on);
   if (!on) return;
   for (auto child : module.modules()) {
@@ -39,9 +40,9 @@ void set_script_mode(torch::jit::Module& module, bool on, bool dropout) {
       all_frozen = all_frozen && !p.requires_grad();
     }
     if (has_params && all_frozen && child.children().size() == 0) child.train(false);
-    if (!dropout && child.type()->name() &&
-        child.type()->name()->name().find("Dropout") != std::string::npos)
-      child.train(false);
+    const auto type = child.type()->name() ? child.type()->name()->name() : std::string();
+    if (!dropout && type.find("Dropout") != std::string::npos) child.train(false);
+    if (!batch_norm && type.find("BatchNorm") != std::string::npos) child.train(false);
   }
 }
 
@@ -74,12 +75,13 @@ void warn_if_traced(const NamedModules& parts, bool dropout) {
 
 void ScriptNetwork::train(bool on) {
   if (on) warn_if_traced({{"", module_}}, dropout_enabled());
-  set_script_mode(module_, on, dropout_enabled());
+  set_script_mode(module_, on, dropout_enabled(), batch_norm_updates());
 }
 
 void ScriptLayersNetwork::train(bool on) {
   if (on) warn_if_traced(layers_, dropout_enabled());
-  for (auto& [name, module] : layers_) set_script_mode(module, on, dropout_enabled());
+  for (auto& [name, module] : layers_)
+    set_script_mode(module, on, dropout_enabled(), batch_norm_updates());
   training_ = on;
 }
 

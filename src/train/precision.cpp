@@ -103,6 +103,7 @@ PrecisionNetwork::PrecisionNetwork(Network& inner, Precision precision, bool cha
     : inner_(inner), precision_(precision), channels_last_(channels_last), device_(device) {
   check_precision(precision_, device_);
   set_dropout(inner_.dropout_enabled());
+  set_batch_norm_updates(inner_.batch_norm_updates());
 }
 
 torch::Tensor PrecisionNetwork::forward(const torch::Tensor& input) {
@@ -122,6 +123,7 @@ torch::Tensor PrecisionNetwork::forward(const torch::Tensor& input) {
 
 void PrecisionNetwork::train(bool on) {
   inner_.set_dropout(dropout_enabled());
+  inner_.set_batch_norm_updates(batch_norm_updates());
   inner_.train(on);
 }
 

@@ -36,9 +36,14 @@ class Network {
   // without regularisation). Takes effect at the next train(true).
   void set_dropout(bool enabled) { dropout_ = enabled; }
   bool dropout_enabled() const { return dropout_; }
+  // With batch-norm updates off, train(true) keeps every BatchNorm layer in eval mode: its stored
+  // statistics normalise, its scale and shift still train. Takes effect at the next train(true).
+  void set_batch_norm_updates(bool enabled) { batch_norm_updates_ = enabled; }
+  bool batch_norm_updates() const { return batch_norm_updates_; }
 
  private:
   bool dropout_ = true;
+  bool batch_norm_updates_ = true;
 };
 
 // A TorchScript module (its forward takes one tensor and returns logits).
