@@ -494,9 +494,17 @@ std::vector<std::string> head_candidates(const model::Classifier& model) {
   std::vector<size_t> pools;
   for (auto it = layers.begin(); it != first_linear; ++it)
     if (it->type.find("MaxPool") != std::string::npos) pools.push_back(it->index);
-  if (pools.size() < 2) return candidates;
-  for (size_t i = pools[pools.size() - 2] + 1; i < first_linear->index; ++i) {
-    if (!layers[i].has_params()) continue;
+  if (pools.size() >= 2) {  // VGG: the last conv block (after the last-but-one max pool)
+    for (size_t i = pools[pools.size() - 2] + 1; i < first_linear->index; ++i) {
+      if (!layers[i].has_params()) continue;
+      candidates.push_back(layers[i].name);
+      break;
+    }
+    return candidates;
+  }
+  // Block networks (ResNet, MobileNetV3, EfficientNet): the last block before the global pool.
+  for (size_t i = first_linear->index; i-- > 1;) {
+    if (!layers[i].has_params() || layers[i].type.find("Norm") != std::string::npos) continue;
     candidates.push_back(layers[i].name);
     break;
   }

@@ -42,7 +42,9 @@ void refit_head(model::Classifier& model, const HeadResult& chosen, const Prepar
 
 // The depths `--head-from auto` tries, in order: the classification layer, the whole classifier
 // (from its first fully connected layer) and the last convolution block with the classifier
-// (from the convolution after the second-to-last pooling layer), where the model has them.
+// (VGG: from the convolution after the second-to-last pooling layer; a block network such as
+// ResNet, MobileNetV3 or EfficientNet: from the last parametrised block before the global pool,
+// e.g. layer4.1), where the model has them.
 std::vector<std::string> head_candidates(const model::Classifier& model);
 
 // Stage 1 with `config.head.from` ("auto": the candidates are costed on this model and folder
