@@ -207,9 +207,9 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                      d.fit.on_nonfinite),
         value<std::string>()},
        {"batch-norm",
-        with_default("batch norm while training: frozen (stored statistics, eval mode; scale "
-                     "and shift still train), train (batch statistics), auto (finetune's stage "
-                     "2: frozen; otherwise train)",
+        with_default("batch norm of the trained layers: train (batch statistics, as "
+                     "PyTorch's train()) or frozen (stored statistics, eval mode; scale and "
+                     "shift still train); frozen layers' batch norms keep theirs either way",
                      d.fit.batch_norm),
         value<std::string>()},
        {"no-progress", "no progress bar"}});

@@ -199,7 +199,6 @@ RunConfig RunConfig::resolved(size_t train_images) const {
   const auto spe = steps_per_epoch(train_images, r.data.batch_size);
   if (r.fit.epochs == 0) r.fit.epochs = std::clamp<std::int64_t>(epochs_for(300, spe), 5, 40);
   if (r.fit.patience < 0) r.fit.patience = std::max<std::int64_t>(5, epochs_for(100, spe));
-  if (r.fit.batch_norm == "auto") r.fit.batch_norm = r.command == "finetune" ? "frozen" : "train";
   if (r.command != "finetune") return r;
   if (r.head.batch_size == 0) r.head.batch_size = auto_batch(train_images, 64);
   const auto head_spe = steps_per_epoch(train_images, r.head.batch_size);
@@ -247,8 +246,8 @@ void RunConfig::validate() const {
       fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip" || fit.on_nonfinite == "rollback",
       "--on-nonfinite must be stop, skip or rollback, got '", fit.on_nonfinite, "'");
   train::check_precision(train::parse_precision(fit.precision), fit.device);
-  TLKIT_CHECK(fit.batch_norm == "auto" || fit.batch_norm == "frozen" || fit.batch_norm == "train",
-              "--batch-norm must be auto, frozen or train, got '", fit.batch_norm, "'");
+  TLKIT_CHECK(fit.batch_norm == "frozen" || fit.batch_norm == "train",
+              "--batch-norm must be train or frozen, got '", fit.batch_norm, "'");
   TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
               "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
   check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),

@@ -12,6 +12,7 @@
 #include <tlkit/core/json.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/import.h>
+#include <tlkit/train/network.h>
 
 #include "support/test_support.h"
 
@@ -139,6 +140,31 @@ TEST_F(ImportTorchvision, ResNet18TrainingModeMatches) {
   EXPECT_TRUE(at::allclose(bn1.attr("running_mean").toTensor(),
                            held(dir() / "resnet18_zip_train_bn1_mean.pt"), 1e-5, 1e-6));
   EXPECT_EQ(bn1.attr("num_batches_tracked").toTensor().item<std::int64_t>(), 8);
+}
+
+// --batch-norm frozen: in training mode every BatchNorm normalises with its stored statistics and
+// leaves them alone (eval mode), so the logits are the eval logits; with "train" (the default)
+// they are PyTorch's train() logits and the statistics move.
+TEST_F(ImportTorchvision, FrozenBatchNormKeepsTheStoredStatistics) {
+  auto model = tlkit::model::import_torchvision("resnet18", dir() / "resnet18_zip.pth");
+  tlkit::train::ScriptNetwork network(model.module());
+  const auto x = held(dir() / "resnet18_zip_input.pt");
+  const auto bn = model.module().attr("layer4").toModule().attr("1").toModule().attr("bn2").toModule();
+  const auto before = bn.attr("running_mean").toTensor().clone();
+  at::NoGradGuard no_grad;
+  network.set_batch_norm_updates(false);
+  network.train(true);
+  const auto frozen = network.forward(x);
+  const auto eval = held(dir() / "resnet18_zip_logits.pt");
+  EXPECT_LE((frozen - eval).abs().max().item<double>(), 1e-5 * eval.abs().max().item<double>());
+  EXPECT_TRUE(at::equal(bn.attr("running_mean").toTensor(), before));
+  network.set_batch_norm_updates(true);
+  network.train(true);
+  const auto trained = network.forward(x);
+  const auto train_logits = held(dir() / "resnet18_zip_train_logits.pt");
+  EXPECT_LE((trained - train_logits).abs().max().item<double>(),
+            1e-5 * train_logits.abs().max().item<double>());
+  EXPECT_FALSE(at::equal(bn.attr("running_mean").toTensor(), before));
 }
 
 TEST_F(ImportTorchvision, MismatchedWeightsNameTheFirstEntries) {

@@ -64,11 +64,10 @@ struct FitOptions {
   // dynamic loss scaling), and channels-last memory layout for convolutions.
   std::string precision = "fp32";
   bool channels_last = false;
-  // Batch norm while training: "train" (batch statistics, running statistics updated, as
-  // PyTorch's train()), "frozen" (every BatchNorm in eval mode: its stored statistics, while its
-  // scale and shift still train), "auto" (finetune's stage 2: frozen, so the pretrained
-  // statistics stay and the stage-1 head sees the features it was fitted on; train otherwise).
-  std::string batch_norm = "auto";
+  // Batch norm of the trained layers: "train" (batch statistics, running statistics updated, as
+  // PyTorch's train()) or "frozen" (every BatchNorm in eval mode: its stored statistics, while its
+  // scale and shift still train). Frozen layers' BatchNorms are in eval mode either way.
+  std::string batch_norm = "train";
   bool progress = true;
 };
 
