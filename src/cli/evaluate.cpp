@@ -48,8 +48,8 @@ int run_evaluate(int argc, char** argv) {
       "ensemble",
       "run folders: one evaluates the average of its snapshots/; several, the ensemble of "
       "their snapshots (or model.pt where a run has none)",
-      cxxopts::value<std::vector<std::string>>())("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
-                                     cxxopts::value<std::string>())(
+      cxxopts::value<std::vector<std::string>>())(
+      "data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())(
       "split", "auto (test, else val, else train), train, val, test or all",
       cxxopts::value<std::string>()->default_value("auto"))(
       "batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))(
@@ -57,8 +57,10 @@ int run_evaluate(int argc, char** argv) {
       "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"))(
       "top", "K of the top-K accuracy (at most the number of classes)",
       cxxopts::value<std::int64_t>()->default_value("5"))(
-      "json", "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
-      "balanced_accuracy, nll, ece, per_class, confusion)", cxxopts::value<std::string>());
+      "json",
+      "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
+      "balanced_accuracy, nll, ece, per_class, confusion)",
+      cxxopts::value<std::string>());
   cli::add_preprocess_options(options);
   cli::add_precision_options(options);
   cli::add_common_options(options);
@@ -92,7 +94,8 @@ int run_evaluate(int argc, char** argv) {
   std::string what;
   std::optional<model::Classifier> loaded;
   if (models.size() == 1 || snapshot_ensemble) {
-    model_path = models.size() == 1 ? fs::path(models.front()) : fs::path(runs.front()) / "model.pt";
+    model_path =
+        models.size() == 1 ? fs::path(models.front()) : fs::path(runs.front()) / "model.pt";
     what = model_path.string();
     loaded.emplace(pipeline::load_model(model_path, preprocess, device));
   } else {

@@ -53,11 +53,12 @@ int run_export(int argc, char** argv) {
   cli::apply_common(result);
   cli::require(result, {"out"});
   const auto models = result.count("model") ? result["model"].as<std::vector<std::string>>()
-                                             : std::vector<std::string>{};
+                                            : std::vector<std::string>{};
   const auto runs = result.count("ensemble") ? result["ensemble"].as<std::vector<std::string>>()
                                              : std::vector<std::string>{};
   if (models.empty() == runs.empty())
-    throw cli::UsageError("give --model M.pt (several: their ensemble) or --ensemble RUN..., not both");
+    throw cli::UsageError(
+        "give --model M.pt (several: their ensemble) or --ensemble RUN..., not both");
   const fs::path out = result["out"].as<std::string>();
   const auto format = resolve_format(result, out);
   const auto preprocess = cli::preprocess_options(result);
@@ -71,8 +72,9 @@ int run_export(int argc, char** argv) {
     return cli::kOk;
   }
   if (format == "onnx")
-    throw cli::UsageError("an ensemble is exported as TorchScript only (--format torchscript); "
-                          "export its members to ONNX one by one");
+    throw cli::UsageError(
+        "an ensemble is exported as TorchScript only (--format torchscript); "
+        "export its members to ONNX one by one");
   auto ensemble = pipeline::make_ensemble(
       models.empty() ? pipeline::run_members({runs.begin(), runs.end()}, preprocess)
                      : pipeline::load_members({models.begin(), models.end()}, preprocess));
@@ -80,7 +82,9 @@ int run_export(int argc, char** argv) {
   return cli::kOk;
 }
 
-TLKIT_REGISTER_COMMAND("export", "write a model as TorchScript or ONNX (class names and "
-                       "preprocessing included)", run_export);
+TLKIT_REGISTER_COMMAND("export",
+                       "write a model as TorchScript or ONNX (class names and "
+                       "preprocessing included)",
+                       run_export);
 
 }  // namespace

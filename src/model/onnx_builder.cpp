@@ -18,9 +18,8 @@ using torch::jit::Value;
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 bool has_tensor_output(const Node* node) {
-  return std::any_of(node->outputs().begin(), node->outputs().end(), [](const Value* v) {
-    return v->type()->kind() == c10::TypeKind::TensorType;
-  });
+  return std::any_of(node->outputs().begin(), node->outputs().end(),
+                     [](const Value* v) { return v->type()->kind() == c10::TypeKind::TensorType; });
 }
 
 // Where the op comes from in the model's source, when TorchScript kept it ("file.py:72").
@@ -57,10 +56,10 @@ void GraphBuilder::run(const torch::jit::Graph& graph, const c10::IValue& module
   walk(*graph.block());
 
   const auto outputs = graph.outputs();
-  TLKIT_CHECK(outputs.size() == 1 && outputs[0]->type()->kind() == c10::TypeKind::TensorType,
-              "ONNX export takes a model that returns one tensor of scores; this one returns ",
-              outputs.size() == 1 ? outputs[0]->type()->str() : std::to_string(outputs.size()) +
-                                                                     " values");
+  TLKIT_CHECK(
+      outputs.size() == 1 && outputs[0]->type()->kind() == c10::TypeKind::TensorType,
+      "ONNX export takes a model that returns one tensor of scores; this one returns ",
+      outputs.size() == 1 ? outputs[0]->type()->str() : std::to_string(outputs.size()) + " values");
   TLKIT_CHECK(is_dynamic(outputs[0]), "the model's output does not depend on its input");
   output_shape_ = shape(outputs[0]);
   // The output keeps one fixed name, whatever the op that computes it.
@@ -102,8 +101,8 @@ void GraphBuilder::visit(const Node* node) {
   evaluate(node);
   if (!depends || !has_tensor_output(node)) return;  // folded into constants
   for (const Value* out : node->outputs()) {
-    TLKIT_CHECK(out->type()->kind() == c10::TypeKind::TensorType, "ONNX export: ",
-                node->kind().toQualString(), " returns a ", out->type()->str(),
+    TLKIT_CHECK(out->type()->kind() == c10::TypeKind::TensorType,
+                "ONNX export: ", node->kind().toQualString(), " returns a ", out->type()->str(),
                 " beside a tensor, which is not supported");
     const auto& tensor = value(out).toTensor();
     if (tensor.scalar_type() != at::kFloat)
@@ -165,9 +164,17 @@ std::string GraphBuilder::constant(const at::Tensor& tensor, const std::string& 
   return onnx_name;
 }
 
+std::string GraphBuilder::int64_constant(const std::vector<std::int64_t>& values,
+                                         const std::string& hint) {
+  const auto onnx_name = unique(hint);
+  parts_.initializers.push_back(onnx::tensor(onnx_name, {static_cast<std::int64_t>(values.size())},
+                                             kInt64, values.data(),
+                                             values.size() * sizeof(std::int64_t)));
+  return onnx_name;
+}
+
 std::string GraphBuilder::emit(const std::string& op_type, const std::vector<std::string>& inputs,
-                               const std::string& hint,
-                               const std::vector<Message>& attributes) {
+                               const std::string& hint, const std::vector<Message>& attributes) {
   const auto out = unique(hint);
   parts_.nodes.push_back(node(op_type, inputs, {out}, out, attributes));
   op_types_.insert(op_type);

@@ -40,6 +40,8 @@ class GraphBuilder {
   std::string name(const torch::jit::Value* v);
   // A new float32 initializer.
   std::string constant(const at::Tensor& tensor, const std::string& hint);
+  // A new int64 initializer of one dimension (shapes, axes).
+  std::string int64_constant(const std::vector<std::int64_t>& values, const std::string& hint);
   // Adds an ONNX node with one output and returns that output's name.
   std::string emit(const std::string& op_type, const std::vector<std::string>& inputs,
                    const std::string& hint, const std::vector<Message>& attributes = {});

@@ -21,7 +21,8 @@ std::vector<std::pair<std::string, std::string>> metadata_props(const Classifier
   const auto& md = model.metadata();
   auto names = model.class_names();
   if (names.empty())
-    for (std::int64_t i = 0; i < model.num_classes(); ++i) names.push_back("class_" + std::to_string(i));
+    for (std::int64_t i = 0; i < model.num_classes(); ++i)
+      names.push_back("class_" + std::to_string(i));
   const auto json = [](const Json& value) { return value.dump(); };
   return {
       {"tlkit_format", "1"},
@@ -66,8 +67,8 @@ std::string onnx_model_bytes(Classifier& model, OnnxExportInfo* info) {
     torch::NoGradGuard no_grad;
     // Any batch of the model's size gives the same graph; this one leaves the random generator
     // as it was.
-    const auto example = at::sin(at::arange(channels * size * size, at::kFloat))
-                             .reshape({1, channels, size, size});
+    const auto example =
+        at::sin(at::arange(channels * size * size, at::kFloat)).reshape({1, channels, size, size});
     builder.run(*module.get_method("forward").graph(), module._ivalue(), example);
   }
   const auto classes = builder.output_shape();

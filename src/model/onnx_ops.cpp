@@ -45,8 +45,8 @@ Ints symmetric_pads(const Ints& p) { return {p[0], p[1], p[0], p[1]}; }
 void check_spatial(GraphBuilder& b, const Node* n, const Ints& onnx_hw) {
   const auto out = b.shape(n->output(0));
   if (out.size() != 4 || out[2] != onnx_hw[0] || out[3] != onnx_hw[1])
-    b.refuse(n, "ONNX would give " + std::to_string(onnx_hw[0]) + "x" +
-                    std::to_string(onnx_hw[1]) + " outputs where LibTorch gives " +
+    b.refuse(n, "ONNX would give " + std::to_string(onnx_hw[0]) + "x" + std::to_string(onnx_hw[1]) +
+                    " outputs where LibTorch gives " +
                     std::to_string(out.size() == 4 ? out[2] : -1) + "x" +
                     std::to_string(out.size() == 4 ? out[3] : -1));
 }
@@ -59,8 +59,7 @@ std::int64_t pooled(std::int64_t in, std::int64_t pad, std::int64_t kernel, std:
 }
 
 void require_4d(GraphBuilder& b, const Node* n) {
-  if (b.shape(n->input(0)).size() != 4)
-    b.refuse(n, "only 4-D (N, C, H, W) inputs are supported");
+  if (b.shape(n->input(0)).size() != 4) b.refuse(n, "only 4-D (N, C, H, W) inputs are supported");
 }
 
 // conv2d(input, weight, bias, stride, padding, dilation, groups) and
@@ -90,11 +89,11 @@ void convolution(GraphBuilder& b, const Node* n) {
   }
   std::vector<std::string> inputs{b.name(n->input(0)), b.name(n->input(1))};
   if (!is_none(b, n->input(2))) inputs.push_back(b.name(n->input(2)));
-  b.bind(n->output(0), b.emit("Conv", inputs, hint(n),
-                              {attribute_ints("kernel_shape", kernel),
-                               attribute_ints("strides", stride), attribute_ints("pads", pads),
-                               attribute_ints("dilations", dilation),
-                               attribute_int("group", groups)}));
+  b.bind(n->output(0),
+         b.emit("Conv", inputs, hint(n),
+                {attribute_ints("kernel_shape", kernel), attribute_ints("strides", stride),
+                 attribute_ints("pads", pads), attribute_ints("dilations", dilation),
+                 attribute_int("group", groups)}));
 }
 
 // max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode)
@@ -109,10 +108,9 @@ void max_pool(GraphBuilder& b, const Node* n) {
   check_spatial(b, n,
                 {pooled(in[2], padding[0], kernel[0], stride[0], dilation[0], ceil_mode),
                  pooled(in[3], padding[1], kernel[1], stride[1], dilation[1], ceil_mode)});
-  std::vector<Message> attributes{attribute_ints("kernel_shape", kernel),
-                                  attribute_ints("strides", stride),
-                                  attribute_ints("pads", symmetric_pads(padding)),
-                                  attribute_int("ceil_mode", ceil_mode)};
+  std::vector<Message> attributes{
+      attribute_ints("kernel_shape", kernel), attribute_ints("strides", stride),
+      attribute_ints("pads", symmetric_pads(padding)), attribute_int("ceil_mode", ceil_mode)};
   if (dilation != Ints{1, 1}) attributes.push_back(attribute_ints("dilations", dilation));
   b.bind(n->output(0), b.emit("MaxPool", {b.name(n->input(0))}, hint(n), attributes));
 }
@@ -156,9 +154,9 @@ void adaptive_avg_pool(GraphBuilder& b, const Node* n) {
                     "export at an input size where the last feature map is a whole multiple "
                     "of the pooled size");
   const Ints kernel{in[2] / out[2], in[3] / out[3]};
-  b.bind(n->output(0), b.emit("AveragePool", {x}, hint(n),
-                              {attribute_ints("kernel_shape", kernel),
-                               attribute_ints("strides", kernel)}));
+  b.bind(n->output(0),
+         b.emit("AveragePool", {x}, hint(n),
+                {attribute_ints("kernel_shape", kernel), attribute_ints("strides", kernel)}));
 }
 
 // mean(input, dim, keepdim, dtype) over H and W of a 4-D tensor.
@@ -218,14 +216,13 @@ void addmm(GraphBuilder& b, const Node* n) {
 void matmul(GraphBuilder& b, const Node* n) {
   require_2d(b, n, n->input(0));
   require_2d(b, n, n->input(1));
-  b.bind(n->output(0),
-         b.emit("Gemm", {b.name(n->input(0)), b.name(n->input(1))}, hint(n)));
+  b.bind(n->output(0), b.emit("Gemm", {b.name(n->input(0)), b.name(n->input(1))}, hint(n)));
 }
 
 void transpose(GraphBuilder& b, const Node* n) {
   require_2d(b, n, n->input(0));
-  b.bind(n->output(0), b.emit("Transpose", {b.name(n->input(0))}, hint(n),
-                              {attribute_ints("perm", {1, 0})}));
+  b.bind(n->output(0),
+         b.emit("Transpose", {b.name(n->input(0))}, hint(n), {attribute_ints("perm", {1, 0})}));
 }
 
 // batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn)
@@ -262,7 +259,27 @@ void binary(GraphBuilder& b, const Node* n, const std::string& op_type) {
     const auto alpha = b.constant(at::scalar_tensor(number(b, n->input(2))), hint(n) + ".alpha");
     other = b.emit("Mul", {other, alpha}, hint(n) + ".scaled");
   }
-  b.bind(n->output(0), b.emit(op_type, {b.name(n->input(0)), other}, hint(n)));
+  auto self = b.name(n->input(0));
+  // A computed [N, C, 1, 1] tensor (a squeeze-and-excitation gate) with a computed [N, C, H, W]
+  // one: the gate is first resized (nearest, a copy) to H x W, as OpenCV 4.6 broadcasts such a
+  // product only for a batch of one.
+  if (b.value(n->input(1)).isTensor() && b.is_dynamic(n->input(1))) {
+    const auto out = b.shape(n->output(0));
+    const auto spread = [&](const Value* v, const std::string& name) {
+      const auto in = b.shape(v);
+      if (in == out || in.size() != 4 || out.size() != 4 || in[1] != out[1] || in[2] != 1 ||
+          in[3] != 1)
+        return name;
+      const auto scales = b.constant(
+          at::tensor({1.0f, 1.0f, static_cast<float>(out[2]), static_cast<float>(out[3])}),
+          hint(n) + ".scales");
+      return b.emit("Resize", {name, "", scales}, hint(n) + ".spread",
+                    {attribute_string("mode", "nearest")});
+    };
+    self = spread(n->input(0), self);
+    other = spread(n->input(1), other);
+  }
+  b.bind(n->output(0), b.emit(op_type, {self, other}, hint(n)));
 }
 
 void unary(GraphBuilder& b, const Node* n, const std::string& op_type,
@@ -283,11 +300,22 @@ void gated(GraphBuilder& b, const Node* n, const std::string& gate,
   b.bind(n->output(0), b.emit("Mul", {x, g}, hint(n)));
 }
 
-// clamp between two numbers: hardtanh(x, min, max), relu6(x) = hardtanh(x, 0, 6).
+// clamp between two numbers: hardtanh(x, min, max), relu6(x) = hardtanh(x, 0, 6), as
+// min + relu(x - min) - relu(x - max). (ONNX's Clip takes its bounds as inputs from opset 11 on,
+// which OpenCV 4.6 does not read.)
 void clip(GraphBuilder& b, const Node* n, double low, double high) {
-  const auto lo = b.constant(at::scalar_tensor(low), hint(n) + ".min");
-  const auto hi = b.constant(at::scalar_tensor(high), hint(n) + ".max");
-  b.bind(n->output(0), b.emit("Clip", {b.name(n->input(0)), lo, hi}, hint(n)));
+  const auto x = b.name(n->input(0));
+  const auto shifted = [&](double by, const std::string& what) {
+    if (by == 0.0) return x;
+    return b.emit("Sub", {x, b.constant(at::scalar_tensor(by), hint(n) + "." + what)},
+                  hint(n) + ".minus_" + what);
+  };
+  const auto above_low = b.emit("Relu", {shifted(low, "min")}, hint(n) + ".above_min");
+  const auto above_high = b.emit("Relu", {shifted(high, "max")}, hint(n) + ".above_max");
+  auto out = b.emit("Sub", {above_low, above_high}, hint(n) + (low == 0.0 ? "" : ".from_min"));
+  if (low != 0.0)
+    out = b.emit("Add", {out, b.constant(at::scalar_tensor(low), hint(n) + ".min_again")}, hint(n));
+  b.bind(n->output(0), out);
 }
 
 void identity(GraphBuilder& b, const Node* n) { b.bind(n->output(0), b.name(n->input(0))); }
@@ -323,7 +351,8 @@ const std::map<std::string, Converter>& table() {
     t["aten::contiguous"] = identity;
     t["aten::detach"] = identity;
     t["aten::clone"] = identity;
-    for (const char* name : {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"})
+    for (const char* name :
+         {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout"})
       both(name, dropout);
     both("relu", [](GraphBuilder& b, const Node* n) { unary(b, n, "Relu"); });
     both("sigmoid", [](GraphBuilder& b, const Node* n) { unary(b, n, "Sigmoid"); });
@@ -372,8 +401,8 @@ std::string supported_ops() {
 
 bool reads_shape_only(const Node* node) {
   const auto kind = node->kind();
-  return kind == c10::aten::size || kind == c10::aten::dim ||
-         kind == c10::aten::len || kind == c10::prim::device || kind == c10::prim::dtype;
+  return kind == c10::aten::size || kind == c10::aten::dim || kind == c10::aten::len ||
+         kind == c10::prim::device || kind == c10::prim::dtype;
 }
 
 }  // namespace tlkit::model::onnx

@@ -8,11 +8,11 @@ namespace {
 enum WireType : int { kVarint = 0, kLengthDelimited = 2, kFixed32 = 5 };
 
 // AttributeProto.AttributeType values.
-enum AttributeType : int { kAttrFloat = 1, kAttrInt = 2, kAttrInts = 7 };
+enum AttributeType : int { kAttrFloat = 1, kAttrInt = 2, kAttrString = 3, kAttrInts = 7 };
 
 // Field numbers of onnx.proto.
 namespace field {
-constexpr int kAttrName = 1, kAttrF = 2, kAttrI = 3, kAttrInts = 8, kAttrType = 20;
+constexpr int kAttrName = 1, kAttrF = 2, kAttrI = 3, kAttrS = 4, kAttrInts = 8, kAttrType = 20;
 constexpr int kNodeInput = 1, kNodeOutput = 2, kNodeName = 3, kNodeOpType = 4, kNodeAttribute = 5;
 constexpr int kTensorDims = 1, kTensorDataType = 2, kTensorName = 8, kTensorRawData = 9;
 constexpr int kValueInfoName = 1, kValueInfoType = 2;
@@ -20,8 +20,8 @@ constexpr int kTypeTensor = 1, kTypeTensorElemType = 1, kTypeTensorShape = 2;
 constexpr int kShapeDim = 1, kDimValue = 1, kDimParam = 2;
 constexpr int kGraphNode = 1, kGraphName = 2, kGraphInitializer = 5, kGraphDoc = 10,
               kGraphInput = 11, kGraphOutput = 12;
-constexpr int kModelIrVersion = 1, kModelProducerName = 2, kModelProducerVersion = 3,
-              kModelDoc = 6, kModelGraph = 7, kModelOpset = 8, kModelMetadata = 14;
+constexpr int kModelIrVersion = 1, kModelProducerName = 2, kModelProducerVersion = 3, kModelDoc = 6,
+              kModelGraph = 7, kModelOpset = 8, kModelMetadata = 14;
 constexpr int kOpsetDomain = 1, kOpsetVersion = 2;
 constexpr int kEntryKey = 1, kEntryValue = 2;
 }  // namespace field
@@ -69,9 +69,13 @@ Message attribute_int(const std::string& name, std::int64_t value) {
 
 Message attribute_float(const std::string& name, float value) {
   Message m;
-  m.bytes(field::kAttrName, name)
-      .float32(field::kAttrF, value)
-      .int64(field::kAttrType, kAttrFloat);
+  m.bytes(field::kAttrName, name).float32(field::kAttrF, value).int64(field::kAttrType, kAttrFloat);
+  return m;
+}
+
+Message attribute_string(const std::string& name, const std::string& value) {
+  Message m;
+  m.bytes(field::kAttrName, name).bytes(field::kAttrS, value).int64(field::kAttrType, kAttrString);
   return m;
 }
 

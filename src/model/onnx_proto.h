@@ -39,6 +39,7 @@ enum DataType : int { kFloat = 1, kInt64 = 7 };
 // AttributeProto: one named attribute of a node.
 Message attribute_int(const std::string& name, std::int64_t value);
 Message attribute_float(const std::string& name, float value);
+Message attribute_string(const std::string& name, const std::string& value);
 Message attribute_ints(const std::string& name, const std::vector<std::int64_t>& values);
 
 // NodeProto.

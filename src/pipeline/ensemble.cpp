@@ -74,8 +74,7 @@ std::vector<fs::path> snapshot_files(const fs::path& run) {
 }
 
 std::vector<EnsembleMember> load_members(const std::vector<fs::path>& files,
-                                         const PreprocessOptions& preprocess,
-                                         c10::Device device) {
+                                         const PreprocessOptions& preprocess, c10::Device device) {
   std::vector<EnsembleMember> members;
   for (const auto& file : files)
     members.push_back({file.string(), load_model(file, preprocess, device)});
@@ -127,8 +126,10 @@ void check_members_agree(const std::vector<EnsembleMember>& members) {
     if (first.model.input_channels() != other.model.input_channels())
       differ("the input channels", std::to_string(first.model.input_channels()),
              std::to_string(other.model.input_channels()));
-    if (a.crop != b.crop) differ("the input size (crop)", std::to_string(a.crop), std::to_string(b.crop));
-    if (a.resize != b.resize) differ("the resize", std::to_string(a.resize), std::to_string(b.resize));
+    if (a.crop != b.crop)
+      differ("the input size (crop)", std::to_string(a.crop), std::to_string(b.crop));
+    if (a.resize != b.resize)
+      differ("the resize", std::to_string(a.resize), std::to_string(b.resize));
     if (a.mean != b.mean) differ("the mean", list_text(a.mean), list_text(b.mean));
     if (a.std != b.std) differ("the std", list_text(a.std), list_text(b.std));
   }
@@ -137,6 +138,8 @@ void check_members_agree(const std::vector<EnsembleMember>& members) {
 model::Classifier make_ensemble(std::vector<EnsembleMember> members) {
   check_members_agree(members);
   torch::jit::Module ensemble(c10::QualifiedName("__torch__.tlkit.Ensemble"));
+  // What torch.nn.Module has: train() / eval() and Python's m.training read it.
+  ensemble.register_attribute("training", c10::BoolType::get(), false);
   // p(x) = mean_k softmax(f_k(x)), returned as log p(x) = logsumexp_k log_softmax(f_k(x)) - log K
   std::ostringstream forward;
   forward << "def forward(self, x: Tensor) -> Tensor:\n    members = [";
@@ -144,7 +147,7 @@ model::Classifier make_ensemble(std::vector<EnsembleMember> members) {
     const auto name = "member_" + std::to_string(k);
     members[k].model.train(false);
     ensemble.register_module(name, members[k].model.module());
-    forward << (k ? ", " : "") << "torch.log_softmax(self." << name << "(x), 1)";
+    forward << (k ? ", " : "") << "torch.log_softmax(self." << name << ".forward(x), 1)";
   }
   forward.precision(17);
   forward << "]\n    return torch.logsumexp(torch.stack(members), 0) - "

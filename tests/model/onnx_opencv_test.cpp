@@ -3,8 +3,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <opencv2/dnn.hpp>
 #include <torch/torch.h>
+#include <opencv2/dnn.hpp>
 
 #include <tlkit/data/image_io.h>
 #include <tlkit/model/classifier.h>
@@ -71,9 +71,8 @@ Agreement compare(Classifier& model, const at::Tensor& images) {
 
 void expect_agreement(const char* what, Classifier& model, const at::Tensor& images) {
   const auto a = compare(model, images);
-  std::printf("%s: %lld images, max |softmax diff| %.3g, max |logit diff| %.3g, top p %.3f\n",
-              what, static_cast<long long>(images.size(0)), a.softmax, a.logits,
-              a.top_probability);
+  std::printf("%s: %lld images, max |softmax diff| %.3g, max |logit diff| %.3g, top p %.3f\n", what,
+              static_cast<long long>(images.size(0)), a.softmax, a.logits, a.top_probability);
   EXPECT_LT(a.softmax, 1e-4) << what;
   // The comparison means something only when the model is confident and not constant.
   EXPECT_GT(a.top_probability, 0.5) << what;
