@@ -96,6 +96,10 @@ void GraphBuilder::visit(const Node* node) {
   if (kind == c10::prim::Loop) refuse(node, "loops are not supported");
   const bool depends = std::any_of(node->inputs().begin(), node->inputs().end(),
                                    [&](const Value* v) { return is_dynamic(v); });
+  if (depends && (kind == c10::prim::ListConstruct || kind == c10::prim::TupleConstruct))
+    refuse(node,
+           "lists and tuples of computed tensors (torch.cat, torch.stack, several "
+           "outputs) are not supported");
   if (depends && !has_tensor_output(node) && !reads_shape_only(node))
     refuse(node, "it turns tensor data into a value the graph branches or computes on");
   evaluate(node);

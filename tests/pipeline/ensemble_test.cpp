@@ -1,5 +1,7 @@
 #include <tlkit/pipeline/ensemble.h>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -113,8 +115,11 @@ TEST(Ensemble, RunMembersAreSnapshotsOrTheModel) {
   EXPECT_EQ(fs::path(members[2].label), dir / "b" / "model.pt");
   const auto w = [](Classifier m) { return tlkit::test::parameter(m, "classifier.6.weight"); };
   // The second snapshot's weights (the last ones drawn) are in the second member.
-  for (const auto& [name, t] : state)
-    if (name == "classifier.6.weight") EXPECT_TRUE(torch::equal(w(members[1].model), t));
+  const auto drawn = std::find_if(state.begin(), state.end(), [](const auto& entry) {
+    return entry.first == "classifier.6.weight";
+  });
+  ASSERT_NE(drawn, state.end());
+  EXPECT_TRUE(torch::equal(w(members[1].model), drawn->second));
   EXPECT_FALSE(torch::equal(w(members[0].model), w(members[1].model)));
   EXPECT_TRUE(torch::equal(w(members[2].model), w(model)));
 }
