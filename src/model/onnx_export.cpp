@@ -17,6 +17,16 @@ namespace {
 constexpr std::int64_t kOpset = 13;
 constexpr std::int64_t kIrVersion = 7;  // the IR version of opset 13
 
+// The classification layer's name, or "" for a model without a Linear layer (which ONNX export
+// takes as it is).
+std::string head_name(const Classifier& model) {
+  try {
+    return model.find_head();
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> metadata_props(const Classifier& model) {
   const auto& md = model.metadata();
   auto names = model.class_names();
@@ -37,7 +47,7 @@ std::vector<std::pair<std::string, std::string>> metadata_props(const Classifier
       {"tlkit_output", "logits"},
       {"tlkit_architecture", md.architecture},
       {"tlkit_weights", md.weights},
-      {"tlkit_head", model.find_head()},
+      {"tlkit_head", head_name(model)},
   };
 }
 
