@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libgloo-dev libopenblas0-pthread libopencv-dev libjpeg-dev libcxxopts-dev libspdlog-dev libgtest-dev libssl-dev
-  python3-torch python3-torchvision python3-numpy python3-sklearn
+  python3-torch python3-torchvision python3-numpy python3-sklearn python3-onnx
   dataset-fashion-mnist opencv-doc fonts-dejavu-core fonts-dejavu-extra
 )
 

@@ -39,6 +39,29 @@ void require(const cxxopts::ParseResult& result, std::initializer_list<const cha
     if (!result.count(name)) throw UsageError(std::string("--") + name + " is required");
 }
 
+SpreadArgs spread_values(int argc, char** argv, std::initializer_list<const char*> names) {
+  SpreadArgs out;
+  const auto is_spread = [&](const std::string& arg) {
+    for (const char* name : names)
+      if (arg == std::string("--") + name) return true;
+    return false;
+  };
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (!is_spread(arg)) {
+      out.strings.push_back(arg);
+      continue;
+    }
+    // A value may itself start with '-' only in the --name=VALUE form.
+    int j = i + 1;
+    for (; j < argc && argv[j][0] != '-'; ++j) out.strings.push_back(arg + "=" + argv[j]);
+    if (j == i + 1) out.strings.push_back(arg);  // no value: cxxopts says so
+    i = j - 1;
+  }
+  for (auto& s : out.strings) out.argv.push_back(s.data());
+  return out;
+}
+
 namespace {
 
 // cxxopts says "Argument '1.5' failed to parse" without the option: find the option whose value it

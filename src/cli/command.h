@@ -44,6 +44,16 @@ struct Common {
 bool parse(cxxopts::Options& options, int argc, char** argv, const std::string& example,
            cxxopts::ParseResult& result);
 
+// The command line with "--name A B C" (the values up to the next option) spread into
+// "--name=A --name=B --name=C" for each of `names`, so an option that collects values takes
+// several after one flag. The strings live as long as the returned object.
+struct SpreadArgs {
+  std::vector<std::string> strings;
+  std::vector<char*> argv;
+  int argc() const { return static_cast<int>(argv.size()); }
+};
+SpreadArgs spread_values(int argc, char** argv, std::initializer_list<const char*> names);
+
 // A wrong command line (exit code 2; main() prints it with a pointer to --help).
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -1,10 +1,12 @@
 // tlkit evaluate: accuracy, top-k, per-class precision / recall / F1, macro F1, balanced accuracy,
-// NLL, calibration error and the confusion matrix of a model, or of the snapshot ensemble of a run
-// (the members' softmax outputs averaged); the same as JSON with --json.
+// NLL, calibration error and the confusion matrix of a model, of the snapshot ensemble of a run,
+// or of an ensemble of models or runs (the members' softmax outputs averaged); the same as JSON
+// with --json.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <torch/csrc/jit/api/module.h>
 
@@ -17,6 +19,7 @@
 #include <tlkit/model/classifier.h>
 #include <tlkit/model/script_checks.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/pipeline/ensemble.h>
 #include <tlkit/pipeline/extract.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/classification_report.h>
@@ -33,29 +36,20 @@ namespace {
 
 using namespace tlkit;
 
-std::vector<fs::path> snapshot_files(const fs::path& run) {
-  std::vector<fs::path> files;
-  const auto dir = run / "snapshots";
-  TLKIT_CHECK(fs::is_directory(dir), "'", run.string(),
-              "' has no snapshots/ folder; run finetune/train with a "
-              "warm-restart schedule (e.g. --schedule restarts:T_0=5) to get an ensemble");
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.path().extension() == ".pt") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  TLKIT_CHECK(!files.empty(), "'", dir.string(), "' holds no snapshot_*.pt files");
-  return files;
-}
-
 int run_evaluate(int argc, char** argv) {
   cxxopts::Options options("tlkit evaluate",
                            "Accuracy, top-k, per-class precision/recall/F1, macro F1, balanced "
                            "accuracy, NLL, expected calibration error (15 bins) and the confusion "
                            "matrix on a dataset (definitions as scikit-learn's)");
-  options.add_options()("model", "a TorchScript classifier (e.g. RUN/model.pt)",
-                        cxxopts::value<std::string>())(
-      "ensemble", "a run folder: evaluate the average of its snapshots/",
-      cxxopts::value<std::string>())("data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR",
-                                     cxxopts::value<std::string>())(
+  options.add_options()("model",
+                        "a TorchScript classifier (e.g. RUN/model.pt); several (--model a.pt "
+                        "--model b.pt, or --model a.pt b.pt): their ensemble",
+                        cxxopts::value<std::vector<std::string>>())(
+      "ensemble",
+      "run folders: one evaluates the average of its snapshots/; several, the ensemble of "
+      "their snapshots (or model.pt where a run has none)",
+      cxxopts::value<std::vector<std::string>>())(
+      "data", "DIR, cifar10:DIR, fashion-mnist:DIR or mnist:DIR", cxxopts::value<std::string>())(
       "split", "auto (test, else val, else train), train, val, test or all",
       cxxopts::value<std::string>()->default_value("auto"))(
       "batch-size", "batch size", cxxopts::value<size_t>()->default_value("64"))(
@@ -63,30 +57,56 @@ int run_evaluate(int argc, char** argv) {
       "workers", "decoding threads", cxxopts::value<size_t>()->default_value("2"))(
       "top", "K of the top-K accuracy (at most the number of classes)",
       cxxopts::value<std::int64_t>()->default_value("5"))(
-      "json", "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
-      "balanced_accuracy, nll, ece, per_class, confusion)", cxxopts::value<std::string>());
+      "json",
+      "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
+      "balanced_accuracy, nll, ece, per_class, confusion)",
+      cxxopts::value<std::string>());
   cli::add_preprocess_options(options);
   cli::add_precision_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
-  if (!cli::parse(options, argc, argv,
+  auto args = cli::spread_values(argc, argv, {"model", "ensemble"});
+  if (!cli::parse(options, args.argc(), args.argv.data(),
                   "tlkit evaluate --model runs/photos/model.pt --data my_photos/ --split test "
                   "--top 5 --json metrics.json",
                   result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  if (result.count("model") + result.count("ensemble") != 1)
-    throw cli::UsageError("give exactly one of --model M.pt or --ensemble RUN");
+  const auto models = result.count("model") ? result["model"].as<std::vector<std::string>>()
+                                             : std::vector<std::string>{};
+  const auto runs = result.count("ensemble") ? result["ensemble"].as<std::vector<std::string>>()
+                                             : std::vector<std::string>{};
+  if (models.empty() == runs.empty())
+    throw cli::UsageError(
+        "give --model M.pt (several: their ensemble) or --ensemble RUN (several: across runs), "
+        "not both");
   cli::require(result, {"data"});
   const auto top_k = result["top"].as<std::int64_t>();
   if (top_k < 1) throw cli::UsageError("--top must be at least 1");
+  // One run: its snapshots swapped into one network in turn. Several models or runs: one
+  // ensemble module over all their members.
+  const bool snapshot_ensemble = runs.size() == 1;
   std::vector<fs::path> members;  // checked first: a folder without snapshots needs no model load
-  if (result.count("ensemble")) members = snapshot_files(result["ensemble"].as<std::string>());
-  const fs::path model_path = result.count("model")
-                                  ? fs::path(result["model"].as<std::string>())
-                                  : fs::path(result["ensemble"].as<std::string>()) / "model.pt";
-  auto model =
-      pipeline::load_model(model_path, cli::preprocess_options(result), c10::Device(common.device));
+  if (snapshot_ensemble) members = pipeline::snapshot_files(runs.front());
+  const auto device = c10::Device(common.device);
+  const auto preprocess = cli::preprocess_options(result);
+  fs::path model_path;
+  std::string what;
+  std::optional<model::Classifier> loaded;
+  if (models.size() == 1 || snapshot_ensemble) {
+    model_path =
+        models.size() == 1 ? fs::path(models.front()) : fs::path(runs.front()) / "model.pt";
+    what = model_path.string();
+    loaded.emplace(pipeline::load_model(model_path, preprocess, device));
+  } else {
+    auto ensemble_members =
+        models.empty() ? pipeline::run_members({runs.begin(), runs.end()}, preprocess, device)
+                       : pipeline::load_members({models.begin(), models.end()}, preprocess, device);
+    what = "ensemble of " + std::to_string(ensemble_members.size()) + " models (" +
+           join(models.empty() ? runs : models) + ")";
+    loaded.emplace(pipeline::make_ensemble(std::move(ensemble_members)));
+  }
+  auto& model = *loaded;
   data::SourceOptions source_options;
   source_options.limit = result["limit"].as<size_t>();
   source_options.seed = common.seed;
@@ -105,7 +125,6 @@ int run_evaluate(int argc, char** argv) {
   loading.workers = result["workers"].as<size_t>();
   const auto source =
       pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
-  const auto device = c10::Device(common.device);
   const auto precision = cli::precision_options(result, common.device);
   train::ScriptNetwork script(model.module());
   if (precision.channels_last) train::set_channels_last(script, true);
@@ -115,8 +134,7 @@ int run_evaluate(int argc, char** argv) {
     logger()->info("--top {} is more than the {} classes: top-{} is reported", top_k,
                    model.num_classes(), model.num_classes());
   train::Evaluation evaluation;
-  std::string what = model_path.string();
-  if (result.count("ensemble")) {
+  if (snapshot_ensemble) {
     std::vector<train::NamedTensors> states;
     for (const auto& file : members) {
       states.push_back(train::load_state(file));
@@ -126,8 +144,7 @@ int run_evaluate(int argc, char** argv) {
     }
     evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device,
                                             top_k);
-    what = "ensemble of " + std::to_string(states.size()) + " snapshots in " +
-           result["ensemble"].as<std::string>();
+    what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + runs.front();
   } else {
     evaluation = train::evaluate(network, *source, model.num_classes(), device, top_k);
   }
