@@ -11,6 +11,8 @@
 
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/loader.h>
+#include <tlkit/data/random.h>
+#include <tlkit/data/transforms.h>
 
 namespace tlkit::data {
 namespace {
@@ -99,6 +101,57 @@ TEST(BalancedOrder, LoaderEpochsDoNotDependOnShardsOrWorkers) {
   std::vector<size_t> all(120);
   std::iota(all.begin(), all.end(), size_t{0});
   EXPECT_EQ(order, all);
+}
+
+// Adds a draw of the sample's generator to the image: shows which random stream each row got.
+class RandomOffset : public Transform {
+ public:
+  at::Tensor operator()(at::Tensor image, std::mt19937_64& rng) const override {
+    return image.to(torch::kDouble) + uniform01(rng);
+  }
+};
+
+// Rows of epoch `e` in order: (dataset index, pixel value).
+std::vector<std::pair<size_t, double>> epoch_rows(DataLoader& loader, size_t e) {
+  std::vector<std::pair<size_t, double>> rows;
+  loader.epoch(e);
+  while (auto batch = loader.next())
+    for (size_t r = 0; r < batch->indices.size(); ++r)
+      rows.emplace_back(batch->indices[r], batch->images[static_cast<std::int64_t>(r)]
+                                               .flatten()[0]
+                                               .item<double>());
+  return rows;
+}
+
+// An image drawn twice in a balanced epoch gets two augmentations, each the same on 1 or 2 shards.
+TEST(BalancedOrder, EachDrawGetsItsOwnAugmentationOnAnyNumberOfShards) {
+  std::vector<int64_t> labels(12, 1);
+  labels[0] = 0;  // one image of class 0: about half of every epoch's draws
+  auto dataset = std::make_shared<LabelledDataset>(labels);
+  auto transform = std::make_shared<RandomOffset>();
+  LoaderOptions options;
+  options.batch_size = 4;
+  options.seed = 9;
+  options.balanced = true;
+  options.workers = 0;
+  DataLoader one(dataset, transform, options);
+  const auto rows = epoch_rows(one, 2);
+  ASSERT_EQ(rows.size(), 12u);
+  std::vector<double> first_image;
+  for (const auto& [index, value] : rows)
+    if (index == 0) first_image.push_back(value);
+  ASSERT_GE(first_image.size(), 2u);
+  std::sort(first_image.begin(), first_image.end());
+  EXPECT_EQ(std::adjacent_find(first_image.begin(), first_image.end()), first_image.end());
+  options.shards = 2;
+  options.batch_size = 2;
+  for (size_t shard = 0; shard < 2; ++shard) {
+    options.shard = shard;
+    DataLoader part(dataset, transform, options);
+    const auto mine = epoch_rows(part, 2);
+    ASSERT_EQ(mine.size(), 6u);
+    for (size_t k = 0; k < mine.size(); ++k) EXPECT_EQ(mine[k], rows[2 * k + shard]) << k;
+  }
 }
 
 TEST(ImbalanceWarning, NamesTheLargestAndSmallestClassFromFiveTimes) {
