@@ -117,9 +117,8 @@ std::vector<std::pair<size_t, double>> epoch_rows(DataLoader& loader, size_t e) 
   loader.epoch(e);
   while (auto batch = loader.next())
     for (size_t r = 0; r < batch->indices.size(); ++r)
-      rows.emplace_back(batch->indices[r], batch->images[static_cast<std::int64_t>(r)]
-                                               .flatten()[0]
-                                               .item<double>());
+      rows.emplace_back(batch->indices[r],
+                        batch->images[static_cast<std::int64_t>(r)].flatten()[0].item<double>());
   return rows;
 }
 
