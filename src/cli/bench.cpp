@@ -88,7 +88,24 @@ int run(int argc, char** argv) {
       cxxopts::value<std::size_t>()->default_value("4096"))("out", "Output folder",
                                                             cxxopts::value<std::string>())(
       "resume", "Continue an interrupted bench in --out, keeping its finished runs")(
-      "progress", "Show a progress bar per epoch");
+      "progress", "Show a progress bar per epoch")(
+      "label-smoothing",
+      "Label smoothing eps in [0, 1) of the training loss, as torch's "
+      "CrossEntropyLoss(label_smoothing=eps) (0 = off)",
+      cxxopts::value<double>()->default_value("0"))(
+      "class-weights",
+      "Weights of the training loss per class: none, auto (n_images / (n_classes x count)) or "
+      "w1,w2,...",
+      cxxopts::value<std::string>()->default_value("none"))(
+      "sampler",
+      "Training order: shuffle, or balanced (draws with replacement, every class equally likely)",
+      cxxopts::value<std::string>()->default_value("shuffle"))(
+      "accumulate", "Gradient accumulation: batches summed per optimizer step (1 = off)",
+      cxxopts::value<std::int64_t>()->default_value("1"))(
+      "grad-clip", "Clip the gradients at this threshold (0 = off)",
+      cxxopts::value<double>()->default_value("0"))(
+      "grad-clip-mode", "What --grad-clip bounds: norm, value or agc",
+      cxxopts::value<std::string>()->default_value("norm"));
   cli::add_preprocess_options(options);
   cli::add_parallel_options(options);
   cli::add_common_options(options);
@@ -129,6 +146,12 @@ int run(int argc, char** argv) {
   config.out = args["out"].as<std::string>();
   config.resume = args.count("resume") > 0;
   config.progress = args.count("progress") > 0;
+  config.label_smoothing = args["label-smoothing"].as<double>();
+  config.class_weights = args["class-weights"].as<std::string>();
+  config.sampler = args["sampler"].as<std::string>();
+  config.accumulate = args["accumulate"].as<std::int64_t>();
+  config.grad_clip = args["grad-clip"].as<double>();
+  config.grad_clip_mode = args["grad-clip-mode"].as<std::string>();
 
   const auto summary = pipeline::bench(config);
   if (!train::is_main_process()) return cli::kOk;  // data parallel: rank 0 reports for all

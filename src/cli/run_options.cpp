@@ -125,7 +125,12 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         with_default("smallest area fraction of the random resized crop",
                      text(d.data.min_crop_scale)),
         value<double>()},
-       {"strict", "a corrupt image is an error (default: skipped with a warning)"}});
+       {"strict", "a corrupt image is an error (default: skipped with a warning)"},
+       {"sampler",
+        with_default("training order: shuffle (a permutation per epoch) or balanced (draws with "
+                     "replacement, every class equally likely; seeded like the shuffle)",
+                     d.data.sampler),
+        value<std::string>()}});
   add_preprocess_options(options);
   add_precision_options(options);
   if (finetune) {
@@ -178,7 +183,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
        {"schedule-per-batch", "step the schedule after every batch instead of every epoch"},
        {"monitor",
         with_default("the one validation metric for early stopping, best weights and the "
-                     "exported model: val_loss or val_acc",
+                     "exported model: val_loss, val_acc or val_balanced_acc (mean per-class "
+                     "recall, for imbalanced classes)",
                      d.fit.monitor),
         value<std::string>()},
        {"patience",
@@ -200,7 +206,28 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
        {"no-snapshots", "no snapshot at warm restarts (no ensemble)"},
        {"overfit-batches", "sanity check: train and validate on N batches only; should reach ~100%",
         value<std::int64_t>()},
-       {"grad-clip", "clip the gradient norm (default: off)", value<double>()},
+       {"grad-clip", "clip the gradients at this threshold (default: off)", value<double>()},
+       {"grad-clip-mode",
+        with_default("what --grad-clip bounds: norm (the global L2 norm), value (each element) "
+                     "or agc (adaptive, per unit: the threshold is the clip factor of the "
+                     "weight's norm, as timm's)",
+                     d.fit.grad_clip_mode),
+        value<std::string>()},
+       {"accumulate",
+        with_default("gradient accumulation: batches summed per optimizer step (the step's "
+                     "batch is batch size x N; 1 = off)",
+                     text(d.fit.accumulate)),
+        value<std::int64_t>()},
+       {"label-smoothing",
+        with_default("label smoothing eps in [0, 1) of the training loss, as torch's "
+                     "CrossEntropyLoss(label_smoothing=eps) (0 = off; 0.1 is usual)",
+                     text(d.fit.label_smoothing)),
+        value<double>()},
+       {"class-weights",
+        with_default("weights of the training loss per class: none, auto (n_images / (n_classes "
+                     "x count), scikit-learn's balanced) or w1,w2,... in class-name order",
+                     d.fit.class_weights),
+        value<std::string>()},
        {"on-nonfinite",
         with_default("a NaN/Inf loss or gradient (never applied): stop, skip the step, or "
                      "rollback (to the last good epoch's state, the learning rate halved)",
@@ -275,6 +302,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "flip", d.flip);
   take(result, "min-crop-scale", d.min_crop_scale);
   if (result.count("strict")) d.strict = true;
+  take(result, "sampler", d.sampler);
   if (result.count("seed")) d.seed = common.seed;
   const auto preprocess = preprocess_options(result);
   if (preprocess.input_size) d.preprocess.input_size = preprocess.input_size;
@@ -294,6 +322,10 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   if (result.count("no-snapshots")) f.snapshots = false;
   take(result, "overfit-batches", f.overfit_batches);
   take(result, "grad-clip", f.grad_clip);
+  take(result, "grad-clip-mode", f.grad_clip_mode);
+  take(result, "label-smoothing", f.label_smoothing);
+  take(result, "accumulate", f.accumulate);
+  take(result, "class-weights", f.class_weights);
   take(result, "on-nonfinite", f.on_nonfinite);
   take(result, "batch-norm", f.batch_norm);
   if (result.count("no-progress")) f.progress = false;

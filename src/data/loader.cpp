@@ -8,6 +8,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/sampler.h>
 
 namespace tlkit::data {
 namespace {
@@ -69,6 +70,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset,
               dataset_->describe(), " has ", num_samples(), " samples, fewer than one batch of ",
               options_.batch_size, " with drop_last; lower the batch size or keep the last batch");
   if (options_.prefetch == 0) options_.prefetch = std::max<size_t>(2 * options_.workers, 1);
+  if (options_.shuffle && options_.balanced) labels_ = dataset_->labels();
   buffers_ = std::make_unique<detail::BatchBuffers>(options_.prefetch + options_.workers + 2);
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -110,7 +112,10 @@ size_t DataLoader::num_batches() const {
 
 std::vector<size_t> DataLoader::order(size_t epoch) const {
   std::vector<size_t> indices;
-  if (options_.shuffle) {
+  if (options_.shuffle && options_.balanced) {
+    // Its own stream (key 1): not the permutation's numbers reused.
+    indices = balanced_order(labels_, derive_seed(options_.seed, epoch, 1));
+  } else if (options_.shuffle) {
     indices = permutation(dataset_->size(), derive_seed(options_.seed, epoch));
   } else {
     indices.resize(dataset_->size());
@@ -224,7 +229,13 @@ DataLoader::Result DataLoader::build(const std::vector<size_t>& order, size_t ba
         continue;
       }
       source = sample.source;
-      std::mt19937_64 rng(derive_seed(options_.seed, epoch, index));
+      // Balanced sampling draws an image more than once per epoch: each draw gets its own
+      // augmentation, keyed by its place in the whole epoch's order (the same on any number of
+      // shards: this shard's position k is the padded order's k x shards + shard).
+      std::mt19937_64 rng(options_.shuffle && options_.balanced
+                              ? derive_seed(derive_seed(options_.seed, 2), epoch,
+                                            position * options_.shards + options_.shard)
+                              : derive_seed(options_.seed, epoch, index));
       at::Tensor image =
           transform_ ? (*transform_)(std::move(sample.image), rng) : std::move(sample.image);
       if (!images.defined()) {

@@ -25,6 +25,7 @@
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/sampler.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
 #include <tlkit/model/param_groups.h>
@@ -178,6 +179,13 @@ Json BenchConfig::to_json() const {
   j["batch_size"] = batch_size;
   j["seed"] = static_cast<std::int64_t>(seed);
   j["device"] = device.str();
+  // Recipe options only when set: a bench written before they existed resumes unchanged.
+  if (label_smoothing != 0) j["label_smoothing"] = label_smoothing;
+  if (class_weights != "none") j["class_weights"] = class_weights;
+  if (sampler != "shuffle") j["sampler"] = sampler;
+  if (accumulate != 1) j["accumulate"] = accumulate;
+  if (grad_clip != 0) j["grad_clip"] = grad_clip;
+  if (grad_clip_mode != "norm") j["grad_clip_mode"] = grad_clip_mode;
   return j;
 }
 
@@ -216,6 +224,20 @@ void BenchConfig::validate() const {
   TLKIT_CHECK(batch_size >= 0 && batch_size <= 65536, "--batch-size ", batch_size,
               " is out of range");
   if (preprocess.any()) check_preprocess(preprocess);
+  TLKIT_CHECK(std::isfinite(label_smoothing) && label_smoothing >= 0 && label_smoothing < 1,
+              "--label-smoothing must be in [0, 1) (0 = off, 0.1 is usual), got ", label_smoothing);
+  try {
+    train::check_class_weights_spec(class_weights);
+  } catch (const Error& e) {
+    fail("--class-weights: ", e.what());
+  }
+  TLKIT_CHECK(accumulate >= 1 && accumulate <= 4096, "--accumulate must be in [1, 4096], got ",
+              accumulate);
+  TLKIT_CHECK(std::isfinite(grad_clip) && grad_clip >= 0,
+              "--grad-clip must be >= 0 (0 = off), got ", grad_clip);
+  train::parse_grad_clip_mode(grad_clip_mode);
+  TLKIT_CHECK(sampler == "shuffle" || sampler == "balanced",
+              "--sampler must be shuffle or balanced, got '", sampler, "'");
 }
 
 // ------------------------------------------------------------------ run records
@@ -331,6 +353,7 @@ struct BenchData {
   std::string augmentation = "none";
   bool jitter = false;
   std::int64_t batch_size = 128;
+  bool balanced = false;  // --sampler balanced
   // In memory: [N, C, H, W] float pixels in [0, 1] (before normalisation).
   bool in_memory = true;
   at::Tensor train_x, train_y, val_x, val_y, test_x, test_y;
@@ -410,12 +433,24 @@ class MemorySource : public train::BatchSource {
       x_ = x_.slice(0, shard_, x_.size(0), shards_);
       y_ = y_.slice(0, shard_, y_.size(0), shards_);
     }
+    if (train_ && data_.balanced) {
+      const auto y = y_.contiguous();
+      labels_.assign(y.data_ptr<std::int64_t>(), y.data_ptr<std::int64_t>() + y.numel());
+    }
   }
   void start_epoch(std::int64_t epoch) override {
     epoch_ = epoch;
     position_ = 0;
     batch_ = 0;
-    order_ = train_ ? train::epoch_permutation(x_.size(0), seed_, epoch) : at::Tensor();
+    if (!train_) {
+      order_ = at::Tensor();
+    } else if (data_.balanced) {
+      const auto order = data::balanced_order(
+          labels_, data::derive_seed(seed_, static_cast<std::uint64_t>(epoch), 1));
+      order_ = at::tensor(std::vector<std::int64_t>(order.begin(), order.end()), at::kLong);
+    } else {
+      order_ = train::epoch_permutation(x_.size(0), seed_, epoch);
+    }
   }
   std::optional<train::Batch> next() override {
     const auto n = x_.size(0), b = batch_size();
@@ -459,6 +494,7 @@ class MemorySource : public train::BatchSource {
 
   const BenchData& data_;
   at::Tensor x_, y_, order_;
+  std::vector<std::int64_t> labels_;  // balanced sampling only
   bool train_;
   std::uint64_t seed_;
   std::int64_t shards_, shard_;
@@ -497,6 +533,7 @@ std::shared_ptr<train::BatchSource> source(const BenchData& d, const std::string
   options.batch_size = d.batch_size;
   options.workers = d.workers;
   options.seed = seed;
+  options.sampler = d.balanced ? "balanced" : "shuffle";
   const auto& dataset = train ? d.train : split == "val" ? d.val : d.test;
   return std::make_shared<StreamSource>(d, make_loader(dataset, d.transform, options, train));
 }
@@ -601,6 +638,7 @@ struct Setup {
   std::filesystem::path model_path;
   BenchData data;
   std::int64_t num_classes = 0;
+  train::LossOptions loss;  // the class weights resolved on the training split
   double l2 = 0;
   double target = 0;
   Json environment;
@@ -655,6 +693,10 @@ BenchRun train_one(const Setup& s, const std::string& phase, const std::string& 
   options.num_classes = s.num_classes;
   options.device = s.config.device;
   options.monitor = "val_acc";
+  options.loss = s.loss;
+  options.accumulate = s.config.accumulate;
+  options.grad_clip_norm = s.config.grad_clip;
+  options.grad_clip_mode = train::parse_grad_clip_mode(s.config.grad_clip_mode);
   options.label = optimizer + "/" + schedule;
   options.progress = s.config.progress;
   train::Trainer trainer(*network, *opt, options);
@@ -851,6 +893,17 @@ Setup prepare(const BenchConfig& config) {
   s.data.classes = splits.train->classes();
   s.num_classes = static_cast<std::int64_t>(s.data.classes.size());
   TLKIT_CHECK(s.num_classes >= 2, "the data has ", s.num_classes, " class; need at least 2");
+  s.loss.label_smoothing = config.label_smoothing;
+  s.data.balanced = config.sampler == "balanced";
+  data::warn_if_imbalanced(*splits.train, "training split");
+  try {
+    s.loss.class_weights =
+        train::resolve_class_weights(config.class_weights, data::class_counts(*splits.train));
+  } catch (const Error& e) {
+    fail("--class-weights: ", e.what());
+  }
+  if (!s.loss.class_weights.empty())
+    logger()->info("class weights: {}", train::format_class_weights(s.loss.class_weights));
   s.data.train = splits.train;
   s.data.val = splits.val;
   s.data.test = splits.test;

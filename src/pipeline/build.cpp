@@ -10,6 +10,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/data/loader.h>
+#include <tlkit/data/sampler.h>
 #include <tlkit/optim/adam.h>
 #include <tlkit/optim/adamw.h>
 #include <tlkit/optim/factory.h>
@@ -74,6 +75,7 @@ PreparedData open_data(const DataOptions& options) {
   prepared.eval = prepared.splits.test ? prepared.splits.test : prepared.val;
   prepared.eval_split = prepared.splits.test ? "test" : prepared.val ? "val" : "";
   prepared.classes = prepared.train->classes();
+  data::warn_if_imbalanced(*prepared.train, "training split");
   logger()->info("data: {} | {} | {}", prepared.train->describe(),
                  prepared.val ? "val " + std::to_string(prepared.val->size()) + " images"
                               : std::string("no val split"),
@@ -233,6 +235,7 @@ std::shared_ptr<train::BatchSource> make_loader(std::shared_ptr<const data::Data
   data::LoaderOptions loader;
   loader.batch_size = static_cast<size_t>(options.batch_size);
   loader.shuffle = shuffle;
+  loader.balanced = shuffle && options.sampler == "balanced";
   loader.seed = options.seed;
   loader.workers = options.workers;
   loader.skip_unreadable = !options.strict;
@@ -310,6 +313,10 @@ train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_cl
   options.min_delta = fit.min_delta;
   options.val_every = fit.val_every;
   options.grad_clip_norm = fit.grad_clip;
+  options.grad_clip_mode = train::parse_grad_clip_mode(fit.grad_clip_mode);
+  options.accumulate = fit.accumulate;
+  options.loss.label_smoothing = fit.label_smoothing;
+  options.loss.class_weights = train::parse_class_weights(fit.class_weights, num_classes);
   options.scale_loss = train::parse_precision(fit.precision) == train::Precision::kFp16;
   options.label = label;
   options.progress = fit.progress;

@@ -2,6 +2,7 @@
 #include <tlkit/pipeline/config.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <set>
@@ -14,6 +15,7 @@
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/loss.h>
 #include <tlkit/train/precision.h>
 
 namespace fs = std::filesystem;
@@ -95,6 +97,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("data.min_crop_scale", d.min_crop_scale),
           field("data.flip", d.flip),
           field("data.strict", d.strict),
+          field("data.sampler", d.sampler),
           field("data.preprocess.input_size", p.input_size),
           field("data.preprocess.resize", p.resize),
           field("data.preprocess.mean", p.mean),
@@ -111,6 +114,10 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.snapshots", f.snapshots),
           field("fit.overfit_batches", f.overfit_batches),
           field("fit.grad_clip", f.grad_clip),
+          field("fit.grad_clip_mode", f.grad_clip_mode),
+          field("fit.label_smoothing", f.label_smoothing),
+          field("fit.class_weights", f.class_weights),
+          field("fit.accumulate", f.accumulate),
           field("fit.on_nonfinite", f.on_nonfinite),
           field("fit.device", f.device),
           field("fit.precision", f.precision),
@@ -196,7 +203,7 @@ RunConfig RunConfig::resolved(size_t train_images) const {
     const std::int64_t ranks = train::world_size();
     r.data.batch_size = (r.data.batch_size + ranks - 1) / ranks * ranks;
   }
-  const auto spe = steps_per_epoch(train_images, r.data.batch_size);
+  const auto spe = steps_per_epoch(train_images, r.data.batch_size * r.fit.accumulate);
   if (r.fit.epochs == 0) r.fit.epochs = std::clamp<std::int64_t>(epochs_for(300, spe), 5, 40);
   if (r.fit.patience < 0) r.fit.patience = std::max<std::int64_t>(5, epochs_for(100, spe));
   if (r.command != "finetune") return r;
@@ -231,6 +238,8 @@ void RunConfig::validate() const {
   TLKIT_CHECK(data.flip >= 0 && data.flip <= 1, "--flip must be in [0, 1], got ", data.flip);
   TLKIT_CHECK(data.min_crop_scale > 0 && data.min_crop_scale <= 1,
               "--min-crop-scale must be in (0, 1], got ", data.min_crop_scale);
+  TLKIT_CHECK(data.sampler == "shuffle" || data.sampler == "balanced",
+              "--sampler must be shuffle or balanced, got '", data.sampler, "'");
   check_preprocess(data.preprocess);
   TLKIT_CHECK(fit.epochs >= 0, "--epochs must be positive (or 0 = auto), got ", fit.epochs);
   TLKIT_CHECK(fit.patience >= -1, "--patience must be >= 0 (0 = off, -1 = auto), got ",
@@ -243,13 +252,28 @@ void RunConfig::validate() const {
               fit.overfit_batches);
   TLKIT_CHECK(fit.grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got ", fit.grad_clip);
   TLKIT_CHECK(
+      fit.grad_clip_mode == "norm" || fit.grad_clip_mode == "value" || fit.grad_clip_mode == "agc",
+      "--grad-clip-mode must be norm, value or agc, got '", fit.grad_clip_mode, "'");
+  TLKIT_CHECK(
+      std::isfinite(fit.label_smoothing) && fit.label_smoothing >= 0 && fit.label_smoothing < 1,
+      "--label-smoothing must be in [0, 1) (0 = off, 0.1 is usual), got ", fit.label_smoothing);
+  TLKIT_CHECK(fit.accumulate >= 1 && fit.accumulate <= 4096,
+              "--accumulate must be in [1, 4096] batches per optimizer step (1 = off), got ",
+              fit.accumulate);
+  try {
+    train::check_class_weights_spec(fit.class_weights);
+  } catch (const Error& e) {
+    fail("--class-weights: ", e.what());
+  }
+  TLKIT_CHECK(
       fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip" || fit.on_nonfinite == "rollback",
       "--on-nonfinite must be stop, skip or rollback, got '", fit.on_nonfinite, "'");
   train::check_precision(train::parse_precision(fit.precision), fit.device);
   TLKIT_CHECK(fit.batch_norm == "frozen" || fit.batch_norm == "train",
               "--batch-norm must be train or frozen, got '", fit.batch_norm, "'");
-  TLKIT_CHECK(fit.monitor == "val_loss" || fit.monitor == "val_acc",
-              "--monitor must be val_loss or val_acc, got '", fit.monitor, "'");
+  TLKIT_CHECK(
+      fit.monitor == "val_loss" || fit.monitor == "val_acc" || fit.monitor == "val_balanced_acc",
+      "--monitor must be val_loss, val_acc or val_balanced_acc, got '", fit.monitor, "'");
   check_specs(fit.optimizer, fit.schedule, std::max<std::int64_t>(fit.epochs, 1),
               command == "finetune" ? "stage 2" : "training");
   if (command == "finetune") {

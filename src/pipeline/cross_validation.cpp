@@ -200,7 +200,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
       const auto e = train::evaluate(stage.network(), *sources.val, run.num_classes,
                                      config.fit.device);
       result.head_loss = e.loss;
-      result.head_acc = e.accuracy;
+      result.head_acc = train::monitored_accuracy(e, config.fit.monitor);
     }
     const auto groups = fine_tuning_groups(model, head.head, config);
     auto optimizer = build_optimizer(config.fit.optimizer, groups);
@@ -214,11 +214,14 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     setup.resume = false;
     setup.initial_loss_check = false;
     const auto outcome = stage.fit(*optimizer, fit, sources, setup);
+    // The accuracy the monitor compares: balanced under --monitor val_balanced_acc.
+    const std::string acc =
+        config.fit.monitor == "val_balanced_acc" ? "val_balanced_acc" : "val_acc";
     for (const auto& m : outcome.fit.history) {
       result.loss.push_back(m.get("val_loss").value_or(std::nan("")));
-      result.acc.push_back(m.get("val_acc").value_or(std::nan("")));
+      result.acc.push_back(m.get(acc).value_or(std::nan("")));
       result.ema_loss.push_back(m.get("ema_val_loss").value_or(std::nan("")));
-      result.ema_acc.push_back(m.get("ema_val_acc").value_or(std::nan("")));
+      result.ema_acc.push_back(m.get("ema_" + acc).value_or(std::nan("")));
     }
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -54,10 +54,11 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
   auto options = trainer_options(fit, setup.num_classes, setup.label);
   options.class_names = setup.class_names;
   train::Trainer trainer(network, optimizer, options);
-  trainer.set_scheduler(
-      build_scheduler(setup.schedule, optimizer,
-                      setup.schedule_epochs > 0 ? setup.schedule_epochs : fit.epochs,
-                      fit.schedule_per_batch ? train_batches->batches_per_epoch() : 1));
+  trainer.set_scheduler(build_scheduler(
+      setup.schedule, optimizer, setup.schedule_epochs > 0 ? setup.schedule_epochs : fit.epochs,
+      fit.schedule_per_batch ? (train_batches->batches_per_epoch() + fit.accumulate - 1) /
+                                   fit.accumulate  // optimizer steps per epoch
+                             : 1));
   trainer.add_callback(std::make_shared<train::NonFiniteGuard>(
       fit.on_nonfinite == "skip"       ? train::NonFinitePolicy::kSkip
       : fit.on_nonfinite == "rollback" ? train::NonFinitePolicy::kRollback

@@ -123,6 +123,10 @@ LogisticScore logistic_score(const LogisticFit& fit, const at::Tensor& x, const 
   score.loss_sum = at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
   score.correct = logits.argmax(1).eq(y).sum().item<double>();
   score.examples = y.size(0);
+  const auto classes = logits.size(1);
+  score.confusion = at::bincount(y * classes + logits.argmax(1), {}, classes * classes)
+                        .view({classes, classes})
+                        .to(at::kLong);
   return score;
 }
 

@@ -12,12 +12,14 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/run_folder.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/data/dataset.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/model/script_checks.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/loss.h>
 #include <tlkit/train/network.h>
 #include <tlkit/train/precision.h>
 
@@ -241,6 +243,12 @@ Started start_run(const RunConfig& config) {
 RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
   const auto images = run.data.train->size();
   auto resolved = run.requested.resolved(images);  // with the model's hash
+  if (resolved.fit.class_weights == "auto") {
+    resolved.fit.class_weights = train::format_class_weights(
+        train::balanced_class_weights(data::class_counts(*run.data.train)));
+    logger()->info("class weights (auto, n / (classes x count) on the training split): {}",
+                   resolved.fit.class_weights);
+  }
   if (config.command == "finetune") {
     logger()->info("stage 1 budget: {} images, batch {}, {} epochs ({} steps), patience {} epochs",
                    images, resolved.head.batch_size, resolved.head.epochs, resolved.head.steps,

@@ -105,7 +105,8 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
                                train::BatchSource& val, const std::string& monitor,
                                std::int64_t num_classes, const c10::Device& device) {
   TLKIT_CHECK(!candidates.empty(), "nothing to select from");
-  TLKIT_CHECK(monitor == "val_loss" || monitor == "val_acc", "unknown monitor '", monitor, "'");
+  TLKIT_CHECK(monitor == "val_loss" || monitor == "val_acc" || monitor == "val_balanced_acc",
+              "unknown monitor '", monitor, "'");
   Selection selection;
   for (const auto& candidate : candidates) {
     train::copy_state(network, candidate.weights);
@@ -135,8 +136,9 @@ Selection select_on_validation(train::Network& network, const std::vector<Candid
   const auto& chosen = selection.validation[selection.chosen];
   char text[160];
   std::snprintf(text, sizeof(text), "%s %s on validation (%.4f) of %zu candidates",
-                monitor == "val_acc" ? "highest" : "lowest", monitor.c_str(),
-                monitor == "val_acc" ? chosen.accuracy : chosen.loss, candidates.size());
+                monitor == "val_loss" ? "lowest" : "highest", monitor.c_str(),
+                monitor == "val_loss" ? chosen.loss : train::monitored_accuracy(chosen, monitor),
+                candidates.size());
   selection.reason = text;
   for (size_t i = 0; i < candidates.size(); ++i)
     logger()->info("candidate {}: val loss {:.4f}, val acc {:.2f}%{}", candidates[i].name,

@@ -99,6 +99,8 @@ train::Evaluation pooled_estimate(const std::vector<train::Evaluation>& folds) {
     loss += e.loss * static_cast<double>(e.examples);
     correct += e.accuracy * static_cast<double>(e.examples);
     pooled.examples += e.examples;
+    if (e.confusion.defined())  // per-class recall over every fold (balanced accuracy)
+      pooled.confusion = pooled.confusion.defined() ? pooled.confusion + e.confusion : e.confusion;
   }
   pooled.loss = loss / static_cast<double>(std::max<std::int64_t>(1, pooled.examples));
   pooled.accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, pooled.examples));
@@ -210,6 +212,8 @@ train::Evaluation as_evaluation(const std::vector<LogisticScore>& scores) {
     loss += s.loss_sum;
     correct += s.correct;
     e.examples += s.examples;
+    if (s.confusion.defined())
+      e.confusion = e.confusion.defined() ? e.confusion + s.confusion : s.confusion;
   }
   e.loss = loss / static_cast<double>(std::max<std::int64_t>(1, e.examples));
   e.accuracy = correct / static_cast<double>(std::max<std::int64_t>(1, e.examples));

@@ -60,10 +60,16 @@ bool improves(double value, double than, bool maximize, double min_delta) {
   return maximize ? value > than + min_delta : value < than - min_delta;
 }
 
+double monitored_accuracy(const Evaluation& e, const std::string& monitor) {
+  if (monitor == "val_balanced_acc" && e.confusion.defined()) return e.balanced_accuracy();
+  return e.accuracy;
+}
+
 bool better(const Evaluation& a, const Evaluation& b, const std::string& monitor) {
   if (maximizes(monitor, Mode::kAuto)) {
-    if (improves(a.accuracy, b.accuracy, true)) return true;
-    if (improves(b.accuracy, a.accuracy, true) || !std::isfinite(a.accuracy)) return false;
+    const double x = monitored_accuracy(a, monitor), y = monitored_accuracy(b, monitor);
+    if (improves(x, y, true)) return true;
+    if (improves(y, x, true) || !std::isfinite(x)) return false;
   }
   return improves(a.loss, b.loss, false);
 }

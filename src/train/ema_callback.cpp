@@ -24,6 +24,8 @@ void EmaCallback::on_validation_end(TrainContext& context) {
       evaluate(context.network, *val_, num_classes_, context.trainer.options().device);
   context.metrics.set("ema_val_loss", evaluation.loss);
   context.metrics.set("ema_val_acc", evaluation.accuracy);
+  if (context.trainer.options().monitor == "val_balanced_acc")
+    context.metrics.set("ema_val_balanced_acc", evaluation.balanced_accuracy());
 }
 
 void EmaCallback::save(torch::serialize::OutputArchive& archive) const { ema_->save(archive); }

@@ -8,7 +8,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize.h>
 
@@ -118,8 +117,11 @@ Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOp
       monitor_(options_.monitor, options_.monitor_mode, options_.min_delta) {
   TLKIT_CHECK(options_.epochs > 0, "epochs must be positive, got ", options_.epochs);
   TLKIT_CHECK(options_.val_every >= 1, "val_every must be >= 1, got ", options_.val_every);
+  TLKIT_CHECK(options_.accumulate >= 1, "accumulate must be >= 1 (1 = off), got ",
+              options_.accumulate);
   TLKIT_CHECK(options_.num_classes > 0,
               "TrainerOptions::num_classes must be set (the model's output size)");
+  check_loss_options(options_.loss, options_.num_classes);
   if (options_.scale_loss) scaler_ = std::make_unique<LossScaler>(options_.loss_scaler);
 }
 
@@ -171,20 +173,16 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
   std::int64_t &correct = epoch_correct_, &seen = epoch_seen_;
   context.batch = epoch_batch_;
   int stop_signal = 0;
-  while (auto batch = train.next()) {
-    auto inputs = batch->inputs.to(options_.device);
-    auto targets = batch->targets.to(options_.device);
-    auto logits = network_.forward(inputs);
-    auto loss = at::cross_entropy_loss(logits, targets);
-    optimizer_.zero_grad();
-    if (scaler_)
-      scaler_->scale(loss).backward();
-    else
-      loss.backward();
-    double n = static_cast<double>(targets.size(0));
-    double batch_correct =
-        static_cast<double>(logits.argmax(1).eq(targets).sum().item<std::int64_t>());
-    context.batch_loss = loss.item<double>();
+  // Gradient accumulation: the micro-batches of one optimizer step, their summed loss x images,
+  // correct predictions and images. A step takes `accumulate` batches (fewer at the epoch's end).
+  std::int64_t in_step = 0, step_batches = 1;
+  double step_loss = 0, step_correct = 0, step_seen = 0, last_loss = 0;
+  // After the step's last micro-batch: the averaged gradients, clipping, the callbacks, the
+  // update, the schedule; everything that counts steps counts this one.
+  const auto finish_step = [&]() {
+    double n = step_seen;
+    double batch_correct = step_correct;
+    context.batch_loss = in_step == 1 ? last_loss : step_loss / step_seen;
     if (parallel) {
       // Every rank sees the whole batch's loss and counts: decisions stay the same on all ranks.
       if (parallel->averager) parallel->averager->average(network_.trainable_parameters());
@@ -208,7 +206,8 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     }
     context.gradients_checked_finite = scaler_ && !context.loss_scale_overflow;
     if (options_.grad_clip_norm > 0 && !context.loss_scale_overflow)
-      torch::nn::utils::clip_grad_norm_(network_.trainable_parameters(), options_.grad_clip_norm);
+      clip_gradients(network_.trainable_parameters(), options_.grad_clip_mode,
+                     options_.grad_clip_norm);
     context.skip_step = context.loss_scale_overflow;
     for (auto& callback : callbacks_) callback->on_before_optimizer_step(context);
     if (!context.skip_step) optimizer_.step();
@@ -227,8 +226,9 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     correct += static_cast<std::int64_t>(batch_correct);
     seen += static_cast<std::int64_t>(n);
     for (auto& callback : callbacks_) callback->on_batch_end(context);
-    ++context.batch;
+    context.batch += in_step;
     epoch_batch_ = context.batch;
+    in_step = 0;
     bar.update(context.batch, {{"loss", loss_sum / static_cast<double>(seen)},
                                {"acc", static_cast<double>(correct) / static_cast<double>(seen)},
                                {"lr", learning_rates().front()}});
@@ -237,7 +237,33 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
       bar.finish({});
       interrupt(context, stop_signal);
     }
+  };
+  while (auto batch = train.next()) {
+    if (in_step == 0) {
+      optimizer_.zero_grad();
+      step_batches = std::clamp<std::int64_t>(context.batches_per_epoch - context.batch, 1,
+                                              options_.accumulate);
+      step_loss = step_correct = step_seen = 0;
+    }
+    auto inputs = batch->inputs.to(options_.device);
+    auto targets = batch->targets.to(options_.device);
+    auto logits = network_.forward(inputs);
+    auto loss = classification_loss(logits, targets, options_.loss);
+    // loss / k over k micro-batches: their summed gradients are the gradient of the mean loss of
+    // one batch k times as large (equal micro-batches), as timm's and Lightning's accumulation.
+    const auto backward_loss = step_batches > 1 ? loss / static_cast<double>(step_batches) : loss;
+    if (scaler_)
+      scaler_->scale(backward_loss).backward();
+    else
+      backward_loss.backward();
+    const double n = static_cast<double>(targets.size(0));
+    last_loss = loss.item<double>();
+    step_loss += last_loss * n;
+    step_correct += static_cast<double>(logits.argmax(1).eq(targets).sum().item<std::int64_t>());
+    step_seen += n;
+    if (++in_step == step_batches) finish_step();
   }
+  if (in_step > 0) finish_step();  // a source that ended before its announced batch count
   TLKIT_CHECK(seen > 0, "the training data yielded no batch in epoch ", context.epoch + 1);
   Metrics metrics;
   metrics.set("epoch", static_cast<double>(context.epoch + 1));
@@ -304,7 +330,10 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
     parallel = std::make_unique<Parallel>(Parallel{*comm, nullptr, {}, 0});
     if (options_.average_gradients) {
       parallel->averager = std::make_unique<GradientAverager>(*comm);
-      if (overlap_allreduce()) parallel->averager->attach(network_.trainable_parameters());
+      // Accumulating: the gradients are averaged once, after the step's last micro-batch, not
+      // overlapped with each backward.
+      if (overlap_allreduce() && options_.accumulate == 1)
+        parallel->averager->attach(network_.trainable_parameters());
     }
     std::vector<at::Tensor> state;
     for (const auto& entry : network_.named_state()) state.push_back(entry.second);
@@ -339,6 +368,8 @@ FitResult Trainer::fit(BatchSource& train, BatchSource* val) {
       const auto evaluation = evaluate(*val);
       context.metrics.set("val_loss", evaluation.loss);
       context.metrics.set("val_acc", evaluation.accuracy);
+      if (options_.monitor == "val_balanced_acc")
+        context.metrics.set("val_balanced_acc", evaluation.balanced_accuracy());
     }
     for (auto& callback : callbacks_) callback->on_validation_end(context);
     context.improved =

@@ -3,6 +3,7 @@
 // bench killed in the middle and resumed with its finished runs kept.
 
 #include <chrono>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -246,6 +247,41 @@ TEST_F(BenchCli, AFolderWithoutTestNeedsTestSplit) {
   const auto runs = json_of(dir_ / "carved" / "results.json").at("runs").as_array();
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_GE(runs[0].at("final_test_acc").as_double(), 0);
+}
+
+// --accumulate 2 with --nproc 2: the ranks average the accumulated gradients once per optimizer
+// step (after the last micro-batch), so two processes follow one process; a step per micro-batch,
+// or an average that kept only the last micro-batch's gradients, would not.
+TEST_F(BenchCli, AccumulatedStepsOnTwoProcessesFollowOneProcess) {
+  TLKIT_SKIP_WITHOUT_DATA_PARALLEL();
+  const std::string options =
+      "--optimizers momentum --schedules constant --epochs 2 --seeds 1 --lr momentum=0.01 "
+      "--accumulate 2 --label-smoothing 0.1 --dist-timeout 60";
+  auto result = tlkit_cli(bench(dir_ / "one", options));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(result.output, match, std::regex("data: (\\d+) train")))
+      << result.output;
+  const auto train_images = std::stoi(match[1]);
+  result = tlkit_cli(bench(dir_ / "two", options + " --nproc 2"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(json_of(dir_ / "one" / "bench.json").at("config").at("accumulate").as_int(), 2);
+  const auto one = json_of(dir_ / "one" / "results.json").at("runs").as_array();
+  const auto two = json_of(dir_ / "two" / "results.json").at("runs").as_array();
+  ASSERT_EQ(one.size(), 1u);
+  ASSERT_EQ(two.size(), 1u);
+  // Optimizer steps: 2 epochs of ceil(batches / 2), batches of 16 (the last partial one dropped).
+  const auto batches = train_images / 16;
+  EXPECT_EQ(one[0].at("steps").as_int(), 2 * ((batches + 1) / 2));
+  EXPECT_EQ(two[0].at("steps").as_int(), one[0].at("steps").as_int());
+  for (const auto* curve : {"train_loss", "val_loss"}) {
+    const auto& a = one[0].at(curve).as_array();
+    const auto& b = two[0].at(curve).as_array();
+    ASSERT_EQ(a.size(), b.size()) << curve;
+    for (size_t e = 0; e < a.size(); ++e)
+      EXPECT_NEAR(a[e].as_double(), b[e].as_double(), 1e-3 * std::abs(a[e].as_double()))
+          << curve << " epoch " << e;
+  }
 }
 
 // --nproc 2: the same bench as one process (every rank augments its half of each one-process

@@ -80,11 +80,22 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   config.head.from = "classifier.0";
   config.head.batch_size = 17;
   config.lr_decay = 0.75;
+  config.fit.label_smoothing = 0.1;
+  config.fit.class_weights = "1,2.5";
+  config.data.sampler = "balanced";
+  config.fit.accumulate = 3;
+  config.fit.grad_clip_mode = "agc";
   const auto json = config.to_json();
   const auto back = RunConfig::from_json(tlkit::Json::parse(json.dump(2)));
   EXPECT_EQ(back.to_json().dump(), json.dump());
   EXPECT_EQ(back.data.preprocess.mean, std::vector<double>{0.5});
   EXPECT_EQ(back.head.batch_size, 17);
+  EXPECT_EQ(back.fit.label_smoothing, 0.1);
+  EXPECT_EQ(back.fit.class_weights, "1,2.5");
+  EXPECT_EQ(back.data.sampler, "balanced");
+  EXPECT_EQ(back.fit.accumulate, 3);
+  EXPECT_EQ(back.fit.grad_clip_mode, "agc");
+  EXPECT_EQ(json.at("fit").at("label_smoothing").as_double(), 0.1);
   // Missing keys keep the command's defaults; unknown keys and wrong types are errors.
   const auto sparse = RunConfig::from_json(
       tlkit::Json::parse("{\"command\": \"train\", \"fit\": {\"epochs\": 3}}"));
@@ -106,6 +117,9 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
   good.out = dir / "run";
   good.data.source = (dir / "data").string();
   EXPECT_NO_THROW(good.validate());
+  auto balanced = good;
+  balanced.fit.monitor = "val_balanced_acc";
+  EXPECT_NO_THROW(balanced.validate());
   const std::vector<std::pair<std::function<void(RunConfig&)>, std::string>> cases = {
       {[](RunConfig& c) { c.fit.epochs = -1; }, "--epochs"},
       {[](RunConfig& c) { c.fit.patience = -2; }, "--patience"},
@@ -117,6 +131,14 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.fit.grad_clip = -1; }, "--grad-clip"},
       {[](RunConfig& c) { c.fit.overfit_batches = -1; }, "--overfit-batches"},
       {[](RunConfig& c) { c.fit.on_nonfinite = "ignore"; }, "--on-nonfinite"},
+      {[](RunConfig& c) { c.fit.label_smoothing = -0.1; }, "--label-smoothing must be in [0, 1)"},
+      {[](RunConfig& c) { c.fit.label_smoothing = 1; }, "--label-smoothing must be in [0, 1)"},
+      {[](RunConfig& c) { c.fit.class_weights = "balanced"; }, "--class-weights"},
+      {[](RunConfig& c) { c.fit.class_weights = "1,0"; }, "positive"},
+      {[](RunConfig& c) { c.data.sampler = "weighted"; }, "--sampler must be shuffle or balanced"},
+      {[](RunConfig& c) { c.fit.accumulate = 0; }, "--accumulate must be in [1, 4096]"},
+      {[](RunConfig& c) { c.fit.grad_clip_mode = "l2"; }, "--grad-clip-mode must be norm, value"},
+      {[](RunConfig& c) { c.fit.monitor = "val_balanced"; }, "val_balanced_acc"},
       {[](RunConfig& c) {
          c.data.preprocess.std = {0, 1, 1};
        },

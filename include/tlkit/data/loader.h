@@ -38,6 +38,9 @@ class BatchBuffers;
 struct LoaderOptions {
   size_t batch_size = 32;
   bool shuffle = true;
+  // With shuffle: each epoch draws its samples with replacement, every class equally likely
+  // (balanced_order in data/sampler.h, seeded from (seed, epoch)) instead of a permutation.
+  bool balanced = false;
   std::uint64_t seed = 0;
   size_t workers = 2;      // decoding threads; 0 = load on the calling thread
   size_t prefetch = 0;     // batches loaded ahead of the consumer; 0 = 2 * workers
@@ -137,6 +140,7 @@ class DataLoader {
   bool started_ = false;
   size_t epoch_ = 0;
   std::shared_ptr<const std::vector<size_t>> order_;
+  std::vector<int64_t> labels_;  // the dataset's labels, for balanced sampling only
   size_t batches_ = 0, next_claim_ = 0, next_deliver_ = 0;
   std::map<size_t, Result> ready_;
   std::unique_ptr<detail::BatchBuffers> buffers_;  // batch tensors the consumer has let go of

@@ -65,6 +65,13 @@ struct BenchConfig {
   std::filesystem::path out;
   bool resume = false;
   bool progress = false;  // per-epoch progress bars (one line per finished run is always printed)
+  // The training loss (train/loss.h), as train's --label-smoothing and --class-weights.
+  double label_smoothing = 0;
+  std::string class_weights = "none";
+  std::string sampler = "shuffle";      // or "balanced" (data/sampler.h)
+  std::int64_t accumulate = 1;          // batches per optimizer step (train/trainer.h)
+  double grad_clip = 0;                 // 0 = off
+  std::string grad_clip_mode = "norm";  // norm | value | agc (train/clip.h)
 
   // The protocol as JSON (bench.json): a resume must match it.
   Json to_json() const;

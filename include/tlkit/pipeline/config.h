@@ -39,6 +39,9 @@ struct DataOptions {
   double min_crop_scale = 0.5;   // smallest area fraction of the random crop
   double flip = 0.5;             // probability of a horizontal flip (0 for digits and text)
   bool strict = false;           // a corrupt file is an error instead of a skip
+  // The training order of each epoch: "shuffle" (a permutation) or "balanced" (draws with
+  // replacement, every class equally likely: data/sampler.h), both from (seed, epoch).
+  std::string sampler = "shuffle";
   PreprocessOptions preprocess;
 };
 
@@ -58,6 +61,15 @@ struct FitOptions {
   bool snapshots = true;             // a snapshot at each warm restart
   std::int64_t overfit_batches = 0;  // > 0: train and validate on these batches only
   double grad_clip = 0;
+  std::string grad_clip_mode = "norm";  // norm | value | agc (train/clip.h)
+  // The training loss (train/loss.h): label smoothing eps in [0, 1) (0 = off), and class weights
+  // "none", "auto" (n_images / (n_classes x count[c]) on the training split, scikit-learn's
+  // "balanced"; resolved() leaves it, resolve_budgets writes the numbers) or "w1,w2,...".
+  double label_smoothing = 0;
+  std::string class_weights = "none";
+  // Gradient accumulation (train/trainer.h): batches per optimizer step (1 = off). The "auto"
+  // budgets count optimizer steps of batch_size x accumulate images.
+  std::int64_t accumulate = 1;
   std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
   c10::Device device = c10::kCPU;
   // The forward's arithmetic (train/precision.h): fp32 | tf32 | bf16 | fp16 (autocast; fp16 with

@@ -78,6 +78,7 @@ struct LogisticScore {
   double loss_sum = 0;
   double correct = 0;
   std::int64_t examples = 0;
+  at::Tensor confusion;  // [C, C] int64, rows = true class (for balanced accuracy)
 };
 LogisticScore logistic_score(const LogisticFit& fit, const at::Tensor& x, const at::Tensor& y);
 

@@ -24,8 +24,14 @@ bool maximizes(const std::string& monitor, Mode mode);
 // choice of the exported weights all decide through it.
 bool improves(double value, double than, bool maximize, double min_delta = 0);
 
+// The accuracy `monitor` compares: for "val_balanced_acc" the balanced accuracy (mean per-class
+// recall) when `e` has a confusion matrix, else `e.accuracy` (fold means and pooled estimates
+// made for that monitor hold the balanced accuracy there); for other names `e.accuracy`.
+double monitored_accuracy(const Evaluation& e, const std::string& monitor);
+
 // `a` is better than `b` on `monitor` ("val_loss": the lower loss; "val_acc", any name with
-// "acc": the higher accuracy, a tie broken by the lower loss). A non-finite score is never better.
+// "acc": the higher monitored_accuracy, a tie broken by the lower loss). A non-finite score is
+// never better.
 bool better(const Evaluation& a, const Evaluation& b, const std::string& monitor);
 
 // Tracks the best value of a metric: improved when better than best by more than min_delta.

@@ -12,6 +12,8 @@
 
 #include <tlkit/train/batch_source.h>
 #include <tlkit/train/callback.h>
+#include <tlkit/train/clip.h>
+#include <tlkit/train/loss.h>
 #include <tlkit/train/metrics.h>
 #include <tlkit/train/monitor.h>
 #include <tlkit/train/network.h>
@@ -42,7 +44,17 @@ struct TrainerOptions {
   // handful of images) need not each be validated. Early stopping still counts epochs since the
   // best; a metric-driven schedule (plateau) steps on validated epochs only.
   std::int64_t val_every = 1;
-  double grad_clip_norm = 0;    // 0 = no clipping
+  double grad_clip_norm = 0;  // the clipping threshold of grad_clip_mode (0 = no clipping)
+  GradClipMode grad_clip_mode = GradClipMode::kNorm;  // train/clip.h
+  // Gradient accumulation: the gradients of this many consecutive batches are summed (each mean
+  // loss divided by their number) before one optimizer step; the last step of an epoch takes what
+  // is left. Clipping, the loss scaler, callbacks (NaN guard, EMA, snapshots), per-batch schedules
+  // and global_step() count optimizer steps. Data parallel: one allreduce per step, after the
+  // last micro-batch's backward. 1 = off.
+  std::int64_t accumulate = 1;
+  // The training loss: label smoothing and class weights (train/loss.h); validation stays plain
+  // cross-entropy.
+  LossOptions loss;
   std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
   // Data parallelism (a training source split between the ranks of train::world()): gradients are

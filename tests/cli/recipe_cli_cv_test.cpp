@@ -1,0 +1,106 @@
+// The training-recipe flags end to end on an imbalanced image folder: `tlkit train` and
+// `tlkit finetune` with --label-smoothing, --class-weights, --sampler balanced, --accumulate,
+// --grad-clip-mode and --monitor val_balanced_acc (the scan's imbalance warning, config.json, the
+// resolved weights, results.md's balanced accuracy and per-class recall), and the messages for bad
+// values.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <tlkit/core/atomic_file.h>
+#include <tlkit/core/json.h>
+#include <tlkit/train/loss.h>
+
+#include "cli/cli_fixtures.h"
+#include "model/fixtures.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using tlkit::test::contains;
+using tlkit::test::csv_column;
+using tlkit::test::quoted;
+using tlkit::test::tlkit_cli;
+
+tlkit::Json json_of(const fs::path& file) { return tlkit::Json::parse(tlkit::read_file(file)); }
+
+class RecipeCli : public ::testing::Test {
+ protected:
+  // 10 training images of a_top and b_middle, 2 of c_bottom (5x: warned about).
+  void SetUp() override {
+    tlkit::test::make_band_folder(data_, 10, 4, 4);
+    for (int i = 2; i < 10; ++i)
+      fs::remove(data_ / "train" / "c_bottom" / ("train_" + std::to_string(i) + ".png"));
+  }
+  std::string train(const fs::path& out, const std::string& extra) const {
+    return "train --model " + quoted(tlkit::test::tiny_model()) + " --reinit --data " +
+           quoted(data_) + " --batch-size 4 --epochs 2 --seed 3 --no-progress --out " +
+           quoted(out) + " " + extra;
+  }
+  tlkit::test::TempDir dir_;
+  fs::path data_ = dir_ / "bands";
+};
+
+}  // namespace
+
+TEST_F(RecipeCli, TrainTakesEveryRecipeFlagAndRecordsIt) {
+  const auto out = dir_ / "run";
+  const auto result = tlkit_cli(train(out,
+                                      "--label-smoothing 0.1 --class-weights auto --sampler "
+                                      "balanced --accumulate 2 --monitor val_balanced_acc "
+                                      "--grad-clip 0.05 --grad-clip-mode agc"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "'a_top' has 10 images, 'c_bottom' only 2 (5.0x)"))
+      << result.output;
+  // scikit-learn's balanced weights: 22 / (3 x 10), 22 / (3 x 10), 22 / (3 x 2).
+  const auto config = json_of(out / "config.json");
+  EXPECT_EQ(config.at("fit").at("label_smoothing").as_double(), 0.1);
+  EXPECT_EQ(config.at("fit").at("class_weights").as_string(), "auto");
+  EXPECT_EQ(config.at("fit").at("accumulate").as_int(), 2);
+  EXPECT_EQ(config.at("fit").at("monitor").as_string(), "val_balanced_acc");
+  EXPECT_EQ(config.at("data").at("sampler").as_string(), "balanced");
+  EXPECT_EQ(config.at("fit").at("grad_clip_mode").as_string(), "agc");
+  const auto resolved = json_of(out / "summary.json").at("resolved");
+  const auto weights = resolved.at("fit").at("class_weights").as_string();
+  EXPECT_EQ(weights, tlkit::train::format_class_weights({22.0 / 30, 22.0 / 30, 22.0 / 6}));
+  EXPECT_TRUE(contains(result.output, "class weights (auto")) << result.output;
+  // The monitored metric is recorded per epoch; results.md has balanced accuracy and recall.
+  EXPECT_EQ(csv_column(out / "metrics.csv", "val_balanced_acc").size(), 2u);
+  const auto results = tlkit::read_file(out / "results.md");
+  EXPECT_TRUE(contains(results, "balanced accuracy")) << results;
+  EXPECT_TRUE(contains(results, "| class | precision | recall | F1 | images |")) << results;
+  EXPECT_TRUE(contains(results, "| c_bottom |")) << results;
+}
+
+TEST_F(RecipeCli, FinetuneMonitorsBalancedAccuracyWithExplicitWeights) {
+  const auto out = dir_ / "finetune";
+  const auto result =
+      tlkit_cli("finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                quoted(data_) + " --out " + quoted(out) +
+                " --head-from classifier.6 --head-epochs 1 --epochs 1 --batch-size 6 --no-progress "
+                "--class-weights 1,1,5 --label-smoothing 0.2 --monitor val_balanced_acc");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "highest val_balanced_acc on validation")) << result.output;
+  EXPECT_EQ(json_of(out / "summary.json").at("resolved").at("fit").at("class_weights").as_string(),
+            "1,1,5");
+}
+
+TEST_F(RecipeCli, BadRecipeValuesAreRefusedNamingTheProblem) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--label-smoothing 1", "--label-smoothing must be in [0, 1)"},
+      {"--label-smoothing -0.1", "--label-smoothing must be in [0, 1)"},
+      {"--class-weights 1,2", "gives 2 weights but the data has 3 classes"},
+      {"--class-weights 1,0,1", "positive"},
+      {"--class-weights balanced", "not none, auto or a list"},
+      {"--sampler weighted", "--sampler must be shuffle or balanced"},
+      {"--accumulate 0", "--accumulate must be in [1, 4096]"},
+      {"--monitor val_balanced", "--monitor must be val_loss, val_acc or val_balanced_acc"},
+      {"--grad-clip-mode l2", "--grad-clip-mode must be norm, value or agc"},
+  };
+  for (const auto& [flags, message] : cases) {
+    const auto result = tlkit_cli(train(dir_ / "bad", flags));
+    EXPECT_NE(result.exit_code, 0) << flags;
+    EXPECT_TRUE(contains(result.output, message)) << flags << ": " << result.output;
+  }
+}
