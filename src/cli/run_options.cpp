@@ -332,6 +332,7 @@ void print_run(const pipeline::RunResult& result, const std::filesystem::path& o
   if (!train::is_main_process()) return;  // data parallel: rank 0 reports for all
   std::cout << pipeline::format_results(result) << "\nRun folder: " << out.string()
             << " (config.json, model.pt, metrics.csv, summary.json, results.md, curves_*.png, "
+               "confusion_matrix.png, top_losses.png, "
                "TensorBoard events)\n";
 }
 

@@ -84,7 +84,8 @@ PictureLayout render_confusion_matrix(const std::vector<std::vector<double>>& fr
   const int axis_text = 22;  // "true" / "predicted"
   const int left = axis_text + name_width + 8, top = 44;
   const int grid = n * cell;
-  const int width = std::max(left + grid + 20, 260), height = top + grid + name_width + 8 + axis_text + 8;
+  const int width = std::max({left + grid + 20, 260, text_size(title, kTitleScale).width + 20});
+  const int height = top + grid + name_width + 8 + axis_text + 8;
   PictureLayout layout;
   try {
     cv::Mat img(height, width, CV_8UC3, kWhite);
@@ -137,7 +138,8 @@ PictureLayout render_contact_sheet(const std::vector<SheetImage>& images, const 
   const int cell_w = tile + pad, cell_h = tile + 4 + static_cast<int>(lines) * line_height + pad;
   const int used_columns = std::max(1, std::min(columns, static_cast<int>(images.size())));
   const int rows = (static_cast<int>(images.size()) + columns - 1) / columns;
-  const int width = std::max(pad + used_columns * cell_w, 320);
+  const int width =
+      std::max({pad + used_columns * cell_w, 320, text_size(title, kTitleScale).width + 20});
   const int height = top + std::max(rows, 1) * cell_h + pad;
   PictureLayout layout;
   try {

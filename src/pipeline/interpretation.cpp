@@ -33,7 +33,7 @@ void draw_confusion(const std::filesystem::path& file, const train::Evaluation& 
     names.push_back(name_of(class_names, i));
   }
   write_png(file, render_confusion_matrix(f, c, names,
-                                          "confusion matrix (rows: true class, share of its images)")
+                                          "confusion matrix (each row: shares of the true class)")
                       .image);
 }
 

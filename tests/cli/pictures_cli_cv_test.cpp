@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <tlkit/core/atomic_file.h>
 #include <tlkit/data/image_io.h>
 
 #include "cli/cli_fixtures.h"
@@ -42,4 +43,23 @@ TEST(PicturesCli, EvaluateOutWritesTheConfusionMatrixAndTheTopLosses) {
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
   EXPECT_TRUE(contains(plain.output, "most confused (true -> predicted):")) << plain.output;
   EXPECT_FALSE(contains(plain.output, "wrote ")) << plain.output;
+}
+
+// A run folder gets both pictures for the exported model and the pairs in results.md.
+TEST(PicturesCli, ARunFolderHasThePicturesOfTheExportedModel) {
+  tlkit::test::TempDir dir;
+  tlkit::test::make_band_folder(dir / "data", 4, 2, 3);
+  const auto out = dir / "run";
+  const auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) +
+                                " --reinit --data " + quoted(dir / "data") +
+                                " --batch-size 6 --optimizer adam:lr=0.01 --schedule constant "
+                                "--epochs 1 --seed 5 --no-progress --out " + quoted(out));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  for (const char* name : {"confusion_matrix.png", "top_losses.png"}) {
+    ASSERT_TRUE(fs::exists(out / name)) << name << "\n" << result.output;
+    EXPECT_GT(fs::file_size(out / name), 1000u) << name;
+  }
+  const auto report = tlkit::read_file(out / "results.md");
+  EXPECT_TRUE(contains(report, "### Most confused classes (true -> predicted)")) << report;
+  EXPECT_TRUE(contains(report, "![confusion_matrix](confusion_matrix.png)")) << report;
 }

@@ -52,11 +52,11 @@ TEST_F(TtaCli, EvaluateReportsTheModeInTextAndJson) {
   EXPECT_TRUE(contains(result.output, "test-time augmentation ten-crop (10 views per image)"))
       << result.output;
   const auto metrics = tlkit::Json::parse(tlkit::read_file(json));
-  EXPECT_EQ(metrics["tta"].get<std::string>(), "ten-crop");
-  EXPECT_EQ(metrics["examples"].get<std::int64_t>(), 6);
+  EXPECT_EQ(metrics.at("tta").as_string(), "ten-crop");
+  EXPECT_EQ(metrics.at("examples").as_int(), 6);
   result = tlkit_cli(evaluate("--json " + quoted(json)));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(json))["tta"].get<std::string>(), "none");
+  EXPECT_EQ(tlkit::Json::parse(tlkit::read_file(json)).at("tta").as_string(), "none");
 }
 
 TEST_F(TtaCli, PredictAveragesTheViews) {

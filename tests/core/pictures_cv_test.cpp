@@ -70,10 +70,10 @@ TEST(Pictures, ContactSheetTilesHoldTheImagesAndTheirCaptions) {
     item.caption = {"true: cat " + std::to_string(k), "pred: dog 93.0%"};
     images.push_back(item);
   }
-  const auto layout = tlkit::render_contact_sheet(images, "top losses", 4, 64);
+  const auto layout = tlkit::render_contact_sheet(images, "top losses", 4, 160);
   ASSERT_EQ(layout.cells.size(), 5u);
   EXPECT_GT(layout.cells[4].y, layout.cells[0].y);  // the fifth starts a second row
-  EXPECT_EQ(layout.cells[0].width, 64);             // 12 x 10 enlarged to fit 64 x 64
+  EXPECT_EQ(layout.cells[0].width, 160);            // 12 x 10 enlarged to fit 160 x 160
   for (const auto& box : layout.cells) {
     const auto* p = &layout.image.rgb[(static_cast<size_t>(box.y + box.height / 2) *
                                            layout.image.width +

@@ -1,5 +1,6 @@
 // Most confused pairs and top losses against direct computations on fixed predictions.
 #include <algorithm>
+#include <array>
 #include <numeric>
 
 #include <gtest/gtest.h>

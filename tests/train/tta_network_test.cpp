@@ -5,6 +5,7 @@
 
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/pipeline/tta.h>
 #include <tlkit/train/network.h>
 #include <tlkit/train/tta_network.h>
 
@@ -12,8 +13,8 @@
 
 namespace {
 
-// vgg_tiny (resize 18, crop 16) made confident. The images are 18 x 18, so resizing leaves them
-// as they are and the centre crop is symmetric: preprocessing the mirror mirrors the input.
+// vgg_tiny (resize 16, crop 16) made confident. The images are 16 x 16, so preprocessing leaves
+// their geometry as it is: preprocessing the mirror mirrors the input.
 TEST(TtaNetwork, FlipIsTheMeanSoftmaxOfTheImageAndItsMirror) {
   auto model = tlkit::model::Classifier::load(tlkit::test::tiny_model());
   torch::manual_seed(11);
@@ -25,7 +26,7 @@ TEST(TtaNetwork, FlipIsTheMeanSoftmaxOfTheImageAndItsMirror) {
   std::mt19937_64 rng(0);
   std::vector<at::Tensor> views, direct;
   for (int i = 0; i < 4; ++i) {
-    const auto image = torch::randint(0, 256, {18, 18, 3}).to(torch::kByte);
+    const auto image = torch::randint(0, 256, {16, 16, 3}).to(torch::kByte);
     views.push_back((*tta)(image, rng));
     const auto x = torch::stack({(*eval)(image, rng), (*eval)(image.flip({1}), rng)});
     // p = (softmax(f(x)) + softmax(f(mirror x))) / 2, in float64
