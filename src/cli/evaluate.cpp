@@ -2,7 +2,8 @@
 // NLL, calibration error and the confusion matrix of a model, of the snapshot ensemble of a run,
 // or of an ensemble of models or runs (the members' softmax outputs averaged); the same as JSON
 // with --json; the most confused pairs of classes, and with --out DIR the confusion matrix and the
-// top losses as pictures. --tta averages the softmax over views of each image (flip, five-crop, ten-crop).
+// top losses as pictures. --tta averages the softmax over views of each image (flip, five-crop,
+// ten-crop).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -136,9 +137,7 @@ int run_evaluate(int argc, char** argv) {
   loading.batch_size = static_cast<std::int64_t>(result["batch-size"].as<size_t>());
   loading.workers = result["workers"].as<size_t>();
   const auto source =
-      pipeline::make_loader(dataset,
-                            pipeline::tta_transform(model, tta),
-                            loading, false);
+      pipeline::make_loader(dataset, pipeline::tta_transform(model, tta), loading, false);
   const auto precision = cli::precision_options(result, common.device);
   train::ScriptNetwork script(model.module());
   if (precision.channels_last) train::set_channels_last(script, true);
@@ -168,10 +167,9 @@ int run_evaluate(int argc, char** argv) {
                                                      model.num_classes(), device, top_k);
     what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + runs.front();
   } else {
-    evaluation = pictures ? train::evaluate(evaluated, *source, model.num_classes(), device,
-                                            top_k, outcomes)
-                          : train::evaluate(evaluated, *source, model.num_classes(), device,
-                                            top_k);
+    evaluation =
+        pictures ? train::evaluate(evaluated, *source, model.num_classes(), device, top_k, outcomes)
+                 : train::evaluate(evaluated, *source, model.num_classes(), device, top_k);
   }
   TLKIT_CHECK(std::isfinite(evaluation.loss), what, " gives non-finite outputs (loss ",
               evaluation.loss, ") on ", dataset->describe(),

@@ -149,9 +149,7 @@ int run_predict(int argc, char** argv) {
     loading.shuffle = false;
     loading.workers = result["workers"].as<size_t>();
     loading.skip_unreadable = false;  // the list never throws: a bad file is its error row
-    data::DataLoader loader(images,
-                            pipeline::tta_transform(model, tta),
-                            loading);
+    data::DataLoader loader(images, pipeline::tta_transform(model, tta), loading);
     torch::NoGradGuard no_grad;
     for (auto& batch : loader) {
       const auto rows = batch_rows(model, *images, batch, k, device);

@@ -167,7 +167,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<std::int64_t>()},
        {"optimizer",
         with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
-                     "(" + join(optim::optimizer_names(), " ") + ")",
+                     "(" +
+                         join(optim::optimizer_names(), " ") + ")",
                      d.fit.optimizer),
         value<std::string>()},
        {"schedule",

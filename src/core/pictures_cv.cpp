@@ -92,7 +92,8 @@ PictureLayout render_confusion_matrix(const std::vector<std::vector<double>>& fr
     put(img, layout, title, 10, 12, kTitleScale);
     for (int i = 0; i < n; ++i) {
       for (int j = 0; j < n; ++j) {
-        const double f = std::clamp(std::isfinite(fractions[i][j]) ? fractions[i][j] : 0.0, 0.0, 1.0);
+        const double f =
+            std::clamp(std::isfinite(fractions[i][j]) ? fractions[i][j] : 0.0, 0.0, 1.0);
         // colour = white + f * (dark - white), per channel (BGR for OpenCV)
         const cv::Scalar colour(255 + f * (kDark[2] - 255), 255 + f * (kDark[1] - 255),
                                 255 + f * (kDark[0] - 255));
@@ -111,8 +112,8 @@ PictureLayout render_confusion_matrix(const std::vector<std::vector<double>>& fr
     if (named) {
       for (int i = 0; i < n; ++i) {
         const auto size = text_size(class_names[i], name_scale);
-        put(img, layout, class_names[i], left - 6 - size.width, top + i * cell + (cell - size.height) / 2,
-            name_scale);
+        put(img, layout, class_names[i], left - 6 - size.width,
+            top + i * cell + (cell - size.height) / 2, name_scale);
         put_vertical(img, layout, class_names[i], left + i * cell + (cell - size.height) / 2 - 3,
                      top + grid + 6 + size.width, name_scale);
       }
@@ -163,7 +164,8 @@ PictureLayout render_contact_sheet(const std::vector<SheetImage>& images, const 
       const int w = std::max(1, static_cast<int>(std::lround(picture.width * scale)));
       const int h = std::max(1, static_cast<int>(std::lround(picture.height * scale)));
       cv::Mat scaled;
-      cv::resize(bgr, scaled, cv::Size(w, h), 0, 0, scale >= 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
+      cv::resize(bgr, scaled, cv::Size(w, h), 0, 0,
+                 scale >= 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
       const PlotBox box{x + (tile - w) / 2, y + (tile - h) / 2, w, h};
       scaled.copyTo(img(cv::Rect(box.x, box.y, w, h)));
       layout.cells.push_back(box);

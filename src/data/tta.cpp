@@ -19,20 +19,28 @@ TtaMode parse_tta(const std::string& name) {
 
 std::string tta_name(TtaMode mode) {
   switch (mode) {
-    case TtaMode::kNone: return "none";
-    case TtaMode::kFlip: return "flip";
-    case TtaMode::kFiveCrop: return "five-crop";
-    case TtaMode::kTenCrop: return "ten-crop";
+    case TtaMode::kNone:
+      return "none";
+    case TtaMode::kFlip:
+      return "flip";
+    case TtaMode::kFiveCrop:
+      return "five-crop";
+    case TtaMode::kTenCrop:
+      return "ten-crop";
   }
   return "none";
 }
 
 int tta_views(TtaMode mode) {
   switch (mode) {
-    case TtaMode::kNone: return 1;
-    case TtaMode::kFlip: return 2;
-    case TtaMode::kFiveCrop: return 5;
-    case TtaMode::kTenCrop: return 10;
+    case TtaMode::kNone:
+      return 1;
+    case TtaMode::kFlip:
+      return 2;
+    case TtaMode::kFiveCrop:
+      return 5;
+    case TtaMode::kTenCrop:
+      return 10;
   }
   return 1;
 }
@@ -104,8 +112,8 @@ std::string TtaViews::describe() const {
     return "TTA(" + tta_name(mode_) + ", " + eval_->describe() + ")";
   return "TTA(" + tta_name(mode_) + ", " +
          (resize_step_ ? resize_step_->describe() + ", " : std::string()) +
-         (mode_ == TtaMode::kFiveCrop ? "FiveCrop(" : "TenCrop(") + std::to_string(crop_) +
-         "), " + normalize_.describe() + ")";
+         (mode_ == TtaMode::kFiveCrop ? "FiveCrop(" : "TenCrop(") + std::to_string(crop_) + "), " +
+         normalize_.describe() + ")";
 }
 
 }  // namespace tlkit::data

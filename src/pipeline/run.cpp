@@ -377,14 +377,13 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
         outcomes = std::move(own_outcomes[selection.chosen - first_own]);
       } else if (!train::world() && sources.eval) {
         // An earlier stage's weights (now in the network): one more pass for their outcomes.
-        train::evaluate(network, *sources.eval, num_classes, device, train::kDefaultTopK,
-                        outcomes);
+        train::evaluate(network, *sources.eval, num_classes, device, train::kDefaultTopK, outcomes);
       }
-      const auto interpretation = write_interpretation(
-          config.out, exported.evaluation, result.classes,
-          outcomes.size() > 0 ? &outcomes : nullptr, run.data.eval.get());
-      result.pictures = interpretation_markdown(interpretation, exported.evaluation,
-                                                result.classes);
+      const auto interpretation =
+          write_interpretation(config.out, exported.evaluation, result.classes,
+                               outcomes.size() > 0 ? &outcomes : nullptr, run.data.eval.get());
+      result.pictures =
+          interpretation_markdown(interpretation, exported.evaluation, result.classes);
     }
   }
   auto& model = run.model;

@@ -74,7 +74,8 @@ at::Tensor row_normalised(const at::Tensor& confusion) {
   return at::where(sums > 0, m / sums.clamp_min(1), at::zeros_like(m));
 }
 
-std::string format_most_confused(const std::vector<ConfusedPair>& pairs, const at::Tensor& confusion,
+std::string format_most_confused(const std::vector<ConfusedPair>& pairs,
+                                 const at::Tensor& confusion,
                                  const std::vector<std::string>& class_names, size_t limit) {
   if (pairs.empty()) return "  none: every image is classified correctly\n";
   const auto totals = confusion.to(at::kCPU, at::kLong).sum(1);
@@ -82,11 +83,11 @@ std::string format_most_confused(const std::vector<ConfusedPair>& pairs, const a
   for (size_t i = 0; i < pairs.size() && i < limit; ++i) {
     const auto& p = pairs[i];
     const auto total = totals[p.actual].item<std::int64_t>();
-    out += fmt::format("  {} -> {}: {} image{} ({:.1f}% of {})\n",
-                       class_name(class_names, p.actual), class_name(class_names, p.predicted),
-                       p.count, p.count == 1 ? "" : "s",
-                       total > 0 ? 100.0 * static_cast<double>(p.count) / static_cast<double>(total) : 0.0,
-                       class_name(class_names, p.actual));
+    out += fmt::format(
+        "  {} -> {}: {} image{} ({:.1f}% of {})\n", class_name(class_names, p.actual),
+        class_name(class_names, p.predicted), p.count, p.count == 1 ? "" : "s",
+        total > 0 ? 100.0 * static_cast<double>(p.count) / static_cast<double>(total) : 0.0,
+        class_name(class_names, p.actual));
   }
   if (pairs.size() > limit) out += fmt::format("  ... and {} more pairs\n", pairs.size() - limit);
   return out;

@@ -223,15 +223,14 @@ void for_each_prediction(Network& network, BatchSource& source, const c10::Devic
 }
 
 Evaluation evaluate_impl(Network& network, BatchSource& source, std::int64_t num_classes,
-                         const c10::Device& device, std::int64_t top_k,
-                         ExampleOutcomes* outcomes) {
+                         const c10::Device& device, std::int64_t top_k, ExampleOutcomes* outcomes) {
   EvaluationAccumulator accumulator(num_classes, top_k);
-  for_each_prediction(network, source, device,
-                      [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y,
-                          const at::Tensor& rows) {
-                        accumulator.add_log_probabilities(log_p, y);
-                        if (outcomes) outcomes->add(log_p, y, rows);
-                      });
+  for_each_prediction(
+      network, source, device,
+      [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y, const at::Tensor& rows) {
+        accumulator.add_log_probabilities(log_p, y);
+        if (outcomes) outcomes->add(log_p, y, rows);
+      });
   if (source.shards() > 1) accumulator.reduce_over_ranks();
   return accumulator.result();
 }
@@ -246,18 +245,18 @@ Evaluation evaluate_ensemble_impl(Network& network, const std::vector<NamedTenso
   std::vector<at::Tensor> targets, indices;
   for (const auto& member : members) {
     copy_state(network, member);
-    for_each_prediction(network, source, device,
-                        [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y,
-                            const at::Tensor& rows) {
-                          // ensemble prediction = mean over members of softmax(logits)
-                          if (static_cast<size_t>(i) == probability_sums.size()) {
-                            probability_sums.push_back(log_p.exp().cpu());
-                            targets.push_back(y);
-                            indices.push_back(rows);
-                          } else {
-                            probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
-                          }
-                        });
+    for_each_prediction(
+        network, source, device,
+        [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y, const at::Tensor& rows) {
+          // ensemble prediction = mean over members of softmax(logits)
+          if (static_cast<size_t>(i) == probability_sums.size()) {
+            probability_sums.push_back(log_p.exp().cpu());
+            targets.push_back(y);
+            indices.push_back(rows);
+          } else {
+            probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
+          }
+        });
   }
   copy_state(network, own_state);
   EvaluationAccumulator accumulator(num_classes, top_k);

@@ -25,7 +25,8 @@ torch::Tensor mean_softmax_over_views(
 }
 
 torch::Tensor TtaNetwork::forward(const torch::Tensor& input) {
-  return mean_softmax_over_views(input, [this](const torch::Tensor& x) { return inner_.forward(x); });
+  return mean_softmax_over_views(input,
+                                 [this](const torch::Tensor& x) { return inner_.forward(x); });
 }
 
 }  // namespace tlkit::train

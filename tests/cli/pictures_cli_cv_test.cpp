@@ -22,9 +22,9 @@ TEST(PicturesCli, EvaluateOutWritesTheConfusionMatrixAndTheTopLosses) {
   const auto model = tlkit::test::export_model_file(
       "--arch vgg_tiny --random-init --num-classes 3 --class-names a_top,b_middle,c_bottom",
       "bands.pt");
-  const auto result = tlkit_cli("evaluate --model " + quoted(model) + " --data " +
-                                quoted(dir / "data") + " --split test --out " +
-                                quoted(dir / "pictures"));
+  const auto result =
+      tlkit_cli("evaluate --model " + quoted(model) + " --data " + quoted(dir / "data") +
+                " --split test --out " + quoted(dir / "pictures"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(contains(result.output, "most confused (true -> predicted):")) << result.output;
   EXPECT_TRUE(contains(result.output, " images (")) << result.output;  // at least one pair
@@ -53,7 +53,8 @@ TEST(PicturesCli, ARunFolderHasThePicturesOfTheExportedModel) {
   const auto result = tlkit_cli("train --model " + quoted(tlkit::test::tiny_model()) +
                                 " --reinit --data " + quoted(dir / "data") +
                                 " --batch-size 6 --optimizer adam:lr=0.01 --schedule constant "
-                                "--epochs 1 --seed 5 --no-progress --out " + quoted(out));
+                                "--epochs 1 --seed 5 --no-progress --out " +
+                                quoted(out));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   for (const char* name : {"confusion_matrix.png", "top_losses.png"}) {
     ASSERT_TRUE(fs::exists(out / name)) << name << "\n" << result.output;

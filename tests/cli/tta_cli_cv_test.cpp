@@ -35,9 +35,9 @@ class TtaCli : public ::testing::Test {
 }  // namespace
 
 TEST_F(TtaCli, ABadValueIsAClearError) {
-  for (const std::string command :
-       {evaluate("--tta mirror"), "predict --model " + quoted(model_) + " --tta mirror " +
-                                      quoted(dir_ / "data" / "test")}) {
+  for (const std::string& command : std::vector<std::string>{
+           evaluate("--tta mirror"), "predict --model " + quoted(model_) + " --tta mirror " +
+                                         quoted(dir_ / "data" / "test")}) {
     const auto result = tlkit_cli(command);
     EXPECT_NE(result.exit_code, 0) << result.output;
     EXPECT_TRUE(contains(result.output, "--tta mirror: use none, flip, five-crop or ten-crop"))

@@ -40,22 +40,26 @@ TEST(Pictures, ConfusionCellsAreDarkerForLargerValuesAndNamesAreOnBothAxes) {
     const auto& box = layout.cells[static_cast<size_t>(row * 3 + column)];
     return brightness(image, box.x + 2, box.y + 2);
   };
-  EXPECT_LT(cell(1, 2), cell(2, 2));  // 0.75 < 0.6
-  EXPECT_LT(cell(2, 2), cell(0, 0));  // 0.6 < 0.5
-  EXPECT_LT(cell(0, 0), cell(1, 0));  // 0.5 < 0.25
-  EXPECT_LT(cell(1, 0), cell(2, 1));  // 0.25 < 0
-  EXPECT_EQ(cell(2, 1), 3 * 255);     // 0 is white
+  EXPECT_LT(cell(1, 2), cell(2, 2));                                                // 0.75 < 0.6
+  EXPECT_LT(cell(2, 2), cell(0, 0));                                                // 0.6 < 0.5
+  EXPECT_LT(cell(0, 0), cell(1, 0));                                                // 0.5 < 0.25
+  EXPECT_LT(cell(1, 0), cell(2, 1));                                                // 0.25 < 0
+  EXPECT_EQ(cell(2, 1), 3 * 255);                                                   // 0 is white
   for (const auto& name : names) EXPECT_EQ(times_drawn(layout, name), 2u) << name;  // rows, columns
-  EXPECT_EQ(times_drawn(layout, "3"), 2u);  // the counts
+  EXPECT_EQ(times_drawn(layout, "3"), 2u);                                          // the counts
   // The row names are left of the grid, the column names below it.
   const auto& grid_left = layout.cells.front();
-  for (const auto& label : layout.labels)
-    if (label.text == "bumblebee")
+  for (const auto& label : layout.labels) {
+    if (label.text == "bumblebee") {
       EXPECT_TRUE(label.box.x + label.box.width <= grid_left.x ||
                   label.box.y >= layout.cells.back().y + layout.cells.back().height);
+    }
+  }
 
   tlkit::test::expect_error(
-      [&] { tlkit::render_confusion_matrix(fractions, counts, {"ant", "bee"}); },
+      [&] {
+        tlkit::render_confusion_matrix(fractions, counts, {"ant", "bee"});
+      },
       "3 rows but 3 count rows and 2 class names");
 }
 
@@ -75,10 +79,10 @@ TEST(Pictures, ContactSheetTilesHoldTheImagesAndTheirCaptions) {
   EXPECT_GT(layout.cells[4].y, layout.cells[0].y);  // the fifth starts a second row
   EXPECT_EQ(layout.cells[0].width, 160);            // 12 x 10 enlarged to fit 160 x 160
   for (const auto& box : layout.cells) {
-    const auto* p = &layout.image.rgb[(static_cast<size_t>(box.y + box.height / 2) *
-                                           layout.image.width +
-                                       box.x + box.width / 2) *
-                                      3];
+    const auto* p =
+        &layout.image.rgb[(static_cast<size_t>(box.y + box.height / 2) * layout.image.width +
+                           box.x + box.width / 2) *
+                          3];
     EXPECT_EQ(p[0], 200);
     EXPECT_EQ(p[1], 0);
   }

@@ -89,8 +89,7 @@ TEST(Interpretation, EvaluateRecordsAnOutcomePerImage) {
   const auto evaluation = tlkit::train::evaluate(*network, source, 3, torch::kCPU, 2, outcomes);
   ASSERT_EQ(outcomes.size(), 23u);
   EXPECT_EQ(outcomes.index[0], -1);
-  const double mean_loss =
-      std::accumulate(outcomes.loss.begin(), outcomes.loss.end(), 0.0) / 23.0;
+  const double mean_loss = std::accumulate(outcomes.loss.begin(), outcomes.loss.end(), 0.0) / 23.0;
   EXPECT_NEAR(mean_loss, evaluation.loss, 1e-9);
   std::int64_t right = 0;
   for (size_t i = 0; i < outcomes.size(); ++i) right += outcomes.predicted[i] == outcomes.target[i];

@@ -38,8 +38,8 @@ TEST(TtaNetwork, FlipIsTheMeanSoftmaxOfTheImageAndItsMirror) {
   ASSERT_EQ(got.sizes(), expected.sizes());
   EXPECT_LT((got - expected).abs().max().item<double>(), 1e-6);
   // Not trivially equal: the mirror changes the prediction.
-  const auto plain = torch::softmax(
-      model.forward(torch::stack(views).select(1, 0)).to(torch::kDouble), 1);
+  const auto plain =
+      torch::softmax(model.forward(torch::stack(views).select(1, 0)).to(torch::kDouble), 1);
   EXPECT_GT((plain - expected).abs().max().item<double>(), 1e-3);
 
   // The network wrapper gives the same (as log-probabilities).

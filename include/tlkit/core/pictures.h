@@ -49,8 +49,8 @@ struct SheetImage {
 
 // The images in rows of `columns` tiles; each image scaled to fit tile x tile pixels (enlarged
 // without smoothing so that small images stay sharp), keeping its aspect ratio.
-PictureLayout render_contact_sheet(const std::vector<SheetImage>& images,
-                                   const std::string& title, int columns = 4, int tile = 160);
+PictureLayout render_contact_sheet(const std::vector<SheetImage>& images, const std::string& title,
+                                   int columns = 4, int tile = 160);
 
 // Writes a picture as a PNG file, atomically (parent folders are created).
 void write_png(const std::filesystem::path& path, const PlotImage& image);

@@ -28,8 +28,7 @@ int tta_views(TtaMode mode);  // V: 1, 2, 5 or 10
 struct CropBox {
   int top = 0, left = 0, height = 0, width = 0;
   bool operator==(const CropBox& other) const {
-    return top == other.top && left == other.left && height == other.height &&
-           width == other.width;
+    return top == other.top && left == other.left && height == other.height && width == other.width;
   }
 };
 

@@ -60,7 +60,8 @@ at::Tensor row_normalised(const at::Tensor& confusion);
 
 // "  b_middle -> a_top: 3 images (30.0% of b_middle)", one line per pair (at most `limit`);
 // "  none: every image is classified correctly" when there is no pair.
-std::string format_most_confused(const std::vector<ConfusedPair>& pairs, const at::Tensor& confusion,
+std::string format_most_confused(const std::vector<ConfusedPair>& pairs,
+                                 const at::Tensor& confusion,
                                  const std::vector<std::string>& class_names, size_t limit = 10);
 
 }  // namespace tlkit::train
