@@ -10,3 +10,4 @@
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
+#include <tlkit/data/tta.h>

@@ -1,7 +1,9 @@
 // tlkit evaluate: accuracy, top-k, per-class precision / recall / F1, macro F1, balanced accuracy,
 // NLL, calibration error and the confusion matrix of a model, of the snapshot ensemble of a run,
 // or of an ensemble of models or runs (the members' softmax outputs averaged); the same as JSON
-// with --json.
+// with --json; the most confused pairs of classes, and with --out DIR the confusion matrix and the
+// top losses as pictures. --tta averages the softmax over views of each image (flip, five-crop,
+// ten-crop).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -21,14 +23,19 @@
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/ensemble.h>
 #include <tlkit/pipeline/extract.h>
+#include <tlkit/pipeline/interpretation.h>
+#include <tlkit/pipeline/tta.h>
 #include <tlkit/train/callbacks.h>
 #include <tlkit/train/classification_report.h>
+#include <tlkit/train/interpretation.h>
 #include <tlkit/train/loader_source.h>
 #include <tlkit/train/metrics.h>
 #include <tlkit/train/precision.h>
+#include <tlkit/train/tta_network.h>
 
 #include "command.h"
 #include "run_options.h"
+#include "tta_options.h"
 
 namespace fs = std::filesystem;
 
@@ -60,8 +67,13 @@ int run_evaluate(int argc, char** argv) {
       "json",
       "also write every metric to FILE as JSON (accuracy, top<K>, macro_f1, "
       "balanced_accuracy, nll, ece, per_class, confusion)",
+      cxxopts::value<std::string>())(
+      "out",
+      "write confusion_matrix.png (row-normalised) and top_losses.png (the most confidently "
+      "wrong images) into DIR",
       cxxopts::value<std::string>());
   cli::add_preprocess_options(options);
+  cli::add_tta_option(options);
   cli::add_precision_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
@@ -83,6 +95,7 @@ int run_evaluate(int argc, char** argv) {
   cli::require(result, {"data"});
   const auto top_k = result["top"].as<std::int64_t>();
   if (top_k < 1) throw cli::UsageError("--top must be at least 1");
+  const auto tta = cli::tta_option(result);
   // One run: its snapshots swapped into one network in turn. Several models or runs: one
   // ensemble module over all their members.
   const bool snapshot_ensemble = runs.size() == 1;
@@ -124,16 +137,22 @@ int run_evaluate(int argc, char** argv) {
   loading.batch_size = static_cast<std::int64_t>(result["batch-size"].as<size_t>());
   loading.workers = result["workers"].as<size_t>();
   const auto source =
-      pipeline::make_loader(dataset, pipeline::eval_transform(model), loading, false);
+      pipeline::make_loader(dataset, pipeline::tta_transform(model, tta), loading, false);
   const auto precision = cli::precision_options(result, common.device);
   train::ScriptNetwork script(model.module());
   if (precision.channels_last) train::set_channels_last(script, true);
   train::PrecisionNetwork network(script, train::parse_precision(precision.precision),
                                   precision.channels_last, device);
+  train::TtaNetwork tta_network(network);  // [B, V, C, H, W] views in, mean softmax out
+  train::Network& evaluated = tta == data::TtaMode::kNone
+                                  ? static_cast<train::Network&>(network)
+                                  : static_cast<train::Network&>(tta_network);
   if (top_k > model.num_classes())
     logger()->info("--top {} is more than the {} classes: top-{} is reported", top_k,
                    model.num_classes(), model.num_classes());
   train::Evaluation evaluation;
+  train::ExampleOutcomes outcomes;  // each image's outcome, for the top losses (--out)
+  const bool pictures = result.count("out") > 0;
   if (snapshot_ensemble) {
     std::vector<train::NamedTensors> states;
     for (const auto& file : members) {
@@ -142,16 +161,23 @@ int run_evaluate(int argc, char** argv) {
       TLKIT_CHECK(broken.empty(), "snapshot '", file.string(), "' has NaN/Inf in its weights (",
                   broken, "): the ensemble cannot be evaluated");
     }
-    evaluation = train::evaluate_ensemble(network, states, *source, model.num_classes(), device,
-                                            top_k);
+    evaluation = pictures ? train::evaluate_ensemble(evaluated, states, *source,
+                                                     model.num_classes(), device, top_k, outcomes)
+                          : train::evaluate_ensemble(evaluated, states, *source,
+                                                     model.num_classes(), device, top_k);
     what = "ensemble of " + std::to_string(states.size()) + " snapshots in " + runs.front();
   } else {
-    evaluation = train::evaluate(network, *source, model.num_classes(), device, top_k);
+    evaluation =
+        pictures ? train::evaluate(evaluated, *source, model.num_classes(), device, top_k, outcomes)
+                 : train::evaluate(evaluated, *source, model.num_classes(), device, top_k);
   }
   TLKIT_CHECK(std::isfinite(evaluation.loss), what, " gives non-finite outputs (loss ",
               evaluation.loss, ") on ", dataset->describe(),
               ": its accuracy means nothing; check the model and the images");
   const auto& classes = dataset->classes();
+  if (tta != data::TtaMode::kNone)
+    what += " with test-time augmentation " + data::tta_name(tta) + " (" +
+            std::to_string(data::tta_views(tta)) + " views per image)";
   std::printf("%s on %s (%s split, %lld images)\naccuracy %.2f%%  loss %.4f\n%s\n\nper class:\n%s",
               what.c_str(), dataset->describe().c_str(), split_name.c_str(),
               static_cast<long long>(evaluation.examples), 100 * evaluation.accuracy,
@@ -159,11 +185,19 @@ int run_evaluate(int argc, char** argv) {
               train::format_per_class(evaluation, classes).c_str());
   std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
             << train::format_confusion(evaluation, classes);
+  pipeline::Interpretation interpretation;
+  if (pictures)
+    interpretation = pipeline::write_interpretation(result["out"].as<std::string>(), evaluation,
+                                                    classes, &outcomes, dataset.get());
+  else
+    interpretation.confused = train::most_confused(evaluation.confusion);
+  std::cout << "\n" << pipeline::format_interpretation(interpretation, evaluation, classes);
   if (result.count("json")) {
     auto json = train::evaluation_json(evaluation, classes);
     json["model"] = what;
     json["data"] = dataset->describe();
     json["split"] = split_name;
+    json["tta"] = data::tta_name(tta);
     write_file_atomic(result["json"].as<std::string>(), json.dump(2) + "\n");
   }
   cli::check_stdout("the evaluation");

@@ -1,6 +1,7 @@
 // tlkit predict: the top-k classes of each image, with names and probabilities; batched through
 // the data loader's threads. Printed, or one row per image in a CSV / JSON file (--out) that a
-// stopped run continues (--resume); an unreadable image is a row with its error.
+// stopped run continues (--resume); an unreadable image is a row with its error. --tta averages
+// the softmax over views of each image.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -17,9 +18,12 @@
 #include <tlkit/model/classifier.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/pipeline/predictions.h>
+#include <tlkit/pipeline/tta.h>
+#include <tlkit/train/tta_network.h>
 
 #include "command.h"
 #include "run_options.h"
+#include "tta_options.h"
 
 namespace {
 
@@ -31,7 +35,14 @@ std::vector<pipeline::PredictionRow> batch_rows(model::Classifier& model,
                                                 const data::ImageList& images,
                                                 const data::ImageBatch& batch, std::int64_t k,
                                                 const c10::Device& device) {
-  auto probabilities = at::softmax(model.forward(batch.images.to(device)), 1).cpu();
+  // [B, V, C, H, W] with test-time augmentation: the mean of the views' softmax.
+  auto probabilities =
+      batch.images.dim() == 5
+          ? train::mean_softmax_over_views(batch.images.to(device),
+                                           [&](const at::Tensor& x) { return model.forward(x); })
+                .exp()
+                .cpu()
+          : at::softmax(model.forward(batch.images.to(device)), 1).cpu();
   std::vector<pipeline::PredictionRow> rows;
   const auto& names = model.class_names();
   for (size_t i = 0; i < batch.indices.size(); ++i) {
@@ -88,6 +99,7 @@ int run_predict(int argc, char** argv) {
   options.parse_positional({"images"});
   options.positional_help("IMAGE|FOLDER...");
   cli::add_preprocess_options(options);
+  cli::add_tta_option(options);
   cli::add_common_options(options);
   cxxopts::ParseResult result;
   if (!cli::parse(options, argc, argv,
@@ -103,6 +115,7 @@ int run_predict(int argc, char** argv) {
     throw cli::UsageError("'" + result["out"].as<std::string>() +
                           "' exists: continue it with --resume, or remove it");
   if (result["top"].as<std::int64_t>() < 1) throw cli::UsageError("--top must be at least 1");
+  const auto tta = cli::tta_option(result);
   if (result["batch-size"].as<size_t>() < 1)
     throw cli::UsageError("--batch-size must be at least 1");
   const auto device = c10::Device(common.device);
@@ -136,7 +149,7 @@ int run_predict(int argc, char** argv) {
     loading.shuffle = false;
     loading.workers = result["workers"].as<size_t>();
     loading.skip_unreadable = false;  // the list never throws: a bad file is its error row
-    data::DataLoader loader(images, pipeline::eval_transform(model), loading);
+    data::DataLoader loader(images, pipeline::tta_transform(model, tta), loading);
     torch::NoGradGuard no_grad;
     for (auto& batch : loader) {
       const auto rows = batch_rows(model, *images, batch, k, device);

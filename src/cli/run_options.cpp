@@ -172,7 +172,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<std::int64_t>()},
        {"optimizer",
         with_default("name[:key=value,...] e.g. momentum:lr=0.01 or adam (torch's default lr) "
-                     "(" + join(optim::optimizer_names(), " ") + ")",
+                     "(" +
+                         join(optim::optimizer_names(), " ") + ")",
                      d.fit.optimizer),
         value<std::string>()},
        {"schedule",
@@ -364,6 +365,7 @@ void print_run(const pipeline::RunResult& result, const std::filesystem::path& o
   if (!train::is_main_process()) return;  // data parallel: rank 0 reports for all
   std::cout << pipeline::format_results(result) << "\nRun folder: " << out.string()
             << " (config.json, model.pt, metrics.csv, summary.json, results.md, curves_*.png, "
+               "confusion_matrix.png, top_losses.png, "
                "TensorBoard events)\n";
 }
 

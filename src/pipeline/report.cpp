@@ -37,7 +37,7 @@ std::string format_results(const RunResult& result) {
   if (exported != result.rows.end() && exported->evaluation.confusion.defined() &&
       exported->examples > 0)
     out << "\n## The exported model on the " << result.split << " split\n\n"
-        << train::format_markdown(exported->evaluation, result.classes);
+        << train::format_markdown(exported->evaluation, result.classes) << result.pictures;
   if (!result.decisions.empty()) out << "\n" << result.decisions;
   return out.str();
 }

@@ -17,9 +17,11 @@
 #include <tlkit/model/export.h>
 #include <tlkit/model/file_hash.h>
 #include <tlkit/model/script_checks.h>
+#include <tlkit/pipeline/interpretation.h>
 #include <tlkit/schedule/lr_scheduler.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/loss.h>
+#include <tlkit/train/interpretation.h>
 #include <tlkit/train/network.h>
 #include <tlkit/train/precision.h>
 
@@ -322,12 +324,15 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   network.train(false);
   stop_if_interrupted("evaluating the trained model");
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.
+  // Each image's outcome is kept for the exported candidate's top losses.
+  std::vector<train::ExampleOutcomes> own_outcomes(candidates.size() - first_own);
   for (size_t i = first_own; i < candidates.size(); ++i) {
     ResultRow row;
     row.name = row_prefix + candidates[i].name;
     if (sources.eval) {
       train::copy_state(network, candidates[i].weights);
-      const auto e = train::evaluate(network, *sources.eval, num_classes, device);
+      const auto e = train::evaluate(network, *sources.eval, num_classes, device,
+                                     train::kDefaultTopK, own_outcomes[i - first_own]);
       row.accuracy = e.accuracy;
       row.loss = e.loss;
       row.examples = e.examples;
@@ -372,6 +377,23 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   result.decisions = decided.report;
   rows.at(selection.chosen).exported = true;  // one row per candidate, in candidate order
   result.rows = std::move(rows);
+  if (train::is_main_process()) {
+    const auto& exported = result.rows.at(selection.chosen);
+    if (exported.examples > 0 && exported.evaluation.confusion.defined() && run.data.eval) {
+      train::ExampleOutcomes outcomes;
+      if (selection.chosen >= first_own) {
+        outcomes = std::move(own_outcomes[selection.chosen - first_own]);
+      } else if (!train::world() && sources.eval) {
+        // An earlier stage's weights (now in the network): one more pass for their outcomes.
+        train::evaluate(network, *sources.eval, num_classes, device, train::kDefaultTopK, outcomes);
+      }
+      const auto interpretation =
+          write_interpretation(config.out, exported.evaluation, result.classes,
+                               outcomes.size() > 0 ? &outcomes : nullptr, run.data.eval.get());
+      result.pictures =
+          interpretation_markdown(interpretation, exported.evaluation, result.classes);
+    }
+  }
   auto& model = run.model;
   model.set_weights_origin("tlkit " + config.command + " on " + config.data.source + " (from " +
                            model.metadata().weights + ")");

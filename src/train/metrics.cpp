@@ -9,6 +9,8 @@
 
 #include <tlkit/core/error.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/interpretation.h>
+#include <tlkit/train/loader_source.h>
 
 namespace tlkit::train {
 
@@ -188,7 +190,22 @@ Evaluation classification_metrics(const at::Tensor& scores, const at::Tensor& la
 }
 
 namespace {
-// Runs `network` over `source` in eval mode, calling visit(batch_index, log_softmax, targets).
+// A batch with the dataset index of each row where the source is a data loader (undefined
+// otherwise): the loader's own batches carry them.
+std::optional<Batch> next_with_indices(BatchSource& source, at::Tensor& indices) {
+  if (auto* loading = dynamic_cast<LoaderSource*>(&source)) {
+    auto batch = loading->loader().next();
+    if (!batch) return std::nullopt;
+    std::vector<std::int64_t> rows(batch->indices.begin(), batch->indices.end());
+    indices = at::tensor(rows);
+    return Batch{batch->images, batch->labels};
+  }
+  indices = at::Tensor();
+  return source.next();
+}
+
+// Runs `network` over `source` in eval mode, calling
+// visit(batch_index, log_softmax, targets, dataset indices or undefined).
 template <typename Visit>
 void for_each_prediction(Network& network, BatchSource& source, const c10::Device& device,
                          Visit visit) {
@@ -197,52 +214,85 @@ void for_each_prediction(Network& network, BatchSource& source, const c10::Devic
   network.train(false);
   source.start_epoch(0);
   std::int64_t index = 0;
-  while (auto batch = source.next()) {
+  at::Tensor indices;
+  while (auto batch = next_with_indices(source, indices)) {
     auto logits = network.forward(batch->inputs.to(device));
-    visit(index++, at::log_softmax(logits.to(at::kDouble), 1), batch->targets);
+    visit(index++, at::log_softmax(logits.to(at::kDouble), 1), batch->targets, indices);
   }
   network.train(was_training);
 }
+
+Evaluation evaluate_impl(Network& network, BatchSource& source, std::int64_t num_classes,
+                         const c10::Device& device, std::int64_t top_k, ExampleOutcomes* outcomes) {
+  EvaluationAccumulator accumulator(num_classes, top_k);
+  for_each_prediction(
+      network, source, device,
+      [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y, const at::Tensor& rows) {
+        accumulator.add_log_probabilities(log_p, y);
+        if (outcomes) outcomes->add(log_p, y, rows);
+      });
+  if (source.shards() > 1) accumulator.reduce_over_ranks();
+  return accumulator.result();
+}
+
+Evaluation evaluate_ensemble_impl(Network& network, const std::vector<NamedTensors>& members,
+                                  BatchSource& source, std::int64_t num_classes,
+                                  const c10::Device& device, std::int64_t top_k,
+                                  ExampleOutcomes* outcomes) {
+  TLKIT_CHECK(!members.empty(), "the ensemble has no members (no snapshot was taken)");
+  const auto own_state = clone_state(network);
+  std::vector<at::Tensor> probability_sums;
+  std::vector<at::Tensor> targets, indices;
+  for (const auto& member : members) {
+    copy_state(network, member);
+    for_each_prediction(
+        network, source, device,
+        [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y, const at::Tensor& rows) {
+          // ensemble prediction = mean over members of softmax(logits)
+          if (static_cast<size_t>(i) == probability_sums.size()) {
+            probability_sums.push_back(log_p.exp().cpu());
+            targets.push_back(y);
+            indices.push_back(rows);
+          } else {
+            probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
+          }
+        });
+  }
+  copy_state(network, own_state);
+  EvaluationAccumulator accumulator(num_classes, top_k);
+  const double count = static_cast<double>(members.size());
+  for (size_t i = 0; i < probability_sums.size(); ++i) {
+    const auto log_p = (probability_sums[i] / count).log();
+    accumulator.add_log_probabilities(log_p, targets[i]);
+    if (outcomes) outcomes->add(log_p, targets[i], indices[i]);
+  }
+  if (source.shards() > 1) accumulator.reduce_over_ranks();
+  return accumulator.result();
+}
+
 }  // namespace
 
 Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_classes,
                     const c10::Device& device, std::int64_t top_k) {
-  EvaluationAccumulator accumulator(num_classes, top_k);
-  for_each_prediction(network, source, device,
-                      [&](std::int64_t, const at::Tensor& log_p, const at::Tensor& y) {
-                        accumulator.add_log_probabilities(log_p, y);
-                      });
-  if (source.shards() > 1) accumulator.reduce_over_ranks();
-  return accumulator.result();
+  return evaluate_impl(network, source, num_classes, device, top_k, nullptr);
+}
+
+Evaluation evaluate(Network& network, BatchSource& source, std::int64_t num_classes,
+                    const c10::Device& device, std::int64_t top_k, ExampleOutcomes& outcomes) {
+  return evaluate_impl(network, source, num_classes, device, top_k, &outcomes);
 }
 
 Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members,
                              BatchSource& source, std::int64_t num_classes,
                              const c10::Device& device, std::int64_t top_k) {
-  TLKIT_CHECK(!members.empty(), "the ensemble has no members (no snapshot was taken)");
-  const auto own_state = clone_state(network);
-  std::vector<at::Tensor> probability_sums;
-  std::vector<at::Tensor> targets;
-  for (const auto& member : members) {
-    copy_state(network, member);
-    for_each_prediction(network, source, device,
-                        [&](std::int64_t i, const at::Tensor& log_p, const at::Tensor& y) {
-                          // ensemble prediction = mean over members of softmax(logits)
-                          if (static_cast<size_t>(i) == probability_sums.size()) {
-                            probability_sums.push_back(log_p.exp().cpu());
-                            targets.push_back(y);
-                          } else {
-                            probability_sums[static_cast<size_t>(i)] += log_p.exp().cpu();
-                          }
-                        });
-  }
-  copy_state(network, own_state);
-  EvaluationAccumulator accumulator(num_classes, top_k);
-  const double count = static_cast<double>(members.size());
-  for (size_t i = 0; i < probability_sums.size(); ++i)
-    accumulator.add_log_probabilities((probability_sums[i] / count).log(), targets[i]);
-  if (source.shards() > 1) accumulator.reduce_over_ranks();
-  return accumulator.result();
+  return evaluate_ensemble_impl(network, members, source, num_classes, device, top_k, nullptr);
+}
+
+Evaluation evaluate_ensemble(Network& network, const std::vector<NamedTensors>& members,
+                             BatchSource& source, std::int64_t num_classes,
+                             const c10::Device& device, std::int64_t top_k,
+                             ExampleOutcomes& outcomes) {
+  return evaluate_ensemble_impl(network, members, source, num_classes, device, top_k, &outcomes);
 }
 
 std::string format_confusion(const Evaluation& evaluation,

@@ -50,6 +50,9 @@ struct RunResult {
   // How the choices were made when cross-validated (Markdown: each candidate's estimate, mean +-
   // std over the folds, and the choice); empty when the val split decided.
   std::string decisions;
+  // What the exported model gets wrong on `split` (Markdown: the most confused pairs and the
+  // confusion_matrix.png / top_losses.png written into the run folder); empty when not measured.
+  std::string pictures;
 };
 
 // Both validate the config first and write it to config.out / "config.json".
