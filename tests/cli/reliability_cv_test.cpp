@@ -409,9 +409,12 @@ TEST_F(Reliability, KilledAtRandomMomentsTheRunResumesToTheUninterruptedResult) 
       const bool resume = fs::exists(out / "checkpoints" / "last.pt");
       char limit[32];
       std::snprintf(limit, sizeof(limit), "%.2f", when(rng));
-      result = tlkit::test::run_command("timeout -s KILL " + std::string(limit) + " '" +
-                                        tlkit::test::cli_path() + "' " + finetune + quoted(out) +
-                                        (resume ? " --resume" : ""));
+      // After 10 kills in a round the run goes on unkilled: a resume's start-up plus the work
+      // after its last checkpoint (the export, the pictures) can take longer than the kill
+      // window on a loaded machine, and the round must still end.
+      const std::string killer = attempt < 10 ? "timeout -s KILL " + std::string(limit) + " " : "";
+      result = tlkit::test::run_command(killer + "'" + tlkit::test::cli_path() + "' " + finetune +
+                                        quoted(out) + (resume ? " --resume" : ""));
       if (result.exit_code == 0) break;
       ASSERT_EQ(result.exit_code, 137) << result.output;  // killed, never failed
       ++kills;
