@@ -11,6 +11,10 @@
 #include <tlkit/model/classifier.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
+#include <tlkit/train/flops.h>
+#include <tlkit/train/network.h>
+
+#include <spdlog/fmt/fmt.h>
 
 #include "command.h"
 #include "run_options.h"
@@ -171,6 +175,15 @@ int run(int argc, char** argv) {
   }
   print_header(model, std::cout);
   std::cout << "preprocessing " << preprocessing.describe() << "\n";
+  {
+    train::ScriptNetwork network(model.module());
+    const auto size = preprocessing.input_size;
+    const double flops = train::forward_flops_per_example(
+        network, torch::zeros({1, model.input_channels(), size, size}));
+    std::cout << fmt::format("compute      {:.3g} GFLOP per {}x{} image forward (a training step: "
+                             "about 3x that)\n",
+                             flops / 1e9, size, size);
+  }
   print_layers(model, groups, std::cout);
   print_groups(groups, std::cout);
   if (model.metadata().random_init())

@@ -24,6 +24,7 @@
 #include <tlkit/data/random.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/train/distributed.h>
+#include <tlkit/train/flops.h>
 #include <tlkit/train/monitor.h>
 
 namespace fs = std::filesystem;
@@ -31,14 +32,20 @@ namespace fs = std::filesystem;
 namespace tlkit::pipeline::detail {
 namespace {
 
-// Seconds one optimizer step's forward and backward take per image on this model and data; the
-// weights are not changed (the caller restores batch-norm statistics with the weights).
-double seconds_per_image(train::Network& network, train::BatchSource& source) {
-  network.train(true);
+// One optimizer step's cost per image on this model and data: its arithmetic (3 forward passes,
+// counted from the layer shapes: the same on every machine and under any load) and the seconds it
+// takes here now (for the log only). The weights are not changed (the caller restores batch-norm
+// statistics with the weights).
+struct StepCost {
+  double flops = 0, seconds = 0;
+};
+StepCost step_cost_per_image(train::Network& network, train::BatchSource& source) {
+  StepCost cost;
   source.start_epoch(0);
   auto batch = source.next();
-  double per_image = 0;
   if (batch) {
+    cost.flops = 3 * train::forward_flops_per_example(network, batch->inputs.slice(0, 0, 1));
+    network.train(true);
     const auto step = [&](std::int64_t count) {
       const auto start = std::chrono::steady_clock::now();
       auto loss = at::cross_entropy_loss(network.forward(batch->inputs.slice(0, 0, count)),
@@ -51,12 +58,24 @@ double seconds_per_image(train::Network& network, train::BatchSource& source) {
     const auto few = std::min<std::int64_t>(4, batch->inputs.size(0));
     const double warm = step(few);
     const auto count = warm < 0.5 ? batch->inputs.size(0) : few;
-    per_image = step(count) / static_cast<double>(count);
+    cost.seconds = step(count) / static_cast<double>(count);
   }
   for (auto& p : network.parameters())
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();
   network.train(false);
-  return per_image;
+  return cost;
+}
+
+// Image-steps of one setting's folds: (K-1)/K of the images trained per fold and epoch, the rest
+// validated once per epoch (twice with an EMA) at a third of a step's cost.
+double steps_per_setting(double images, std::int64_t epochs, std::int64_t folds, bool ema) {
+  return static_cast<double>(epochs) * images *
+         ((static_cast<double>(folds) - 1.0) + (ema ? 2.0 : 1.0) / 3.0);
+}
+
+std::string flops_text(double f) {
+  if (f < 1e9) return fmt::format("{:.0f} MFLOP", f / 1e6);
+  return f < 1e12 ? fmt::format("{:.0f} GFLOP", f / 1e9) : fmt::format("{:.1f} TFLOP", f / 1e12);
 }
 
 std::string seconds_text(double s) {
@@ -64,6 +83,16 @@ std::string seconds_text(double s) {
 }
 
 }  // namespace
+
+StageTwoPlan plan_stage_two(double flops_per_image_step, double images, std::int64_t epochs,
+                            std::int64_t folds, bool ema, bool compare_augment, bool forced,
+                            double budget_flops) {
+  StageTwoPlan plan;
+  plan.flops = flops_per_image_step * steps_per_setting(images, epochs, folds, ema);
+  plan.run_folds = forced || plan.flops <= budget_flops;
+  plan.without_augment = compare_augment && plan.run_folds && 2 * plan.flops <= budget_flops;
+  return plan;
+}
 
 std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResult& head,
                                                     const train::NamedTensors& pretrained,
@@ -80,30 +109,30 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   const auto n = static_cast<double>(labels.size());
   const auto fold_of = data::stratified_folds(labels, folds, config.data.seed);
 
-  // The cost, in the open: measured on this model and data before any fold runs.
-  double per_image = 0;
+  // The cost, in the open: counted on this model and data before any fold runs. The decision
+  // reads the arithmetic only (the same under any load); the seconds measured now are reported.
+  StepCost per_image;
   {
     const auto sources = make_sources(data, model, loading_options(config));
     StageNetwork stage(model.module(), config.fit);
     model.unfreeze_all();
-    per_image = seconds_per_image(stage.network(), *sources.train);
+    per_image = step_cost_per_image(stage.network(), *sources.train);
     model.freeze_all();
   }
-  const double final_fit = per_image * n * static_cast<double>(epochs);
-  // Each fold trains on (K-1)/K of the images and validates the rest twice per epoch (the last
-  // weights and the EMA; a forward pass costs about a third of a training step).
-  const double per_fold =
-      per_image * static_cast<double>(epochs) * n *
-      ((folds - 1.0) / folds + (config.fit.ema_decay > 0 ? 2.0 : 1.0) / (3.0 * folds));
-  const double one_setting = per_fold * static_cast<double>(folds);
-  const bool forced = config.cv_folds >= 2;
-  // With augmentation on (and not kept by --no-cv-augment), the folds also train without it:
-  // twice the folds, while that stays within the budget.
+  const double budget = stage_two_budget_flops(config.fit.device.is_cuda());
+  // With augmentation on (and not kept by --no-cv-augment), the folds also train without it.
+  const auto decided =
+      plan_stage_two(per_image.flops, n, epochs, folds, config.fit.ema_decay > 0,
+                     config.data.augment && config.cv_augment, config.cv_folds >= 2, budget);
+  const double one_setting = decided.flops;
+  const double one_setting_seconds =
+      per_image.seconds * steps_per_setting(n, epochs, folds, config.fit.ema_decay > 0);
+  const double final_fit_seconds = per_image.seconds * n * static_cast<double>(epochs);
   const bool compare_augment = config.data.augment && config.cv_augment;
-  // The decision is kept in the run folder: a --resume follows it whatever the machine's speed.
+  // The decision is kept in the run folder: a --resume follows it whatever happens meanwhile.
   const auto plan_file = config.out / "cv" / "plan.json";
-  bool run_folds = forced || one_setting <= kStageTwoBudgetSeconds;
-  bool without_augment = compare_augment && run_folds && 2 * one_setting <= kStageTwoBudgetSeconds;
+  bool run_folds = decided.run_folds;
+  bool without_augment = decided.without_augment;
   if (config.resume && fs::exists(plan_file)) {
     try {
       const auto plan = Json::parse(read_file(plan_file));
@@ -119,18 +148,22 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     plan["without_augmentation"] = without_augment;
     plan["folds"] = folds;
     plan["epochs"] = epochs;
-    plan["estimated_seconds"] = one_setting * (without_augment ? 2 : 1);
-    plan["final_fit_seconds"] = final_fit;
+    plan["flops_per_image_step"] = per_image.flops;
+    plan["estimated_flops"] = one_setting * (without_augment ? 2 : 1);
+    plan["budget_flops"] = budget;
+    plan["estimated_seconds"] = one_setting_seconds * (without_augment ? 2 : 1);
+    plan["final_fit_seconds"] = final_fit_seconds;
     fs::create_directories(plan_file.parent_path());
     write_file_atomic(plan_file, plan.dump(2) + "\n");
   }
   if (!run_folds) {
     logger()->info(
-        "stage 2 cross-validation skipped: {} folds x {} epochs would take about {} (over {}; "
-        "the final fit on all images: about {}); stage 2 runs its {} epochs on every image and "
-        "the last weights are exported (--cv-folds {} runs the folds anyway)",
-        folds, epochs, seconds_text(one_setting), seconds_text(kStageTwoBudgetSeconds),
-        seconds_text(final_fit), epochs, folds);
+        "stage 2 cross-validation skipped: {} folds x {} epochs would cost {} (over the {} "
+        "budget; about {} on this machine now; the final fit on all images: about {}); stage 2 "
+        "runs its {} epochs on every image and the last weights are exported (--cv-folds {} "
+        "runs the folds anyway)",
+        folds, epochs, flops_text(one_setting), flops_text(budget),
+        seconds_text(one_setting_seconds), seconds_text(final_fit_seconds), epochs, folds);
     train::ScriptNetwork whole(model.module());
     train::copy_state(whole, after_stage1);
     return std::nullopt;
@@ -138,15 +171,17 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   const int settings = without_augment ? 2 : 1;
   logger()->info(
       "stage 2 cross-validation: {} extra fits ({} folds x {} epochs on about {} images each{}), "
-      "about {} in all; then the final fit on all {} images (about {})",
+      "{} in all (budget {}; about {} on this machine now); then the final fit on all {} images "
+      "(about {})",
       folds * settings, folds, epochs, static_cast<std::int64_t>(n * (folds - 1) / folds),
-      without_augment ? ", with and without augmentation" : "",
-      seconds_text(one_setting * settings), static_cast<std::int64_t>(n), seconds_text(final_fit));
+      without_augment ? ", with and without augmentation" : "", flops_text(one_setting * settings),
+      flops_text(budget), seconds_text(one_setting_seconds * settings),
+      static_cast<std::int64_t>(n), seconds_text(final_fit_seconds));
   if (compare_augment && !without_augment)
     logger()->info(
         "stage 2 cross-validation: training without augmentation is not tried (twice the folds "
-        "would take about {}, over {}); the configured augmentation is kept",
-        seconds_text(2 * one_setting), seconds_text(kStageTwoBudgetSeconds));
+        "would cost {}, over the {} budget); the configured augmentation is kept",
+        flops_text(2 * one_setting), flops_text(budget));
 
   // One fold of one setting: the stage-1 head refitted on the fold's images, then stage 2 with
   // the held images validated every epoch, as the final fit will run.

@@ -30,10 +30,9 @@ struct StageTwoChoice {
 // epoch (the last weights and their EMA), its curves in RUN/cv/fold-<k>/metrics.csv and its
 // result in RUN/cv/fold-<k>/result.json (a --resume skips finished folds). `pretrained` is the
 // model before stage 1 (new head in place); the model is left holding `after_stage1` (the stage-1
-// head fitted on every image). Returns nullopt, saying so, when the folds' estimated time is over
-// kStageTwoBudgetSeconds (unless --cv-folds forced them): the final fit then runs the full length
-// and exports its last weights.
-constexpr double kStageTwoBudgetSeconds = 120;
+// head fitted on every image). Returns nullopt, saying so, when the folds' arithmetic is over
+// stage_two_budget_flops (cv_options.h; unless --cv-folds forced them): the final fit then runs
+// the full length and exports its last weights.
 constexpr std::int64_t kStageTwoFolds = 3;  // unless --cv-folds K asks for K
 std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResult& head,
                                                     const train::NamedTensors& pretrained,

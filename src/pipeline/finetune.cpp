@@ -136,7 +136,7 @@ RunResult finetune(const RunConfig& requested) {
       }
     } else {
       decided = {"last", "the last weights of stage 2's full budget on every image (the "
-                         "cross-validation of stage 2 was over its time budget)", ""};
+                         "cross-validation of stage 2 was over its compute budget: cv/plan.json)", ""};
     }
     throw_if_interrupted("cross-validation is complete (kept in cv/); --resume runs the final fit");
     // The final fit starts from the same random state whether the folds ran now or earlier.

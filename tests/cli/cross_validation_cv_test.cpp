@@ -91,6 +91,17 @@ TEST_F(CrossValidationCli, NoValSplitCrossValidatesEveryChoiceAndFitsOnAllImages
   EXPECT_EQ(summary.at("split").as_string(), "test");
   const auto model = tlkit::model::Classifier::load(out / "model.pt");
   EXPECT_EQ(model.num_classes(), 2);
+  // The plan is counted in arithmetic: the step's FLOPs times 3 epochs x 12 images x (2 + 2/3)
+  // (3 folds, the held third validated twice with the EMA), twice with the no-augmentation folds.
+  const auto plan = tlkit::Json::parse(tlkit::read_file(out / "cv" / "plan.json"));
+  const double step = plan.at("flops_per_image_step").as_double();
+  EXPECT_GT(step, 0);
+  EXPECT_NEAR(plan.at("estimated_flops").as_double(), 2 * step * 3 * 12 * (2 + 2.0 / 3),
+              1e-6 * step);
+  EXPECT_EQ(plan.at("budget_flops").as_double(), 6e12);
+  EXPECT_TRUE(std::regex_search(
+      result.output, std::regex("\\d+(\\.\\d)? [MGT]FLOP in all \\(budget 6\\.0 TFLOP")))
+      << result.output;
 }
 
 TEST_F(CrossValidationCli, TwoImagesPerClassAreNotRefusedAndUseTwoFolds) {

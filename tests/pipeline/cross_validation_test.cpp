@@ -217,3 +217,40 @@ TEST(StageTwoOptions, TheBestStageTwoOptionIgnoresTheHeadAlone) {
 
 }  // namespace
 }  // namespace tlkit::pipeline::detail
+
+// Stage 2's folds are planned from their arithmetic alone (no measured seconds goes in): the
+// same model, folder and settings decide the same way under any load.
+TEST(StageTwoPlan, FoldsRunWithinTheBudgetOfArithmetic) {
+  using tlkit::pipeline::detail::plan_stage_two;
+  const double budget = tlkit::pipeline::detail::stage_two_budget_flops(false);
+  EXPECT_EQ(budget, 6e12);
+  EXPECT_EQ(tlkit::pipeline::detail::stage_two_budget_flops(true), 20 * budget);
+  // A 32x32 VGG-style backbone (0.02 GFLOP forward, 0.06 a step), 300 images, 30 epochs, 3
+  // folds with an EMA: 30 x 300 x (2 + 2/3) image-steps; with and without augmentation fit.
+  const double small_step = 3 * 0.0198e9;
+  auto plan = plan_stage_two(small_step, 300, 30, 3, true, true, false, budget);
+  EXPECT_NEAR(plan.flops, small_step * 30 * 300 * (2 + 2.0 / 3), 1e-3 * plan.flops);
+  EXPECT_TRUE(plan.run_folds);
+  EXPECT_TRUE(plan.without_augment);
+  // Without an EMA the held images are validated once per epoch.
+  EXPECT_NEAR(plan_stage_two(small_step, 300, 30, 3, false, true, false, budget).flops,
+              small_step * 30 * 300 * (2 + 1.0 / 3), 1e-3 * plan.flops);
+  // No comparison asked for: only the configured augmentation.
+  EXPECT_FALSE(plan_stage_two(small_step, 300, 30, 3, true, false, false, budget).without_augment);
+  // VGG16 at 224 (30.9 GFLOP forward) on 160 images, 30 epochs: far over; --cv-folds forces it.
+  const double vgg16_step = 3 * 30.9e9;
+  plan = plan_stage_two(vgg16_step, 160, 30, 3, true, true, false, budget);
+  EXPECT_FALSE(plan.run_folds);
+  EXPECT_FALSE(plan.without_augment);
+  plan = plan_stage_two(vgg16_step, 160, 30, 3, true, true, true, budget);
+  EXPECT_TRUE(plan.run_folds);
+  EXPECT_FALSE(plan.without_augment);
+  // Between once and twice the budget: the folds run with the configured augmentation only.
+  const double images = 0.75 * budget / (small_step * 30 * (2 + 2.0 / 3));
+  plan = plan_stage_two(small_step, images, 30, 3, true, true, false, budget);
+  EXPECT_TRUE(plan.run_folds);
+  EXPECT_FALSE(plan.without_augment);
+  // Identical inputs, identical plans (nothing else is read).
+  const auto again = plan_stage_two(small_step, images, 30, 3, true, true, false, budget);
+  EXPECT_EQ(again.flops, plan.flops);
+}

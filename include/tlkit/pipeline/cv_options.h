@@ -45,4 +45,28 @@ size_t best_stage_two_option(const StageTwoOptions& options, const std::string& 
 std::string options_table(const StageTwoOptions& options, size_t chosen, std::int64_t epochs,
                           const std::string& monitor);
 
+// The budget of stage 2's folds, counted in floating-point operations (a training step: 3 forward
+// passes, counted from the network's layer shapes), not in measured seconds, so that the same
+// command on the same folder decides the same way on a quiet machine and a loaded one. On a CPU
+// it is 6 TFLOP: about 2 minutes at the 50 GFLOP/s two cores reach training small convolutional
+// networks; on a GPU 20 times that.
+constexpr double kStageTwoBudgetFlopsCpu = 6e12;
+constexpr double kStageTwoBudgetFlopsGpu = 20 * kStageTwoBudgetFlopsCpu;
+inline double stage_two_budget_flops(bool gpu) {
+  return gpu ? kStageTwoBudgetFlopsGpu : kStageTwoBudgetFlopsCpu;
+}
+
+// Whether stage 2's folds run, and also without augmentation, from their arithmetic only: each
+// of the K folds trains `epochs` epochs on (K-1)/K of the `images` and validates the rest every
+// epoch (twice with an EMA; a forward pass is a third of a training step). --cv-folds (`forced`)
+// runs them whatever they cost; the comparison without augmentation doubles the folds and runs
+// when twice the cost fits too.
+struct StageTwoPlan {
+  bool run_folds = false, without_augment = false;
+  double flops = 0;  // one setting's folds (with augmentation)
+};
+StageTwoPlan plan_stage_two(double flops_per_image_step, double images, std::int64_t epochs,
+                            std::int64_t folds, bool ema, bool compare_augment, bool forced,
+                            double budget_flops);
+
 }  // namespace tlkit::pipeline::detail
