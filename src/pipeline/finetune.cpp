@@ -68,7 +68,7 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   const auto outcome = stage.fit(*optimizer, fit, sources, setup);
   auto& network = stage.network();
   network.train(false);
-  const auto candidates = stage_candidates(outcome);
+  const auto candidates = stage_candidates(outcome, network, *sources.train, fit.device);
   const auto num_classes = static_cast<std::int64_t>(run.data.classes.size());
   size_t chosen = 0;  // without a val split: the last weights of the full budget
   if (sources.val)

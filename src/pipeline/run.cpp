@@ -319,8 +319,11 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
   auto candidates = std::move(earlier.candidates);
   auto rows = std::move(earlier.rows);
   const auto first_own = candidates.size();
-  if (!outcome.last.empty())
-    for (auto& candidate : stage_candidates(outcome)) candidates.push_back(std::move(candidate));
+  if (!outcome.last.empty()) {
+    auto own = sources.train ? stage_candidates(outcome, network, *sources.train, device)
+                             : stage_candidates(outcome);
+    for (auto& candidate : own) candidates.push_back(std::move(candidate));
+  }
   network.train(false);
   stop_if_interrupted("evaluating the trained model");
   // Every candidate of this stage on the evaluation split (reported only), then the ensemble.

@@ -1,5 +1,6 @@
 // Choosing the exported weights on validation (see select.h).
 #include <tlkit/pipeline/select.h>
+#include <tlkit/train/batch_norm_stats.h>
 
 #include <cmath>
 #include <cstdio>
@@ -98,6 +99,20 @@ std::vector<Candidate> stage_candidates(const StageOutcome& outcome) {
     candidates.push_back({"snapshot average (" + std::to_string(outcome.snapshots.size()) + ")",
                           average_weights(outcome.snapshots)});
   }
+  return candidates;
+}
+
+std::vector<Candidate> stage_candidates(const StageOutcome& outcome, train::Network& network,
+                                        train::BatchSource& train, const c10::Device& device) {
+  auto candidates = stage_candidates(outcome);
+  if (outcome.snapshots.size() < 2) return candidates;
+  auto& average = candidates.back();  // the snapshot average comes last
+  train::copy_state(network, average.weights);
+  const auto layers = train::recompute_batch_norm(network, train, device);
+  if (layers == 0) return candidates;
+  average.weights = train::clone_state(network);
+  logger()->info("{}: the batch-norm statistics of {} layers recomputed over the training images",
+                 average.name, layers);
   return candidates;
 }
 

@@ -130,9 +130,12 @@ NamedTensors ScriptNetwork::named_state() const {
 
 void ModuleNetwork::train(bool on) {
   module_->train(on);
-  if (!on || dropout_enabled()) return;
-  for (const auto& child : module_->modules())
-    if (child->name().find("Dropout") != std::string::npos) child->eval();
+  if (!on || (dropout_enabled() && batch_norm_updates())) return;
+  for (const auto& child : module_->modules()) {
+    if (!dropout_enabled() && child->name().find("Dropout") != std::string::npos) child->eval();
+    if (!batch_norm_updates() && child->name().find("BatchNorm") != std::string::npos)
+      child->eval();
+  }
 }
 
 NamedTensors ModuleNetwork::named_state() const {

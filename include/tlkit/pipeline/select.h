@@ -34,8 +34,12 @@ struct Selection {
 train::NamedTensors average_weights(const std::vector<train::NamedTensors>& members);
 
 // The single-model candidates of a fitted stage: last, best, EMA, and with two or more snapshots
-// their weight average.
+// their weight average. Given the training images, the average's batch-norm statistics are
+// recomputed over them (SWA's update_bn: averaged running statistics do not belong to averaged
+// weights); the network is left holding the last candidate it was given.
 std::vector<Candidate> stage_candidates(const StageOutcome& outcome);
+std::vector<Candidate> stage_candidates(const StageOutcome& outcome, train::Network& network,
+                                        train::BatchSource& train, const c10::Device& device);
 
 // Evaluates each candidate on `val` and picks one by `monitor`; the network is left holding the
 // chosen weights.
