@@ -102,6 +102,9 @@ int run(int argc, char** argv) {
       cxxopts::value<std::string>()->default_value("shuffle"))(
       "accumulate", "Gradient accumulation: batches summed per optimizer step (1 = off)",
       cxxopts::value<std::int64_t>()->default_value("1"))(
+      "decay-all",
+      "Weight decay on every parameter (default: biases and normalisation weights without it, "
+      "as timm's and fastai's)")(
       "grad-clip", "Clip the gradients at this threshold (0 = off)",
       cxxopts::value<double>()->default_value("0"))(
       "grad-clip-mode", "What --grad-clip bounds: norm, value or agc",
@@ -150,6 +153,7 @@ int run(int argc, char** argv) {
   config.class_weights = args["class-weights"].as<std::string>();
   config.sampler = args["sampler"].as<std::string>();
   config.accumulate = args["accumulate"].as<std::int64_t>();
+  config.decay_all = args.count("decay-all") > 0;
   config.grad_clip = args["grad-clip"].as<double>();
   config.grad_clip_mode = args["grad-clip-mode"].as<std::string>();
 

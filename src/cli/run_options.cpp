@@ -219,6 +219,10 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                      "batch is batch size x N; 1 = off)",
                      text(d.fit.accumulate)),
         value<std::int64_t>()},
+       {"decay-all",
+        "weight decay (the optimizer's weight_decay, AdamW's default 0.01) on every parameter; by "
+        "default biases and normalisation layers' weights (1-d parameters) train without it, as "
+        "timm's and fastai's"},
        {"label-smoothing",
         with_default("label smoothing eps in [0, 1) of the training loss, as torch's "
                      "CrossEntropyLoss(label_smoothing=eps) (0 = off; 0.1 is usual)",
@@ -326,6 +330,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "grad-clip-mode", f.grad_clip_mode);
   take(result, "label-smoothing", f.label_smoothing);
   take(result, "accumulate", f.accumulate);
+  if (result.count("decay-all")) f.decay_all = true;
   take(result, "class-weights", f.class_weights);
   take(result, "on-nonfinite", f.on_nonfinite);
   take(result, "batch-norm", f.batch_norm);

@@ -87,7 +87,29 @@ OptimizerPtr make_adam_like(Groups groups, const OptimizerSettings& s) {
   return std::make_unique<Optimizer>(adapt_groups(std::move(groups), options), options);
 }
 
+// Calls `visit` with the options as their tlkit type; false when they are none of them.
+template <typename Visit>
+bool with_tlkit_options(torch::optim::OptimizerOptions& options, Visit visit) {
+  if (auto* o = dynamic_cast<SGDOptions*>(&options)) return visit(*o), true;
+  if (auto* o = dynamic_cast<AdaGradOptions*>(&options)) return visit(*o), true;
+  if (auto* o = dynamic_cast<RMSPropOptions*>(&options)) return visit(*o), true;
+  if (auto* o = dynamic_cast<AdamOptions*>(&options)) return visit(*o), true;
+  if (auto* o = dynamic_cast<AdamWOptions*>(&options)) return visit(*o), true;
+  return false;
+}
+
 }  // namespace
+
+double weight_decay_of(const torch::optim::OptimizerOptions& options) {
+  double decay = 0;
+  with_tlkit_options(const_cast<torch::optim::OptimizerOptions&>(options),
+                     [&](auto& o) { decay = o.weight_decay(); });
+  return decay;
+}
+
+void set_weight_decay(torch::optim::OptimizerOptions& options, double weight_decay) {
+  with_tlkit_options(options, [&](auto& o) { o.weight_decay(weight_decay); });
+}
 
 const std::vector<OptimInfo>& optimizer_registry() {
   using S = const OptimizerSettings&;

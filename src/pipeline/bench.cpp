@@ -184,6 +184,9 @@ Json BenchConfig::to_json() const {
   if (class_weights != "none") j["class_weights"] = class_weights;
   if (sampler != "shuffle") j["sampler"] = sampler;
   if (accumulate != 1) j["accumulate"] = accumulate;
+  // Always written: weight decay left biases and norm weights out from this version on, so a
+  // bench of an earlier version (every parameter decayed) is not resumed as if it were the same.
+  j["decay_all"] = decay_all;
   if (grad_clip != 0) j["grad_clip"] = grad_clip;
   if (grad_clip_mode != "norm") j["grad_clip_mode"] = grad_clip_mode;
   return j;
@@ -682,7 +685,7 @@ BenchRun train_one(const Setup& s, const std::string& phase, const std::string& 
   for (const auto& p : network->trainable_parameters()) group.params.push_back(p);
   auto spec = optim::parse_optimizer_settings(optimizer);
   spec.settings.lr = lr;
-  auto opt = build_optimizer(optim::format_optimizer_settings(spec), {group});
+  auto opt = build_optimizer(optim::format_optimizer_settings(spec), {group}, s.config.decay_all);
 
   auto train_source = source(s.data, "train", seed);
   auto val_source = source(s.data, "val", seed);

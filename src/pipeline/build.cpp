@@ -281,13 +281,37 @@ std::string baseline_optimizer_for(const std::string& stage2_spec) {
 }
 
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(
-    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups) {
+    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups, bool decay_all) {
   TLKIT_CHECK(!groups.empty(), "nothing to train: every parameter is frozen; unfreeze some layers");
   auto parsed = optim::parse_optimizer_settings(spec);
   parsed.settings.lr = optim::resolved_lr(parsed);
   // Each group carries its own lr; make_optimizer keeps it and adds the spec's other settings.
-  return optim::make_optimizer(
-      parsed, model::to_optimizer_groups(groups, torch::optim::SGDOptions(*parsed.settings.lr)));
+  const torch::optim::SGDOptions prototype(*parsed.settings.lr);
+  auto optimizer = optim::make_optimizer(parsed, model::to_optimizer_groups(groups, prototype));
+  if (decay_all || optim::weight_decay_of(optimizer->param_groups().front().options()) == 0)
+    return optimizer;
+  // Biases and normalisation weights apart: the groups split, those without weight decay.
+  std::vector<model::ParamGroupSpec> split;
+  std::vector<bool> no_decay;
+  for (const auto& group : groups) {
+    model::ParamGroupSpec decayed{group.name, group.lr, {}, {}},
+        plain{group.name + " (no weight decay)", group.lr, {}, {}};
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      auto& part = group.params[i].dim() <= 1 ? plain : decayed;
+      part.params.push_back(group.params[i]);
+      if (i < group.param_names.size()) part.param_names.push_back(group.param_names[i]);
+    }
+    for (auto* part : {&decayed, &plain}) {
+      if (part->params.empty()) continue;
+      no_decay.push_back(part == &plain);
+      split.push_back(std::move(*part));
+    }
+  }
+  optimizer = optim::make_optimizer(parsed, model::to_optimizer_groups(split, prototype));
+  auto& built = optimizer->param_groups();
+  for (size_t g = 0; g < built.size(); ++g)
+    if (no_decay[g]) optim::set_weight_decay(built[g].options(), 0);
+  return optimizer;
 }
 
 std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,

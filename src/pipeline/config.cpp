@@ -118,6 +118,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.label_smoothing", f.label_smoothing),
           field("fit.class_weights", f.class_weights),
           field("fit.accumulate", f.accumulate),
+          field("fit.decay_all", f.decay_all),
           field("fit.on_nonfinite", f.on_nonfinite),
           field("fit.device", f.device),
           field("fit.precision", f.precision),

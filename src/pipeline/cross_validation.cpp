@@ -238,7 +238,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
       result.head_acc = train::monitored_accuracy(e, config.fit.monitor);
     }
     const auto groups = fine_tuning_groups(model, head.head, config);
-    auto optimizer = build_optimizer(config.fit.optimizer, groups);
+    auto optimizer = build_optimizer(config.fit.optimizer, groups, config.fit.decay_all);
     auto fit = config.fit;
     fit.patience = 0;  // every epoch's score is kept: the length is chosen from the curves
     fit.val_every = 1;

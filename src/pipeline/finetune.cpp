@@ -55,7 +55,8 @@ ResultRow scratch_baseline(const detail::Started& run, const model::Classifier& 
   fit.optimizer = config.baseline_optimizer;  // resolved: never empty here
   fit.batch_norm = "train";  // random weights: no statistics worth keeping
   auto optimizer =
-      build_optimizer(fit.optimizer, model::single_param_group(model, base_lr(fit.optimizer)));
+      build_optimizer(fit.optimizer, model::single_param_group(model, base_lr(fit.optimizer)),
+                      fit.decay_all);
   detail::StageNetwork stage(model.module(), fit);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "baseline (from scratch)", run.data.classes);
@@ -163,7 +164,7 @@ RunResult finetune(const RunConfig& requested) {
   for (const auto& group : groups)
     logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
                    group.params.size());
-  auto optimizer = build_optimizer(config.fit.optimizer, groups);
+  auto optimizer = build_optimizer(config.fit.optimizer, groups, config.fit.decay_all);
   const auto sources = make_sources(run.data, model, loading);
   const auto outcome = stage.fit(*optimizer, fit, sources, setup);
   auto result = detail::finish_run(run, stage.network(), outcome, std::move(stage1), sources,

@@ -53,6 +53,7 @@ FitOptions head_fit_options(const RunConfig& config) {
   fit.ema_decay = 0;
   fit.snapshots = false;
   fit.on_nonfinite = config.fit.on_nonfinite;
+  fit.decay_all = config.fit.decay_all;
   fit.device = config.fit.device;
   fit.progress = config.fit.progress;
   return fit;
@@ -68,7 +69,8 @@ train::NamedTensors fit_head(train::Network& network, const at::Tensor& inputs,
   train::TensorBatchSource source(inputs, labels, config.head.batch_size, true, config.data.seed);
   auto optimizer = build_optimizer(
       fit.optimizer,
-      {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}});
+      {model::ParamGroupSpec{"head", base_lr(fit.optimizer), {}, network.trainable_parameters()}},
+      fit.decay_all);
   StageSetup setup;
   setup.dir = log_dir;
   setup.label = "stage 1 (head on features)";

@@ -20,7 +20,8 @@ RunResult train(const RunConfig& requested) {
     model.replace_head(run.num_classes, run.data.classes);
   model.unfreeze_all();
   auto optimizer = build_optimizer(config.fit.optimizer,
-                                   model::single_param_group(model, base_lr(config.fit.optimizer)));
+                                   model::single_param_group(model, base_lr(config.fit.optimizer)),
+                                   config.fit.decay_all);
   detail::StageNetwork stage(model.module(), config.fit);
   const auto sources = make_sources(run.data, model, detail::loading_options(config));
   auto setup = detail::main_stage(config, "train", run.data.classes);

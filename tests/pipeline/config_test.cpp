@@ -13,6 +13,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/optim/adam.h>
+#include <tlkit/optim/factory.h>
 #include <tlkit/schedule/spec.h>
 #include <tlkit/optim/settings.h>
 
@@ -51,7 +52,7 @@ TEST(RunConfig, DefaultLearningRatesAreTorchs) {
 // The lr of a spec without lr= reaches every parameter group (it used to be 0.01 whatever the
 // optimizer), and per-group rates keep their ratios.
 TEST(RunConfig, BuildOptimizerGivesEachGroupItsOwnLr) {
-  auto a = torch::zeros({2}).requires_grad_(), b = torch::zeros({3}).requires_grad_();
+  auto a = torch::zeros({2, 2}).requires_grad_(), b = torch::zeros({3, 1}).requires_grad_();
   const double lr = tlkit::pipeline::base_lr("adam");
   auto optimizer = tlkit::pipeline::build_optimizer(
       "adam:weight_decay=0.1", {{"top", lr, {"a"}, {a}}, {"below", lr / 2, {"b"}, {b}}});
@@ -62,6 +63,46 @@ TEST(RunConfig, BuildOptimizerGivesEachGroupItsOwnLr) {
   EXPECT_DOUBLE_EQ(top->lr(), 1e-3);
   EXPECT_DOUBLE_EQ(top->weight_decay(), 0.1);
   EXPECT_DOUBLE_EQ(optimizer->param_groups()[1].options().get_lr(), 5e-4);
+}
+
+// Weight decay leaves biases and normalisation weights (1-d parameters) out by default, as timm's
+// and fastai's: each group splits in two at the same lr; --decay-all puts it back.
+TEST(RunConfig, WeightDecaySkipsBiasesAndNormWeightsUnlessDecayAll) {
+  auto weight = torch::ones({3, 2}).requires_grad_(), bias = torch::ones({3}).requires_grad_(),
+       norm = torch::ones({3}).requires_grad_(), head = torch::ones({2, 3}).requires_grad_();
+  const std::vector<tlkit::model::ParamGroupSpec> groups{
+      {"body", 1e-3, {"w", "b", "n"}, {weight, bias, norm}}, {"head", 1e-2, {"h"}, {head}}};
+  const auto decay = [](const torch::optim::OptimizerParamGroup& g) {
+    return tlkit::optim::weight_decay_of(g.options());
+  };
+  // AdamW decays by default (torch's 1e-2): body splits into decayed and not; head has no 1-d.
+  auto optimizer = tlkit::pipeline::build_optimizer("adamw", groups);
+  auto& built = optimizer->param_groups();
+  ASSERT_EQ(built.size(), 3u);
+  EXPECT_EQ(built[0].params().size(), 1u);  // body's weight
+  EXPECT_DOUBLE_EQ(decay(built[0]), 1e-2);
+  EXPECT_EQ(built[1].params().size(), 2u);  // body's bias and norm weight
+  EXPECT_DOUBLE_EQ(decay(built[1]), 0);
+  EXPECT_DOUBLE_EQ(built[1].options().get_lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(decay(built[2]), 1e-2);
+  EXPECT_DOUBLE_EQ(built[2].options().get_lr(), 1e-2);
+  // One step with zero gradients: only the decayed weights shrink (AdamW: p *= 1 - lr * wd).
+  for (auto& p : {weight, bias, norm, head}) p.mutable_grad() = torch::zeros_like(p);
+  optimizer->step();
+  EXPECT_NEAR(weight[0][0].item<double>(), 1 - 1e-3 * 1e-2, 1e-7);  // float32
+  EXPECT_NEAR(head[0][0].item<double>(), 1 - 1e-2 * 1e-2, 1e-7);
+  EXPECT_EQ(bias[0].item<double>(), 1);
+  EXPECT_EQ(norm[0].item<double>(), 1);
+  // --decay-all: the groups as given, every parameter decayed.
+  auto all = tlkit::pipeline::build_optimizer("adamw", groups, /*decay_all=*/true);
+  ASSERT_EQ(all->param_groups().size(), 2u);
+  EXPECT_DOUBLE_EQ(decay(all->param_groups()[0]), 1e-2);
+  // Without weight decay nothing splits (Adam's default is 0).
+  EXPECT_EQ(tlkit::pipeline::build_optimizer("adam", groups)->param_groups().size(), 2u);
+  EXPECT_EQ(tlkit::pipeline::build_optimizer("sgd:lr=0.1,weight_decay=5e-4", groups)
+                ->param_groups()
+                .size(),
+            3u);
 }
 
 TEST(RunConfig, JsonRoundTripKeepsEveryField) {
@@ -85,6 +126,7 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   config.data.sampler = "balanced";
   config.fit.accumulate = 3;
   config.fit.grad_clip_mode = "agc";
+  config.fit.decay_all = true;
   const auto json = config.to_json();
   const auto back = RunConfig::from_json(tlkit::Json::parse(json.dump(2)));
   EXPECT_EQ(back.to_json().dump(), json.dump());
@@ -95,6 +137,7 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.data.sampler, "balanced");
   EXPECT_EQ(back.fit.accumulate, 3);
   EXPECT_EQ(back.fit.grad_clip_mode, "agc");
+  EXPECT_TRUE(back.fit.decay_all);
   EXPECT_EQ(json.at("fit").at("label_smoothing").as_double(), 0.1);
   // Missing keys keep the command's defaults; unknown keys and wrong types are errors.
   const auto sparse = RunConfig::from_json(

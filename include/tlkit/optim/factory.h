@@ -25,4 +25,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(
     const OptimizerSpec& spec, std::vector<torch::optim::OptimizerParamGroup> groups);
 
+// The weight decay a group's options hold (0 for options of a type that is not a tlkit
+// optimizer's), and a setter for it (ignored for such options).
+double weight_decay_of(const torch::optim::OptimizerOptions& options);
+void set_weight_decay(torch::optim::OptimizerOptions& options, double weight_decay);
+
 }  // namespace tlkit::optim

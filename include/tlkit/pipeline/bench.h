@@ -70,6 +70,7 @@ struct BenchConfig {
   std::string class_weights = "none";
   std::string sampler = "shuffle";      // or "balanced" (data/sampler.h)
   std::int64_t accumulate = 1;          // batches per optimizer step (train/trainer.h)
+  bool decay_all = false;  // weight decay on biases and norm weights too (pipeline/build.h)
   double grad_clip = 0;                 // 0 = off
   std::string grad_clip_mode = "norm";  // norm | value | agc (train/clip.h)
 

@@ -110,9 +110,12 @@ double base_lr(const std::string& optimizer_spec);
 // (a fine-tuning lr is too small from random weights), or 10x its lr where torch has none (SGD).
 std::string baseline_optimizer_for(const std::string& stage2_spec);
 // The optimizer of `spec` over `groups`, each group at its own lr (per-layer rates keep their
-// ratios).
+// ratios). With a weight decay (the spec's, or AdamW's default 1e-2) and without `decay_all`,
+// biases and normalisation layers' weights (every parameter of 0 or 1 dimensions) train without
+// it, as timm's and fastai's defaults: each group with both kinds is split in two, the same lr.
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(
-    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups);
+    const std::string& spec, const std::vector<model::ParamGroupSpec>& groups,
+    bool decay_all = false);
 // The schedule of `spec` for `epochs` epochs of `steps_per_epoch` scheduler steps each.
 std::shared_ptr<schedule::LRScheduler> build_scheduler(const std::string& spec,
                                                        torch::optim::Optimizer& optimizer,

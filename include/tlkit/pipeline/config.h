@@ -70,6 +70,9 @@ struct FitOptions {
   // Gradient accumulation (train/trainer.h): batches per optimizer step (1 = off). The "auto"
   // budgets count optimizer steps of batch_size x accumulate images.
   std::int64_t accumulate = 1;
+  // Weight decay (the optimizer's) on every parameter; by default biases and normalisation layers'
+  // weights (0-d and 1-d parameters) train without it, as timm and fastai do.
+  bool decay_all = false;
   std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
   c10::Device device = c10::kCPU;
   // The forward's arithmetic (train/precision.h): fp32 | tf32 | bf16 | fp16 (autocast; fp16 with
