@@ -89,8 +89,12 @@ TEST(Calibration, TemperatureMatchesPythonLbfgsInFloat64) {
     EXPECT_NEAR(fit.nll_after, nll, 1e-10);
     EXPECT_LE(fit.nll_after, fit.nll_before);
     // The case is what it says: far enough from T = 1 that a fit returning 1 would fail.
-    if (k.scale > 1) EXPECT_GT(t, 1.5);
-    if (k.scale < 1) EXPECT_LT(t, 0.7);
+    if (k.scale > 1) {
+      EXPECT_GT(t, 1.5);
+    }
+    if (k.scale < 1) {
+      EXPECT_LT(t, 0.7);
+    }
   }
 }
 
