@@ -156,6 +156,7 @@ CalibrationResult calibrate_exported(const RunConfig& config, model::Classifier&
   }
   const auto fit = train::fit_temperature(log_p, labels);
   if (fit.at_bound) {
+    result.at_bound = true;
     const auto right = train::classification_metrics(log_p, labels, train::ScoreKind::Logits);
     return skipped(result, fmt::format(
         "on {} ({} images, {:.1f}% right) the NLL has no minimum for T in [{}, {}] (it falls "
@@ -220,6 +221,7 @@ Json calibration_json(const CalibrationResult& c) {
   j["fitted"] = c.fitted;
   j["temperature"] = c.temperature;
   j["held_out"] = c.held_out;
+  j["at_bound"] = c.at_bound;
   if (!c.fitted) return j;
   j["ece_bins"] = train::kCalibrationBins;
   Json held = Json::object();

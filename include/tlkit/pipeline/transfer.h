@@ -48,7 +48,7 @@ struct CalibrationResult {
   std::string mode = "none";  // none | temperature
   bool fitted = false;
   double temperature = 1;
-  bool at_bound = false;   // the optimum lay beyond the allowed range and was cut there
+  bool at_bound = false;   // the optimum lay beyond the allowed range: skipped, not cut there
   std::string held_out;    // what T was fitted on, or why calibration was skipped
   std::int64_t held_examples = 0;
   double held_nll_before = 0, held_nll_after = 0, held_ece_before = 0, held_ece_after = 0;
