@@ -7,6 +7,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/json.h>
 #include <tlkit/core/logging.h>
+#include <tlkit/model/temperature.h>
 #include <tlkit/version.h>
 
 #include "onnx_builder.h"
@@ -48,6 +49,8 @@ std::vector<std::pair<std::string, std::string>> metadata_props(const Classifier
       {"tlkit_architecture", md.architecture},
       {"tlkit_weights", md.weights},
       {"tlkit_head", head_name(model)},
+      // The logits are already divided by it (model/temperature.h): 1 = not calibrated.
+      {"tlkit_temperature", json(Json(stored_temperature(model)))},
   };
 }
 

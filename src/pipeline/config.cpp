@@ -141,6 +141,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("baseline_optimizer", c.baseline_optimizer),
           field("cv_folds", c.cv_folds),
           field("cv_augment", c.cv_augment),
+          field("calibrate", c.calibrate),
           field("resume", c.resume)};
 }
 
@@ -302,6 +303,8 @@ void RunConfig::validate() const {
   } else {
     TLKIT_CHECK(baseline.empty() || baseline == "none", "--baseline is a finetune option");
   }
+  TLKIT_CHECK(calibrate == "none" || calibrate == "temperature",
+              "--calibrate must be none or temperature, got '", calibrate, "'");
   // A finetune interrupted during its cross-validation resumes from its finished folds (cv/).
   if (resume && !(command == "finetune" && fs::is_directory(out / "cv"))) {
     const auto last = out / "checkpoints" / "last.pt";

@@ -1,5 +1,7 @@
 // Stage 2's choices by k-fold cross-validation on small data (see cross_validation.h).
 #include "cross_validation.h"
+
+#include "calibration.h"
 #include <tlkit/pipeline/cv_options.h>
 
 #include <spdlog/fmt/fmt.h>
@@ -185,7 +187,10 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
 
   // One fold of one setting: the stage-1 head refitted on the fold's images, then stage 2 with
   // the held images validated every epoch, as the final fit will run.
-  const auto run_fold = [&](std::int64_t f, bool augment) {
+  // --calibrate temperature: each fold also keeps its held-out predictions of every option (the
+  // stage-1 head, the last and EMA weights after each epoch) in RUN/cv/fold-<k>*/held_out.pt.
+  const bool record = config.calibrate == "temperature";
+  const auto run_fold = [&](std::int64_t f, bool augment, FoldPredictions& predictions) {
     const auto tag = std::to_string(f + 1) + (augment ? "" : "-no-augmentation");
     const auto dir = config.out / "cv" / ("fold-" + tag);
     const auto done = dir / "result.json";
@@ -194,6 +199,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     if (config.resume && fs::exists(done)) {
       try {
         auto result = fold_from_json(Json::parse(read_file(done)));
+        if (record) predictions = FoldPredictions::load(dir / "held_out.pt");
         logger()->info("{}: done earlier (kept in {})", name, dir.string());
         return result;
       } catch (const Error& e) {
@@ -236,6 +242,9 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                                      config.fit.device);
       result.head_loss = e.loss;
       result.head_acc = train::monitored_accuracy(e, config.fit.monitor);
+      if (record)
+        std::tie(predictions.head, predictions.labels) =
+            held_out_predictions(stage.network(), *sources.val, config.fit.device);
     }
     const auto groups = fine_tuning_groups(model, head.head, config);
     auto optimizer = build_optimizer(config.fit.optimizer, groups, config.fit.decay_all);
@@ -248,6 +257,7 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     setup.checkpoints = false;
     setup.resume = false;
     setup.initial_loss_check = false;
+    if (record) setup.extra_callback = record_predictions(*sources.val, config.fit.device, predictions);
     const auto outcome = stage.fit(*optimizer, fit, sources, setup);
     // The accuracy the monitor compares: balanced under --monitor val_balanced_acc.
     const std::string acc =
@@ -265,19 +275,24 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
                    result.loss.empty() ? std::nan("") : result.loss.back(),
                    result.acc.empty() ? std::nan("") : 100 * result.acc.back(),
                    seconds_text(result.seconds));
+    // The predictions first: a fold with its result.json has them.
+    if (record && train::is_main_process()) predictions.save(dir / "held_out.pt");
     if (train::is_main_process()) write_file_atomic(done, fold_to_json(result).dump(2) + "\n");
     return result;
   };
 
   const bool ema = config.fit.ema_decay > 0;
   std::vector<FoldResult> results;
-  for (std::int64_t f = 0; f < folds; ++f) results.push_back(run_fold(f, true));
+  std::vector<FoldPredictions> predicted(static_cast<size_t>(folds)), predicted_plain(predicted);
+  for (std::int64_t f = 0; f < folds; ++f)
+    results.push_back(run_fold(f, true, predicted[static_cast<size_t>(f)]));
   auto chosen_options = stage_two_options(results, epochs, ema);
   bool augment = config.data.augment;
   std::string augment_report;
   if (without_augment) {
     std::vector<FoldResult> plain;
-    for (std::int64_t f = 0; f < folds; ++f) plain.push_back(run_fold(f, false));
+    for (std::int64_t f = 0; f < folds; ++f)
+      plain.push_back(run_fold(f, false, predicted_plain[static_cast<size_t>(f)]));
     auto plain_options = stage_two_options(plain, epochs, ema);
     const auto a = best_stage_two_option(chosen_options, config.fit.monitor);
     const auto b = best_stage_two_option(plain_options, config.fit.monitor);
@@ -324,6 +339,28 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
   md += "\nChosen: " + choice.reason + ".\n";
   choice.report = md;
   logger()->info("cross-validation chose: {}", choice.reason);
+  if (record) {
+    // Calibration data: the chosen option's predictions on each fold's held-out images, by
+    // weights that never trained on them (scikit-learn's CalibratedClassifierCV, ensemble=False).
+    std::vector<at::Tensor> log_p, y;
+    for (const auto& fold : augment ? predicted : predicted_plain) {
+      const auto rows = fold.of(choice.candidate, choice.epochs);
+      if (!rows.defined()) break;
+      log_p.push_back(rows);
+      y.push_back(fold.labels);
+    }
+    if (log_p.size() == static_cast<size_t>(folds)) {
+      choice.held_log_probabilities = at::cat(log_p);
+      choice.held_labels = at::cat(y);
+      choice.held_out = fmt::format(
+          "the {} folds' held-out predictions of the chosen option ({}{}), each by weights "
+          "trained on the other folds",
+          folds, options[chosen].name, augment || choice.epochs == 0 ? "" : ", without augmentation");
+    } else {
+      choice.held_out = "the stage-2 folds' held-out predictions of the chosen option were not "
+                        "recorded (folds run before --calibrate temperature, or stopped early)";
+    }
+  }
   train::ScriptNetwork whole(model.module());
   train::copy_state(whole, after_stage1);
   model.freeze_all();

@@ -23,6 +23,10 @@ struct StageTwoChoice {
   bool augment = true;        // the final fit trains with the configured augmentation
   std::string reason;         // one line, for the log and "exported because"
   std::string report;         // Markdown: every option's estimate (mean +- std over the folds)
+  // --calibrate temperature: the chosen option's held-out log-probabilities over every fold and
+  // their labels (undefined when not recorded), and what they are or why they are missing.
+  at::Tensor held_log_probabilities, held_labels;
+  std::string held_out;
 };
 
 // Runs stage 1 (the chosen head refitted on the fold's images) and stage 2 on each of

@@ -124,7 +124,8 @@ RunResult finetune(const RunConfig& requested) {
         detail::cross_validate_stage2(run, head_result, pretrained, stage1.candidates[0].weights,
                                       config);
     if (choice) {
-      decided = {choice->candidate, choice->reason, choice->report};
+      decided = {choice->candidate, choice->reason, choice->report, choice->held_log_probabilities,
+                 choice->held_labels, choice->held_out};
       if (!choice->augment && loading.augment && choice->candidate != "stage 1 head") {
         loading.augment = false;
         logger()->info("stage 2 on all images: without augmentation (chosen by the folds)");
@@ -136,16 +137,22 @@ RunResult finetune(const RunConfig& requested) {
                        choice->epochs, choice->layout);
       }
     } else {
-      decided = {"last", "the last weights of stage 2's full budget on every image (the "
-                         "cross-validation of stage 2 was over its compute budget: cv/plan.json)", ""};
+      decided.candidate = "last";
+      decided.reason = "the last weights of stage 2's full budget on every image (the "
+                       "cross-validation of stage 2 was over its compute budget: cv/plan.json)";
+      decided.held_out = "stage 2's cross-validation was skipped (over its compute budget), so "
+                         "no held-out predictions of the exported weights exist; T is never "
+                         "fitted on the training images";
     }
     throw_if_interrupted("cross-validation is complete (kept in cv/); --resume runs the final fit");
     // The final fit starts from the same random state whether the folds ran now or earlier.
     torch::manual_seed(data::derive_seed(config.data.seed, 0xf17a1));
   }
-  if (!run.data.val && run.data.cv_folds < 2)
-    decided = {"last", "no val split and no cross-validation: the last weights of stage 2's "
-                       "full budget on every image", ""};
+  if (!run.data.val && run.data.cv_folds < 2) {
+    decided.candidate = "last";
+    decided.reason = "no val split and no cross-validation: the last weights of stage 2's full "
+                     "budget on every image";
+  }
   if (run.data.val == nullptr) fit.patience = 0;  // nothing to stop on: the budget runs out
 
   if (decided.candidate == "stage 1 head") {

@@ -87,6 +87,7 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
         setup.checkpoints ? setup.dir / "checkpoints" / "best.pt" : fs::path());
     trainer.add_callback(best);
   }
+  if (setup.extra_callback) trainer.add_callback(setup.extra_callback(ema.get()));
   if (setup.log && train::is_main_process()) {
     trainer.add_callback(std::make_shared<train::CsvLogger>(setup.dir / "metrics.csv"));
     trainer.add_callback(std::make_shared<train::TensorBoardLogger>(setup.dir));

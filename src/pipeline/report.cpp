@@ -9,9 +9,13 @@
 #include <tlkit/core/plot.h>
 #include <tlkit/train/classification_report.h>
 
+#include "calibration.h"
 #include "run.h"
 
 namespace tlkit::pipeline {
+
+using detail::calibration_json;
+using detail::calibration_markdown;
 
 std::string format_results(const RunResult& result) {
   std::ostringstream out;
@@ -38,6 +42,7 @@ std::string format_results(const RunResult& result) {
       exported->examples > 0)
     out << "\n## The exported model on the " << result.split << " split\n\n"
         << train::format_markdown(exported->evaluation, result.classes) << result.pictures;
+  out << calibration_markdown(result.calibration);
   if (!result.decisions.empty()) out << "\n" << result.decisions;
   return out.str();
 }
@@ -103,6 +108,7 @@ void write_report(const RunConfig& requested, const RunConfig& resolved, const R
   summary["exported_from"] = result.exported_from;
   summary["exported_because"] = result.exported_because;
   summary["decisions"] = result.decisions;
+  summary["calibration"] = calibration_json(result.calibration);
   Json epochs = Json::array();
   for (const auto& metrics : history) {
     Json item = Json::object();

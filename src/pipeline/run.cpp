@@ -1,6 +1,8 @@
 // start_run / finish_run: the beginning and the end every training command shares (see run.h).
 #include "run.h"
 
+#include "calibration.h"
+
 #include <algorithm>
 
 #include <torch/optim/sgd.h>
@@ -371,7 +373,30 @@ RunResult finish_run(Started& run, train::Network& network, const StageOutcome& 
     train::copy_state(network, found->weights);
   }
   stop_if_interrupted("choosing the model to export");
+  // --calibrate: T on held-out predictions of the chosen weights, divided into the head; the
+  // exported row is then measured again (same accuracy, calibrated NLL / ECE).
+  HeldOut held;
+  held.val = sources.val.get();
+  held.fold_log_probabilities = decided.held_log_probabilities;
+  held.fold_labels = decided.held_labels;
+  held.fold_description = decided.held_out;
+  if (sources.eval && run.data.eval != run.data.val) {
+    held.eval = sources.eval.get();
+    held.eval_split = run.data.eval_split;
+  }
+  auto calibration = calibrate_exported(config, run.model, network, held);
+  if (calibration.fitted && sources.eval) {
+    train::ExampleOutcomes outcomes;
+    const auto e = train::evaluate(network, *sources.eval, num_classes, device,
+                                   train::kDefaultTopK, outcomes);
+    auto& row = rows.at(selection.chosen);
+    row.loss = e.loss;
+    row.evaluation = e;
+    if (selection.chosen >= first_own) own_outcomes[selection.chosen - first_own] = std::move(outcomes);
+  }
+  stop_if_interrupted("calibrating the model to export");
   RunResult result;
+  result.calibration = std::move(calibration);
   result.split = run.data.eval_split;
   result.classes = run.data.classes;
   result.exported = config.out / "model.pt";

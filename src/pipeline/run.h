@@ -72,6 +72,10 @@ struct Decision {
   std::string candidate;
   std::string reason;
   std::string report;
+  // --calibrate temperature on small data: the folds' held-out log-probabilities of the chosen
+  // option [N, C] and their labels [N] (undefined when the folds did not run), and what they are.
+  at::Tensor held_log_probabilities, held_labels;
+  std::string held_out;
 };
 
 // Rows for the fitted stage (last / best / EMA / snapshot ensemble) on the evaluation split (none

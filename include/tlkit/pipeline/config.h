@@ -145,6 +145,13 @@ struct RunConfig {
   // configured augmentation is kept.
   bool cv_augment = true;
   static constexpr std::int64_t kSmallValidation = 10;
+  // Calibration of the exported model: "none", or "temperature": one T > 0 fitted to minimise the
+  // NLL of softmax(logits / T) on held-out predictions of the exported weights (the val split
+  // when it decides; on small data the stage-2 folds' held-out predictions of the chosen option,
+  // as scikit-learn's CalibratedClassifierCV(ensemble=False); never the training images: without
+  // anything held out it is skipped, saying so), divided into model.pt's classification layer.
+  // The accuracy does not change, only the probabilities.
+  std::string calibrate = "none";
   bool resume = false;  // continue from out/checkpoints/last.pt
 
   // The defaults of a command ("train" or "finetune").

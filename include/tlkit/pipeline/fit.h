@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,10 @@
 
 namespace torch::optim {
 class Optimizer;
+}
+
+namespace tlkit::train {
+class EmaCallback;
 }
 
 namespace tlkit::pipeline {
@@ -36,6 +42,9 @@ struct StageSetup {
   bool resume = false;      // continue from dir/checkpoints/last.pt
   bool initial_loss_check = true;
   bool log = true;  // metrics.csv and TensorBoard events in `dir`
+  // One more callback, made once the stage's EMA callback exists (null without EMA) and added
+  // after it: e.g. to record each epoch's held-out predictions of the last and EMA weights.
+  std::function<std::shared_ptr<train::Callback>(train::EmaCallback*)> extra_callback;
 };
 
 struct StageOutcome {

@@ -40,6 +40,23 @@ struct ResultRow {
   train::Evaluation evaluation;  // every metric (undefined confusion: not measured)
 };
 
+// Temperature scaling of the exported model (--calibrate temperature; train/calibration.h): T
+// fitted on held-out predictions, divided into model.pt's classification layer
+// (model/temperature.h). NLL and ECE (15 bins) before and after, on what T was fitted on and on
+// the evaluation split when that is another split (the test split: reported, never used).
+struct CalibrationResult {
+  std::string mode = "none";  // none | temperature
+  bool fitted = false;
+  double temperature = 1;
+  bool at_bound = false;   // the optimum lay beyond the allowed range: skipped, not cut there
+  std::string held_out;    // what T was fitted on, or why calibration was skipped
+  std::int64_t held_examples = 0;
+  double held_nll_before = 0, held_nll_after = 0, held_ece_before = 0, held_ece_after = 0;
+  std::string eval_split;  // empty: not measured on another split
+  std::int64_t eval_examples = 0;
+  double eval_nll_before = 0, eval_nll_after = 0, eval_ece_before = 0, eval_ece_after = 0;
+};
+
 struct RunResult {
   std::vector<ResultRow> rows;
   std::string split;               // the split the rows were measured on
@@ -53,6 +70,7 @@ struct RunResult {
   // What the exported model gets wrong on `split` (Markdown: the most confused pairs and the
   // confusion_matrix.png / top_losses.png written into the run folder); empty when not measured.
   std::string pictures;
+  CalibrationResult calibration;
 };
 
 // Both validate the config first and write it to config.out / "config.json".
