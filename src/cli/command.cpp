@@ -39,6 +39,17 @@ void require(const cxxopts::ParseResult& result, std::initializer_list<const cha
     if (!result.count(name)) throw UsageError(std::string("--") + name + " is required");
 }
 
+ModelsOrRuns models_or_runs(const cxxopts::ParseResult& result) {
+  ModelsOrRuns given;
+  if (result.count("model")) given.models = result["model"].as<std::vector<std::string>>();
+  if (result.count("ensemble")) given.runs = result["ensemble"].as<std::vector<std::string>>();
+  if (given.models.empty() == given.runs.empty())
+    throw UsageError(
+        "give --model M.pt (several: their ensemble) or --ensemble RUN (several: across runs), "
+        "not both");
+  return given;
+}
+
 SpreadArgs spread_values(int argc, char** argv, std::initializer_list<const char*> names) {
   SpreadArgs out;
   const auto is_spread = [&](const std::string& arg) {

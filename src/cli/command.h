@@ -62,6 +62,13 @@ struct UsageError : std::runtime_error {
 // Throws UsageError naming the first option of `names` that the command line does not give.
 void require(const cxxopts::ParseResult& result, std::initializer_list<const char*> names);
 
+// The models a command reads from `--model M.pt...` or `--ensemble RUN...` (evaluate, export):
+// exactly one of the two must be given (a UsageError otherwise).
+struct ModelsOrRuns {
+  std::vector<std::string> models, runs;
+};
+ModelsOrRuns models_or_runs(const cxxopts::ParseResult& result);
+
 // Flushes standard output and throws tlkit::Error when `what` written there was lost (a closed
 // pipe, a full disk): a command whose output is its result must not exit 0 then.
 void check_stdout(const std::string& what);

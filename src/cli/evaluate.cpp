@@ -84,14 +84,7 @@ int run_evaluate(int argc, char** argv) {
                   result))
     return cli::kOk;
   const auto common = cli::apply_common(result);
-  const auto models = result.count("model") ? result["model"].as<std::vector<std::string>>()
-                                             : std::vector<std::string>{};
-  const auto runs = result.count("ensemble") ? result["ensemble"].as<std::vector<std::string>>()
-                                             : std::vector<std::string>{};
-  if (models.empty() == runs.empty())
-    throw cli::UsageError(
-        "give --model M.pt (several: their ensemble) or --ensemble RUN (several: across runs), "
-        "not both");
+  const auto [models, runs] = cli::models_or_runs(result);
   cli::require(result, {"data"});
   const auto top_k = result["top"].as<std::int64_t>();
   if (top_k < 1) throw cli::UsageError("--top must be at least 1");

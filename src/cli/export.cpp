@@ -52,13 +52,7 @@ int run_export(int argc, char** argv) {
     return cli::kOk;
   cli::apply_common(result);
   cli::require(result, {"out"});
-  const auto models = result.count("model") ? result["model"].as<std::vector<std::string>>()
-                                            : std::vector<std::string>{};
-  const auto runs = result.count("ensemble") ? result["ensemble"].as<std::vector<std::string>>()
-                                             : std::vector<std::string>{};
-  if (models.empty() == runs.empty())
-    throw cli::UsageError(
-        "give --model M.pt (several: their ensemble) or --ensemble RUN..., not both");
+  const auto [models, runs] = cli::models_or_runs(result);
   const fs::path out = result["out"].as<std::string>();
   const auto format = resolve_format(result, out);
   const auto preprocess = cli::preprocess_options(result);
