@@ -35,18 +35,20 @@ namespace tlkit::pipeline::detail {
 namespace {
 
 // One optimizer step's cost per image on this model and data: its arithmetic (3 forward passes,
-// counted from the layer shapes: the same on every machine and under any load) and the seconds it
-// takes here now (for the log only). The weights are not changed (the caller restores batch-norm
-// statistics with the weights).
+// counted from the layer shapes: the same on every machine and under any load) and, with
+// `measure`, the seconds it takes here now (for the log only; two steps, seconds each for a large
+// network on a CPU). The weights are not changed (the caller restores batch-norm statistics with
+// the weights).
 struct StepCost {
   double flops = 0, seconds = 0;
 };
-StepCost step_cost_per_image(train::Network& network, train::BatchSource& source) {
+StepCost step_cost_per_image(train::Network& network, train::BatchSource& source,
+                             bool measure) {
   StepCost cost;
   source.start_epoch(0);
   auto batch = source.next();
-  if (batch) {
-    cost.flops = 3 * train::forward_flops_per_example(network, batch->inputs.slice(0, 0, 1));
+  if (batch) cost.flops = 3 * train::forward_flops_per_example(network, batch->inputs.slice(0, 0, 1));
+  if (batch && measure) {
     network.train(true);
     const auto step = [&](std::int64_t count) {
       const auto start = std::chrono::steady_clock::now();
@@ -113,19 +115,23 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
 
   // The cost, in the open: counted on this model and data before any fold runs. The decision
   // reads the arithmetic only (the same under any load); the seconds measured now are reported.
+  const double budget = stage_two_budget_flops(config.fit.device.is_cuda());
   StepCost per_image;
+  StageTwoPlan decided;
   {
     const auto sources = make_sources(data, model, loading_options(config));
     StageNetwork stage(model.module(), config.fit);
     model.unfreeze_all();
-    per_image = step_cost_per_image(stage.network(), *sources.train);
+    per_image = step_cost_per_image(stage.network(), *sources.train, false);
+    // With augmentation on (and not kept by --no-cv-augment), the folds also train without it.
+    decided = plan_stage_two(per_image.flops, n, epochs, folds, config.fit.ema_decay > 0,
+                             config.data.augment && config.cv_augment, config.cv_folds >= 2,
+                             budget);
+    // Seconds only where the folds run (to say how long they take): measuring costs two steps.
+    if (decided.run_folds)
+      per_image.seconds = step_cost_per_image(stage.network(), *sources.train, true).seconds;
     model.freeze_all();
   }
-  const double budget = stage_two_budget_flops(config.fit.device.is_cuda());
-  // With augmentation on (and not kept by --no-cv-augment), the folds also train without it.
-  const auto decided =
-      plan_stage_two(per_image.flops, n, epochs, folds, config.fit.ema_decay > 0,
-                     config.data.augment && config.cv_augment, config.cv_folds >= 2, budget);
   const double one_setting = decided.flops;
   const double one_setting_seconds =
       per_image.seconds * steps_per_setting(n, epochs, folds, config.fit.ema_decay > 0);
@@ -153,19 +159,19 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     plan["flops_per_image_step"] = per_image.flops;
     plan["estimated_flops"] = one_setting * (without_augment ? 2 : 1);
     plan["budget_flops"] = budget;
-    plan["estimated_seconds"] = one_setting_seconds * (without_augment ? 2 : 1);
-    plan["final_fit_seconds"] = final_fit_seconds;
+    if (per_image.seconds > 0) {  // measured where the folds run
+      plan["estimated_seconds"] = one_setting_seconds * (without_augment ? 2 : 1);
+      plan["final_fit_seconds"] = final_fit_seconds;
+    }
     fs::create_directories(plan_file.parent_path());
     write_file_atomic(plan_file, plan.dump(2) + "\n");
   }
   if (!run_folds) {
     logger()->info(
         "stage 2 cross-validation skipped: {} folds x {} epochs would cost {} (over the {} "
-        "budget; about {} on this machine now; the final fit on all images: about {}); stage 2 "
-        "runs its {} epochs on every image and the last weights are exported (--cv-folds {} "
-        "runs the folds anyway)",
-        folds, epochs, flops_text(one_setting), flops_text(budget),
-        seconds_text(one_setting_seconds), seconds_text(final_fit_seconds), epochs, folds);
+        "budget: cv/plan.json); stage 2 runs its {} epochs on every image and the last weights "
+        "are exported (--cv-folds {} runs the folds anyway)",
+        folds, epochs, flops_text(one_setting), flops_text(budget), epochs, folds);
     train::ScriptNetwork whole(model.module());
     train::copy_state(whole, after_stage1);
     return std::nullopt;
