@@ -257,6 +257,13 @@ void Classifier::set_architecture(const std::string& architecture) {
   impl_->metadata.present = true;
 }
 
+void Classifier::set_class_names(std::vector<std::string> names) {
+  TLKIT_CHECK(static_cast<std::int64_t>(names.size()) == num_classes(), "got ", names.size(),
+              " class names for a head of ", num_classes(), " outputs");
+  impl_->metadata.class_names = std::move(names);
+  impl_->metadata.present = true;
+}
+
 void Classifier::set_preprocessing(std::int64_t resize, std::int64_t crop, std::vector<double> mean,
                                    std::vector<double> std) {
   TLKIT_CHECK(crop > 0 && resize >= crop, "preprocessing: resize (", resize,

@@ -1,5 +1,7 @@
 #include <tlkit/model/import.h>
 
+#include "imagenet_classes.h"
+
 #include <algorithm>
 #include <map>
 
@@ -107,6 +109,8 @@ Classifier build_imported(const std::string& arch, const StateDict& state,
   model.set_architecture(arch);
   model.set_weights_origin(origin);
   model.set_preprocessing(256, 224, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  // A 1000-class head is ImageNet-1k's (torchvision's weights): its names, in torchvision's order.
+  if (classes == kImageNetClasses) model.set_class_names(detail::imagenet_class_names());
   model.store_metadata();
   return model;
 }

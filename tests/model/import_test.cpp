@@ -227,3 +227,22 @@ TEST(ImportNames, EveryOtherArchitectureMatchesTorchvision) {
     for (const auto& [name, tensor] : state) EXPECT_EQ(shapes[name], tensor.sizes().vec()) << name;
   }
 }
+
+// A 1000-class head gets ImageNet-1k's names, equal to torchvision's `categories` in order.
+TEST_F(ImportTorchvision, ImageNetHeadsGetTorchvisionsClassNames) {
+  auto model = tlkit::model::import_torchvision("resnet18", dir() / "resnet18_zip.pth");
+  const auto python = tlkit::test::run_command(
+      tlkit::test::torch_python() +
+      " -c 'import json; from torchvision.models._meta import _IMAGENET_CATEGORIES as c; "
+      "print(json.dumps(c))'");
+  ASSERT_EQ(python.exit_code, 0) << python.output;
+  const auto expected = tlkit::Json::parse(python.output);
+  ASSERT_EQ(model.class_names().size(), 1000u);
+  ASSERT_EQ(expected.size(), 1000u);
+  for (size_t i = 0; i < 1000; ++i)
+    ASSERT_EQ(model.class_names()[i], expected.at(i).as_string()) << "class " << i;
+  // Stored in the file: a reload has them.
+  const auto path = dir() / "resnet18_names.pt";
+  tlkit::model::export_model(model, path);
+  EXPECT_EQ(Classifier::load(path).class_names()[0], "tench");
+}

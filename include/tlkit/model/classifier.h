@@ -135,6 +135,8 @@ class Classifier {
   void set_weights_origin(const std::string& weights);
   // The architecture's name (e.g. "resnet18"), stored with the next store_metadata / export.
   void set_architecture(const std::string& architecture);
+  // One name per output, stored with the next store_metadata / export.
+  void set_class_names(std::vector<std::string> names);
   // The preprocessing this model is fed with (shorter side -> resize, centre crop, mean / std per
   // channel); stored with the next store_metadata / export. The layer walk keeps the input size
   // given at load (LoadOptions::input_size).
