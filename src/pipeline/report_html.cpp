@@ -26,9 +26,11 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 thead { background: #f2f2f2; }
 tr.exported { background: #e3f4e1; font-weight: bold; }
-.badge { background: #2e7d32; color: #fff; border-radius: 3px; padding: 0 0.4em; font-size: 0.85em; }
+.badge { background: #2e7d32; color: #fff; border-radius: 3px; padding: 0 0.4em; font-size: 85%; }
 .why { background: #f7f7f7; border-left: 4px solid #2e7d32; padding: 0.4em 0.8em; }
 .missing { color: #a33; font-style: italic; }
+.pair { display: flex; gap: 1em; align-items: flex-start; }
+.pair > * { flex: 1; min-width: 0; }
 figure { margin: 0.8em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: 0.9em; }
@@ -60,8 +62,8 @@ std::vector<std::string> table_cells(const std::string& row) {
 
 bool is_separator_row(const std::vector<std::string>& cells) {
   return !cells.empty() && std::all_of(cells.begin(), cells.end(), [](const std::string& cell) {
-           return !cell.empty() && cell.find_first_not_of("-:") == std::string::npos;
-         });
+    return !cell.empty() && cell.find_first_not_of("-:") == std::string::npos;
+  });
 }
 
 // The Markdown that results.md's sections are made of (headings, paragraphs, "- " lists, tables,
@@ -122,12 +124,19 @@ std::string figure(const fs::path& dir, const std::string& file, const std::stri
   if (!fs::is_regular_file(dir / file))
     return fmt::format("<p class=\"missing\">No {}: {} was not written in this run.</p>\n",
                        html_escape(caption), html_escape(file));
-  return fmt::format("<figure><img src=\"{0}\" alt=\"{1}\"><figcaption>{1} ({0})</figcaption>"
-                     "</figure>\n",
-                     html_escape(file), html_escape(caption));
+  return fmt::format(
+      "<figure><img src=\"{0}\" alt=\"{1}\"><figcaption>{1} ({0})</figcaption>"
+      "</figure>\n",
+      html_escape(file), html_escape(caption));
 }
 
-std::string title_block(const RunConfig& resolved, const fs::path& dir, const std::string& written) {
+// Two pictures side by side.
+std::string side_by_side(const std::string& left, const std::string& right) {
+  return "<div class=\"pair\">\n" + left + right + "</div>\n";
+}
+
+std::string title_block(const RunConfig& resolved, const fs::path& dir,
+                        const std::string& written) {
   std::string out = fmt::format(
       "<h1>tlkit {}: {}</h1>\n<p class=\"meta\">model <code>{}</code> &middot; data "
       "<code>{}</code> &middot; written {}</p>\n",
@@ -135,9 +144,9 @@ std::string title_block(const RunConfig& resolved, const fs::path& dir, const st
       html_escape(resolved.model.string()), html_escape(resolved.data.source),
       html_escape(written));
   std::vector<std::string> links;
-  for (const char* file :
-       {"results.md", "summary.json", "config.json", "metrics.csv", "model.pt"})
-    if (fs::is_regular_file(dir / file)) links.push_back(fmt::format("<a href=\"{0}\">{0}</a>", file));
+  for (const char* file : {"results.md", "summary.json", "config.json", "metrics.csv", "model.pt"})
+    if (fs::is_regular_file(dir / file))
+      links.push_back(fmt::format("<a href=\"{0}\">{0}</a>", file));
   if (!links.empty()) out += "<p>Files: " + join(links, " &middot; ") + "</p>\n";
   return out;
 }
@@ -161,10 +170,10 @@ std::string results_table(const RunResult& result) {
   }
   out += "</tbody>\n</table>\n";
   if (!result.exported.empty())
-    out += fmt::format(
-        "<p class=\"why\">Exported: <code>{}</code>, the {} weights, because: {}</p>\n",
-        html_escape(result.exported.filename().string()), html_escape(result.exported_from),
-        html_escape(result.exported_because));
+    out +=
+        fmt::format("<p class=\"why\">Exported: <code>{}</code>, the {} weights, because: {}</p>\n",
+                    html_escape(result.exported.filename().string()),
+                    html_escape(result.exported_from), html_escape(result.exported_because));
   return out;
 }
 
@@ -181,9 +190,8 @@ std::string exported_model(const RunResult& result, const fs::path& dir) {
   } else {
     out += "<h2>The exported model</h2>\n<p>Not measured: the run has no test or val split.</p>\n";
   }
-  out += "<h3>Confusion matrix</h3>\n" + figure(dir, "confusion_matrix.png", "confusion matrix");
-  out += "<h3>Top losses</h3>\n" + figure(dir, "top_losses.png", "top losses");
-  return out;
+  return out + side_by_side(figure(dir, "confusion_matrix.png", "confusion matrix"),
+                            figure(dir, "top_losses.png", "top losses"));
 }
 
 }  // namespace
@@ -193,12 +201,23 @@ std::string html_escape(const std::string& text) {
   out.reserve(text.size());
   for (const char ch : text) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -213,8 +232,9 @@ std::string format_report_html(const RunConfig& resolved, const RunResult& resul
   out += title_block(resolved, dir, written);
   out += results_table(result);
   out += exported_model(result, dir);
-  out += "<h2>Learning curves</h2>\n" + figure(dir, "curves_loss.png", "loss per epoch") +
-         figure(dir, "curves_accuracy.png", "accuracy per epoch");
+  out += "<h2>Learning curves</h2>\n" +
+         side_by_side(figure(dir, "curves_loss.png", "loss per epoch"),
+                      figure(dir, "curves_accuracy.png", "accuracy per epoch"));
   out += markdown_html(calibration_markdown(result.calibration));
   out += markdown_html(result.decisions);
   out += "<h2>Resolved config</h2>\n<pre>" + html_escape(resolved.to_json().dump(2)) + "</pre>\n";
