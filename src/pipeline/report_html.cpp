@@ -130,6 +130,11 @@ std::string figure(const fs::path& dir, const std::string& file, const std::stri
       html_escape(file), html_escape(caption));
 }
 
+// The run folder's name ("run" for "out/run/" too).
+std::string run_name(const fs::path& dir) {
+  return (dir.has_filename() ? dir.filename() : dir.parent_path().filename()).string();
+}
+
 // Two pictures side by side.
 std::string side_by_side(const std::string& left, const std::string& right) {
   return "<div class=\"pair\">\n" + left + right + "</div>\n";
@@ -140,7 +145,7 @@ std::string title_block(const RunConfig& resolved, const fs::path& dir,
   std::string out = fmt::format(
       "<h1>tlkit {}: {}</h1>\n<p class=\"meta\">model <code>{}</code> &middot; data "
       "<code>{}</code> &middot; written {}</p>\n",
-      html_escape(resolved.command), html_escape(dir.filename().string()),
+      html_escape(resolved.command), html_escape(run_name(dir)),
       html_escape(resolved.model.string()), html_escape(resolved.data.source),
       html_escape(written));
   std::vector<std::string> links;
@@ -228,7 +233,7 @@ std::string format_report_html(const RunConfig& resolved, const RunResult& resul
   std::string out = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<title>tlkit {}: {}</title>\n<style>{}</style>\n</head>\n<body>\n",
-      html_escape(resolved.command), html_escape(dir.filename().string()), kStyle);
+      html_escape(resolved.command), html_escape(run_name(dir)), kStyle);
   out += title_block(resolved, dir, written);
   out += results_table(result);
   out += exported_model(result, dir);
