@@ -377,9 +377,8 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
 void print_run(const pipeline::RunResult& result, const std::filesystem::path& out) {
   if (!train::is_main_process()) return;  // data parallel: rank 0 reports for all
   std::cout << pipeline::format_results(result) << "\nRun folder: " << out.string()
-            << " (config.json, model.pt, metrics.csv, summary.json, results.md, curves_*.png, "
-               "confusion_matrix.png, top_losses.png, "
-               "TensorBoard events)\n";
+            << " (config.json, model.pt, metrics.csv, summary.json, results.md, report.html, "
+               "curves_*.png, confusion_matrix.png, top_losses.png, TensorBoard events)\n";
 }
 
 }  // namespace tlkit::cli

@@ -1,6 +1,7 @@
-// Run reports: results.md, summary.json and the learning-curve plot of a run folder.
+// Run reports: results.md, summary.json, report.html and the learning-curve plot of a run folder.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 
 #include <tlkit/core/atomic_file.h>
@@ -10,6 +11,7 @@
 #include <tlkit/train/classification_report.h>
 
 #include "calibration.h"
+#include "report_html.h"
 #include "run.h"
 
 namespace tlkit::pipeline {
@@ -80,6 +82,15 @@ void plot_curves(const std::filesystem::path& out, const std::vector<train::Metr
 }
 #endif
 
+// Now, local time: "2026-12-31 17:05".
+std::string local_time_now() {
+  const auto now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char text[32];
+  return std::strftime(text, sizeof(text), "%Y-%m-%d %H:%M", &local) > 0 ? text : "";
+}
+
 }  // namespace
 
 void write_report(const RunConfig& requested, const RunConfig& resolved, const RunResult& result,
@@ -123,6 +134,8 @@ void write_report(const RunConfig& requested, const RunConfig& resolved, const R
 #else
   logger()->info("built without OpenCV: no learning-curve PNGs");
 #endif
+  // Last: the page shows the pictures that exist by now.
+  write_file_atomic(out / "report.html", format_report_html(resolved, result, out, local_time_now()));
 }
 
 }  // namespace detail

@@ -92,7 +92,7 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
                                                       const std::string& head,
                                                       const RunConfig& config);
 
-// summary.json (config, results, history), results.md and curves_*.png of a run.
+// summary.json (config, results, history), results.md, curves_*.png and report.html of a run.
 void write_report(const RunConfig& requested, const RunConfig& resolved, const RunResult& result,
                   const std::vector<train::Metrics>& history);
 

@@ -409,6 +409,9 @@ TEST_F(PipelineCli, BaselineFromScratchIsReportedBesideAndNeverExported) {
   EXPECT_EQ(exported, 1);
   const auto summary = tlkit::Json::parse(tlkit::read_file(out / "summary.json"));
   EXPECT_EQ(summary.at("config").at("baseline").as_string(), "scratch");
+  // report.html is rewritten with results.md: the baseline row is on the page too.
+  const auto page = tlkit::read_file(out / "report.html");
+  EXPECT_TRUE(contains(page, "<td>baseline: from scratch, ")) << page;
 
   // Resumed after the end: nothing trains again, the same baseline row.
   const auto resumed = tlkit_cli(args + " --resume");
