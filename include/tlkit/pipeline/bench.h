@@ -72,6 +72,13 @@ struct BenchConfig {
   std::int64_t accumulate = 1;          // batches per optimizer step (train/trainer.h)
   double grad_clip = 0;                 // 0 = off
   std::string grad_clip_mode = "norm";  // norm | value | agc (train/clip.h)
+  // Batch mixing (train/mix.h), as train's --mixup, --cutmix, --mix-prob, --mix-switch-prob,
+  // --mix-off-epoch; each run draws from its own seed.
+  double mixup = 0;
+  double cutmix = 0;
+  double mix_prob = 1;
+  double mix_switch_prob = 0.5;
+  std::int64_t mix_off_epoch = 0;
 
   // The protocol as JSON (bench.json): a resume must match it.
   Json to_json() const;

@@ -36,6 +36,7 @@ struct StageSetup {
   bool resume = false;      // continue from dir/checkpoints/last.pt
   bool initial_loss_check = true;
   bool log = true;  // metrics.csv and TensorBoard events in `dir`
+  std::uint64_t seed = 0;  // the draws of batch mixing (fit.mixup, fit.cutmix)
 };
 
 struct StageOutcome {
