@@ -4,7 +4,11 @@
 # one thread, the seed of the folder; mixing applies to stage 2 (image-level fine-tuning) only.
 # Reports the exported model's test accuracy, mean over seeds.
 # Usage: bash bench/mixup.sh SUITE_WORK [BUILD_DIR (build)] [TASKS (chars-to-digits)]
-#        [SETTINGS (none,mixup)] [SEEDS (1,2)] [SIZE (30)]
+#        [SETTINGS (none,mixup)] [SEEDS (1,2)] [SIZE (30)] [FIXED_FLAGS ("")]
+#   FIXED_FLAGS: flags added to every run (e.g. "--cv-folds 3 --no-cv-augment": finetune's
+#   cross-validation then runs whatever the machine's speed; by default it is skipped when its
+#   timed estimate is over budget, so a loaded machine changes what is chosen). Runs with them
+#   go to folders named SETTING-fixed.
 #   SUITE_WORK: a --work folder of bench/transfer_suite.sh in which the tasks were prepared
 #   (bench/transfer_suite.py prepare --task T --work SUITE_WORK, or a suite run).
 #   -> prints the table and writes it to SUITE_WORK/mixup/table.md (bench/results/mixup.md quotes it)
@@ -16,6 +20,8 @@ tasks="${3:-chars-to-digits}"
 settings="${4:-none,mixup}"
 seeds="${5:-1,2}"
 size="${6:-30}"
+fixed="${7:-}"
+suffix=""; [ -n "$fixed" ] && suffix="-fixed"
 tlkit="$build/tlkit"
 py=/usr/bin/python3
 flags="--input-size 32 --resize 32 --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 --threads 1"
@@ -37,23 +43,23 @@ d.make_folders('$work/$task/pool', '$dir/data', $size, $seed, salt='$task')"
         both) extra="--mixup 0.2 --cutmix 1.0" ;;
         *) echo "unknown setting $setting (none, mixup, cutmix, both)" >&2; exit 1 ;;
       esac
-      out="$dir/$setting"
+      out="$dir/$setting$suffix"
       [ -f "$out/summary.json" ] && [ "$out/summary.json" -nt "$tlkit" ] && continue
       rm -rf "$out"
-      echo "$task n$size seed $seed $setting" >&2
+      echo "$task n$size seed $seed $setting $fixed" >&2
       start=$(date +%s)
       # shellcheck disable=SC2086
       "$tlkit" finetune --model "$work/$task/model/model.pt" --data "$dir/data/noval" --out "$out" \
-        --seed "$seed" --no-progress -q $flags $extra >"$out.log" 2>&1
+        --seed "$seed" --no-progress -q $flags $fixed $extra >"$out.log" 2>&1
       echo $(( $(date +%s) - start )) >"$out.seconds"
     done
   done
 done
 
-"$py" - "$work/mixup" "$work/mixup/table.md" "$tasks" "$settings" "$seeds" "$size" <<'PY'
+"$py" - "$work/mixup" "$work/mixup/table$suffix.md" "$tasks" "$settings" "$seeds" "$size" "$suffix" <<'PY'
 import json, os, statistics as st, sys
-base, out, tasks, settings, seeds, size = sys.argv[1], sys.argv[2], sys.argv[3].split(","), \
-    sys.argv[4].split(","), sys.argv[5].split(","), sys.argv[6]
+base, out, tasks, settings, seeds, size, suffix = sys.argv[1], sys.argv[2], sys.argv[3].split(","), \
+    sys.argv[4].split(","), sys.argv[5].split(","), sys.argv[6], sys.argv[7]
 flag = {"none": "neither", "mixup": "`--mixup 0.2`", "cutmix": "`--cutmix 1.0`",
         "both": "`--mixup 0.2 --cutmix 1.0`"}
 lines = ["| task | setting | test accuracy | per seed | exported | seconds per run |",
@@ -62,7 +68,7 @@ for task in tasks:
     for s in settings:
         acc, kept, secs = [], [], []
         for seed in seeds:
-            run = os.path.join(base, task, f"n{size}", f"seed{seed}", s)
+            run = os.path.join(base, task, f"n{size}", f"seed{seed}", s + suffix)
             summary = json.load(open(os.path.join(run, "summary.json")))
             exported = [r for r in summary["results"] if r.get("exported")][0]
             acc.append(100 * exported["accuracy"]); kept.append(exported.get("name", "?"))
