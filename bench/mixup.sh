@@ -8,7 +8,7 @@
 #   FIXED_FLAGS: flags added to every run (e.g. "--cv-folds 3 --no-cv-augment": finetune's
 #   cross-validation then runs whatever the machine's speed; by default it is skipped when its
 #   timed estimate is over budget, so a loaded machine changes what is chosen). Runs with them
-#   go to folders named SETTING-fixed.
+#   go to folders named SETTING-FLAGS (mixup-no-cv, none-cv-folds_3_no-cv-augment).
 #   SUITE_WORK: a --work folder of bench/transfer_suite.sh in which the tasks were prepared
 #   (bench/transfer_suite.py prepare --task T --work SUITE_WORK, or a suite run).
 #   -> prints the table and writes it to SUITE_WORK/mixup/table.md (bench/results/mixup.md quotes it)
@@ -21,7 +21,8 @@ settings="${4:-none,mixup}"
 seeds="${5:-1,2}"
 size="${6:-30}"
 fixed="${7:-}"
-suffix=""; [ -n "$fixed" ] && suffix="-fixed"
+# Runs with FIXED_FLAGS go to SETTING-<the flags>, e.g. mixup-no-cv.
+suffix=""; [ -n "$fixed" ] && suffix="-$(echo $fixed | sed 's/--//g; s/ /_/g')"
 tlkit="$build/tlkit"
 py=/usr/bin/python3
 flags="--input-size 32 --resize 32 --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 --threads 1"
@@ -62,20 +63,23 @@ base, out, tasks, settings, seeds, size, suffix = sys.argv[1], sys.argv[2], sys.
     sys.argv[4].split(","), sys.argv[5].split(","), sys.argv[6], sys.argv[7]
 flag = {"none": "neither", "mixup": "`--mixup 0.2`", "cutmix": "`--cutmix 1.0`",
         "both": "`--mixup 0.2 --cutmix 1.0`"}
-lines = ["| task | setting | test accuracy | per seed | exported | seconds per run |",
-         "|---|---|---:|---|---|---:|"]
+lines = ["| task | setting | test accuracy (exported) | per seed | exported | stage 2 last weights | seconds per run |",
+         "|---|---|---:|---|---|---:|---:|"]
 for task in tasks:
     for s in settings:
-        acc, kept, secs = [], [], []
+        acc, kept, secs, last = [], [], [], []
         for seed in seeds:
             run = os.path.join(base, task, f"n{size}", f"seed{seed}", s + suffix)
             summary = json.load(open(os.path.join(run, "summary.json")))
             exported = [r for r in summary["results"] if r.get("exported")][0]
             acc.append(100 * exported["accuracy"]); kept.append(exported.get("name", "?"))
+            last += [100 * r["accuracy"] for r in summary["results"] if r["name"] == "fine-tuning: last"]
             secs.append(float(open(run + ".seconds").read()))
         sd = st.pstdev(acc) if len(acc) > 1 else 0.0
         lines.append(f"| {task} (n = {size}) | {flag[s]} | {st.mean(acc):.1f} ± {sd:.1f}% | "
-                     f"{', '.join(f'{a:.1f}' for a in acc)} | {', '.join(kept)} | {st.mean(secs):.0f} |")
+                     f"{', '.join(f'{a:.1f}' for a in acc)} | {', '.join(kept)} | "
+                     f"{(f'{st.mean(last):.1f}%' if last else '-') + ((' (' + str(len(last)) + ' of ' + str(len(seeds)) + ' runs)') if 0 < len(last) < len(seeds) else '')} | "
+                     f"{st.mean(secs):.0f} |")
 table = "\n".join(lines) + "\n"
 open(out, "w").write(table)
 print(table)
