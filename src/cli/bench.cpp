@@ -108,7 +108,22 @@ int run(int argc, char** argv) {
       "grad-clip", "Clip the gradients at this threshold (0 = off)",
       cxxopts::value<double>()->default_value("0"))(
       "grad-clip-mode", "What --grad-clip bounds: norm, value or agc",
-      cxxopts::value<std::string>()->default_value("norm"));
+      cxxopts::value<std::string>()->default_value("norm"))(
+      "mixup",
+      "Batch mixing, mixup: images and targets mixed with a flipped batch, lambda ~ "
+      "Beta(ALPHA, ALPHA) as timm's Mixup (0 = off; 0.2 is usual); train_acc then counts the "
+      "target with the larger share",
+      cxxopts::value<double>()->default_value("0"))(
+      "cutmix",
+      "Batch mixing, cutmix: a box of the flipped batch pasted in, lambda ~ Beta(ALPHA, ALPHA) "
+      "corrected to the clipped box (0 = off; 1 is usual)",
+      cxxopts::value<double>()->default_value("0"))(
+      "mix-prob", "Probability that a batch is mixed",
+      cxxopts::value<double>()->default_value("1"))(
+      "mix-switch-prob", "With both --mixup and --cutmix: probability of cutmix",
+      cxxopts::value<double>()->default_value("0.5"))(
+      "mix-off-epoch", "Mix in the first N epochs only (0 = every epoch)",
+      cxxopts::value<std::int64_t>()->default_value("0"));
   cli::add_preprocess_options(options);
   cli::add_parallel_options(options);
   cli::add_common_options(options);
@@ -156,6 +171,11 @@ int run(int argc, char** argv) {
   config.decay_all = args.count("decay-all") > 0;
   config.grad_clip = args["grad-clip"].as<double>();
   config.grad_clip_mode = args["grad-clip-mode"].as<std::string>();
+  config.mixup = args["mixup"].as<double>();
+  config.cutmix = args["cutmix"].as<double>();
+  config.mix_prob = args["mix-prob"].as<double>();
+  config.mix_switch_prob = args["mix-switch-prob"].as<double>();
+  config.mix_off_epoch = args["mix-off-epoch"].as<std::int64_t>();
 
   const auto summary = pipeline::bench(config);
   if (!train::is_main_process()) return cli::kOk;  // data parallel: rank 0 reports for all

@@ -233,6 +233,30 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                      "x count), scikit-learn's balanced) or w1,w2,... in class-name order",
                      d.fit.class_weights),
         value<std::string>()},
+       {"mixup",
+        with_default("batch mixing, mixup: images and targets mixed with a flipped batch, "
+                     "lambda ~ Beta(ALPHA, ALPHA) as timm's Mixup (0 = off; 0.2 is usual); only "
+                     "image-level training mixes (train, finetune's stage 2; not stage 1 on "
+                     "cached features); train_acc then counts the target with the larger share",
+                     text(d.fit.mixup)),
+        value<double>()},
+       {"cutmix",
+        with_default("batch mixing, cutmix: a box of the flipped batch pasted in, its area from "
+                     "lambda ~ Beta(ALPHA, ALPHA), lambda corrected to the clipped box (0 = off; "
+                     "1 is usual)",
+                     text(d.fit.cutmix)),
+        value<double>()},
+       {"mix-prob",
+        with_default("probability that a batch is mixed (with --mixup or --cutmix)",
+                     text(d.fit.mix_prob)),
+        value<double>()},
+       {"mix-switch-prob",
+        with_default("with both --mixup and --cutmix: probability of cutmix for a mixed batch",
+                     text(d.fit.mix_switch_prob)),
+        value<double>()},
+       {"mix-off-epoch",
+        with_default("mix in the first N epochs only (0 = every epoch)", text(d.fit.mix_off_epoch)),
+        value<std::int64_t>()},
        {"on-nonfinite",
         with_default("a NaN/Inf loss or gradient (never applied): stop, skip the step, or "
                      "rollback (to the last good epoch's state, the learning rate halved)",
@@ -339,6 +363,11 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   take(result, "accumulate", f.accumulate);
   if (result.count("decay-all")) f.decay_all = true;
   take(result, "class-weights", f.class_weights);
+  take(result, "mixup", f.mixup);
+  take(result, "cutmix", f.cutmix);
+  take(result, "mix-prob", f.mix_prob);
+  take(result, "mix-switch-prob", f.mix_switch_prob);
+  take(result, "mix-off-epoch", f.mix_off_epoch);
   take(result, "on-nonfinite", f.on_nonfinite);
   take(result, "batch-norm", f.batch_norm);
   take(result, "calibrate", config.calibrate);

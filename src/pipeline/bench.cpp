@@ -189,6 +189,13 @@ Json BenchConfig::to_json() const {
   j["decay_all"] = decay_all;
   if (grad_clip != 0) j["grad_clip"] = grad_clip;
   if (grad_clip_mode != "norm") j["grad_clip_mode"] = grad_clip_mode;
+  if (mixup != 0) j["mixup"] = mixup;
+  if (cutmix != 0) j["cutmix"] = cutmix;
+  if (mixup != 0 || cutmix != 0) {
+    j["mix_prob"] = mix_prob;
+    j["mix_switch_prob"] = mix_switch_prob;
+    j["mix_off_epoch"] = mix_off_epoch;
+  }
   return j;
 }
 
@@ -239,6 +246,7 @@ void BenchConfig::validate() const {
   TLKIT_CHECK(std::isfinite(grad_clip) && grad_clip >= 0,
               "--grad-clip must be >= 0 (0 = off), got ", grad_clip);
   train::parse_grad_clip_mode(grad_clip_mode);
+  check_mix_flags(mixup, cutmix, mix_prob, mix_switch_prob, mix_off_epoch);
   TLKIT_CHECK(sampler == "shuffle" || sampler == "balanced",
               "--sampler must be shuffle or balanced, got '", sampler, "'");
 }
@@ -642,6 +650,7 @@ struct Setup {
   BenchData data;
   std::int64_t num_classes = 0;
   train::LossOptions loss;  // the class weights resolved on the training split
+  train::MixOptions mix;    // batch mixing; its seed is each run's
   double l2 = 0;
   double target = 0;
   Json environment;
@@ -697,6 +706,8 @@ BenchRun train_one(const Setup& s, const std::string& phase, const std::string& 
   options.device = s.config.device;
   options.monitor = "val_acc";
   options.loss = s.loss;
+  options.mix = s.mix;
+  options.mix.seed = seed;
   options.accumulate = s.config.accumulate;
   options.grad_clip_norm = s.config.grad_clip;
   options.grad_clip_mode = train::parse_grad_clip_mode(s.config.grad_clip_mode);
@@ -907,6 +918,14 @@ Setup prepare(const BenchConfig& config) {
   }
   if (!s.loss.class_weights.empty())
     logger()->info("class weights: {}", train::format_class_weights(s.loss.class_weights));
+  FitOptions mixing;
+  mixing.mixup = config.mixup;
+  mixing.cutmix = config.cutmix;
+  mixing.mix_prob = config.mix_prob;
+  mixing.mix_switch_prob = config.mix_switch_prob;
+  mixing.mix_off_epoch = config.mix_off_epoch;
+  s.mix = mix_options(mixing, 0);
+  if (s.mix.enabled()) logger()->info("{}", describe_mixing(s.mix));
   s.data.train = splits.train;
   s.data.val = splits.val;
   s.data.test = splits.test;

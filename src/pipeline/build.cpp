@@ -341,6 +341,7 @@ train::TrainerOptions trainer_options(const FitOptions& fit, std::int64_t num_cl
   options.accumulate = fit.accumulate;
   options.loss.label_smoothing = fit.label_smoothing;
   options.loss.class_weights = train::parse_class_weights(fit.class_weights, num_classes);
+  options.mix = mix_options(fit, 0);  // the caller sets mix.seed
   options.scale_loss = train::parse_precision(fit.precision) == train::Precision::kFp16;
   options.label = label;
   options.progress = fit.progress;

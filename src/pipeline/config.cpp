@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <tlkit/core/atomic_file.h>
@@ -16,6 +17,7 @@
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
 #include <tlkit/train/loss.h>
+#include <tlkit/train/mix.h>
 #include <tlkit/train/precision.h>
 
 namespace fs = std::filesystem;
@@ -119,6 +121,11 @@ std::vector<Field> fields(RunConfig& c) {
           field("fit.class_weights", f.class_weights),
           field("fit.accumulate", f.accumulate),
           field("fit.decay_all", f.decay_all),
+          field("fit.mixup", f.mixup),
+          field("fit.cutmix", f.cutmix),
+          field("fit.mix_prob", f.mix_prob),
+          field("fit.mix_switch_prob", f.mix_switch_prob),
+          field("fit.mix_off_epoch", f.mix_off_epoch),
           field("fit.on_nonfinite", f.on_nonfinite),
           field("fit.device", f.device),
           field("fit.precision", f.precision),
@@ -267,6 +274,7 @@ void RunConfig::validate() const {
   } catch (const Error& e) {
     fail("--class-weights: ", e.what());
   }
+  check_mix_flags(fit.mixup, fit.cutmix, fit.mix_prob, fit.mix_switch_prob, fit.mix_off_epoch);
   TLKIT_CHECK(
       fit.on_nonfinite == "stop" || fit.on_nonfinite == "skip" || fit.on_nonfinite == "rollback",
       "--on-nonfinite must be stop, skip or rollback, got '", fit.on_nonfinite, "'");
@@ -332,6 +340,48 @@ std::string flag_of(const std::string& key) {
   return "--" + name;
 }
 }  // namespace
+
+void check_mix_flags(double mixup, double cutmix, double prob, double switch_prob,
+                     std::int64_t off_epoch) {
+  TLKIT_CHECK(std::isfinite(mixup) && mixup >= 0,
+              "--mixup must be a Beta alpha >= 0 (0 = off, 0.2 is usual), got ", mixup);
+  TLKIT_CHECK(std::isfinite(cutmix) && cutmix >= 0,
+              "--cutmix must be a Beta alpha >= 0 (0 = off, 1 is usual), got ", cutmix);
+  TLKIT_CHECK(prob >= 0 && prob <= 1,
+              "--mix-prob must be a probability in [0, 1] (of mixing a batch), got ", prob);
+  TLKIT_CHECK(switch_prob >= 0 && switch_prob <= 1,
+              "--mix-switch-prob must be a probability in [0, 1] (of cutmix rather than mixup), got ",
+              switch_prob);
+  TLKIT_CHECK(off_epoch >= 0,
+              "--mix-off-epoch must be >= 0 (mix in the first N epochs; 0 = all), got ", off_epoch);
+}
+
+train::MixOptions mix_options(const FitOptions& fit, std::uint64_t seed) {
+  train::MixOptions mix;
+  mix.mixup_alpha = fit.mixup;
+  mix.cutmix_alpha = fit.cutmix;
+  mix.prob = fit.mix_prob;
+  mix.switch_prob = fit.mix_switch_prob;
+  mix.off_epoch = fit.mix_off_epoch;
+  mix.seed = seed;
+  return mix;
+}
+
+std::string describe_mixing(const train::MixOptions& mix) {
+  std::string what;
+  if (mix.mixup_alpha > 0) what += fmt::format("mixup alpha {:g}", mix.mixup_alpha);
+  if (mix.cutmix_alpha > 0)
+    what += fmt::format("{}cutmix alpha {:g}", what.empty() ? "" : ", ", mix.cutmix_alpha);
+  if (mix.mixup_alpha > 0 && mix.cutmix_alpha > 0)
+    what += fmt::format(" (cutmix on {:g} of the mixed batches)", mix.switch_prob);
+  return fmt::format(
+      "batch mixing: {}, {:g} of the batches, {}; the training loss is the soft-target "
+      "cross-entropy and train_acc counts the target with the larger share (lambda >= 0.5: the "
+      "image's own label)",
+      what, mix.prob,
+      mix.off_epoch > 0 ? fmt::format("in the first {} epochs", mix.off_epoch)
+                        : std::string("every epoch"));
+}
 
 std::vector<std::string> RunConfig::resume_conflicts(const RunConfig& earlier) const {
   static const std::set<std::string> may_change{"out",           "model",        "resume",       "model_sha256",

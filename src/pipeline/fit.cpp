@@ -53,6 +53,12 @@ StageOutcome fit_stage(train::Network& network, torch::optim::Optimizer& optimiz
 
   auto options = trainer_options(fit, setup.num_classes, setup.label);
   options.class_names = setup.class_names;
+  options.mix.seed = setup.seed;
+  if (overfit) {
+    options.mix = {};  // the sanity check trains unregularised
+  } else if (options.mix.enabled() && setup.log) {
+    logger()->info("{}: {}", setup.label, describe_mixing(options.mix));
+  }
   train::Trainer trainer(network, optimizer, options);
   trainer.set_scheduler(build_scheduler(
       setup.schedule, optimizer, setup.schedule_epochs > 0 ? setup.schedule_epochs : fit.epochs,

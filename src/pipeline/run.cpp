@@ -275,6 +275,7 @@ StageSetup main_stage(const RunConfig& config, const std::string& label,
   setup.schedule = config.fit.schedule;
   setup.num_classes = static_cast<std::int64_t>(classes.size());
   setup.class_names = classes;
+  setup.seed = config.data.seed;
   setup.resume = config.resume && fs::exists(config.out / "checkpoints" / "last.pt");
   return setup;
 }

@@ -26,6 +26,12 @@ std::vector<double> parse_weights(const std::string& spec) {
   return weights;
 }
 
+at::Tensor weight_tensor(const std::vector<double>& class_weights, const at::Tensor& logits) {
+  if (class_weights.empty()) return {};
+  return at::tensor(class_weights, at::kDouble)
+      .to(logits.device(), logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+}
+
 }  // namespace
 
 void check_loss_options(const LossOptions& options, std::int64_t num_classes) {
@@ -43,15 +49,20 @@ void check_loss_options(const LossOptions& options, std::int64_t num_classes) {
 
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
                                const LossOptions& options) {
-  at::Tensor weight;
-  if (!options.class_weights.empty()) {
-    weight =
-        at::tensor(options.class_weights, at::kDouble)
-            .to(logits.device(), logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
-  }
+  const auto weight = weight_tensor(options.class_weights, logits);
   // ATen's own cross_entropy: the formula of loss.h, as Python's CrossEntropyLoss computes it.
   return at::cross_entropy_loss(logits, targets, weight, at::Reduction::Mean, -100,
                                 options.label_smoothing);
+}
+
+at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
+                            const std::vector<double>& class_weights) {
+  TLKIT_CHECK(probabilities.sizes() == logits.sizes(), "soft targets ", probabilities.sizes(),
+              " do not match the logits ", logits.sizes());
+  // ATen's cross_entropy with probability targets: the formula of loss.h.
+  return at::cross_entropy_loss(logits, probabilities.to(logits.scalar_type()),
+                                weight_tensor(class_weights, logits), at::Reduction::Mean, -100,
+                                0.0);
 }
 
 std::vector<double> balanced_class_weights(const std::vector<size_t>& counts) {

@@ -122,6 +122,7 @@ Trainer::Trainer(Network& network, torch::optim::Optimizer& optimizer, TrainerOp
   TLKIT_CHECK(options_.num_classes > 0,
               "TrainerOptions::num_classes must be set (the model's output size)");
   check_loss_options(options_.loss, options_.num_classes);
+  check_mix_options(options_.mix);
   if (options_.scale_loss) scaler_ = std::make_unique<LossScaler>(options_.loss_scaler);
 }
 
@@ -247,8 +248,24 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
     }
     auto inputs = batch->inputs.to(options_.device);
     auto targets = batch->targets.to(options_.device);
+    at::Tensor soft_targets;
+    if (options_.mix.enabled()) {
+      const bool images = inputs.dim() == 4;
+      const auto draw =
+          options_.mix.active(context.epoch)
+              ? draw_mix(options_.mix, images ? inputs.size(2) : 0, images ? inputs.size(3) : 0,
+                         mix_seed(options_.mix.seed, context.epoch, context.batch + in_step))
+              : MixDraw{};
+      auto mixed = mix_batch(inputs, targets, draw, options_.num_classes,
+                             options_.loss.label_smoothing);
+      inputs = std::move(mixed.inputs);
+      soft_targets = std::move(mixed.soft_targets);
+      targets = std::move(mixed.dominant_targets);  // what train_acc counts
+    }
     auto logits = network_.forward(inputs);
-    auto loss = classification_loss(logits, targets, options_.loss);
+    auto loss = soft_targets.defined()
+                    ? soft_target_loss(logits, soft_targets, options_.loss.class_weights)
+                    : classification_loss(logits, targets, options_.loss);
     // loss / k over k micro-batches: their summed gradients are the gradient of the mean loss of
     // one batch k times as large (equal micro-batches), as timm's and Lightning's accumulation.
     const auto backward_loss = step_batches > 1 ? loss / static_cast<double>(step_batches) : loss;

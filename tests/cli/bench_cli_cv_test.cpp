@@ -162,6 +162,28 @@ TEST_F(BenchCli, FixedLrSkipsTuningAndDivergedRunsAreKept) {
   EXPECT_TRUE(contains(tlkit::read_file(out / "report.md"), "| 2/2 |"));
 }
 
+// --mixup and --cutmix on the bench's image batches: the runs train, bench.json records the
+// protocol, and a bad value is refused before any run.
+TEST_F(BenchCli, MixingFlagsTrainAndAreRecorded) {
+  const auto out = dir_ / "mixed";
+  auto result = tlkit_cli(bench(out,
+                                "--optimizers adam --schedules constant --epochs 2 --seeds 1 "
+                                "--lr adam=1e-3 --mixup 0.2 --cutmix 1 --mix-off-epoch 1"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "batch mixing: mixup alpha 0.2, cutmix alpha 1"))
+      << result.output;
+  const auto config = json_of(out / "bench.json").at("config");
+  EXPECT_EQ(config.at("mixup").as_double(), 0.2);
+  EXPECT_EQ(config.at("cutmix").as_double(), 1.0);
+  EXPECT_EQ(config.at("mix_off_epoch").as_int(), 1);
+  const auto runs = json_of(out / "results.json").at("runs").as_array();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_FALSE(runs[0].at("diverged").as_bool());
+  result = tlkit_cli(bench(dir_ / "bad", "--optimizers adam --schedules constant --mixup -1"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "--mixup must be a Beta alpha >= 0")) << result.output;
+}
+
 // kill -9 in the middle of a bench: --resume keeps the finished runs (their files untouched) and
 // completes the rest; other options are refused.
 TEST_F(BenchCli, AKilledBenchResumesWithItsFinishedRunsKept) {

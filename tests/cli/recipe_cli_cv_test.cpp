@@ -73,6 +73,33 @@ TEST_F(RecipeCli, TrainTakesEveryRecipeFlagAndRecordsIt) {
   EXPECT_TRUE(contains(results, "| c_bottom |")) << results;
 }
 
+// --mixup/--cutmix: train mixes its image batches (and says what train_acc then counts),
+// config.json records every mixing setting, and --config repeats them.
+TEST_F(RecipeCli, TrainMixesBatchesAndRecordsTheSettings) {
+  const auto out = dir_ / "mixed";
+  const auto result = tlkit_cli(train(out,
+                                      "--mixup 0.2 --cutmix 1 --mix-prob 0.8 --mix-switch-prob "
+                                      "0.3 --mix-off-epoch 1 --label-smoothing 0.1"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "batch mixing: mixup alpha 0.2, cutmix alpha 1"))
+      << result.output;
+  EXPECT_TRUE(contains(result.output, "train_acc counts the target with the larger share"))
+      << result.output;
+  const auto fit = json_of(out / "config.json").at("fit");
+  EXPECT_EQ(fit.at("mixup").as_double(), 0.2);
+  EXPECT_EQ(fit.at("cutmix").as_double(), 1.0);
+  EXPECT_EQ(fit.at("mix_prob").as_double(), 0.8);
+  EXPECT_EQ(fit.at("mix_switch_prob").as_double(), 0.3);
+  EXPECT_EQ(fit.at("mix_off_epoch").as_int(), 1);
+  EXPECT_EQ(csv_column(out / "metrics.csv", "train_acc").size(), 2u);
+  // The help names every flag.
+  const auto help = tlkit_cli("train --help").output;
+  for (const auto* flag : {"--mixup", "--cutmix", "--mix-prob", "--mix-switch-prob",
+                           "--mix-off-epoch"})
+    EXPECT_TRUE(contains(help, flag)) << flag;
+  EXPECT_TRUE(contains(tlkit_cli("finetune --help").output, "not stage 1"));
+}
+
 TEST_F(RecipeCli, FinetuneMonitorsBalancedAccuracyWithExplicitWeights) {
   const auto out = dir_ / "finetune";
   const auto result =
@@ -97,6 +124,11 @@ TEST_F(RecipeCli, BadRecipeValuesAreRefusedNamingTheProblem) {
       {"--accumulate 0", "--accumulate must be in [1, 4096]"},
       {"--monitor val_balanced", "--monitor must be val_loss, val_acc or val_balanced_acc"},
       {"--grad-clip-mode l2", "--grad-clip-mode must be norm, value or agc"},
+      {"--mixup -0.2", "--mixup must be a Beta alpha >= 0"},
+      {"--cutmix -1", "--cutmix must be a Beta alpha >= 0"},
+      {"--mixup 0.2 --mix-prob 1.5", "--mix-prob must be a probability in [0, 1]"},
+      {"--mix-switch-prob -0.1", "--mix-switch-prob must be a probability in [0, 1]"},
+      {"--mix-off-epoch -1", "--mix-off-epoch must be >= 0"},
   };
   for (const auto& [flags, message] : cases) {
     const auto result = tlkit_cli(train(dir_ / "bad", flags));

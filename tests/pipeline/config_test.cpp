@@ -125,6 +125,9 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   config.fit.class_weights = "1,2.5";
   config.data.sampler = "balanced";
   config.fit.accumulate = 3;
+  config.fit.mixup = 0.2;
+  config.fit.cutmix = 1;
+  config.fit.mix_off_epoch = 4;
   config.fit.grad_clip_mode = "agc";
   config.fit.decay_all = true;
   const auto json = config.to_json();
@@ -136,6 +139,10 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back.fit.class_weights, "1,2.5");
   EXPECT_EQ(back.data.sampler, "balanced");
   EXPECT_EQ(back.fit.accumulate, 3);
+  EXPECT_EQ(back.fit.mixup, 0.2);
+  EXPECT_EQ(back.fit.cutmix, 1);
+  EXPECT_EQ(back.fit.mix_off_epoch, 4);
+  EXPECT_EQ(json.at("fit").at("mix_prob").as_double(), 1.0);
   EXPECT_EQ(back.fit.grad_clip_mode, "agc");
   EXPECT_TRUE(back.fit.decay_all);
   EXPECT_EQ(json.at("fit").at("label_smoothing").as_double(), 0.1);
@@ -177,6 +184,8 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.fit.label_smoothing = -0.1; }, "--label-smoothing must be in [0, 1)"},
       {[](RunConfig& c) { c.fit.label_smoothing = 1; }, "--label-smoothing must be in [0, 1)"},
       {[](RunConfig& c) { c.fit.class_weights = "balanced"; }, "--class-weights"},
+      {[](RunConfig& c) { c.fit.mixup = -0.2; }, "--mixup must be a Beta alpha >= 0"},
+      {[](RunConfig& c) { c.fit.mix_prob = 2; }, "--mix-prob must be a probability in [0, 1]"},
       {[](RunConfig& c) { c.fit.class_weights = "1,0"; }, "positive"},
       {[](RunConfig& c) { c.data.sampler = "weighted"; }, "--sampler must be shuffle or balanced"},
       {[](RunConfig& c) { c.fit.accumulate = 0; }, "--accumulate must be in [1, 4096]"},

@@ -73,6 +73,13 @@ struct BenchConfig {
   bool decay_all = false;  // weight decay on biases and norm weights too (pipeline/build.h)
   double grad_clip = 0;                 // 0 = off
   std::string grad_clip_mode = "norm";  // norm | value | agc (train/clip.h)
+  // Batch mixing (train/mix.h), as train's --mixup, --cutmix, --mix-prob, --mix-switch-prob,
+  // --mix-off-epoch; each run draws from its own seed.
+  double mixup = 0;
+  double cutmix = 0;
+  double mix_prob = 1;
+  double mix_switch_prob = 0.5;
+  std::int64_t mix_off_epoch = 0;
 
   // The protocol as JSON (bench.json): a resume must match it.
   Json to_json() const;

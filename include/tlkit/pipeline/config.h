@@ -15,6 +15,7 @@
 #include <c10/core/Device.h>
 
 #include <tlkit/core/json.h>
+#include <tlkit/train/mix.h>
 
 namespace tlkit::pipeline {
 
@@ -73,6 +74,15 @@ struct FitOptions {
   // Weight decay (the optimizer's) on every parameter; by default biases and normalisation layers'
   // weights (0-d and 1-d parameters) train without it, as timm and fastai do.
   bool decay_all = false;
+  // Batch mixing (train/mix.h, timm's Mixup in 'batch' mode) of the image-level training (train,
+  // stage 2 of finetune; stage 1 trains on cached features, unmixed): Beta alphas of mixup and
+  // cutmix (0 = off), the probability that a batch is mixed, that of cutmix when both are on, and
+  // the epochs mixed (the first N; 0 = all). Off by default (bench/results/mixup.md).
+  double mixup = 0;
+  double cutmix = 0;
+  double mix_prob = 1;
+  double mix_switch_prob = 0.5;
+  std::int64_t mix_off_epoch = 0;
   std::string on_nonfinite = "stop";  // stop | skip (a NaN/Inf step is never applied)
   c10::Device device = c10::kCPU;
   // The forward's arithmetic (train/precision.h): fp32 | tf32 | bf16 | fp16 (autocast; fp16 with
@@ -179,5 +189,13 @@ struct RunConfig {
   std::vector<std::string> resume_conflicts(const RunConfig& earlier) const;
   void save(const std::filesystem::path& path) const;  // atomically
 };
+
+// The batch-mixing flags' checks (train, finetune and bench share them): throws naming the flag.
+void check_mix_flags(double mixup, double cutmix, double prob, double switch_prob,
+                     std::int64_t off_epoch);
+// The trainer's mixing options of `fit`, drawing from `seed`.
+train::MixOptions mix_options(const FitOptions& fit, std::uint64_t seed);
+// One log line: what is mixed, how often, and what train_loss and train_acc then mean.
+std::string describe_mixing(const train::MixOptions& mix);
 
 }  // namespace tlkit::pipeline

@@ -45,6 +45,7 @@ struct StageSetup {
   // One more callback, made once the stage's EMA callback exists (null without EMA) and added
   // after it: e.g. to record each epoch's held-out predictions of the last and EMA weights.
   std::function<std::shared_ptr<train::Callback>(train::EmaCallback*)> extra_callback;
+  std::uint64_t seed = 0;  // the draws of batch mixing (fit.mixup, fit.cutmix)
 };
 
 struct StageOutcome {

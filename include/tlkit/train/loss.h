@@ -35,6 +35,16 @@ void check_loss_options(const LossOptions& options, std::int64_t num_classes);
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
                                const LossOptions& options);
 
+// The loss against soft targets `probabilities` [B, C] (e.g. mixed ones, train/mix.h, which
+// already carry any label smoothing), timm's SoftTargetCrossEntropy with torch's class weights:
+//
+//   loss = (1 / B) sum_i sum_c -w[c] y_ic log p_ic        (w = 1 without weights)
+//
+// exactly torch's CrossEntropyLoss(weight=w) with probability targets: each class term weighted,
+// the mean over the batch (not divided by the summed weights, as with class indices).
+at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
+                            const std::vector<double>& class_weights);
+
 // scikit-learn's class_weight="balanced": n_samples / (n_classes * count[c]). Every class must
 // have at least one sample.
 std::vector<double> balanced_class_weights(const std::vector<size_t>& counts);

@@ -15,6 +15,7 @@
 #include <tlkit/train/clip.h>
 #include <tlkit/train/loss.h>
 #include <tlkit/train/metrics.h>
+#include <tlkit/train/mix.h>
 #include <tlkit/train/monitor.h>
 #include <tlkit/train/network.h>
 #include <tlkit/train/precision.h>
@@ -55,6 +56,13 @@ struct TrainerOptions {
   // The training loss: label smoothing and class weights (train/loss.h); validation stays plain
   // cross-entropy.
   LossOptions loss;
+  // Batch mixing (train/mix.h): each training batch is mixed with the draw of (mix.seed, epoch,
+  // batch index) before the forward, and the loss is soft_target_loss against the mixed smoothed
+  // targets (in every epoch while mixing is configured, also after mix.off_epoch, as timm's
+  // SoftTargetCrossEntropy). train_acc then counts a prediction correct when it is the target
+  // with the larger share (lambda >= 0.5: the image's own label). Data parallel: one draw per
+  // step for every rank, each rank pairing the images of its own shard.
+  MixOptions mix;
   std::string label = "train";  // shown in the progress bar and logs
   bool progress = true;
   // Data parallelism (a training source split between the ranks of train::world()): gradients are
