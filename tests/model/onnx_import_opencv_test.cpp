@@ -4,30 +4,12 @@
 // (scripts/make_torchvision_weights.py), imported by tlkit import.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <opencv2/dnn.hpp>
 
 #include <tlkit/model/import.h>
 #include <tlkit/model/onnx_export.h>
 
+#include "model/opencv_dnn.h"
 #include "support/test_support.h"
-
-namespace {
-
-at::Tensor opencv_logits(const std::string& onnx, const at::Tensor& images) {
-  cv::dnn::Net net = cv::dnn::readNetFromONNX(onnx.data(), onnx.size());
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  const auto input = images.contiguous();
-  const std::vector<int> dims(input.sizes().begin(), input.sizes().end());
-  const cv::Mat blob(static_cast<int>(dims.size()), dims.data(), CV_32F, input.data_ptr<float>());
-  net.setInput(blob, "input");
-  const cv::Mat out = net.forward("logits");
-  return torch::from_blob(const_cast<float*>(out.ptr<float>()), {out.size[0], out.size[1]},
-                          torch::kFloat)
-      .clone();
-}
-
-}  // namespace
 
 TEST(OnnxImported, TorchvisionNetworksGiveTheSameSoftmaxInOpenCv) {
   if (tlkit::test::run_command(tlkit::test::torch_python() + " -c 'import torchvision'")
@@ -61,7 +43,7 @@ TEST(OnnxImported, TorchvisionNetworksGiveTheSameSoftmaxInOpenCv) {
       torch::NoGradGuard no_grad;
       expected = model.forward(images);
     }
-    const auto got = opencv_logits(tlkit::model::onnx_model_bytes(model), images);
+    const auto got = tlkit::test::opencv_logits(tlkit::model::onnx_model_bytes(model), images);
     ASSERT_EQ(got.sizes(), expected.sizes());
     const double logits = (got - expected).abs().max().item<double>();
     const double softmax =

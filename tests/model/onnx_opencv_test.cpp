@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <opencv2/dnn.hpp>
 
 #include <tlkit/data/image_io.h>
 #include <tlkit/model/classifier.h>
@@ -12,6 +11,7 @@
 #include <tlkit/pipeline/build.h>
 
 #include "model/onnx_fixtures.h"
+#include "model/opencv_dnn.h"
 
 namespace fs = std::filesystem;
 using tlkit::model::Classifier;
@@ -32,20 +32,6 @@ at::Tensor test_images(const Classifier& model) {
   return torch::stack(images);
 }
 
-at::Tensor opencv_logits(const std::string& onnx, const at::Tensor& images) {
-  cv::dnn::Net net = cv::dnn::readNetFromONNX(onnx.data(), onnx.size());
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  const auto input = images.contiguous();
-  const std::vector<int> dims(input.sizes().begin(), input.sizes().end());
-  const cv::Mat blob(static_cast<int>(dims.size()), dims.data(), CV_32F, input.data_ptr<float>());
-  net.setInput(blob, "input");
-  const cv::Mat out = net.forward("logits");
-  return torch::from_blob(const_cast<float*>(out.ptr<float>()), {out.size[0], out.size[1]},
-                          torch::kFloat)
-      .clone();
-}
-
 struct Agreement {
   double softmax = 0;  // max |p_onnx - p_torch|
   double logits = 0;
@@ -57,7 +43,8 @@ Agreement compare(Classifier& model, const at::Tensor& images) {
   torch::NoGradGuard no_grad;
   model.train(false);
   const auto torch_logits = model.forward(images);
-  const auto cv_logits = opencv_logits(tlkit::model::onnx_model_bytes(model), images);
+  const auto cv_logits =
+      tlkit::test::opencv_logits(tlkit::model::onnx_model_bytes(model), images);
   EXPECT_EQ(cv_logits.sizes(), torch_logits.sizes());
   Agreement a;
   const auto p = torch::softmax(torch_logits, 1);
