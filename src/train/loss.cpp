@@ -26,13 +26,13 @@ std::vector<double> parse_weights(const std::string& spec) {
   return weights;
 }
 
-at::Tensor weight_tensor(const std::vector<double>& class_weights, const at::Tensor& logits) {
+}  // namespace
+
+at::Tensor class_weight_tensor(const std::vector<double>& class_weights, const at::Tensor& logits) {
   if (class_weights.empty()) return {};
   return at::tensor(class_weights, at::kDouble)
       .to(logits.device(), logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
 }
-
-}  // namespace
 
 void check_loss_options(const LossOptions& options, std::int64_t num_classes) {
   TLKIT_CHECK(std::isfinite(options.label_smoothing) && options.label_smoothing >= 0 &&
@@ -48,21 +48,30 @@ void check_loss_options(const LossOptions& options, std::int64_t num_classes) {
 }
 
 at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
-                               const LossOptions& options) {
-  const auto weight = weight_tensor(options.class_weights, logits);
+                               double label_smoothing, const at::Tensor& weight) {
   // ATen's own cross_entropy: the formula of loss.h, as Python's CrossEntropyLoss computes it.
   return at::cross_entropy_loss(logits, targets, weight, at::Reduction::Mean, -100,
-                                options.label_smoothing);
+                                label_smoothing);
+}
+
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               const LossOptions& options) {
+  return classification_loss(logits, targets, options.label_smoothing,
+                             class_weight_tensor(options.class_weights, logits));
+}
+
+at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
+                            const at::Tensor& weight) {
+  TLKIT_CHECK(probabilities.sizes() == logits.sizes(), "soft targets ", probabilities.sizes(),
+              " do not match the logits ", logits.sizes());
+  // ATen's cross_entropy with probability targets: the formula of loss.h.
+  return at::cross_entropy_loss(logits, probabilities.to(logits.scalar_type()), weight,
+                                at::Reduction::Mean, -100, 0.0);
 }
 
 at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
                             const std::vector<double>& class_weights) {
-  TLKIT_CHECK(probabilities.sizes() == logits.sizes(), "soft targets ", probabilities.sizes(),
-              " do not match the logits ", logits.sizes());
-  // ATen's cross_entropy with probability targets: the formula of loss.h.
-  return at::cross_entropy_loss(logits, probabilities.to(logits.scalar_type()),
-                                weight_tensor(class_weights, logits), at::Reduction::Mean, -100,
-                                0.0);
+  return soft_target_loss(logits, probabilities, class_weight_tensor(class_weights, logits));
 }
 
 std::vector<double> balanced_class_weights(const std::vector<size_t>& counts) {

@@ -263,9 +263,15 @@ Metrics Trainer::train_epoch(TrainContext& context, BatchSource& train, Parallel
       targets = std::move(mixed.dominant_targets);  // what train_acc counts
     }
     auto logits = network_.forward(inputs);
+    // The class weights as a tensor once (per device and dtype of the logits), not every step.
+    if (!options_.loss.class_weights.empty() &&
+        (!class_weight_.defined() || class_weight_.device() != logits.device() ||
+         (class_weight_.scalar_type() == at::kDouble) != (logits.scalar_type() == at::kDouble)))
+      class_weight_ = class_weight_tensor(options_.loss.class_weights, logits);
     auto loss = soft_targets.defined()
-                    ? soft_target_loss(logits, soft_targets, options_.loss.class_weights)
-                    : classification_loss(logits, targets, options_.loss);
+                    ? soft_target_loss(logits, soft_targets, class_weight_)
+                    : classification_loss(logits, targets, options_.loss.label_smoothing,
+                                          class_weight_);
     // loss / k over k micro-batches: their summed gradients are the gradient of the mean loss of
     // one batch k times as large (equal micro-batches), as timm's and Lightning's accumulation.
     const auto backward_loss = step_batches > 1 ? loss / static_cast<double>(step_batches) : loss;

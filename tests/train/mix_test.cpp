@@ -204,7 +204,7 @@ TEST(Mix, SoftTargetLossMatchesTorchCrossEntropyWithWeightsAndSmoothing) {
   // targets), so it differs from the class-index loss by that factor.
   const auto logits = at_case("mixup", "logits").toTensor();
   const auto one_hot = mix_targets(targets, 5, 0, 1);
-  EXPECT_NEAR(soft_target_loss(logits, one_hot, {}).item<double>(),
+  EXPECT_NEAR(soft_target_loss(logits, one_hot, std::vector<double>{}).item<double>(),
               classification_loss(logits, targets, {}).item<double>(), kTolerance);
   const double summed = w.index_select(0, targets).sum().item<double>();
   EXPECT_NEAR(soft_target_loss(logits, one_hot, weights).item<double>(),

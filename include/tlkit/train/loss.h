@@ -45,6 +45,14 @@ at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targe
 at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
                             const std::vector<double>& class_weights);
 
+// The same losses with the class weights already a tensor (undefined: unweighted), e.g. built
+// once per run by the trainer instead of once per step.
+at::Tensor class_weight_tensor(const std::vector<double>& class_weights, const at::Tensor& logits);
+at::Tensor classification_loss(const at::Tensor& logits, const at::Tensor& targets,
+                               double label_smoothing, const at::Tensor& weight);
+at::Tensor soft_target_loss(const at::Tensor& logits, const at::Tensor& probabilities,
+                            const at::Tensor& weight);
+
 // scikit-learn's class_weight="balanced": n_samples / (n_classes * count[c]). Every class must
 // have at least one sample.
 std::vector<double> balanced_class_weights(const std::vector<size_t>& counts);

@@ -125,6 +125,7 @@ class Trainer {
   std::shared_ptr<schedule::LRScheduler> scheduler_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::unique_ptr<LossScaler> scaler_;
+  at::Tensor class_weight_;  // options_.loss.class_weights on the logits' device (train/loss.h)
   MetricTracker monitor_;
   std::vector<Metrics> history_;
   std::int64_t next_epoch_ = 0;
