@@ -150,7 +150,12 @@ int run(int argc, char** argv) {
       "Base learning rate (the top layer's with --lr-decay; unmatched parameters' with --lr-rules)",
       cxxopts::value<double>()->default_value("1e-3"))(
       "lr-decay", "Multiply the lr by this for each parametrised layer further from the top",
-      cxxopts::value<double>());
+      cxxopts::value<double>())(
+      "lr-floor",
+      "With --lr-decay: freeze the layers whose lr would be under this fraction of the top's "
+      "(as finetune does)",
+      cxxopts::value<double>()->default_value(
+          lr_text(pipeline::RunConfig::defaults("finetune").lr_floor)));
   cli::add_preprocess_options(options);
   cli::add_common_options(options);
   cxxopts::ParseResult args;
@@ -169,7 +174,8 @@ int run(int argc, char** argv) {
     groups = model::param_groups_from_rules(
         model, model::parse_lr_rules(args["lr-rules"].as<std::string>()), lr);
   } else if (args.count("lr-decay")) {
-    groups = model::param_groups_by_depth(model, lr, args["lr-decay"].as<double>());
+    groups = model::param_groups_by_depth(model, lr, args["lr-decay"].as<double>(), "",
+                                          args["lr-floor"].as<double>());
   } else {
     groups = model::single_param_group(model, lr);
   }

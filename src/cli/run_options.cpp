@@ -287,6 +287,12 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
                  with_default("lr x decay^k for the k-th parametrised layer below the head",
                               text(d.lr_decay)),
                  value<double>()},
+                {"lr-floor",
+                 with_default("freeze the layers whose lr would be under this fraction of the "
+                              "top layer's (with the decay: the lowest layers of a deep network; "
+                              "0 = train every layer)",
+                              text(d.lr_floor)),
+                 value<double>()},
                 {"cv-folds",
                  "k-fold cross-validation for every choice (head, stage 2 length, exported "
                  "weights), then one fit on all images; default: 5 folds when validation is "
@@ -390,6 +396,7 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
     take(result, "unfreeze-from", config.unfreeze_from);
     take(result, "lr-rules", config.lr_rules);
     take(result, "lr-decay", config.lr_decay);
+    take(result, "lr-floor", config.lr_floor);
     take(result, "cv-folds", config.cv_folds);
     if (result.count("no-cv")) {
       if (result.count("cv-folds")) throw UsageError("--no-cv and --cv-folds contradict each other");

@@ -113,11 +113,14 @@ std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model,
   return kept;
 }
 
-std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay,
-                                                  const std::string& new_from) {
+std::vector<ParamGroupSpec> param_groups_by_depth(Classifier& model, double lr, double decay,
+                                                  const std::string& new_from, double floor) {
   TLKIT_CHECK(lr > 0, "the learning rate must be > 0, got ", lr);
   TLKIT_CHECK(decay > 0 && decay <= 1, "the learning-rate decay per layer must be in (0, 1], got ",
               decay);
+  TLKIT_CHECK(floor >= 0 && floor < 1,
+              "the learning-rate floor (a fraction of the top layer's) must be in [0, 1), got ",
+              floor);
   const auto layers = model.layers();
   // Depth from the bottom for each parametrised layer; normalisation layers join the layer below.
   std::vector<int> depth(layers.size(), -1);
@@ -138,6 +141,11 @@ std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, doubl
   for (size_t i = layers.size(); i-- > 0;) {
     if (depth[i] < 0 || layers[i].trainable_params == 0) continue;
     const int k = i >= head_start ? 0 : head_depth - depth[i];
+    if (std::pow(decay, k) < floor) {  // under the floor: frozen, and left out
+      for (const auto& [name, param] : model.named_parameters())
+        if (owner_of(layers, name) == &layers[i]) param.set_requires_grad(false);
+      continue;
+    }
     ParamGroupSpec group{layers[i].name, lr * std::pow(decay, k), {}, {}};
     groups.push_back(std::move(group));
   }

@@ -143,6 +143,7 @@ std::vector<Field> fields(RunConfig& c) {
           field("unfreeze_from", c.unfreeze_from),
           field("lr_rules", c.lr_rules),
           field("lr_decay", c.lr_decay),
+          field("lr_floor", c.lr_floor),
           field("reinitialize", c.reinitialize),
           field("baseline", c.baseline),
           field("baseline_optimizer", c.baseline_optimizer),
@@ -298,6 +299,7 @@ void RunConfig::validate() const {
     TLKIT_CHECK(head.batch_size >= 0, "--head-batch-size must be positive (or 0 = auto), got ",
                 head.batch_size);
     TLKIT_CHECK(lr_decay > 0 && lr_decay <= 1, "--lr-decay must be in (0, 1], got ", lr_decay);
+    TLKIT_CHECK(lr_floor >= 0 && lr_floor < 1, "--lr-floor must be in [0, 1), got ", lr_floor);
     check_specs(head.optimizer, head.schedule, std::max<std::int64_t>(head.epochs, 1),
                 "stage 1 (--head-optimizer / --head-schedule)");
     if (!lr_rules.empty()) model::parse_lr_rules(lr_rules);
@@ -443,6 +445,20 @@ RunConfig RunConfig::from_json(const Json& json) {
     }
   };
   visit(json, "");
+  // In a file tlkit wrote (it has a version), a setting added later reads as the behaviour of the
+  // tlkit that wrote it, so a resumed run continues as it started: weight decay on every
+  // parameter, every layer trained. A file a user wrote (no version) takes the defaults.
+  if (!json.contains("version")) return config;
+  const auto has = [&json](const std::string& dotted) {
+    const Json* node = &json;
+    for (const auto& part : split_trimmed(dotted, '.')) {
+      if (!node->is_object() || !node->contains(part)) return false;
+      node = &node->at(part);
+    }
+    return true;
+  };
+  if (!has("fit.decay_all")) config.fit.decay_all = true;
+  if (!has("lr_floor")) config.lr_floor = 0;
   return config;
 }
 

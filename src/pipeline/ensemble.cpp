@@ -10,6 +10,7 @@
 #include <tlkit/core/error.h>
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/model/export.h>
 #include <tlkit/model/script_checks.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/callbacks.h>
@@ -166,15 +167,13 @@ void save_ensemble(model::Classifier& ensemble, const fs::path& path) {
               "': save_ensemble takes an ensemble made by make_ensemble");
   const bool was_training = ensemble.is_training();
   ensemble.train(false);
-  std::ostringstream bytes;
   try {
-    ensemble.module().save(bytes);
-  } catch (const c10::Error& e) {
+    model::save_module(ensemble.module(), path);
+  } catch (...) {
     ensemble.train(was_training);
-    fail("cannot serialise the ensemble for '", path.string(), "': ", e.what_without_backtrace());
+    throw;
   }
   ensemble.train(was_training);
-  write_file_atomic(path, bytes.str());
   const auto members = ensemble.module().attr("tlkit_members").toListRef().size();
   logger()->info("wrote an ensemble of {} members ({} classes, input {}x{}) to {}", members,
                  ensemble.num_classes(), ensemble.metadata().crop, ensemble.metadata().crop,

@@ -34,7 +34,7 @@ std::vector<model::ParamGroupSpec> fine_tuning_groups(model::Classifier& model,
   } else {
     model.unfreeze_from(config.unfreeze_from);
   }
-  return model::param_groups_by_depth(model, lr, config.lr_decay, head);
+  return model::param_groups_by_depth(model, lr, config.lr_decay, head, config.lr_floor);
 }
 
 }  // namespace detail
@@ -171,6 +171,18 @@ RunResult finetune(const RunConfig& requested) {
   for (const auto& group : groups)
     logger()->info("stage 2: group {} lr {:.3g} ({} tensors)", group.name, group.lr,
                    group.params.size());
+  std::vector<std::string> frozen;
+  for (const auto& layer : model.layers())
+    if (layer.params > 0 && layer.trainable_params == 0) frozen.push_back(layer.name);
+  if (!frozen.empty() && !config.lr_rules.empty()) {
+    logger()->info("stage 2: {} layer(s) frozen by --lr-rules, {} .. {}", frozen.size(),
+                   frozen.front(), frozen.back());
+  } else if (!frozen.empty()) {
+    logger()->info(
+        "stage 2: {} layer(s) frozen, {} .. {} (below --unfreeze-from, or their lr would be under "
+        "--lr-floor {:g} x the top layer's; --lr-floor 0 trains them)",
+        frozen.size(), frozen.front(), frozen.back(), config.lr_floor);
+  }
   auto optimizer = build_optimizer(config.fit.optimizer, groups, config.fit.decay_all);
   const auto sources = make_sources(run.data, model, loading);
   const auto outcome = stage.fit(*optimizer, fit, sources, setup);

@@ -83,6 +83,24 @@ TEST(ParamGroups, DepthDecayCountsParametrisedLayersFromTheTop) {
   EXPECT_THROW(tlkit::model::param_groups_by_depth(model, 1e-2, 1.5), tlkit::Error);
 }
 
+TEST(ParamGroups, AFloorFreezesTheLayersWhoseRateWouldFallUnderIt) {
+  auto model = Classifier::load(tlkit::test::tiny_model());
+  model.unfreeze_all();
+  // k = 0..4 from classifier.6 down to features.0; 0.5^k < 0.2 from k = 3 on.
+  const auto groups = tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "", 0.2);
+  const std::vector<std::string> names{"classifier.6", "classifier.3", "classifier.0"};
+  ASSERT_EQ(groups.size(), names.size());
+  for (size_t k = 0; k < names.size(); ++k) EXPECT_EQ(groups[k].name, names[k]);
+  for (const auto& [name, param] : model.named_parameters())
+    EXPECT_EQ(param.requires_grad(), name.rfind("classifier.", 0) == 0) << name;
+  // A floor at the rate of the lowest layer keeps it (under, not at).
+  model.unfreeze_all();
+  EXPECT_EQ(tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "", 0.0625).size(), 5u);
+  EXPECT_EQ(tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "", 0).size(), 5u);
+  EXPECT_THROW(tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "", 1), tlkit::Error);
+  EXPECT_THROW(tlkit::model::param_groups_by_depth(model, 1e-2, 0.5, "", -0.1), tlkit::Error);
+}
+
 TEST(ParamGroups, ANewHeadTrainsAtTheFullRateAndTheDecayStartsBelowIt) {
   auto model = Classifier::load(tlkit::test::tiny_model());
   model.unfreeze_from("features.0");

@@ -121,6 +121,7 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   config.head.from = "classifier.0";
   config.head.batch_size = 17;
   config.lr_decay = 0.75;
+  config.lr_floor = 0.05;
   config.fit.label_smoothing = 0.1;
   config.fit.class_weights = "1,2.5";
   config.data.sampler = "balanced";
@@ -151,6 +152,15 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
       tlkit::Json::parse("{\"command\": \"train\", \"fit\": {\"epochs\": 3}}"));
   EXPECT_EQ(sparse.fit.epochs, 3);
   EXPECT_EQ(sparse.data.batch_size, RunConfig::defaults("train").data.batch_size);
+  EXPECT_EQ(sparse.lr_floor, RunConfig::defaults("finetune").lr_floor);
+  EXPECT_FALSE(sparse.fit.decay_all);
+  // A config.json tlkit wrote before a setting existed reads as that tlkit behaved, so --resume
+  // continues the run as it started: every layer trained, weight decay on every parameter.
+  const auto older = RunConfig::from_json(tlkit::Json::parse(
+      "{\"format\": \"tlkit-run-config\", \"version\": 1, \"command\": \"finetune\"}"));
+  EXPECT_EQ(older.lr_floor, 0);
+  EXPECT_TRUE(older.fit.decay_all);
+  EXPECT_EQ(back.lr_floor, config.lr_floor);
   expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"fit\": {\"lr\": 3}}")); },
                "unknown setting 'fit.lr'");
   expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"data\": {\"limit\": -1}}")); },
@@ -198,6 +208,7 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.data.preprocess.input_size = 64, c.data.preprocess.resize = 32; },
        "--resize"},
       {[](RunConfig& c) { c.lr_decay = 0; }, "--lr-decay"},
+      {[](RunConfig& c) { c.lr_floor = 1; }, "--lr-floor"},
       {[](RunConfig& c) { c.resume = true; }, "cannot resume"},
       {[&](RunConfig& c) { c.model = dir / "missing.pt"; }, "no such file"},
   };

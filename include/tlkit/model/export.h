@@ -14,4 +14,7 @@ namespace tlkit::model {
 
 void export_model(Classifier& model, const std::filesystem::path& path);
 
+// Writes a TorchScript module to `path` atomically, streamed (no in-memory copy of the archive).
+void save_module(const torch::jit::Module& module, const std::filesystem::path& path);
+
 }  // namespace tlkit::model

@@ -46,9 +46,12 @@ std::vector<ParamGroupSpec> param_groups_from_rules(Classifier& model,
 
 // One group per trainable parametrised layer, lr · decay^k from the top. With `new_from` (a new,
 // re-initialised head: the layers from it on) every layer of the head gets lr, and k counts from
-// the layer below it (k = 1).
-std::vector<ParamGroupSpec> param_groups_by_depth(const Classifier& model, double lr, double decay,
-                                                  const std::string& new_from = "");
+// the layer below it (k = 1). A layer whose decay^k is under `floor` is frozen (requires_grad
+// false) and left out: its updates would be negligible, and its backward pass is skipped (the
+// layers below the lowest trainable one cost a forward pass only).
+std::vector<ParamGroupSpec> param_groups_by_depth(Classifier& model, double lr, double decay,
+                                                  const std::string& new_from = "",
+                                                  double floor = 0);
 
 // One group holding every trainable parameter at `lr`.
 std::vector<ParamGroupSpec> single_param_group(const Classifier& model, double lr);

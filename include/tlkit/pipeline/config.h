@@ -132,6 +132,9 @@ struct RunConfig {
   std::string unfreeze_from;  // finetune: first trainable layer; empty = every layer
   std::string lr_rules;       // finetune: "regex=lr,..." (0 = frozen); overrides the depth decay
   double lr_decay = 0.8;  // finetune: lr x decay^k for the k-th parametrised layer below the head
+  // finetune: layers whose decay^k is under this are frozen (their updates would be negligible;
+  // skipping their backward pass makes a deep network's step cheaper); 0 = every layer trains.
+  double lr_floor = 0.1;
   bool reinitialize = false;  // train: fresh random weights (training from scratch)
   // finetune: "scratch" also trains the same network from fresh random weights with stage 2's
   // budget (batch, epochs, schedule, early stopping, EMA; every layer, one lr) and reports it
