@@ -128,14 +128,17 @@ wrote_at = next(i for i, (_, text) in enumerate(lines) if text.startswith("wrote
 s2_end = lines[wrote_at - 1][0]  # stage 2's last line before the export
 cv_line = text_of("stage 2 cross-validation")
 stage2_epoch = s2_end - (cv_t or s1_end)
+frozen = re.search(r"stage 2: ((\d+) layer\(s\) frozen, (\S+) \.\. (\S+))", "\n".join(t for _, t in lines))
 phases = [
     ("start-up (model hash, folder scan, model load) and the stage 1 plan", before_log + plan_t - first),
     ("stage 1: one backbone pass caching the kept heads' layers", ext_s),
     ("stage 1: exact head fits (7 L2 x 5 folds + 1, row space)", exact_s),
     ("stage 1: the rest (loading, standardising, logging)", max(0, s1_end - plan_t - ext_s - exact_s)),
-    ("stage 2: its cross-validation's cost measured, then skipped" if "skipped" in cv_line
+    ("stage 2: its cross-validation decided (FLOPs over the budget: skipped)" if "skipped" in cv_line
      else "stage 2: cross-validation", (cv_t or s1_end) - s1_end),
-    ("stage 2: 1 epoch on all 160 images (with its checkpoint)", stage2_epoch),
+    ("stage 2: 1 epoch on all 160 images (with its checkpoint)"
+     + (f"; {frozen[2]} layers frozen by --lr-floor, {frozen[3]} .. {frozen[4]}" if frozen else ""),
+     stage2_epoch),
     ("export (model.pt) and the report", ft_s - before_log - (s2_end - first)),
 ]
 
