@@ -123,7 +123,18 @@ int run(int argc, char** argv) {
       "mix-switch-prob", "With both --mixup and --cutmix: probability of cutmix",
       cxxopts::value<double>()->default_value("0.5"))(
       "mix-off-epoch", "Mix in the first N epochs only (0 = every epoch)",
-      cxxopts::value<std::int64_t>()->default_value("0"));
+      cxxopts::value<std::int64_t>()->default_value("0"))(
+      "augment",
+      "Per-image augmentation of the training images, torchvision's ops and magnitudes: none, "
+      "trivial (TrivialAugmentWide) or rand:N,M (RandAugment: N ops at magnitude bin M of 0-30, "
+      "e.g. rand:2,9); splits held in memory only",
+      cxxopts::value<std::string>()->default_value("none"))(
+      "random-erasing",
+      "Probability of erasing a random box of the normalised training image, as torchvision's "
+      "RandomErasing (0 = off, 0.25 is usual); splits held in memory only",
+      cxxopts::value<double>()->default_value("0"))(
+      "erasing-value", "What fills an erased box: 0 or random (per-pixel normal draws)",
+      cxxopts::value<std::string>()->default_value("0"));
   cli::add_preprocess_options(options);
   cli::add_parallel_options(options);
   cli::add_common_options(options);
@@ -176,6 +187,9 @@ int run(int argc, char** argv) {
   config.mix_prob = args["mix-prob"].as<double>();
   config.mix_switch_prob = args["mix-switch-prob"].as<double>();
   config.mix_off_epoch = args["mix-off-epoch"].as<std::int64_t>();
+  config.augment = args["augment"].as<std::string>();
+  config.random_erasing = args["random-erasing"].as<double>();
+  config.erasing_value = args["erasing-value"].as<std::string>();
 
   const auto summary = pipeline::bench(config);
   if (!train::is_main_process()) return cli::kOk;  // data parallel: rank 0 reports for all

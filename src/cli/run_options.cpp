@@ -116,7 +116,8 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         value<std::int64_t>()},
        {"limit", "at most N images per split (quick runs; default: all)", value<size_t>()},
        {"workers", with_default("image decoding threads", text(d.data.workers)), value<size_t>()},
-       {"no-augment", "no random crop / flip in training"},
+       {"no-augment",
+        "no random crop / flip in training (nor --augment and --random-erasing)"},
        {"flip",
         with_default("probability of a horizontal flip in training (0 for digits, text, ...)",
                      text(d.data.flip)),
@@ -125,6 +126,23 @@ void add_run_options(cxxopts::Options& options, const std::string& command) {
         with_default("smallest area fraction of the random resized crop",
                      text(d.data.min_crop_scale)),
         value<double>()},
+       {"augment",
+        with_default("per-image augmentation after the crop and flip, torchvision's ops and "
+                     "magnitudes: none, trivial (TrivialAugmentWide: one op at a random "
+                     "magnitude) or rand:N,M (RandAugment: N ops at magnitude bin M of 0-30, "
+                     "e.g. rand:2,9)",
+                     d.data.augment_policy),
+        value<std::string>()},
+       {"random-erasing",
+        with_default("probability of erasing a random box of the normalised training image, as "
+                     "torchvision's RandomErasing (2-33% of the area, aspect ratio 0.3-3.3; 0 = "
+                     "off, 0.25 is usual)",
+                     text(d.data.random_erasing)),
+        value<double>()},
+       {"erasing-value",
+        with_default("what fills an erased box: 0 or random (per-pixel normal draws)",
+                     d.data.erasing_value),
+        value<std::string>()},
        {"strict", "a corrupt image is an error (default: skipped with a warning)"},
        {"sampler",
         with_default("training order: shuffle (a permutation per epoch) or balanced (draws with "
@@ -343,6 +361,9 @@ pipeline::RunConfig run_config(const cxxopts::ParseResult& result, const std::st
   if (result.count("no-augment")) d.augment = false;
   take(result, "flip", d.flip);
   take(result, "min-crop-scale", d.min_crop_scale);
+  take(result, "augment", d.augment_policy);
+  take(result, "random-erasing", d.random_erasing);
+  take(result, "erasing-value", d.erasing_value);
   if (result.count("strict")) d.strict = true;
   take(result, "sampler", d.sampler);
   if (result.count("seed")) d.seed = common.seed;

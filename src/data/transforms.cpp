@@ -8,7 +8,9 @@
 #include <ATen/ATen.h>
 
 #include <tlkit/core/error.h>
+#include <tlkit/data/auto_augment.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/random_erasing.h>
 
 #include "resize.h"
 
@@ -303,7 +305,12 @@ std::shared_ptr<Transform> train_transform(int crop, Normalization normalization
   steps.push_back(
       std::make_shared<RandomResizedCrop>(crop, augmentation.scale, augmentation.ratio));
   if (augmentation.flip > 0) steps.push_back(std::make_shared<HorizontalFlip>(augmentation.flip));
+  if (auto policy = auto_augment(parse_auto_augment(augmentation.auto_augment)))
+    steps.push_back(std::move(policy));
   steps.push_back(std::make_shared<ToNormalizedFloat>(normalization, channels));
+  if (augmentation.erasing > 0)
+    steps.push_back(
+        std::make_shared<RandomErasing>(augmentation.erasing, augmentation.erasing_random));
   return std::make_shared<Compose>(std::move(steps));
 }
 

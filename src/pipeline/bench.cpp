@@ -22,9 +22,11 @@
 #include <tlkit/core/logging.h>
 #include <tlkit/core/strings.h>
 #include <tlkit/core/threads.h>
+#include <tlkit/data/auto_augment.h>
 #include <tlkit/data/dataset.h>
 #include <tlkit/data/loader.h>
 #include <tlkit/data/random.h>
+#include <tlkit/data/random_erasing.h>
 #include <tlkit/data/sampler.h>
 #include <tlkit/data/subset.h>
 #include <tlkit/data/transforms.h>
@@ -196,6 +198,11 @@ Json BenchConfig::to_json() const {
     j["mix_switch_prob"] = mix_switch_prob;
     j["mix_off_epoch"] = mix_off_epoch;
   }
+  if (augment != "none") j["augment"] = augment;
+  if (random_erasing != 0) {
+    j["random_erasing"] = random_erasing;
+    j["erasing_value"] = erasing_value;
+  }
   return j;
 }
 
@@ -247,6 +254,7 @@ void BenchConfig::validate() const {
               "--grad-clip must be >= 0 (0 = off), got ", grad_clip);
   train::parse_grad_clip_mode(grad_clip_mode);
   check_mix_flags(mixup, cutmix, mix_prob, mix_switch_prob, mix_off_epoch);
+  check_augment_flags(augment, random_erasing, erasing_value);
   TLKIT_CHECK(sampler == "shuffle" || sampler == "balanced",
               "--sampler must be shuffle or balanced, got '", sampler, "'");
 }
@@ -372,6 +380,8 @@ struct BenchData {
   std::shared_ptr<const data::Dataset> train, val, test;
   std::shared_ptr<data::Transform> transform;
   size_t workers = 2;
+  // --augment and --random-erasing (in-memory training batches only); null when off.
+  std::shared_ptr<data::Transform> policy, erasing;
 };
 
 at::Tensor normalize(at::Tensor x, const BenchData& d) {
@@ -418,6 +428,29 @@ at::Tensor augment_cifar(const at::Tensor& images, std::int64_t n, bool jitter, 
   out = (contrast * out + (1 - contrast) * grey(out).mean({2, 3}, true)).clamp(0, 1);
   out = (saturation * out + (1 - saturation) * grey(out)).clamp(0, 1);
   return out;
+}
+
+// --augment and --random-erasing on a batch of [0, 1] pixels, normalised: the policy on each image
+// as uint8 (x 255, rounded), the erasing after normalisation, both from one generator per image
+// keyed by `keys` (its split row, or its place in the epoch's order with balanced sampling), as
+// the DataLoader draws them.
+at::Tensor augment_and_normalize(const at::Tensor& images, const std::vector<std::uint64_t>& keys,
+                                 const BenchData& d, std::uint64_t seed) {
+  std::vector<at::Tensor> out;
+  out.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::mt19937_64 rng(data::derive_seed(seed, keys[i]));
+    auto image = images[static_cast<std::int64_t>(i)];
+    if (d.policy) {
+      auto pixels = image.mul(255).round_().clamp_(0, 255).to(at::kByte).permute({1, 2, 0});
+      pixels = (*d.policy)(pixels.contiguous(), rng);
+      image = pixels.permute({2, 0, 1}).to(at::kFloat).div_(255);
+    }
+    image = normalize(image.unsqueeze(0), d).squeeze(0);
+    if (d.erasing) image = (*d.erasing)(image, rng);
+    out.push_back(image);
+  }
+  return at::stack(out);
 }
 
 // Batches from the in-memory splits: the order of an epoch depends on (seed, epoch) only, the
@@ -479,6 +512,22 @@ class MemorySource : public train::BatchSource {
                           data::derive_seed(seed_, static_cast<std::uint64_t>(epoch_),
                                             static_cast<std::uint64_t>(batch_)),
                           shards_, shard_);
+      if (data_.policy || data_.erasing) {
+        const auto rows = mine.contiguous();
+        std::vector<std::uint64_t> keys;
+        for (std::int64_t j = 0; j < rows.size(0); ++j) {
+          const auto place = position_ + shard_ + j * shards_;  // in the whole step's batch order
+          keys.push_back(static_cast<std::uint64_t>(
+              data_.balanced ? place : rows.data_ptr<std::int64_t>()[j]));
+        }
+        position_ += count;
+        ++batch_;
+        return train::Batch{
+            augment_and_normalize(x, keys, data_,
+                                  data::derive_seed(data::derive_seed(seed_, 4),
+                                                    static_cast<std::uint64_t>(epoch_))),
+            y};
+      }
     } else {
       x = x_.narrow(0, position_, count);
       y = y_.narrow(0, position_, count);
@@ -926,6 +975,15 @@ Setup prepare(const BenchConfig& config) {
   mixing.mix_off_epoch = config.mix_off_epoch;
   s.mix = mix_options(mixing, 0);
   if (s.mix.enabled()) logger()->info("{}", describe_mixing(s.mix));
+  s.data.policy = data::auto_augment(data::parse_auto_augment(config.augment));
+  if (config.random_erasing > 0)
+    s.data.erasing = std::make_shared<data::RandomErasing>(config.random_erasing,
+                                                           config.erasing_value == "random");
+  if (s.data.policy || s.data.erasing)
+    logger()->info("per-image augmentation of the training images: {}{}{}",
+                   s.data.policy ? s.data.policy->describe() : "",
+                   s.data.policy && s.data.erasing ? ", " : "",
+                   s.data.erasing ? s.data.erasing->describe() : "");
   s.data.train = splits.train;
   s.data.val = splits.val;
   s.data.test = splits.test;

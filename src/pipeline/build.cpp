@@ -209,6 +209,9 @@ std::shared_ptr<data::Transform> train_transform(const model::Classifier& model,
   data::Augmentation augmentation;
   augmentation.scale = {options.min_crop_scale, 1.0};
   augmentation.flip = options.flip;
+  augmentation.auto_augment = options.augment_policy;
+  augmentation.erasing = options.random_erasing;
+  augmentation.erasing_random = options.erasing_value == "random";
   return data::train_transform(static_cast<int>(model.metadata().crop),
                                normalization(model.metadata()), augmentation,
                                input_channels(model));

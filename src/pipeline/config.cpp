@@ -13,6 +13,7 @@
 #include <tlkit/core/atomic_file.h>
 #include <tlkit/core/error.h>
 #include <tlkit/core/strings.h>
+#include <tlkit/data/auto_augment.h>
 #include <tlkit/model/param_groups.h>
 #include <tlkit/pipeline/build.h>
 #include <tlkit/train/distributed.h>
@@ -98,6 +99,9 @@ std::vector<Field> fields(RunConfig& c) {
           field("data.augment", d.augment),
           field("data.min_crop_scale", d.min_crop_scale),
           field("data.flip", d.flip),
+          field("data.augment_policy", d.augment_policy),
+          field("data.random_erasing", d.random_erasing),
+          field("data.erasing_value", d.erasing_value),
           field("data.strict", d.strict),
           field("data.sampler", d.sampler),
           field("data.preprocess.input_size", p.input_size),
@@ -250,6 +254,7 @@ void RunConfig::validate() const {
               "--min-crop-scale must be in (0, 1], got ", data.min_crop_scale);
   TLKIT_CHECK(data.sampler == "shuffle" || data.sampler == "balanced",
               "--sampler must be shuffle or balanced, got '", data.sampler, "'");
+  check_augment_flags(data.augment_policy, data.random_erasing, data.erasing_value);
   check_preprocess(data.preprocess);
   TLKIT_CHECK(fit.epochs >= 0, "--epochs must be positive (or 0 = auto), got ", fit.epochs);
   TLKIT_CHECK(fit.patience >= -1, "--patience must be >= 0 (0 = off, -1 = auto), got ",
@@ -329,6 +334,7 @@ std::string flag_of(const std::string& key) {
   static const std::map<std::string, std::string> special{
       {"reinitialize", "--reinit"},
       {"data.augment", "--no-augment"},
+      {"data.augment_policy", "--augment"},
       {"cv_augment", "--no-cv-augment"},
       {"data.source", "--data"},
       {"data.preprocess.input_size", "--input-size"},
@@ -356,6 +362,34 @@ void check_mix_flags(double mixup, double cutmix, double prob, double switch_pro
               switch_prob);
   TLKIT_CHECK(off_epoch >= 0,
               "--mix-off-epoch must be >= 0 (mix in the first N epochs; 0 = all), got ", off_epoch);
+}
+
+void check_augment_flags(const std::string& policy, double random_erasing,
+                         const std::string& erasing_value) {
+  try {
+    data::parse_auto_augment(policy);
+  } catch (const Error& e) {
+    fail("--augment: ", e.what());
+  }
+  TLKIT_CHECK(std::isfinite(random_erasing) && random_erasing >= 0 && random_erasing <= 1,
+              "--random-erasing must be a probability in [0, 1] (0 = off, 0.25 is usual), got ",
+              random_erasing);
+  TLKIT_CHECK(erasing_value == "0" || erasing_value == "random",
+              "--erasing-value must be 0 or random (per-pixel normal draws), got '", erasing_value,
+              "'");
+}
+
+std::string describe_augmentation(const DataOptions& data) {
+  auto text = fmt::format("random crop {:.2g}-1 of the area, flip {:.2g}", data.min_crop_scale,
+                          data.flip);
+  const auto policy = data::parse_auto_augment(data.augment_policy);
+  if (policy.policy == "trivial") text += ", TrivialAugmentWide";
+  if (policy.policy == "rand")
+    text += fmt::format(", RandAugment {} ops at magnitude {}", policy.num_ops, policy.magnitude);
+  if (data.random_erasing > 0)
+    text += fmt::format(", random erasing {:g} (value {})", data.random_erasing,
+                        data.erasing_value);
+  return text;
 }
 
 train::MixOptions mix_options(const FitOptions& fit, std::uint64_t seed) {

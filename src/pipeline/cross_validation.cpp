@@ -307,10 +307,10 @@ std::optional<StageTwoChoice> cross_validate_stage2(Started& run, const HeadResu
     // Without augmentation only when its best option is better than augmentation's best.
     augment = !train::better(fold_means(sb), fold_means(sa), config.fit.monitor);
     augment_report = fmt::format(
-        "Augmentation (random crop {:.2g}-1 of the area, flip {:.2g}): stage 2's best option {}, "
+        "Augmentation ({}): stage 2's best option {}, "
         "loss {:.4f}, accuracy {:.2f}%; without augmentation: {}, loss {:.4f}, accuracy {:.2f}%. "
         "Stage 2 trains {} augmentation (the better by {}).\n\n",
-        config.data.min_crop_scale, config.data.flip, sa.name, fold_mean(sa.loss),
+        describe_augmentation(config.data), sa.name, fold_mean(sa.loss),
         100 * fold_mean(sa.accuracy), sb.name, fold_mean(sb.loss), 100 * fold_mean(sb.accuracy),
         augment ? "with" : "without", config.fit.monitor);
     if (!augment) chosen_options = std::move(plain_options);

@@ -253,6 +253,9 @@ RunConfig resolve_budgets(const RunConfig& config, const Started& run) {
     logger()->info("class weights (auto, n / (classes x count) on the training split): {}",
                    resolved.fit.class_weights);
   }
+  if (resolved.data.augment &&
+      (resolved.data.augment_policy != "none" || resolved.data.random_erasing > 0))
+    logger()->info("training augmentation: {}", describe_augmentation(resolved.data));
   if (config.command == "finetune") {
     logger()->info("stage 1 budget: {} images, batch {}, {} epochs ({} steps), patience {} epochs",
                    images, resolved.head.batch_size, resolved.head.epochs, resolved.head.steps,

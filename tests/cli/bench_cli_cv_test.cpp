@@ -184,6 +184,39 @@ TEST_F(BenchCli, MixingFlagsTrainAndAreRecorded) {
   EXPECT_TRUE(contains(result.output, "--mixup must be a Beta alpha >= 0")) << result.output;
 }
 
+// --augment and --random-erasing on the bench's in-memory training images: the runs train,
+// bench.json records them, a resume with other values is refused, and a bad spec is refused.
+TEST_F(BenchCli, AugmentationFlagsTrainAndAreRecorded) {
+  const auto out = dir_ / "augmented";
+  const std::string flags =
+      "--optimizers adam --schedules constant --epochs 2 --seeds 1 --lr adam=1e-3 ";
+  auto result = tlkit_cli(
+      bench(out, flags + "--augment rand:2,9 --random-erasing 0.25 --erasing-value random"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "per-image augmentation of the training images: "
+                                      "RandAugment(num_ops=2, magnitude=9"))
+      << result.output;
+  const auto config = json_of(out / "bench.json").at("config");
+  EXPECT_EQ(config.at("augment").as_string(), "rand:2,9");
+  EXPECT_EQ(config.at("random_erasing").as_double(), 0.25);
+  EXPECT_EQ(config.at("erasing_value").as_string(), "random");
+  const auto runs = json_of(out / "results.json").at("runs").as_array();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_FALSE(runs[0].at("diverged").as_bool());
+  result = tlkit_cli(bench(out, flags + "--augment trivial --random-erasing 0.25 "
+                                        "--erasing-value random --resume"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "--resume: augment was")) << result.output;
+  result = tlkit_cli(
+      bench(dir_ / "bad", "--optimizers adam --schedules constant --augment rand:3"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "--augment: augmentation 'rand:3' needs two numbers N,M"))
+      << result.output;
+  const auto help = tlkit_cli("bench --help").output;
+  for (const auto* flag : {"--augment", "--random-erasing", "--erasing-value"})
+    EXPECT_TRUE(contains(help, flag)) << flag;
+}
+
 // kill -9 in the middle of a bench: --resume keeps the finished runs (their files untouched) and
 // completes the rest; other options are refused.
 TEST_F(BenchCli, AKilledBenchResumesWithItsFinishedRunsKept) {

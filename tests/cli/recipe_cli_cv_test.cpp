@@ -100,6 +100,57 @@ TEST_F(RecipeCli, TrainMixesBatchesAndRecordsTheSettings) {
   EXPECT_TRUE(contains(tlkit_cli("finetune --help").output, "not stage 1"));
 }
 
+// --augment and --random-erasing: train augments its images (and says how), config.json records
+// the settings, --config repeats them, and a resume may not change them.
+TEST_F(RecipeCli, TrainAugmentsImagesAndRecordsTheSettings) {
+  const auto out = dir_ / "augmented";
+  auto result = tlkit_cli(train(out, "--augment trivial --random-erasing 0.25"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "training augmentation: random crop 0.5-1 of the area, flip "
+                                      "0.5, TrivialAugmentWide, random erasing 0.25 (value 0)"))
+      << result.output;
+  const auto data = json_of(out / "config.json").at("data");
+  EXPECT_EQ(data.at("augment_policy").as_string(), "trivial");
+  EXPECT_EQ(data.at("random_erasing").as_double(), 0.25);
+  EXPECT_EQ(data.at("erasing_value").as_string(), "0");
+  EXPECT_EQ(csv_column(out / "metrics.csv", "train_loss").size(), 2u);
+  // --config repeats them; a flag beside it overrides.
+  const auto again = dir_ / "again";
+  result = tlkit_cli("train --config " + quoted(out / "config.json") + " --out " + quoted(again) +
+                     " --augment rand:2,9 --erasing-value random");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto repeated = json_of(again / "config.json").at("data");
+  EXPECT_EQ(repeated.at("augment_policy").as_string(), "rand:2,9");
+  EXPECT_EQ(repeated.at("random_erasing").as_double(), 0.25);
+  EXPECT_EQ(repeated.at("erasing_value").as_string(), "random");
+  // A resume with another policy is refused, naming the flag.
+  result = tlkit_cli(train(out, "--augment rand:2,9 --random-erasing 0.25 --epochs 3 --resume"));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_TRUE(contains(result.output, "--augment: the run used \"trivial\", now \"rand:2,9\""))
+      << result.output;
+  for (const auto* command : {"train --help", "finetune --help"}) {
+    const auto help = tlkit_cli(command).output;
+    for (const auto* flag : {"--augment", "--random-erasing", "--erasing-value"})
+      EXPECT_TRUE(contains(help, flag)) << command << " " << flag;
+    EXPECT_TRUE(contains(help, "TrivialAugmentWide")) << command;
+  }
+}
+
+TEST_F(RecipeCli, FinetuneAugmentsStageTwo) {
+  const auto out = dir_ / "finetune_augmented";
+  const auto result =
+      tlkit_cli("finetune --no-cv --model " + quoted(tlkit::test::tiny_model()) + " --data " +
+                quoted(data_) + " --out " + quoted(out) +
+                " --head-from classifier.6 --head-epochs 1 --epochs 1 --batch-size 6 --no-progress "
+                "--augment rand:1,5 --random-erasing 0.5 --erasing-value random");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(contains(result.output, "RandAugment 1 ops at magnitude 5, random erasing 0.5"))
+      << result.output;
+  const auto data = json_of(out / "config.json").at("data");
+  EXPECT_EQ(data.at("augment_policy").as_string(), "rand:1,5");
+  EXPECT_EQ(data.at("erasing_value").as_string(), "random");
+}
+
 TEST_F(RecipeCli, FinetuneMonitorsBalancedAccuracyWithExplicitWeights) {
   const auto out = dir_ / "finetune";
   const auto result =
@@ -129,6 +180,12 @@ TEST_F(RecipeCli, BadRecipeValuesAreRefusedNamingTheProblem) {
       {"--mixup 0.2 --mix-prob 1.5", "--mix-prob must be a probability in [0, 1]"},
       {"--mix-switch-prob -0.1", "--mix-switch-prob must be a probability in [0, 1]"},
       {"--mix-off-epoch -1", "--mix-off-epoch must be >= 0"},
+      {"--augment rand:3", "--augment: augmentation 'rand:3' needs two numbers N,M"},
+      {"--augment foo", "--augment: unknown augmentation 'foo'; use none, trivial"},
+      {"--augment rand:2,31", "M (the magnitude bin) must be in [0, 30]"},
+      {"--random-erasing 1.5", "--random-erasing must be a probability in [0, 1]"},
+      {"--random-erasing -0.1", "--random-erasing must be a probability in [0, 1]"},
+      {"--erasing-value 1", "--erasing-value must be 0 or random"},
   };
   for (const auto& [flags, message] : cases) {
     const auto result = tlkit_cli(train(dir_ / "bad", flags));

@@ -16,31 +16,37 @@
 
 namespace tlkit::test {
 
+// The records of a file written by a scripts/gen_*_reference.py (`NAME DTYPE NDIM DIMS VALUES`),
+// by name.
+inline std::map<std::string, torch::Tensor> read_reference_records(
+    const std::filesystem::path& file) {
+  std::map<std::string, torch::Tensor> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string name, dtype;
+    int64_t ndim = 0;
+    fields >> name >> dtype >> ndim;
+    std::vector<int64_t> shape(static_cast<size_t>(ndim));
+    for (auto& d : shape) fields >> d;
+    std::vector<double> values;
+    for (double v; fields >> v;) values.push_back(v);
+    auto tensor = torch::tensor(values, torch::kFloat64).reshape(shape);
+    if (dtype == "uint8")
+      tensor = tensor.to(torch::kUInt8);
+    else if (dtype == "int64")
+      tensor = tensor.to(torch::kInt64);
+    else if (dtype == "float32")
+      tensor = tensor.to(torch::kFloat32);
+    out[name] = tensor;
+  }
+  return out;
+}
+
 // The records of scripts/gen_data_reference.py (data_reference.txt), by name.
 inline const std::map<std::string, torch::Tensor>& data_reference() {
-  static const std::map<std::string, torch::Tensor> records = [] {
-    std::map<std::string, torch::Tensor> out;
-    std::ifstream in(test_data_dir() / "data_reference.txt");
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream fields(line);
-      std::string name, dtype;
-      int64_t ndim = 0;
-      fields >> name >> dtype >> ndim;
-      std::vector<int64_t> shape(static_cast<size_t>(ndim));
-      for (auto& d : shape) fields >> d;
-      std::vector<double> values;
-      for (double v; fields >> v;) values.push_back(v);
-      auto tensor = torch::tensor(values, torch::kFloat64).reshape(shape);
-      if (dtype == "uint8")
-        tensor = tensor.to(torch::kUInt8);
-      else if (dtype == "int64")
-        tensor = tensor.to(torch::kInt64);
-      else if (dtype == "float32")
-        tensor = tensor.to(torch::kFloat32);
-      out[name] = tensor;
-    }
-    return out;
-  }();
+  static const std::map<std::string, torch::Tensor> records =
+      read_reference_records(test_data_dir() / "data_reference.txt");
   return records;
 }
 

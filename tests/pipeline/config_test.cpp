@@ -131,6 +131,9 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   config.fit.mix_off_epoch = 4;
   config.fit.grad_clip_mode = "agc";
   config.fit.decay_all = true;
+  config.data.augment_policy = "rand:2,9";
+  config.data.random_erasing = 0.25;
+  config.data.erasing_value = "random";
   const auto json = config.to_json();
   const auto back = RunConfig::from_json(tlkit::Json::parse(json.dump(2)));
   EXPECT_EQ(back.to_json().dump(), json.dump());
@@ -146,6 +149,22 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(json.at("fit").at("mix_prob").as_double(), 1.0);
   EXPECT_EQ(back.fit.grad_clip_mode, "agc");
   EXPECT_TRUE(back.fit.decay_all);
+  EXPECT_EQ(back.data.augment_policy, "rand:2,9");
+  EXPECT_EQ(back.data.random_erasing, 0.25);
+  EXPECT_EQ(back.data.erasing_value, "random");
+  EXPECT_EQ(json.at("data").at("augment_policy").as_string(), "rand:2,9");
+  // A resume may not change them; the conflict names the flag.
+  auto changed = back;
+  changed.data.augment_policy = "trivial";
+  changed.data.random_erasing = 0;
+  const auto conflicts = changed.resume_conflicts(back);
+  ASSERT_EQ(conflicts.size(), 2u);
+  EXPECT_EQ(conflicts[0], "--augment: the run used \"rand:2,9\", now \"trivial\"");
+  EXPECT_EQ(conflicts[1].rfind("--random-erasing: the run used 0.25", 0), 0u) << conflicts[1];
+  // A config written before these settings existed: off.
+  const auto older = RunConfig::from_json(tlkit::Json::parse("{\"command\": \"train\"}"));
+  EXPECT_EQ(older.data.augment_policy, "none");
+  EXPECT_EQ(older.data.random_erasing, 0);
   EXPECT_EQ(json.at("fit").at("label_smoothing").as_double(), 0.1);
   // Missing keys keep the command's defaults; unknown keys and wrong types are errors.
   const auto sparse = RunConfig::from_json(
@@ -201,6 +220,10 @@ TEST(RunConfig, ValidateNamesTheBadOption) {
       {[](RunConfig& c) { c.fit.accumulate = 0; }, "--accumulate must be in [1, 4096]"},
       {[](RunConfig& c) { c.fit.grad_clip_mode = "l2"; }, "--grad-clip-mode must be norm, value"},
       {[](RunConfig& c) { c.fit.monitor = "val_balanced"; }, "val_balanced_acc"},
+      {[](RunConfig& c) { c.data.augment_policy = "rand:3"; }, "--augment: augmentation 'rand:3'"},
+      {[](RunConfig& c) { c.data.augment_policy = "foo"; }, "--augment: unknown augmentation"},
+      {[](RunConfig& c) { c.data.random_erasing = 1.5; }, "--random-erasing must be a probability"},
+      {[](RunConfig& c) { c.data.erasing_value = "1"; }, "--erasing-value must be 0 or random"},
       {[](RunConfig& c) {
          c.data.preprocess.std = {0, 1, 1};
        },

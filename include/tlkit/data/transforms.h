@@ -162,9 +162,17 @@ struct Augmentation {
   std::pair<double, double> scale{0.08, 1.0};
   std::pair<double, double> ratio{3.0 / 4.0, 4.0 / 3.0};
   double flip = 0.5;  // probability of a horizontal flip
+  // After the flip, on uint8: "none", "trivial" (TrivialAugmentWide) or "rand:N,M" (RandAugment),
+  // see auto_augment.h.
+  std::string auto_augment = "none";
+  // After normalisation: torchvision's RandomErasing with probability `erasing` (0 = off), the box
+  // filled with 0 or (erasing_random) per-pixel normal draws, see random_erasing.h.
+  double erasing = 0;
+  bool erasing_random = false;
 };
 
-// Training: RandomResizedCrop(crop, scale, ratio) -> HorizontalFlip(flip) -> ToNormalizedFloat(n).
+// Training: RandomResizedCrop(crop, scale, ratio) -> HorizontalFlip(flip) -> [TrivialAugmentWide |
+// RandAugment] -> ToNormalizedFloat(n) -> [RandomErasing].
 std::shared_ptr<Transform> train_transform(int crop, Normalization normalization = imagenet(),
                                            Augmentation augmentation = {},
                                            Channels channels = Channels::kRgb);

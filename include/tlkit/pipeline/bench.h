@@ -80,6 +80,12 @@ struct BenchConfig {
   double mix_prob = 1;
   double mix_switch_prob = 0.5;
   std::int64_t mix_off_epoch = 0;
+  // Per-image augmentation of the training images held in memory, as train's --augment,
+  // --random-erasing and --erasing-value (data/auto_augment.h, data/random_erasing.h), drawn per
+  // (run seed, epoch, image); streamed splits train without augmentation.
+  std::string augment = "none";
+  double random_erasing = 0;
+  std::string erasing_value = "0";
 
   // The protocol as JSON (bench.json): a resume must match it.
   Json to_json() const;

@@ -39,6 +39,13 @@ struct DataOptions {
   bool augment = true;           // random resized crop + flip for training
   double min_crop_scale = 0.5;   // smallest area fraction of the random crop
   double flip = 0.5;             // probability of a horizontal flip (0 for digits and text)
+  // After the crop and flip (data/auto_augment.h): "none", "trivial" (TrivialAugmentWide) or
+  // "rand:N,M" (RandAugment: N ops at magnitude bin M of 31), torchvision's ops and magnitudes.
+  std::string augment_policy = "none";
+  // After normalisation (data/random_erasing.h): torchvision's RandomErasing with this
+  // probability (0 = off), the box filled with "0" or "random" (per-pixel normal draws).
+  double random_erasing = 0;
+  std::string erasing_value = "0";
   bool strict = false;           // a corrupt file is an error instead of a skip
   // The training order of each epoch: "shuffle" (a permutation) or "balanced" (draws with
   // replacement, every class equally likely: data/sampler.h), both from (seed, epoch).
@@ -196,6 +203,12 @@ struct RunConfig {
 // The batch-mixing flags' checks (train, finetune and bench share them): throws naming the flag.
 void check_mix_flags(double mixup, double cutmix, double prob, double switch_prob,
                      std::int64_t off_epoch);
+// The per-image augmentation flags' checks (train, finetune and bench share them): --augment,
+// --random-erasing, --erasing-value; throws naming the flag.
+void check_augment_flags(const std::string& policy, double random_erasing,
+                         const std::string& erasing_value);
+// "random crop 0.5-1 of the area, flip 0.5[, TrivialAugmentWide][, random erasing 0.25 (0)]".
+std::string describe_augmentation(const DataOptions& data);
 // The trainer's mixing options of `fit`, drawing from `seed`.
 train::MixOptions mix_options(const FitOptions& fit, std::uint64_t seed);
 // One log line: what is mixed, how often, and what train_loss and train_acc then mean.
