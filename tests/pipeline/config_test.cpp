@@ -175,10 +175,11 @@ TEST(RunConfig, JsonRoundTripKeepsEveryField) {
   EXPECT_FALSE(sparse.fit.decay_all);
   // A config.json tlkit wrote before a setting existed reads as that tlkit behaved, so --resume
   // continues the run as it started: every layer trained, weight decay on every parameter.
-  const auto older = RunConfig::from_json(tlkit::Json::parse(
+  const auto written = RunConfig::from_json(tlkit::Json::parse(
       "{\"format\": \"tlkit-run-config\", \"version\": 1, \"command\": \"finetune\"}"));
-  EXPECT_EQ(older.lr_floor, 0);
-  EXPECT_TRUE(older.fit.decay_all);
+  EXPECT_EQ(written.lr_floor, 0);
+  EXPECT_TRUE(written.fit.decay_all);
+  EXPECT_EQ(written.data.augment_policy, "none");
   EXPECT_EQ(back.lr_floor, config.lr_floor);
   expect_error([] { RunConfig::from_json(tlkit::Json::parse("{\"fit\": {\"lr\": 3}}")); },
                "unknown setting 'fit.lr'");
