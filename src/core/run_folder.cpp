@@ -69,7 +69,11 @@ std::string inside(const fs::path& dir, const fs::path& path) {
 }
 
 bool is_own_bookkeeping(const std::string& relative) {
-  return relative == RunFolder::kMarker || relative == RunFolder::kLock;
+  if (relative == RunFolder::kMarker || relative == RunFolder::kLock) return true;
+  // The marker's temporary left by a run killed while it wrote its first marker: the folder holds
+  // no run yet, and the temporary is removed with the other stale ones.
+  std::string target;
+  return is_stale_temporary(relative, target) && target == RunFolder::kMarker;
 }
 
 // The folder's entries other than tlkit's own bookkeeping files.

@@ -54,6 +54,25 @@ TEST(RunFolder, RefusesAFolderHoldingFilesItDidNotWrite) {
   EXPECT_FALSE(fs::exists(dir / RunFolder::kLock));
 }
 
+TEST(RunFolder, ARunKilledWhileWritingItsFirstMarkerLeavesAFolderItCanStartIn) {
+  TempDir tmp;
+  const auto dir = tmp / "run";
+  const auto pid = std::to_string(dead_pid());
+  // Killed between creating the marker's temporary and renaming it: no marker, one temporary.
+  const auto left = dir / ("." + std::string(RunFolder::kMarker) + ".tmp." + pid + ".0");
+  write_text(left, "{\"tlkit\": ");
+  {
+    RunFolder folder(dir, "train");
+    EXPECT_TRUE(fs::exists(dir / RunFolder::kMarker));
+    EXPECT_EQ(folder.remove_stale_temporaries(), 1u);
+  }
+  EXPECT_FALSE(fs::exists(left));
+  // Another file's temporary is the user's: still refused.
+  const auto other = tmp / "other";
+  write_text(other / (".notes.txt.tmp." + pid + ".0"), "partial");
+  expect_error([&] { RunFolder folder(other, "train"); }, "tlkit did not write");
+}
+
 TEST(RunFolder, RecordsWhatItWritesAndNeverReplacesAnotherFile) {
   TempDir tmp;
   const auto dir = tmp / "run";

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Batch mixing in tlkit finetune: --mixup 0.2 (and --cutmix 1.0) against neither, on the transfer
-# suite's folders (without val). tlkit runs with its defaults plus the suite's preprocessing flags,
-# one thread, the seed of the folder; mixing applies to stage 2 (image-level fine-tuning) only.
+# Training-recipe items in tlkit finetune against its defaults, on the transfer suite's folders
+# (without val): batch mixing (--mixup 0.2, --cutmix 1.0), label smoothing (--label-smoothing 0.1),
+# TrivialAugment (--augment trivial), RandAugment (--augment rand:2,9) and random erasing
+# (--random-erasing 0.25). tlkit runs with its defaults plus the suite's preprocessing flags, one
+# thread, the seed of the folder; the items apply to stage 2 (image-level fine-tuning) only.
 # Reports the exported model's test accuracy, mean over seeds.
-# Usage: bash bench/mixup.sh SUITE_WORK [BUILD_DIR (build)] [TASKS (chars-to-digits)]
+# Usage: bash bench/recipe_items.sh SUITE_WORK [BUILD_DIR (build)] [TASKS (chars-to-digits)]
 #        [SETTINGS (none,mixup)] [SEEDS (1,2)] [SIZE (30)] [FIXED_FLAGS ("")]
-#   FIXED_FLAGS: flags added to every run (e.g. "--cv-folds 3 --no-cv-augment": finetune's
-#   cross-validation then runs whatever the machine's speed; by default it is skipped when its
-#   timed estimate is over budget, so a loaded machine changes what is chosen). Runs with them
+#   SETTINGS: none, mixup, cutmix, both (mixup and cutmix), smoothing, trivial, rand, erasing.
+#   FIXED_FLAGS: flags added to every run (e.g. "--no-cv": every run then trains the same length
+#   and exports its last weights, so the comparison is of the training alone). Runs with them
 #   go to folders named SETTING-FLAGS (mixup-no-cv, none-cv-folds_3_no-cv-augment).
 #   SUITE_WORK: a --work folder of bench/transfer_suite.sh in which the tasks were prepared
 #   (bench/transfer_suite.py prepare --task T --work SUITE_WORK, or a suite run).
-#   -> prints the table and writes it to SUITE_WORK/mixup/table.md (bench/results/mixup.md quotes it)
+#   -> prints the table and writes it to SUITE_WORK/mixup/table-n<SIZE><-FLAGS>.md
+#      (bench/results/mixup.md and recipe_items.md quote it)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(cd "$1" && pwd)"
@@ -42,7 +45,12 @@ d.make_folders('$work/$task/pool', '$dir/data', $size, $seed, salt='$task')"
         mixup) extra="--mixup 0.2" ;;
         cutmix) extra="--cutmix 1.0" ;;
         both) extra="--mixup 0.2 --cutmix 1.0" ;;
-        *) echo "unknown setting $setting (none, mixup, cutmix, both)" >&2; exit 1 ;;
+        smoothing) extra="--label-smoothing 0.1" ;;
+        trivial) extra="--augment trivial" ;;
+        rand) extra="--augment rand:2,9" ;;
+        erasing) extra="--random-erasing 0.25" ;;
+        *) echo "unknown setting $setting (none, mixup, cutmix, both, smoothing, trivial, rand," \
+             "erasing)" >&2; exit 1 ;;
       esac
       out="$dir/$setting$suffix"
       [ -f "$out/summary.json" ] && [ "$out/summary.json" -nt "$tlkit" ] && continue
@@ -57,12 +65,14 @@ d.make_folders('$work/$task/pool', '$dir/data', $size, $seed, salt='$task')"
   done
 done
 
-"$py" - "$work/mixup" "$work/mixup/table$suffix.md" "$tasks" "$settings" "$seeds" "$size" "$suffix" <<'PY'
+"$py" - "$work/mixup" "$work/mixup/table-n$size$suffix.md" "$tasks" "$settings" "$seeds" "$size" "$suffix" <<'PY'
 import json, os, statistics as st, sys
 base, out, tasks, settings, seeds, size, suffix = sys.argv[1], sys.argv[2], sys.argv[3].split(","), \
     sys.argv[4].split(","), sys.argv[5].split(","), sys.argv[6], sys.argv[7]
 flag = {"none": "neither", "mixup": "`--mixup 0.2`", "cutmix": "`--cutmix 1.0`",
-        "both": "`--mixup 0.2 --cutmix 1.0`"}
+        "both": "`--mixup 0.2 --cutmix 1.0`", "smoothing": "`--label-smoothing 0.1`",
+        "trivial": "`--augment trivial`", "rand": "`--augment rand:2,9`",
+        "erasing": "`--random-erasing 0.25`"}
 lines = ["| task | setting | test accuracy (exported) | per seed | exported | stage 2 last weights | seconds per run |",
          "|---|---|---:|---|---|---:|---:|"]
 for task in tasks:
