@@ -30,21 +30,17 @@ import argparse
 import math
 import os
 
+import sys
+
 import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.autoaugment import RandAugment, TrivialAugmentWide, _apply_op
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_data_reference import record  # noqa: E402  (the tests' text format, written once)
+
 OPS = ["Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness",
        "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize"]
-
-
-def record(out, name, tensor):
-    dtype = {torch.uint8: "uint8", torch.int64: "int64", torch.float32: "float32",
-             torch.float64: "float64"}[tensor.dtype]
-    values = tensor.flatten().tolist()
-    text = " ".join(repr(float(v)) if tensor.is_floating_point() else str(int(v)) for v in values)
-    dims = " ".join(str(d) for d in tensor.shape)
-    out.write(f"{name} {dtype} {tensor.dim()} {dims} {text}\n")
 
 
 def images():

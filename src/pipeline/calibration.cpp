@@ -167,30 +167,25 @@ CalibrationResult calibrate_exported(const RunConfig& config, model::Classifier&
   }
   result.fitted = true;
   result.temperature = fit.temperature;
-  result.held_examples = labels.size(0);
-  const auto before = scores_of(log_p, labels, 1.0), after = scores_of(log_p, labels, fit.temperature);
-  result.held_nll_before = before.nll;
-  result.held_nll_after = after.nll;
-  result.held_ece_before = before.ece;
-  result.held_ece_after = after.ece;
+  const auto measured = [&fit](const at::Tensor& p, const at::Tensor& y) {
+    const auto before = scores_of(p, y, 1.0), after = scores_of(p, y, fit.temperature);
+    return CalibrationScores{y.size(0), before.nll, after.nll, before.ece, after.ece};
+  };
+  result.held = measured(log_p, labels);
   if (held.eval) {
     const auto [eval_p, eval_y] = held_out_predictions(network, *held.eval, config.fit.device);
-    const auto b = scores_of(eval_p, eval_y, 1.0), a = scores_of(eval_p, eval_y, fit.temperature);
     result.eval_split = held.eval_split;
-    result.eval_examples = eval_y.size(0);
-    result.eval_nll_before = b.nll;
-    result.eval_nll_after = a.nll;
-    result.eval_ece_before = b.ece;
-    result.eval_ece_after = a.ece;
+    result.eval = measured(eval_p, eval_y);
   }
   model::apply_temperature(model, fit.temperature);
+  const auto& h = result.held;
   logger()->info("calibration: T = {:.4f} on {} ({} images): NLL {:.4f} -> {:.4f}, ECE {:.4f} -> {:.4f}",
-                 fit.temperature, result.held_out,
-                 result.held_examples, before.nll, after.nll, before.ece, after.ece);
+                 fit.temperature, result.held_out, h.examples, h.nll_before, h.nll_after,
+                 h.ece_before, h.ece_after);
   if (held.eval)
     logger()->info("calibration on the {} split: NLL {:.4f} -> {:.4f}, ECE {:.4f} -> {:.4f}",
-                   result.eval_split, result.eval_nll_before, result.eval_nll_after,
-                   result.eval_ece_before, result.eval_ece_after);
+                   result.eval_split, result.eval.nll_before, result.eval.nll_after,
+                   result.eval.ece_before, result.eval.ece_after);
   return result;
 }
 
@@ -205,12 +200,12 @@ std::string calibration_markdown(const CalibrationResult& c) {
       "| data | images | NLL before | NLL after | ECE before | ECE after |\n"
       "|---|---:|---:|---:|---:|---:|\n"
       "| held out (fitted on) | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} |\n",
-      c.temperature, c.held_out, c.held_examples, c.held_examples, c.held_nll_before, c.held_nll_after,
-      c.held_ece_before, c.held_ece_after);
+      c.temperature, c.held_out, c.held.examples, c.held.examples, c.held.nll_before,
+      c.held.nll_after, c.held.ece_before, c.held.ece_after);
   if (!c.eval_split.empty())
     md += fmt::format("| {} split (not used to fit) | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} |\n",
-                      c.eval_split, c.eval_examples, c.eval_nll_before, c.eval_nll_after,
-                      c.eval_ece_before, c.eval_ece_after);
+                      c.eval_split, c.eval.examples, c.eval.nll_before, c.eval.nll_after,
+                      c.eval.ece_before, c.eval.ece_after);
   md += "\nWhere this report gives the exported model's metrics, they are the calibrated model.pt's.\n";
   return md;
 }
@@ -224,21 +219,19 @@ Json calibration_json(const CalibrationResult& c) {
   j["at_bound"] = c.at_bound;
   if (!c.fitted) return j;
   j["ece_bins"] = train::kCalibrationBins;
-  Json held = Json::object();
-  held["examples"] = c.held_examples;
-  held["nll_before"] = c.held_nll_before;
-  held["nll_after"] = c.held_nll_after;
-  held["ece_before"] = c.held_ece_before;
-  held["ece_after"] = c.held_ece_after;
-  j["held_out_metrics"] = held;
+  const auto scores = [](const CalibrationScores& s) {
+    Json out = Json::object();
+    out["examples"] = s.examples;
+    out["nll_before"] = s.nll_before;
+    out["nll_after"] = s.nll_after;
+    out["ece_before"] = s.ece_before;
+    out["ece_after"] = s.ece_after;
+    return out;
+  };
+  j["held_out_metrics"] = scores(c.held);
   if (!c.eval_split.empty()) {
-    Json eval = Json::object();
+    auto eval = scores(c.eval);
     eval["split"] = c.eval_split;
-    eval["examples"] = c.eval_examples;
-    eval["nll_before"] = c.eval_nll_before;
-    eval["nll_after"] = c.eval_nll_after;
-    eval["ece_before"] = c.eval_ece_before;
-    eval["ece_after"] = c.eval_ece_after;
     j["eval_metrics"] = eval;
   }
   return j;

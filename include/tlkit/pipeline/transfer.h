@@ -44,17 +44,21 @@ struct ResultRow {
 // fitted on held-out predictions, divided into model.pt's classification layer
 // (model/temperature.h). NLL and ECE (15 bins) before and after, on what T was fitted on and on
 // the evaluation split when that is another split (the test split: reported, never used).
+// NLL and ECE of one set of predictions, before and after dividing the logits by T.
+struct CalibrationScores {
+  std::int64_t examples = 0;
+  double nll_before = 0, nll_after = 0, ece_before = 0, ece_after = 0;
+};
+
 struct CalibrationResult {
   std::string mode = "none";  // none | temperature
   bool fitted = false;
   double temperature = 1;
   bool at_bound = false;   // the optimum lay beyond the allowed range: skipped, not cut there
   std::string held_out;    // what T was fitted on, or why calibration was skipped
-  std::int64_t held_examples = 0;
-  double held_nll_before = 0, held_nll_after = 0, held_ece_before = 0, held_ece_after = 0;
+  CalibrationScores held;  // on what T was fitted on
   std::string eval_split;  // empty: not measured on another split
-  std::int64_t eval_examples = 0;
-  double eval_nll_before = 0, eval_nll_after = 0, eval_ece_before = 0, eval_ece_after = 0;
+  CalibrationScores eval;
 };
 
 struct RunResult {
